@@ -1,0 +1,1 @@
+//! The sans-I/O SCSI mid-layer. (Being built: see issue 3.)

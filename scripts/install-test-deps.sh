@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the real peers the test suite compares against: sg3-utils (sg_decode_sense),
+# tgt (the tgtd iSCSI target), libiscsi-bin (iscsi-inq, iscsi-perf, ...).
+# Idempotent: does nothing when everything is already there.
+set -euo pipefail
+
+need=()
+command -v sg_decode_sense >/dev/null 2>&1 || need+=(sg3-utils)
+command -v tgtd >/dev/null 2>&1 || need+=(tgt)
+command -v iscsi-inq >/dev/null 2>&1 || need+=(libiscsi-bin)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "installing test dependencies: ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
