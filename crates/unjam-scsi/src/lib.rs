@@ -16,6 +16,7 @@
 //! Numeric values follow `shared/spec/linux-midlayer.md` §1 so that traces and SG_IO results
 //! compare one to one with the kernel's.
 
+pub mod asc;
 pub mod blk_status;
 pub mod cdb;
 pub mod disposition;

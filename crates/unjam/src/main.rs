@@ -17,11 +17,15 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    DecodeSense(cmd::decode_sense::DecodeSenseArgs),
+}
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result: anyhow::Result<std::process::ExitCode> = match cli.command {};
+    let result: anyhow::Result<std::process::ExitCode> = match cli.command {
+        Command::DecodeSense(args) => cmd::decode_sense::run(args),
+    };
     match result {
         Ok(code) => code,
         Err(error) => {

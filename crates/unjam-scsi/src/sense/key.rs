@@ -32,10 +32,19 @@ impl SenseKey {
         self.0
     }
 
-    /// The name as the kernel's "Sense Key : ..." line and sg_decode_sense print it,
-    /// e.g. `Aborted Command`. Every 4-bit value has one.
+    /// The name as the kernel's "Sense Key : ..." log line prints it (spec §4.6), e.g.
+    /// `Aborted Command`; key 9 is `Vendor Specific(9)`. Every 4-bit value has one.
     pub fn name(self) -> &'static str {
-        NAMES[self.0 as usize]
+        NAMES.get(usize::from(self.0)).copied().unwrap_or("")
+    }
+
+    /// The name as `sg_decode_sense` prints it: the kernel's names except key 9, which it
+    /// spells `Vendor specific(9)`.
+    pub fn decoder_name(self) -> &'static str {
+        if self == SenseKey::VENDOR_SPECIFIC {
+            return "Vendor specific(9)";
+        }
+        self.name()
     }
 
     /// Parses a name (any case, spaces or underscores) or a number.
@@ -66,7 +75,7 @@ const NAMES: [&str; 16] = [
     "Unit Attention",
     "Data Protect",
     "Blank Check",
-    "Vendor Specific",
+    "Vendor Specific(9)",
     "Copy Aborted",
     "Aborted Command",
     "Equal",
@@ -101,5 +110,29 @@ mod tests {
         );
         assert_eq!(SenseKey::parse("0xb"), Some(SenseKey::ABORTED_COMMAND));
         assert_eq!(SenseKey::parse("16"), None);
+        assert_eq!(
+            SenseKey::parse("vendor specific(9)"),
+            Some(SenseKey::VENDOR_SPECIFIC)
+        );
+        assert_eq!(SenseKey::parse("9"), Some(SenseKey::VENDOR_SPECIFIC));
+    }
+
+    #[test]
+    fn every_key_has_a_kernel_and_a_decoder_name() {
+        for value in 0..16u8 {
+            let key = SenseKey::new(value);
+            assert!(!key.name().is_empty());
+            assert!(!key.decoder_name().is_empty());
+            if key != SenseKey::VENDOR_SPECIFIC {
+                assert_eq!(key.name(), key.decoder_name());
+            }
+        }
+        assert_eq!(SenseKey::VENDOR_SPECIFIC.name(), "Vendor Specific(9)");
+        assert_eq!(
+            SenseKey::VENDOR_SPECIFIC.decoder_name(),
+            "Vendor specific(9)"
+        );
+        assert_eq!(SenseKey::COMPLETED.name(), "Completed");
+        assert_eq!(SenseKey::new(0x0e).name(), "Miscompare");
     }
 }
