@@ -2,6 +2,7 @@
 //! `sg_decode_sense`) or as one JSON object. The decoding itself lives in
 //! `unjam_scsi::sense`; this module only reads input and chooses the output form.
 
+mod cdb;
 mod hex;
 mod json;
 
@@ -24,7 +25,7 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 #[derive(Debug, clap::Args)]
 pub struct DecodeSenseArgs {
     /// Sense bytes in hex, e.g. `70 00 0b 00 00 00 00 0a 00 00 00 00 00 06 00 00 00 00`.
-    #[arg(value_name = "HEX", required_unless_present = "file")]
+    #[arg(value_name = "HEX", required_unless_present_any = ["file", "cdb"])]
     bytes: Vec<String>,
 
     /// Read the hex bytes from FILE instead (`-` for standard input).
@@ -34,14 +35,16 @@ pub struct DecodeSenseArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    // ---- CDB decoding ----------------------------------------------------------------
-    // Reserved for `--cdb HEX` (decode a CDB instead of sense data); added by the CDB
-    // change together with its branch in `run`.
+    /// Decode a CDB instead of sense data, e.g. `--cdb 28 00 00 05 58 70 00 00 10 00`.
+    #[arg(long, value_name = "HEX", num_args = 1.., conflicts_with_all = ["bytes", "file"])]
+    cdb: Option<Vec<String>>,
 }
 
 pub fn run(args: DecodeSenseArgs) -> anyhow::Result<ExitCode> {
+    if let Some(cdb_hex) = &args.cdb {
+        return cdb::decode_cdb(&hex::parse_arguments(cdb_hex)?, args.json);
+    }
     let bytes = read_input(&args)?;
-    // ---- CDB decoding branch goes here (see `DecodeSenseArgs`). ----
     decode_sense(&bytes, args.json)
 }
 
