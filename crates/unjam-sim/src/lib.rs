@@ -1,0 +1,28 @@
+//! The embedded SCSI target of unjam: simulated hosts, targets and logical units that
+//! answer SCSI commands correctly from sparse RAM, with personalities, latency models and
+//! fault injection, driven by scenario files.
+//!
+//! ```text
+//!  scenario (TOML) ─► topology ─► SimTarget ◄─ dispatch / abort / reset / poll ─ core
+//!                                   │  faults decide: answer, delay, fail, hang, lose
+//!                                   ▼
+//!                     executor (pure SPC/SBC) ─► LogicalUnit (SparseMedia, identity)
+//! ```
+//!
+//! The simulator never decides dispositions: it answers like a device would, and the core
+//! decides what the answer means.
+
+pub mod address;
+pub mod execute;
+pub mod identity;
+pub mod logical_unit;
+pub mod media;
+pub mod media_command;
+pub mod sense_data;
+
+pub use address::{AddressSelector, LunAddress};
+pub use execute::{execute, execute_absent, PortView, Reply};
+pub use identity::Identity;
+pub use logical_unit::{LogicalUnit, PathState};
+pub use media::SparseMedia;
+pub use sense_data::SenseData;

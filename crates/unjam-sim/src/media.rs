@@ -1,0 +1,254 @@
+//! Sparse RAM behind a logical unit: fixed-size chunks allocated on first write, so a 1 TiB
+//! LUN costs nothing until written; unwritten blocks read as zeros. Owns bytes and their
+//! bounds, never SCSI semantics (the executor turns its errors into sense data).
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+/// Bytes per allocation unit. 64 KiB keeps the map small and a 4 KiB write cheap.
+pub const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Block sizes a simulated LUN can have.
+pub const SUPPORTED_BLOCK_SIZES: [u32; 2] = [512, 4096];
+
+/// The most blocks a LUN can have: capacities stay below 2^63 bytes for any block size.
+pub const MAX_BLOCK_COUNT: u64 = 1 << 50;
+
+/// Why a media access could not be done.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Error)]
+pub enum MediaError {
+    #[error("blocks {lba}+{count} lie beyond the last block {last_lba}")]
+    OutOfRange { lba: u64, count: u64, last_lba: u64 },
+    #[error("buffer of {actual} bytes, {expected} expected")]
+    BufferLength { expected: usize, actual: usize },
+    #[error("the RAM budget of {limit_bytes} bytes for this LUN is used up")]
+    OutOfMemory { limit_bytes: u64 },
+}
+
+/// Why a media geometry was refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Error)]
+pub enum GeometryError {
+    #[error("block size {0} is not supported (512 or 4096)")]
+    BlockSize(u32),
+    #[error("block count {0} is zero or larger than {MAX_BLOCK_COUNT}")]
+    BlockCount(u64),
+}
+
+/// The storage of one logical unit.
+#[derive(Debug)]
+pub struct SparseMedia {
+    block_size: u32,
+    block_count: u64,
+    chunks: BTreeMap<u64, Box<[u8]>>,
+    max_chunks: usize,
+}
+
+impl SparseMedia {
+    /// Media of `block_count` blocks of `block_size` bytes that may hold at most
+    /// `ram_limit_bytes` of written data (rounded down to whole chunks, at least one).
+    pub fn new(
+        block_size: u32,
+        block_count: u64,
+        ram_limit_bytes: u64,
+    ) -> Result<Self, GeometryError> {
+        if !SUPPORTED_BLOCK_SIZES.contains(&block_size) {
+            return Err(GeometryError::BlockSize(block_size));
+        }
+        if block_count == 0 || block_count > MAX_BLOCK_COUNT {
+            return Err(GeometryError::BlockCount(block_count));
+        }
+        let max_chunks = usize::try_from(ram_limit_bytes / CHUNK_BYTES as u64)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        Ok(SparseMedia {
+            block_size,
+            block_count,
+            chunks: BTreeMap::new(),
+            max_chunks,
+        })
+    }
+
+    pub fn block_size(&self) -> u32 {
+        self.block_size
+    }
+
+    pub fn block_count(&self) -> u64 {
+        self.block_count
+    }
+
+    /// Bytes of RAM held by written chunks.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.chunks.len() as u64 * CHUNK_BYTES as u64
+    }
+
+    /// Checks that `count` blocks from `lba` lie on the media.
+    pub fn check_range(&self, lba: u64, count: u64) -> Result<(), MediaError> {
+        let end = lba.checked_add(count);
+        match end {
+            Some(end) if end <= self.block_count => Ok(()),
+            _ => Err(MediaError::OutOfRange {
+                lba,
+                count,
+                last_lba: self.block_count - 1,
+            }),
+        }
+    }
+
+    /// Copies `count` blocks from `lba` into `out` (which must be exactly that long).
+    pub fn read(&self, lba: u64, count: u64, out: &mut [u8]) -> Result<(), MediaError> {
+        let (start, length) = self.byte_range(lba, count, out.len())?;
+        let mut done = 0;
+        while done < length {
+            let offset = start + done as u64;
+            let chunk_index = offset / CHUNK_BYTES as u64;
+            let within = (offset % CHUNK_BYTES as u64) as usize;
+            let take = (CHUNK_BYTES - within).min(length - done);
+            let target = out
+                .get_mut(done..done + take)
+                .ok_or(MediaError::BufferLength {
+                    expected: length,
+                    actual: done + take,
+                })?;
+            match self
+                .chunks
+                .get(&chunk_index)
+                .and_then(|c| c.get(within..within + take))
+            {
+                Some(source) => target.copy_from_slice(source),
+                None => target.fill(0),
+            }
+            done += take;
+        }
+        Ok(())
+    }
+
+    /// Stores `data` (exactly `count` blocks) at `lba`. All-or-nothing: when the RAM budget
+    /// would be exceeded nothing is written.
+    pub fn write(&mut self, lba: u64, count: u64, data: &[u8]) -> Result<(), MediaError> {
+        let (start, length) = self.byte_range(lba, count, data.len())?;
+        self.reserve_chunks(start, length)?;
+        let mut done = 0;
+        while done < length {
+            let offset = start + done as u64;
+            let chunk_index = offset / CHUNK_BYTES as u64;
+            let within = (offset % CHUNK_BYTES as u64) as usize;
+            let take = (CHUNK_BYTES - within).min(length - done);
+            let chunk = self
+                .chunks
+                .entry(chunk_index)
+                .or_insert_with(|| vec![0u8; CHUNK_BYTES].into_boxed_slice());
+            if let (Some(target), Some(source)) = (
+                chunk.get_mut(within..within + take),
+                data.get(done..done + take),
+            ) {
+                target.copy_from_slice(source);
+            }
+            done += take;
+        }
+        Ok(())
+    }
+
+    /// Drops every written chunk (the media reads as zeros again).
+    pub fn clear(&mut self) {
+        self.chunks.clear();
+    }
+
+    fn byte_range(&self, lba: u64, count: u64, buffer: usize) -> Result<(u64, usize), MediaError> {
+        self.check_range(lba, count)?;
+        let expected = count.saturating_mul(self.block_size as u64);
+        if expected != buffer as u64 {
+            return Err(MediaError::BufferLength {
+                expected: usize::try_from(expected).unwrap_or(usize::MAX),
+                actual: buffer,
+            });
+        }
+        Ok((lba * self.block_size as u64, buffer))
+    }
+
+    fn reserve_chunks(&self, start: u64, length: usize) -> Result<(), MediaError> {
+        if length == 0 {
+            return Ok(());
+        }
+        let first = start / CHUNK_BYTES as u64;
+        let last = (start + length as u64 - 1) / CHUNK_BYTES as u64;
+        let missing = (first..=last)
+            .filter(|index| !self.chunks.contains_key(index))
+            .count();
+        if self.chunks.len() + missing > self.max_chunks {
+            return Err(MediaError::OutOfMemory {
+                limit_bytes: self.max_chunks as u64 * CHUNK_BYTES as u64,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIB: u64 = 1 << 40;
+
+    #[test]
+    fn a_terabyte_costs_nothing_until_written() {
+        let mut media = SparseMedia::new(512, TIB / 512, 1 << 30).unwrap();
+        assert_eq!(media.allocated_bytes(), 0);
+        let mut out = vec![0xffu8; 4096];
+        media.read(TIB / 512 - 8, 8, &mut out).unwrap();
+        assert!(out.iter().all(|b| *b == 0));
+        media.write(12345, 8, &[7u8; 4096]).unwrap();
+        assert_eq!(media.allocated_bytes(), CHUNK_BYTES as u64);
+        media.read(12345, 8, &mut out).unwrap();
+        assert!(out.iter().all(|b| *b == 7));
+    }
+
+    #[test]
+    fn writes_across_a_chunk_boundary_read_back() {
+        let mut media = SparseMedia::new(4096, 1000, 1 << 30).unwrap();
+        let lba = (CHUNK_BYTES / 4096) as u64 - 1;
+        let data: Vec<u8> = (0..8192u32).map(|i| (i % 251) as u8).collect();
+        media.write(lba, 2, &data).unwrap();
+        assert_eq!(media.allocated_bytes(), 2 * CHUNK_BYTES as u64);
+        let mut out = vec![0u8; 8192];
+        media.read(lba, 2, &mut out).unwrap();
+        assert_eq!(out, data);
+        let mut before = vec![1u8; 4096];
+        media.read(lba - 1, 1, &mut before).unwrap();
+        assert!(before.iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn out_of_range_and_wrong_buffers_are_refused() {
+        let mut media = SparseMedia::new(512, 100, 1 << 20).unwrap();
+        assert!(matches!(
+            media.read(99, 2, &mut [0u8; 1024]),
+            Err(MediaError::OutOfRange { last_lba: 99, .. })
+        ));
+        assert!(matches!(
+            media.write(u64::MAX, 2, &[0u8; 1024]),
+            Err(MediaError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            media.write(0, 2, &[0u8; 512]),
+            Err(MediaError::BufferLength { .. })
+        ));
+        assert!(SparseMedia::new(1024, 10, 0).is_err());
+        assert!(SparseMedia::new(512, 0, 0).is_err());
+    }
+
+    #[test]
+    fn the_ram_budget_is_enforced_all_or_nothing() {
+        let mut media = SparseMedia::new(512, 1 << 20, CHUNK_BYTES as u64).unwrap();
+        media.write(0, 1, &[1u8; 512]).unwrap();
+        let far = (CHUNK_BYTES as u64 / 512) * 10;
+        assert!(matches!(
+            media.write(far, 1, &[2u8; 512]),
+            Err(MediaError::OutOfMemory { .. })
+        ));
+        let mut out = [9u8; 512];
+        media.read(far, 1, &mut out).unwrap();
+        assert_eq!(out, [0u8; 512]);
+        media.write(1, 1, &[3u8; 512]).unwrap();
+    }
+}
