@@ -14,11 +14,15 @@
 
 pub mod address;
 pub mod execute;
+pub mod fault;
 pub mod identity;
+pub mod latency;
 pub mod logical_unit;
 pub mod media;
 pub mod media_command;
+pub mod personality;
 pub mod sense_data;
+pub mod virtio;
 
 pub use address::{AddressSelector, LunAddress};
 pub use execute::{execute, execute_absent, PortView, Reply};
