@@ -22,6 +22,7 @@ pub mod media;
 pub mod media_command;
 pub mod personality;
 pub mod sense_data;
+pub mod target;
 pub mod virtio;
 
 pub use address::{AddressSelector, LunAddress};

@@ -15,6 +15,6 @@ mod spec;
 pub use engine::{CommandFate, FaultEngine, TmfFate};
 pub use rule::{
     CommandMatch, Count, FaultAction, FaultRule, QueueRejection, ResetScope, TaskManagement,
-    Trigger,
+    TmfKind, Trigger,
 };
 pub use spec::{FaultSpec, FaultSpecError};

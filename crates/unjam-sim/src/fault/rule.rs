@@ -72,6 +72,7 @@ impl Trigger {
 
 /// Why the target refuses a command at queue time (queuecommand's return value).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[allow(clippy::enum_variant_names)] // the kernel's SCSI_MLQUEUE_*_BUSY names
 pub enum QueueRejection {
     HostBusy,
     DeviceBusy,

@@ -59,6 +59,7 @@ pub enum CommandsName {
 /// queuecommand refusals, by name.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(clippy::enum_variant_names)] // the kernel's SCSI_MLQUEUE_*_BUSY names
 pub enum RejectionName {
     HostBusy,
     DeviceBusy,
