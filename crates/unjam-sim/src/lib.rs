@@ -21,6 +21,7 @@ pub mod logical_unit;
 pub mod media;
 pub mod media_command;
 pub mod personality;
+pub mod scenario;
 pub mod sense_data;
 pub mod target;
 pub mod virtio;
