@@ -25,6 +25,7 @@ pub mod ml_status;
 pub mod result;
 pub mod sense;
 pub mod status;
+pub mod virtio;
 
 pub use blk_status::BlkStatus;
 pub use disposition::Disposition;
