@@ -1,0 +1,211 @@
+//! Per-command state and the slab that holds every live command, indexed by tag slot.
+//!
+//! The slab never shrinks; a freed slot is reused (LIFO) so that steady state does not
+//! allocate. A slot's generation changes on every dispatch and on free, so a tag from an
+//! earlier attempt or an earlier command no longer matches (stale completions are detected).
+
+use std::time::Duration;
+
+use unjam_scsi::ScsiResult;
+
+use crate::action::{EhCommand, Tag};
+use crate::buffers::SenseBuffer;
+use crate::request::Request;
+use crate::time::Instant;
+use crate::topology::DeviceId;
+
+/// Where a command is in its life. Whichever of completion and timeout moves a command
+/// out of `InFlight`/`Polling` first wins; the other finds it elsewhere and is dropped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Phase {
+    /// Waiting in its device queue.
+    Queued,
+    /// Waiting for a delayed requeue (ALUA transition).
+    Delayed,
+    /// Sent; the transport owns it.
+    InFlight,
+    /// Timed out; the transport was asked to reap missed completions (still claimable).
+    Polling,
+    /// Claimed by the timeout; the abort goes out after 10 ms.
+    AbortScheduled,
+    /// ABORT TASK sent.
+    Aborting,
+    /// In the error handler.
+    InEh,
+}
+
+/// Who issued the command.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CommandKind {
+    /// A caller's request, completed upward exactly once.
+    Io,
+    /// The error handler's own command, never completed upward.
+    Eh(EhCommand),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Command {
+    pub request: Request,
+    pub device: DeviceId,
+    pub kind: CommandKind,
+    pub phase: Phase,
+    pub retries: i32,
+    pub allowed: i32,
+    pub timeout: Duration,
+    /// `jiffies_at_alloc`: kept across retries and requeues.
+    pub alloc_at: Instant,
+    pub attempts: u32,
+    pub counted_retries: u32,
+    pub result: ScsiResult,
+    pub sense: SenseBuffer,
+    pub resid: u32,
+    /// Bytes already completed good by earlier attempts (partial completion).
+    pub good_bytes: u32,
+    /// `SCSI_EH_ABORT_SCHEDULED`; cleared only when the command is prepared afresh.
+    pub abort_scheduled: bool,
+    /// The current attempt timed out (the error handler does not fetch sense for it).
+    pub timed_out_attempt: bool,
+    /// The transport may still touch the command's buffers.
+    pub transport_owns: bool,
+    /// Counted in the busy counters of its device, target and host.
+    pub busy: bool,
+    pub deadline: Instant,
+    pub timer_resets: u32,
+}
+
+impl Command {
+    pub fn new(request: Request, device: DeviceId, kind: CommandKind, allowed: i32, timeout: Duration, now: Instant) -> Command {
+        Command {
+            request,
+            device,
+            kind,
+            phase: Phase::Queued,
+            retries: 0,
+            allowed,
+            timeout,
+            alloc_at: now,
+            attempts: 0,
+            counted_retries: 0,
+            result: ScsiResult::OK,
+            sense: SenseBuffer::EMPTY,
+            resid: 0,
+            good_bytes: 0,
+            abort_scheduled: false,
+            timed_out_attempt: false,
+            transport_owns: false,
+            busy: false,
+            deadline: now,
+            timer_resets: 0,
+        }
+    }
+}
+
+struct Slot {
+    generation: u32,
+    command: Option<Command>,
+}
+
+/// Commands by slot, with generations.
+pub struct Slab {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: u32,
+}
+
+impl Slab {
+    pub fn with_capacity(capacity: usize) -> Slab {
+        Slab { slots: Vec::with_capacity(capacity), free: Vec::with_capacity(capacity), live: 0 }
+    }
+
+    /// Stores `command` and returns its tag.
+    pub fn insert(&mut self, command: Command) -> Tag {
+        self.live += 1;
+        if let Some(slot) = self.free.pop() {
+            let entry = &mut self.slots[slot as usize];
+            debug_assert!(entry.command.is_none());
+            entry.command = Some(command);
+            return Tag { slot, generation: entry.generation };
+        }
+        let slot = self.slots.len() as u32;
+        self.slots.push(Slot { generation: 0, command: Some(command) });
+        Tag { slot, generation: 0 }
+    }
+
+    /// Frees a slot (its generation moves on).
+    pub fn remove(&mut self, slot: u32) -> Option<Command> {
+        let entry = self.slots.get_mut(slot as usize)?;
+        let command = entry.command.take()?;
+        entry.generation = entry.generation.wrapping_add(1);
+        self.free.push(slot);
+        self.live -= 1;
+        Some(command)
+    }
+
+    /// The command in `slot` whatever its generation.
+    pub fn get(&self, slot: u32) -> Option<&Command> {
+        self.slots.get(slot as usize)?.command.as_ref()
+    }
+
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut Command> {
+        self.slots.get_mut(slot as usize)?.command.as_mut()
+    }
+
+    /// The command `tag` names, if it is still that command's current attempt.
+    pub fn by_tag(&self, tag: Tag) -> Option<&Command> {
+        let entry = self.slots.get(tag.slot as usize)?;
+        (entry.generation == tag.generation).then_some(())?;
+        entry.command.as_ref()
+    }
+
+    /// The current tag of `slot`.
+    pub fn tag(&self, slot: u32) -> Tag {
+        let generation = self.slots.get(slot as usize).map_or(0, |entry| entry.generation);
+        Tag { slot, generation }
+    }
+
+    /// Starts a new attempt: the slot's generation moves on and the new tag is returned.
+    pub fn next_generation(&mut self, slot: u32) -> Tag {
+        if let Some(entry) = self.slots.get_mut(slot as usize) {
+            entry.generation = entry.generation.wrapping_add(1);
+        }
+        self.tag(slot)
+    }
+
+    pub fn live(&self) -> u32 {
+        self.live
+    }
+
+    /// Every live command with its slot.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Command)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, entry)| entry.command.as_ref().map(|command| (slot as u32, command)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buffers::Cdb;
+
+    fn command() -> Command {
+        let request = Request::new(Cdb::six([0; 6]), 1);
+        Command::new(request, DeviceId(0), CommandKind::Io, 5, Duration::from_secs(30), Instant::ZERO)
+    }
+
+    #[test]
+    fn generations_detect_stale_tags() {
+        let mut slab = Slab::with_capacity(4);
+        let first = slab.insert(command());
+        assert!(slab.by_tag(first).is_some());
+        let second_attempt = slab.next_generation(first.slot);
+        assert!(slab.by_tag(first).is_none(), "an earlier attempt's tag is stale");
+        assert!(slab.by_tag(second_attempt).is_some());
+        slab.remove(first.slot);
+        let reused = slab.insert(command());
+        assert_eq!(reused.slot, first.slot, "slots are reused");
+        assert!(slab.by_tag(second_attempt).is_none(), "a freed command's tag is stale");
+        assert_eq!(slab.live(), 1);
+    }
+}

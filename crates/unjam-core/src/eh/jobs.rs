@@ -1,0 +1,215 @@
+//! Planning a ladder step into jobs, and starting a job (sending the EH command or the
+//! reset it needs). Answers are handled in `results.rs`.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use unjam_scsi::SamStatus;
+
+use super::{EhJob, EhRun, EhStep, EhWait, TestStage};
+use crate::action::{Action, EhCommand, ResetKind, Tag};
+use crate::command::{Command, CommandKind};
+use crate::disposition::{check_sense, SenseVerdict};
+use crate::midlayer::{MidLayer, TmfPurpose};
+use crate::request::Request;
+use crate::time::Instant;
+use crate::timers::RareTimer;
+use crate::topology::DeviceId;
+use crate::trace::TraceEvent;
+
+/// Settle time after a bus or host reset (`BUS_RESET_SETTLE_TIME`, `HOST_RESET_SETTLE_TIME`).
+const SETTLE: Duration = Duration::from_secs(10);
+
+impl MidLayer {
+    /// The jobs of `step` for the commands still in `run.work`.
+    pub(crate) fn eh_plan_step(&self, run: &EhRun, step: EhStep) -> VecDeque<EhJob> {
+        let mut jobs = VecDeque::new();
+        match step {
+            EhStep::GetSense => {
+                for slot in &run.work {
+                    if self.needs_sense(*slot) {
+                        jobs.push_back(EhJob::RequestSense { slot: *slot });
+                    }
+                }
+            }
+            EhStep::StartUnit => {
+                for device in self.work_devices(run) {
+                    if self.wants_start_unit(run, device) {
+                        jobs.push_back(EhJob::StartUnit { device, tries: 0 });
+                    }
+                }
+            }
+            EhStep::Reset(kind) if self.can_reset(run, kind) => {
+                let mut seen: Vec<(u32, u32)> = Vec::new();
+                for device in self.work_devices(run) {
+                    let key = self.reset_domain_key(device, kind);
+                    if !seen.contains(&key) {
+                        seen.push(key);
+                        jobs.push_back(EhJob::Reset { kind, device });
+                    }
+                }
+            }
+            EhStep::Reset(_) => {}
+            EhStep::Offline => {
+                for device in self.work_devices(run) {
+                    jobs.push_back(EhJob::Offline { device });
+                }
+            }
+        }
+        jobs
+    }
+
+    /// get_sense skips commands whose current attempt timed out, commands with valid
+    /// sense, and statuses other than CHECK CONDITION. (The kernel tests
+    /// ABORT_SCHEDULED, which after an abort-and-retry also skips a later CHECK CONDITION;
+    /// unjam follows seed 002 §8 and skips only a timed-out attempt.)
+    fn needs_sense(&self, slot: u32) -> bool {
+        self.slab.get(slot).is_some_and(|cmd| {
+            !cmd.timed_out_attempt && !cmd.sense.is_valid() && cmd.result.status() == SamStatus::CHECK_CONDITION
+        })
+    }
+
+    fn wants_start_unit(&self, run: &EhRun, device: DeviceId) -> bool {
+        let view = self.device_view(device);
+        view.allow_restart
+            && run.work.iter().filter_map(|s| self.slab.get(*s)).any(|cmd| {
+                cmd.device == device
+                    && cmd.sense.is_valid()
+                    && matches!(
+                        check_sense(&cmd.sense, cmd.request.cdb.opcode(), false, &view),
+                        SenseVerdict { disposition: unjam_scsi::Disposition::Failed, .. }
+                    )
+            })
+    }
+
+    fn can_reset(&self, run: &EhRun, kind: ResetKind) -> bool {
+        let capabilities = self.hosts[run.host().0 as usize].config.capabilities;
+        match kind {
+            ResetKind::Lun => capabilities.lun_reset,
+            ResetKind::Target => capabilities.target_reset,
+            ResetKind::Bus => capabilities.bus_reset,
+            ResetKind::Host => capabilities.host_reset,
+        }
+    }
+
+    /// Devices with commands in `run.work`, in order of first appearance.
+    pub(crate) fn work_devices(&self, run: &EhRun) -> Vec<DeviceId> {
+        let mut devices = Vec::new();
+        for cmd in run.work.iter().filter_map(|s| self.slab.get(*s)) {
+            if !devices.contains(&cmd.device) {
+                devices.push(cmd.device);
+            }
+        }
+        devices
+    }
+
+    /// Commands are grouped per reset: the device, its target id (the channel is not
+    /// considered, as in the kernel), its channel, or the whole host.
+    pub(crate) fn reset_domain_key(&self, device: DeviceId, kind: ResetKind) -> (u32, u32) {
+        let dev = &self.devices[device.0 as usize];
+        match kind {
+            ResetKind::Lun => (0, device.0),
+            ResetKind::Target => (1, dev.hctl.target),
+            ResetKind::Bus => (2, dev.hctl.channel),
+            ResetKind::Host => (3, 0),
+        }
+    }
+
+    /// `device` lies in the reset domain of `origin`.
+    pub(crate) fn in_reset_domain(&self, origin: DeviceId, kind: ResetKind, device: DeviceId) -> bool {
+        self.host_of(origin) == self.host_of(device)
+            && self.reset_domain_key(origin, kind) == self.reset_domain_key(device, kind)
+    }
+
+    pub(crate) fn eh_start_job(&mut self, now: Instant, run: &mut EhRun, job: EhJob) {
+        match job {
+            EhJob::RequestSense { slot } => {
+                let Some(device) = self.slab.get(slot).filter(|_| run.work.contains(&slot)).map(|c| c.device) else {
+                    return;
+                };
+                self.send_eh_command(now, run, device, EhCommand::RequestSense, job);
+            }
+            EhJob::StartUnit { device, .. } => self.send_eh_command(now, run, device, EhCommand::StartUnit, job),
+            EhJob::Reset { kind, device } => self.send_reset(now, run, kind, device),
+            EhJob::Settle => {
+                if self.hosts[run.host().0 as usize].config.skip_settle_delay {
+                    return;
+                }
+                let timer = RareTimer::EhSettle { host: run.host().0, epoch: run.epoch };
+                self.rare_timers.arm(now + SETTLE, timer);
+                run.waiting = EhWait::Settle;
+            }
+            EhJob::TestDevice { device, stage, .. } => {
+                if !self.devices[device.0 as usize].state.is_online() {
+                    return self.eh_device_ready(now, run, job, device);
+                }
+                let command = match stage {
+                    TestStage::StartUnit => EhCommand::StartUnit,
+                    TestStage::TestUnitReady { .. } => EhCommand::TestUnitReady,
+                };
+                self.send_eh_command(now, run, device, command, job);
+            }
+            EhJob::Offline { device } => self.eh_offline(now, run, device),
+        }
+    }
+
+    fn send_reset(&mut self, now: Instant, run: &mut EhRun, kind: ResetKind, device: DeviceId) {
+        let has_work = run
+            .work
+            .iter()
+            .filter_map(|s| self.slab.get(*s))
+            .any(|cmd| self.in_reset_domain(device, kind, cmd.device));
+        if !has_work {
+            return;
+        }
+        let host = run.host();
+        let op = self.new_tmf(now, host, TmfPurpose::EhReset { host, epoch: run.epoch });
+        self.stats.resets_sent += 1;
+        self.actions.push_back(Action::Reset { op, kind, device });
+        self.trace(now, || TraceEvent::ResetSent { device, kind, op });
+        run.waiting = EhWait::Tmf { op, job: EhJob::Reset { kind, device } };
+    }
+
+    /// `scsi_send_eh_cmnd`: an own tag, `eh_timeout`, never completed upward.
+    fn send_eh_command(&mut self, now: Instant, run: &mut EhRun, device: DeviceId, command: EhCommand, job: EhJob) {
+        let dev = &self.devices[device.0 as usize];
+        let timeout = dev.config.eh_timeout;
+        let cdb = command.cdb();
+        let mut request = Request::new(cdb, u64::MAX);
+        request.data_len = if command == EhCommand::RequestSense { 96 } else { 0 };
+        request.timeout = Some(timeout);
+        let mut eh_command = Command::new(request, device, CommandKind::Eh(command), 0, timeout, now);
+        eh_command.phase = crate::command::Phase::InFlight;
+        eh_command.transport_owns = true;
+        eh_command.attempts = 1;
+        let tag = self.slab.insert(eh_command);
+        self.rare_timers.arm(now + timeout, RareTimer::EhCommand { slot: tag.slot, generation: tag.generation });
+        self.stats.eh_commands += 1;
+        self.actions.push_back(Action::SendEhCommand { tag, device, command, cdb, timeout });
+        self.trace(now, || TraceEvent::EhCommandSent { device, tag, command });
+        run.waiting = EhWait::Command { tag, job };
+    }
+
+    /// `scsi_eh_offline_sdevs` for one device: offline it and give up its commands.
+    fn eh_offline(&mut self, now: Instant, run: &mut EhRun, device: DeviceId) {
+        self.set_device_state_internal(now, device, crate::state::DeviceState::Offline);
+        self.trace(now, || TraceEvent::DeviceOfflined { device });
+        let slots: Vec<u32> =
+            run.work.iter().copied().filter(|s| self.slab.get(*s).is_some_and(|c| c.device == device)).collect();
+        for slot in slots {
+            self.revoke_if_owned(now, slot);
+            run.finish(slot);
+        }
+    }
+
+    /// The core gives up waiting for the transport: it must drop the command now.
+    pub(crate) fn revoke_if_owned(&mut self, _now: Instant, slot: u32) {
+        let tag: Tag = self.slab.tag(slot);
+        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        if cmd.transport_owns {
+            cmd.transport_owns = false;
+            let device = cmd.device;
+            self.actions.push_back(Action::Revoke { tag, device });
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The error handler. A command that needs recovery is added to its host's queue
+//! (`scsi_eh_scmd_add`, spec §6.1): the host enters RECOVERY and stops dispatching; the
+//! handler runs once every in-flight command of the host has completed or failed
+//! (busy == failed). It then walks a *ladder* of steps over a *scope* (§6.4): get sense,
+//! START UNIT, LUN / target / bus / host reset each followed by TUR, and offline; then it
+//! flushes its done queue (retry or finish, §6.5) and restarts the host (§6.6).
+//!
+//! ```text
+//!   eh_add ─► host RECOVERY ─► busy == failed ─► EhRun { scope, work, done, steps, jobs }
+//!     step ─► jobs (RequestSense, StartUnit, Reset, Settle, TestDevice, Offline)
+//!     job  ─► Action (SendEhCommand | Reset) ─► answer ─► job result ─► next job / step
+//!   steps exhausted ─► flush done (retry | finish) ─► host RUNNING ─► run queues
+//! ```
+//!
+//! Issue 3 runs one host-wide scope (the kernel's behaviour). The scope, the step list and
+//! the job queue are data so that LUN and target scopes with fallback (issue 5) plug in
+//! by choosing a smaller scope and a shorter ladder. EH commands never take the normal
+//! completion path and have their own timeout (`eh_timeout`).
+
+mod jobs;
+mod results;
+
+use std::collections::VecDeque;
+
+use unjam_scsi::disposition::QueueReason;
+use unjam_scsi::HostByte;
+
+use crate::action::{ResetKind, Tag, TmfOp};
+use crate::command::Phase;
+use crate::disposition::{noretry_cmd, retry_allowed, RetryCounter, RETRIES_NO_LIMIT};
+use crate::midlayer::MidLayer;
+use crate::state::HostState;
+use crate::time::Instant;
+use crate::topology::{DeviceId, HostId};
+use crate::trace::{RequeueWhy, TraceEvent};
+
+/// What one error-handler run may touch and block.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum EhScope {
+    /// Every device of the host (the kernel's `scsi_unjam_host`).
+    Host(HostId),
+}
+
+/// One rung of the ladder.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum EhStep {
+    GetSense,
+    StartUnit,
+    Reset(ResetKind),
+    Offline,
+}
+
+impl EhStep {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::GetSense => "get sense",
+            Self::StartUnit => "START UNIT",
+            Self::Reset(ResetKind::Lun) => "LUN reset",
+            Self::Reset(ResetKind::Target) => "target reset",
+            Self::Reset(ResetKind::Bus) => "bus reset",
+            Self::Reset(ResetKind::Host) => "host reset",
+            Self::Offline => "offline",
+        }
+    }
+}
+
+/// The full host ladder of §6.4. Steps the transport cannot do are skipped.
+pub const HOST_LADDER: &[EhStep] = &[
+    EhStep::GetSense,
+    EhStep::StartUnit,
+    EhStep::Reset(ResetKind::Lun),
+    EhStep::Reset(ResetKind::Target),
+    EhStep::Reset(ResetKind::Bus),
+    EhStep::Reset(ResetKind::Host),
+    EhStep::Offline,
+];
+
+/// Where a device test is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum TestStage {
+    StartUnit,
+    TestUnitReady { tries: u8 },
+}
+
+/// A unit of work inside a step.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum EhJob {
+    RequestSense { slot: u32 },
+    StartUnit { device: DeviceId, tries: u8 },
+    Reset { kind: ResetKind, device: DeviceId },
+    Settle,
+    /// TUR (after START UNIT when `try_stu`); a ready device's commands are finished.
+    TestDevice { device: DeviceId, try_stu: bool, stage: TestStage },
+    Offline { device: DeviceId },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum EhWait {
+    Nothing,
+    Command { tag: Tag, job: EhJob },
+    Tmf { op: TmfOp, job: EhJob },
+    Settle,
+}
+
+/// One run of the error handler.
+#[derive(Clone, Debug)]
+pub(crate) struct EhRun {
+    pub scope: EhScope,
+    pub epoch: u32,
+    /// Commands still to recover (`work_q`).
+    pub work: Vec<u32>,
+    /// Commands recovered or given up (`done_q`), flushed at the end.
+    pub done: Vec<u32>,
+    pub steps: &'static [EhStep],
+    pub next_step: usize,
+    pub jobs: VecDeque<EhJob>,
+    pub waiting: EhWait,
+}
+
+impl EhRun {
+    pub(crate) fn host(&self) -> HostId {
+        match self.scope {
+            EhScope::Host(host) => host,
+        }
+    }
+
+    /// Moves `slot` from work to done (`scsi_eh_finish_cmd`).
+    pub(crate) fn finish(&mut self, slot: u32) {
+        if let Some(index) = self.work.iter().position(|s| *s == slot) {
+            self.work.remove(index);
+            self.done.push(slot);
+        }
+    }
+}
+
+impl MidLayer {
+    /// `scsi_eh_scmd_add`: hand a dispatched command to its host's error handler.
+    pub(crate) fn eh_add(&mut self, now: Instant, slot: u32) {
+        let tag = self.slab.tag(slot);
+        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        debug_assert!(cmd.busy, "only dispatched commands enter the error handler");
+        cmd.phase = Phase::InEh;
+        let device = cmd.device;
+        let host = self.host_of(device);
+        if !self.set_host_state(now, host, HostState::Recovery) {
+            self.set_host_state(now, host, HostState::CancelRecovery);
+        }
+        self.start_deadline_clock(now, host);
+        self.eh_queues[host.0 as usize].push(slot);
+        let entry = &mut self.hosts[host.0 as usize];
+        entry.failed += 1;
+        let (failed, busy) = (entry.failed, entry.busy);
+        self.trace(now, || TraceEvent::EhAdded { device, tag, failed, busy });
+        if !self.pending_wakes.contains(&host) {
+            self.pending_wakes.push(host);
+        }
+    }
+
+    /// `scsi_eh_wakeup`: start a run when every busy command of the host has failed.
+    pub(crate) fn maybe_wake_eh(&mut self, now: Instant, host: HostId) {
+        let index = host.0 as usize;
+        let entry = &self.hosts[index];
+        if self.eh_running[index] || entry.failed == 0 || entry.busy != entry.failed {
+            return;
+        }
+        let work = std::mem::take(&mut self.eh_queues[index]);
+        let mut devices: Vec<DeviceId> = work.iter().filter_map(|s| self.slab.get(*s).map(|c| c.device)).collect();
+        devices.sort();
+        devices.dedup();
+        let (failed, busy) = (entry.failed, entry.busy);
+        self.trace(now, || TraceEvent::EhWake { host, failed, busy, devices: devices.len() as u32 });
+        self.eh_epoch = self.eh_epoch.wrapping_add(1);
+        self.eh_running[index] = true;
+        self.stats.eh_runs += 1;
+        let run = EhRun {
+            scope: EhScope::Host(host),
+            epoch: self.eh_epoch,
+            work,
+            done: Vec::new(),
+            steps: HOST_LADDER,
+            next_step: 0,
+            jobs: VecDeque::new(),
+            waiting: EhWait::Nothing,
+        };
+        self.eh_advance(now, run);
+    }
+
+    /// Runs jobs and steps until the run waits for an answer or ends.
+    pub(crate) fn eh_advance(&mut self, now: Instant, mut run: EhRun) {
+        const MAX_STEPS_PER_CALL: usize = 10_000;
+        for _ in 0..MAX_STEPS_PER_CALL {
+            if run.waiting != EhWait::Nothing {
+                let host = run.host();
+                self.eh_runs[host.0 as usize] = Some(run);
+                return;
+            }
+            if let Some(job) = run.jobs.pop_front() {
+                self.eh_start_job(now, &mut run, job);
+                continue;
+            }
+            let Some(step) = run.steps.get(run.next_step).copied().filter(|_| !run.work.is_empty()) else {
+                return self.eh_finish(now, run);
+            };
+            run.next_step += 1;
+            let host = run.host();
+            if self.past_deadline(now, host) && !matches!(step, EhStep::Reset(ResetKind::Host) | EhStep::Offline) {
+                continue;
+            }
+            self.trace(now, || TraceEvent::EhStep { host, step: step.name() });
+            run.jobs = self.eh_plan_step(&run, step);
+        }
+        debug_assert!(false, "error handler did not settle");
+        self.eh_finish(now, run);
+    }
+
+    /// Resumes a parked run after an answer.
+    pub(crate) fn eh_resume(&mut self, now: Instant, host: HostId) -> Option<EhRun> {
+        let _ = now;
+        self.eh_runs.get_mut(host.0 as usize)?.take()
+    }
+
+    /// End of `scsi_unjam_host`: flush the done queue, then `scsi_restart_operations`.
+    fn eh_finish(&mut self, now: Instant, mut run: EhRun) {
+        let host = run.host();
+        debug_assert!(run.work.is_empty(), "the ladder ends with offline");
+        run.done.append(&mut run.work);
+        self.hosts[host.0 as usize].last_reset = None;
+        self.hosts[host.0 as usize].failed = 0;
+        for slot in std::mem::take(&mut run.done) {
+            self.eh_flush_one(now, slot);
+        }
+        self.eh_running[host.0 as usize] = false;
+        let requeued = self.eh_queues[host.0 as usize].len() as u32;
+        self.hosts[host.0 as usize].failed = requeued;
+        if requeued == 0 && !self.set_host_state(now, host, HostState::Running) {
+            self.set_host_state(now, host, HostState::Cancel);
+        }
+        self.trace(now, || TraceEvent::HostRestart { host });
+        for device in self.hosts[host.0 as usize].devices.clone() {
+            self.schedule_run(device);
+        }
+        if requeued > 0 {
+            self.pending_wakes.push(host);
+        }
+    }
+
+    /// `scsi_eh_flush_done_q` for one command.
+    fn eh_flush_one(&mut self, now: Instant, slot: u32) {
+        let tag = self.slab.tag(slot);
+        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        let device = cmd.device;
+        let online = self.devices[device.0 as usize].state.is_online();
+        let mut counter = RetryCounter { retries: cmd.retries, allowed: cmd.allowed };
+        let retry = online && !noretry_cmd(cmd.result, &cmd.request) && retry_allowed(&mut counter);
+        cmd.retries = counter.retries;
+        debug_assert!(!cmd.transport_owns, "flushing a command the transport still owns");
+        if retry {
+            self.trace(now, || TraceEvent::FlushRetry { device, tag });
+            self.requeue(now, slot, RequeueWhy::FlushRetry, counter.allowed != RETRIES_NO_LIMIT);
+            self.set_blocked(device, Some(QueueReason::EhRetry));
+            return;
+        }
+        if cmd.result == unjam_scsi::ScsiResult::OK {
+            cmd.result = cmd.result.with_host(HostByte::DID_TIME_OUT);
+        }
+        self.trace(now, || TraceEvent::FlushFinish { device, tag });
+        self.finish_command(now, slot);
+    }
+}

@@ -1,0 +1,246 @@
+//! Scripted outcomes and their text grammar (used by `unjam explain --outcome` and by
+//! tests). One outcome describes one attempt of a command, as space-separated tokens:
+//!
+//! | token | meaning |
+//! |---|---|
+//! | `host=DID_ERROR` | host byte (name with or without `DID_`, or a number) |
+//! | `status=CHECK_CONDITION` | SAM status (name or number) |
+//! | `sense=70 00 0b 00 ...` | autosense bytes; the hex bytes may follow as separate tokens |
+//! | `virtio=FAILURE` | a `VIRTIO_SCSI_S_*` response, mapped to host byte and status as virtio_scsi does |
+//! | `timeout` | the command never completes |
+//! | `lost` | the target completed it (with the other tokens' result) but the notification was lost |
+//! | `abort=ok\|fail` | the answer to an abort of this attempt (default ok) |
+//! | `resid=N` | residual byte count |
+//! | `latency=MS` | completion latency in milliseconds (default 0.1) |
+//! | `rs=HEX...` | what REQUEST SENSE returns if the error handler asks about this attempt |
+//! | `tur=ok\|fail\|timeout` | the error handler's TEST UNIT READY answer (default ok) |
+//! | `reset=ok\|fail` | the answer to LUN/target/bus/host resets (default ok) |
+
+use std::time::Duration;
+
+use unjam_scsi::virtio::Response;
+use unjam_scsi::{HostByte, MlStatus, SamStatus, ScsiResult};
+
+use crate::action::TmfResult;
+use crate::buffers::SenseBuffer;
+use crate::request::TransportOutcome;
+
+/// How the device answers one attempt.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ScriptAnswer {
+    Complete(TransportOutcome),
+    /// Never answers.
+    Timeout,
+    /// Completed at the target; the notification never arrives (a poll finds it).
+    Lost(TransportOutcome),
+}
+
+/// How the device answers an error-handler command.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum EhAnswer {
+    Good,
+    Fail,
+    Timeout,
+}
+
+/// One attempt's script.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ScriptEntry {
+    pub answer: ScriptAnswer,
+    pub latency: Duration,
+    pub abort: TmfResult,
+    pub request_sense: SenseBuffer,
+    pub tur: EhAnswer,
+    pub reset: TmfResult,
+    /// The virtio response the outcome was given as, if any.
+    pub virtio: Option<Response>,
+}
+
+impl ScriptEntry {
+    pub const fn completing(outcome: TransportOutcome) -> ScriptEntry {
+        ScriptEntry {
+            answer: ScriptAnswer::Complete(outcome),
+            latency: Duration::from_micros(100),
+            abort: TmfResult::Success,
+            request_sense: SenseBuffer::EMPTY,
+            tur: EhAnswer::Good,
+            reset: TmfResult::Success,
+            virtio: None,
+        }
+    }
+
+    pub const fn good() -> ScriptEntry {
+        Self::completing(TransportOutcome::GOOD)
+    }
+
+    pub fn timing_out() -> ScriptEntry {
+        ScriptEntry { answer: ScriptAnswer::Timeout, ..Self::good() }
+    }
+}
+
+/// A malformed outcome, naming the token.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum OutcomeParseError {
+    #[error("empty outcome")]
+    Empty,
+    #[error("unknown token `{0}`")]
+    UnknownToken(String),
+    #[error("bad value in `{token}`: {reason}")]
+    BadValue { token: String, reason: &'static str },
+}
+
+fn bad(token: &str, reason: &'static str) -> OutcomeParseError {
+    OutcomeParseError::BadValue { token: token.to_string(), reason }
+}
+
+/// Parses one outcome (see the module doc for the grammar).
+pub fn parse_outcome(text: &str) -> Result<ScriptEntry, OutcomeParseError> {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    if tokens.is_empty() {
+        return Err(OutcomeParseError::Empty);
+    }
+    let mut entry = ScriptEntry::good();
+    let (mut host, mut status) = (None, None);
+    let (mut sense, mut timeout, mut lost, mut resid) = (SenseBuffer::EMPTY, false, false, 0u32);
+    let mut index = 0;
+    while index < tokens.len() {
+        let token = tokens[index];
+        index += 1;
+        let (key, value) = token.split_once('=').unwrap_or((token, ""));
+        match key.to_ascii_lowercase().as_str() {
+            "timeout" if value.is_empty() => timeout = true,
+            "lost" if value.is_empty() => lost = true,
+            "host" => host = Some(HostByte::parse(value).ok_or_else(|| bad(token, "unknown host byte"))?),
+            "status" => status = Some(SamStatus::parse(value).ok_or_else(|| bad(token, "unknown status"))?),
+            "virtio" => entry.virtio = Some(Response::parse(value).ok_or_else(|| bad(token, "unknown virtio response"))?),
+            "sense" | "rs" => {
+                let bytes = hex_run(token, value, &tokens, &mut index)?;
+                if key.eq_ignore_ascii_case("sense") {
+                    sense = SenseBuffer::from_slice(&bytes);
+                } else {
+                    entry.request_sense = SenseBuffer::from_slice(&bytes);
+                }
+            }
+            "abort" => entry.abort = tmf(token, value)?,
+            "reset" => entry.reset = tmf(token, value)?,
+            "tur" => {
+                entry.tur = match value {
+                    "ok" => EhAnswer::Good,
+                    "fail" => EhAnswer::Fail,
+                    "timeout" => EhAnswer::Timeout,
+                    _ => return Err(bad(token, "expected ok, fail or timeout")),
+                }
+            }
+            "resid" => resid = value.parse().map_err(|_| bad(token, "expected a byte count"))?,
+            "latency" => {
+                let ms: f64 = value.parse().map_err(|_| bad(token, "expected milliseconds"))?;
+                if !(0.0..=3_600_000.0).contains(&ms) {
+                    return Err(bad(token, "latency out of range"));
+                }
+                entry.latency = Duration::from_secs_f64(ms / 1000.0);
+            }
+            _ => return Err(OutcomeParseError::UnknownToken(token.to_string())),
+        }
+    }
+    let mut status = status.unwrap_or(if sense.is_empty() { SamStatus::GOOD } else { SamStatus::CHECK_CONDITION });
+    let mut host = host.unwrap_or(HostByte::DID_OK);
+    if let Some(response) = entry.virtio {
+        let mapped = response.to_result(status);
+        host = mapped.host;
+        status = mapped.status;
+    }
+    let outcome = TransportOutcome { result: ScsiResult::new(host, MlStatus::OK, status), sense, resid };
+    entry.answer = match (timeout, lost) {
+        (true, _) => ScriptAnswer::Timeout,
+        (false, true) => ScriptAnswer::Lost(outcome),
+        (false, false) => ScriptAnswer::Complete(outcome),
+    };
+    Ok(entry)
+}
+
+fn tmf(token: &str, value: &str) -> Result<TmfResult, OutcomeParseError> {
+    match value {
+        "ok" => Ok(TmfResult::Success),
+        "fail" => Ok(TmfResult::Failed),
+        _ => Err(bad(token, "expected ok or fail")),
+    }
+}
+
+/// The bytes of `sense=...`: the value itself (hex, optionally with commas), then every
+/// following token that is a one- or two-digit hex byte.
+fn hex_run(token: &str, value: &str, tokens: &[&str], index: &mut usize) -> Result<Vec<u8>, OutcomeParseError> {
+    let mut bytes = Vec::new();
+    for part in value.split(',').filter(|p| !p.is_empty()) {
+        push_hex(token, part, &mut bytes)?;
+    }
+    while let Some(next) = tokens.get(*index) {
+        if next.contains('=') || next.len() > 2 || !next.chars().all(|c| c.is_ascii_hexdigit()) {
+            break;
+        }
+        push_hex(token, next, &mut bytes)?;
+        *index += 1;
+    }
+    if bytes.len() > 252 {
+        return Err(bad(token, "more than 252 bytes"));
+    }
+    Ok(bytes)
+}
+
+fn push_hex(token: &str, text: &str, bytes: &mut Vec<u8>) -> Result<(), OutcomeParseError> {
+    let text = text.strip_prefix("0x").unwrap_or(text);
+    if text.is_empty() || !text.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad(token, "expected hex bytes"));
+    }
+    let padded = if text.len() % 2 == 1 { format!("0{text}") } else { text.to_string() };
+    for pair in padded.as_bytes().chunks(2) {
+        let pair = std::str::from_utf8(pair).map_err(|_| bad(token, "expected hex bytes"))?;
+        bytes.push(u8::from_str_radix(pair, 16).map_err(|_| bad(token, "expected hex bytes"))?);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_000_outcomes() {
+        let first = parse_outcome("virtio=FAILURE").unwrap();
+        assert_eq!(first.answer, ScriptAnswer::Complete(TransportOutcome::host(HostByte::DID_ERROR)));
+        let second =
+            parse_outcome("status=CHECK_CONDITION sense=70 00 0b 00 00 00 00 0a 00 00 00 00 00 06 00 00 00 00").unwrap();
+        let ScriptAnswer::Complete(outcome) = second.answer else { panic!("not a completion") };
+        assert_eq!(outcome.result.status(), SamStatus::CHECK_CONDITION);
+        assert_eq!(outcome.sense.len(), 18);
+        assert_eq!(outcome.sense.as_slice()[2], 0x0b);
+    }
+
+    #[test]
+    fn contiguous_hex_and_keywords() {
+        let entry = parse_outcome("sense=700005 timeout abort=fail tur=timeout reset=fail resid=512").unwrap();
+        assert_eq!(entry.answer, ScriptAnswer::Timeout);
+        assert_eq!(entry.abort, TmfResult::Failed);
+        assert_eq!(entry.tur, EhAnswer::Timeout);
+        assert_eq!(entry.reset, TmfResult::Failed);
+        let lost = parse_outcome("lost resid=512").unwrap();
+        let ScriptAnswer::Lost(outcome) = lost.answer else { panic!("not lost") };
+        assert_eq!(outcome.resid, 512);
+    }
+
+    #[test]
+    fn errors_name_the_token() {
+        assert_eq!(parse_outcome("  "), Err(OutcomeParseError::Empty));
+        let error = parse_outcome("host=DID_NOPE").unwrap_err();
+        assert_eq!(error.to_string(), "bad value in `host=DID_NOPE`: unknown host byte");
+        assert_eq!(parse_outcome("frobnicate").unwrap_err().to_string(), "unknown token `frobnicate`");
+        assert!(parse_outcome("sense=zz").unwrap_err().to_string().contains("sense=zz"));
+        assert!(parse_outcome("abort=maybe").is_err());
+    }
+
+    #[test]
+    fn virtio_nexus_failure_is_a_reservation_conflict() {
+        let entry = parse_outcome("virtio=NEXUS_FAILURE").unwrap();
+        let ScriptAnswer::Complete(outcome) = entry.answer else { panic!("not a completion") };
+        assert_eq!(outcome.result.status(), SamStatus::RESERVATION_CONFLICT);
+    }
+}

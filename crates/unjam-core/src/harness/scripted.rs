@@ -1,0 +1,124 @@
+//! The scripted transport: answers each attempt of a command from a list of
+//! [`ScriptEntry`]s (the last one repeats), per request token or from a default script.
+//! The error handler's commands and resets are answered from the entry of the device's
+//! latest attempt. It tracks which tags it still holds, for the invariant checker.
+
+use std::collections::{HashMap, HashSet};
+
+use super::script::{EhAnswer, ScriptAnswer, ScriptEntry};
+use super::transport::{EventQueue, Transport, TransportEvent};
+use crate::action::{EhCommand, ResetKind, Tag, TmfOp, TmfResult};
+use crate::buffers::Cdb;
+use crate::request::{Request, TransportOutcome};
+use crate::time::Instant;
+use crate::topology::DeviceId;
+use unjam_scsi::{HostByte, SamStatus};
+
+#[derive(Debug, Default)]
+pub struct ScriptedTransport {
+    default_script: Vec<ScriptEntry>,
+    scripts: HashMap<u64, Vec<ScriptEntry>>,
+    attempts: HashMap<u64, usize>,
+    held: HashMap<Tag, (DeviceId, ScriptEntry)>,
+    lost: HashMap<Tag, TransportOutcome>,
+    last_entry: HashMap<DeviceId, ScriptEntry>,
+    eh_tags: HashSet<Tag>,
+}
+
+impl ScriptedTransport {
+    /// Every request follows `script` (the last entry repeats; empty means always GOOD).
+    pub fn new(script: Vec<ScriptEntry>) -> ScriptedTransport {
+        ScriptedTransport { default_script: script, ..ScriptedTransport::default() }
+    }
+
+    /// Requests with `token` follow `script` instead of the default.
+    pub fn set_script(&mut self, token: u64, script: Vec<ScriptEntry>) {
+        self.scripts.insert(token, script);
+    }
+
+    fn entry_for(&mut self, token: u64) -> ScriptEntry {
+        let attempt = self.attempts.entry(token).or_insert(0);
+        let script = self.scripts.get(&token).unwrap_or(&self.default_script);
+        let entry = script.get(*attempt).or_else(|| script.last()).copied().unwrap_or_else(ScriptEntry::good);
+        *attempt += 1;
+        entry
+    }
+
+    fn eh_entry(&self, device: DeviceId) -> ScriptEntry {
+        self.last_entry.get(&device).copied().unwrap_or_else(ScriptEntry::good)
+    }
+}
+
+impl Transport for ScriptedTransport {
+    fn dispatch(&mut self, now: Instant, tag: Tag, device: DeviceId, request: &Request, events: &mut EventQueue) {
+        let entry = self.entry_for(request.token);
+        self.last_entry.insert(device, entry);
+        match entry.answer {
+            ScriptAnswer::Complete(outcome) => events.at(now + entry.latency, TransportEvent::Done { tag, outcome }),
+            ScriptAnswer::Timeout => {
+                self.held.insert(tag, (device, entry));
+            }
+            ScriptAnswer::Lost(outcome) => {
+                self.held.insert(tag, (device, entry));
+                self.lost.insert(tag, outcome);
+            }
+        }
+    }
+
+    fn eh_command(&mut self, now: Instant, tag: Tag, device: DeviceId, command: EhCommand, _: &Cdb, events: &mut EventQueue) {
+        let entry = self.eh_entry(device);
+        let answer = if command == EhCommand::TestUnitReady { entry.tur } else { EhAnswer::Good };
+        let outcome = match answer {
+            EhAnswer::Timeout => {
+                self.eh_tags.insert(tag);
+                return;
+            }
+            EhAnswer::Fail => TransportOutcome::host(HostByte::DID_NO_CONNECT),
+            EhAnswer::Good if command == EhCommand::RequestSense => {
+                TransportOutcome { sense: entry.request_sense, ..TransportOutcome::status(SamStatus::GOOD) }
+            }
+            EhAnswer::Good => TransportOutcome::GOOD,
+        };
+        events.at(now + entry.latency, TransportEvent::Done { tag, outcome });
+    }
+
+    fn abort(&mut self, now: Instant, op: TmfOp, tag: Tag, _: DeviceId, events: &mut EventQueue) {
+        // Aborting a command the transport no longer has succeeds (function complete).
+        let result = self.held.get(&tag).map_or(TmfResult::Success, |(_, entry)| entry.abort);
+        if result == TmfResult::Success {
+            self.held.remove(&tag);
+            self.lost.remove(&tag);
+        }
+        events.at(now, TransportEvent::TmfDone { op, result });
+    }
+
+    fn reset(&mut self, now: Instant, op: TmfOp, kind: ResetKind, device: DeviceId, events: &mut EventQueue) {
+        let result = self.eh_entry(device).reset;
+        if result == TmfResult::Success {
+            // A LUN reset drops that LUN's commands; the scripted transport models one
+            // target and bus per host, so any larger reset drops everything.
+            self.held.retain(|_, (held_device, _)| kind == ResetKind::Lun && *held_device != device);
+            let held = &self.held;
+            self.lost.retain(|tag, _| held.contains_key(tag));
+        }
+        events.at(now, TransportEvent::TmfDone { op, result });
+    }
+
+    fn poll(&mut self, now: Instant, tag: Tag, _: DeviceId, events: &mut EventQueue) {
+        if let Some(outcome) = self.lost.remove(&tag) {
+            self.held.remove(&tag);
+            events.at(now, TransportEvent::Done { tag, outcome });
+        }
+        events.at(now, TransportEvent::PollDone { tag });
+    }
+
+    fn revoke(&mut self, _: Instant, tag: Tag, _: DeviceId) {
+        self.held.remove(&tag);
+        self.lost.remove(&tag);
+        self.eh_tags.remove(&tag);
+    }
+
+    fn holds(&self, tag: Tag) -> bool {
+        self.held.contains_key(&tag)
+    }
+}

@@ -1,0 +1,92 @@
+//! Structural invariants of the mid-layer, checkable after any step (the simulator and the
+//! property tests call [`MidLayer::check_invariants`]): busy and outstanding counters equal
+//! what the command table says, every queued command sits in its device queue exactly
+//! once, an in-flight command is owned by its transport, counted retries stay within
+//! `allowed`, and an error-handler run only holds commands of its own scope (scope
+//! isolation; issue 5 narrows scopes below the host).
+
+use crate::command::{CommandKind, Phase};
+use crate::eh::EhScope;
+use crate::midlayer::MidLayer;
+
+impl MidLayer {
+    /// `Err` names the first broken invariant.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.check_counters()?;
+        self.check_queues()?;
+        self.check_commands()?;
+        self.check_eh_scopes()
+    }
+
+    fn check_counters(&self) -> Result<(), String> {
+        for (index, device) in self.devices.iter().enumerate() {
+            let mine = || self.slab.iter().filter(move |(_, c)| c.device.0 as usize == index);
+            let busy = mine().filter(|(_, c)| c.busy).count() as u32;
+            if busy != device.busy {
+                return Err(format!("device {index}: busy {} but {busy} busy commands", device.busy));
+            }
+            let outstanding = mine().filter(|(_, c)| c.kind == CommandKind::Io).count() as u32;
+            if outstanding != device.outstanding {
+                return Err(format!("device {index}: outstanding {} but {outstanding} requests", device.outstanding));
+            }
+        }
+        for (index, host) in self.hosts.iter().enumerate() {
+            let busy: u32 = host.devices.iter().map(|d| self.devices[d.0 as usize].busy).sum();
+            if busy != host.busy {
+                return Err(format!("host {index}: busy {} but devices sum to {busy}", host.busy));
+            }
+            if host.failed > host.busy {
+                return Err(format!("host {index}: failed {} > busy {}", host.failed, host.busy));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_queues(&self) -> Result<(), String> {
+        for (index, device) in self.devices.iter().enumerate() {
+            for slot in &device.queue {
+                let queued = self.slab.get(*slot).is_some_and(|c| c.phase == Phase::Queued && c.device.0 as usize == index);
+                if !queued {
+                    return Err(format!("device {index}: queue holds slot {slot} that is not queued there"));
+                }
+                if device.queue.iter().filter(|s| *s == slot).count() != 1 {
+                    return Err(format!("device {index}: slot {slot} queued twice"));
+                }
+            }
+        }
+        for (slot, command) in self.slab.iter() {
+            let in_queue = self.devices[command.device.0 as usize].queue.contains(&slot);
+            if (command.phase == Phase::Queued) != in_queue {
+                return Err(format!("slot {slot}: phase {:?} but in queue: {in_queue}", command.phase));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_commands(&self) -> Result<(), String> {
+        for (slot, command) in self.slab.iter() {
+            if command.phase == Phase::InFlight && !command.transport_owns {
+                return Err(format!("slot {slot}: in flight but not owned by the transport"));
+            }
+            if matches!(command.phase, Phase::Queued | Phase::Delayed) && (command.transport_owns || command.busy) {
+                return Err(format!("slot {slot}: queued but owned or busy"));
+            }
+            if command.allowed >= 0 && command.counted_retries > command.allowed as u32 {
+                return Err(format!("slot {slot}: {} counted retries > allowed {}", command.counted_retries, command.allowed));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_eh_scopes(&self) -> Result<(), String> {
+        for run in self.eh_runs.iter().flatten() {
+            let EhScope::Host(host) = run.scope;
+            for slot in run.work.iter().chain(run.done.iter()) {
+                if self.slab.get(*slot).is_some_and(|c| self.host_of(c.device) != host) {
+                    return Err(format!("EH of host {} holds slot {slot} of another host", host.0));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,206 @@
+//! Kernel-format log lines (spec §4.6), built from trace events, byte for byte as a
+//! ≈v6.x kernel prints them with default logging (`driverbyte=DRIVER_OK`, no
+//! `blk_update_request: ` prefix). The per-site rate limits (5 s, burst 10) run in the
+//! events' virtual time. With `eh_logging` the error-recovery lines that
+//! `scsi_logging_level` would add are printed too.
+
+mod format;
+mod ratelimit;
+
+pub use format::{additional_sense, cdb_line, result_line, sense_key_line};
+pub use ratelimit::RateLimit;
+
+use crate::midlayer::MidLayer;
+use crate::topology::{DeviceId, DeviceLabel, HostId};
+use crate::trace::{RejectReason, TraceEvent, TraceRecord};
+
+/// Turns trace records into log lines.
+#[derive(Debug)]
+pub struct KernelLog {
+    eh_logging: bool,
+    /// `scsi_io_completion_action`'s failure print.
+    failure_site: RateLimit,
+    /// `blk_print_req_error`.
+    block_site: RateLimit,
+    lines: Vec<String>,
+}
+
+impl Default for KernelLog {
+    fn default() -> KernelLog {
+        KernelLog::new(false)
+    }
+}
+
+impl KernelLog {
+    pub fn new(eh_logging: bool) -> KernelLog {
+        KernelLog {
+            eh_logging,
+            failure_site: RateLimit::kernel_default(),
+            block_site: RateLimit::kernel_default(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// The lines so far.
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+
+    pub fn take_lines(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.lines)
+    }
+
+    /// Adds the lines `record` prints; `names` resolves devices to `sd H:C:T:L` / `[sdX]`.
+    pub fn record(&mut self, record: &TraceRecord, names: &MidLayer) {
+        let label = |device: DeviceId| names.device_label(device);
+        let host_number = |host: HostId| names.host_number(host).unwrap_or(0);
+        match record.event {
+            TraceEvent::FailurePrinted { device, tag, result, cmd_age_s, sense, cdb } => {
+                let Some(label) = label(device) else { return };
+                if !self.failure_site.allow(record.at).0 {
+                    return;
+                }
+                let head = command_prefix(&label, tag.number());
+                self.push(format!("{head}{}", result_line(result, cmd_age_s)));
+                if let Some(key_line) = sense_key_line(&sense) {
+                    self.push(format!("{head}{key_line}"));
+                    self.push(format!("{head}{}", additional_sense(&sense)));
+                }
+                self.push(format!("{head}{}", cdb_line(cdb.as_slice())));
+            }
+            TraceEvent::RecoveredPrinted { device, tag, sense } => {
+                let Some(label) = label(device) else { return };
+                let head = command_prefix(&label, tag.number());
+                if let Some(key_line) = sense_key_line(&sense) {
+                    self.push(format!("{head}{key_line}"));
+                    self.push(format!("{head}{}", additional_sense(&sense)));
+                }
+            }
+            TraceEvent::BlockError { device, status, block } => {
+                if !self.block_site.allow(record.at).0 {
+                    return;
+                }
+                let disk = label(device).map_or_else(|| "?".to_string(), |l| l.disk.to_string());
+                self.push(format!(
+                    "{} error, dev {disk}, sector {} op 0x{:x}:({}) flags 0x{:x} phys_seg {} prio class {}",
+                    status.log_string(),
+                    block.start_sector,
+                    block.op.code(),
+                    block.op.name(),
+                    block.cmd_flags & !0xff,
+                    block.phys_segments,
+                    block.prio_class,
+                ));
+            }
+            _ => self.device_lines(record, &label, &host_number),
+        }
+    }
+
+    fn device_lines(
+        &mut self,
+        record: &TraceRecord,
+        label: &dyn Fn(DeviceId) -> Option<DeviceLabel>,
+        host_number: &dyn Fn(HostId) -> u32,
+    ) {
+        let device_line = |device: DeviceId, text: &str| label(device).map(|l| format!("{}{text}", device_prefix(&l)));
+        let command_line =
+            |device: DeviceId, tag: u32, text: &str| label(device).map(|l| format!("{}{text}", command_prefix(&l, tag)));
+        let line = match record.event {
+            TraceEvent::Rejected { device, reason, logged: true, .. } => {
+                let text = match reason {
+                    RejectReason::Dead => "rejecting I/O to dead device",
+                    _ => "rejecting I/O to offline device",
+                };
+                (reason != RejectReason::Cancelled).then(|| device_line(device, text)).flatten()
+            }
+            TraceEvent::ReservationConflict { device, .. } => device_line(device, "reservation conflict"),
+            TraceEvent::RuntimeExceeded { device, tag, waited_s } => {
+                command_line(device, tag.number(), &format!("timing out command, waited {waited_s}s"))
+            }
+            TraceEvent::SenseReported { device, report } => device_line(device, report.message()),
+            TraceEvent::DeviceOfflined { device } => {
+                device_line(device, "Device offlined - not ready after error recovery")
+            }
+            TraceEvent::MediumAccessOffline { device, tag } => {
+                command_line(device, tag.number(), "Medium access timeout failure. Offlining disk!")
+            }
+            TraceEvent::UnalignedResid { device, tag, resid, sector_size } => command_line(
+                device,
+                tag.number(),
+                &format!("Unaligned partial completion (resid={resid}, sector_sz={sector_size})"),
+            ),
+            _ if self.eh_logging => self.eh_line(record, label, host_number),
+            _ => None,
+        };
+        if let Some(line) = line {
+            self.push(line);
+        }
+    }
+
+    /// Lines printed only with error-recovery logging on.
+    fn eh_line(
+        &self,
+        record: &TraceRecord,
+        label: &dyn Fn(DeviceId) -> Option<DeviceLabel>,
+        host_number: &dyn Fn(HostId) -> u32,
+    ) -> Option<String> {
+        let command_line =
+            |device: DeviceId, tag: u32, text: &str| label(device).map(|l| format!("{}{text}", command_prefix(&l, tag)));
+        let host_line = |host: HostId, text: String| format!("scsi host{}: {text}", host_number(host));
+        match record.event {
+            TraceEvent::AbortScheduled { device, tag } => command_line(device, tag.number(), "abort scheduled"),
+            TraceEvent::AbortSent { device, tag, .. } => command_line(device, tag.number(), "aborting command"),
+            TraceEvent::AbortRetry { device, tag } => command_line(device, tag.number(), "retry aborted command"),
+            TraceEvent::AbortFinish { device, tag } => command_line(device, tag.number(), "finish aborted command"),
+            TraceEvent::Escalated { device, tag, why } => command_line(device, tag.number(), why),
+            TraceEvent::EhWake { host, failed, devices, .. } => Some(format!(
+                "{}\n{}",
+                host_line(host, "Waking error handler thread".to_string()),
+                host_line(host, format!("Total of {failed} commands on {devices} devices require eh work"))
+            )),
+            TraceEvent::ResetSent { device, kind, .. } => {
+                let label = label(device)?;
+                let eh = format!("scsi_eh_{}", label.hctl.host);
+                Some(match kind {
+                    crate::action::ResetKind::Lun => format!("{}{eh}: Sending BDR", device_prefix(&label)),
+                    crate::action::ResetKind::Target => {
+                        format!("scsi host{}: {eh}: Sending target reset to target {}", label.hctl.host, label.hctl.target)
+                    }
+                    crate::action::ResetKind::Bus => {
+                        format!("scsi host{}: {eh}: Sending BRST chan: {}", label.hctl.host, label.hctl.channel)
+                    }
+                    crate::action::ResetKind::Host => format!("scsi host{}: {eh}: Sending HRST", label.hctl.host),
+                })
+            }
+            TraceEvent::EhCommandDone { device, tag, command: crate::action::EhCommand::TestUnitReady, verdict, .. } => {
+                command_line(device, tag.number(), &format!("scsi_eh_tur return: {:x}", verdict.code()))
+            }
+            TraceEvent::FlushRetry { device, tag } => {
+                let host = label(device)?.hctl.host;
+                command_line(device, tag.number(), &format!("scsi_eh_{host}: flush retry cmd"))
+            }
+            TraceEvent::FlushFinish { device, tag } => {
+                let host = label(device)?.hctl.host;
+                command_line(device, tag.number(), &format!("scsi_eh_{host}: flush finish cmd"))
+            }
+            TraceEvent::HostRestart { host } => Some(host_line(host, "waking up host to restart".to_string())),
+            _ => None,
+        }
+    }
+
+    fn push(&mut self, line: String) {
+        for part in line.split('\n') {
+            self.lines.push(part.to_string());
+        }
+    }
+}
+
+/// `sd H:C:T:L: ` (`sdev_printk`).
+fn device_prefix(label: &DeviceLabel) -> String {
+    format!("{} {}: ", label.driver, label.hctl)
+}
+
+/// `sd H:C:T:L: [sdX] tag#N ` (`scmd_printk`).
+fn command_prefix(label: &DeviceLabel, tag: u32) -> String {
+    format!("{} {}: [{}] tag#{tag} ", label.driver, label.hctl, label.disk)
+}

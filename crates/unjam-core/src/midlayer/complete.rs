@@ -1,0 +1,328 @@
+//! The completion path: the exactly-once claim of a transport completion, scsi_complete
+//! (disposition, runtime cap, finish / requeue / error handler; spec §2.3, §10), and
+//! scsi_finish_command with io_completion (§4). The caller's completion is built here.
+
+use unjam_scsi::cdb::opcode;
+use unjam_scsi::{BlkStatus, Disposition, MlStatus};
+
+use super::MidLayer;
+use crate::action::{Action, Completion, Tag};
+use crate::command::{CommandKind, Phase};
+use crate::disposition::{
+    decide_disposition, io_completion, runtime_cap, CommandView, CompletionInput, Decision, FinishOrRequeue,
+    RequeueKind, RetryCounter,
+};
+use crate::request::{cmd_flags, TransportOutcome};
+use crate::time::Instant;
+use crate::timers::RareTimer;
+use crate::trace::{DispositionTrace, RequeueWhy, TraceEvent};
+
+/// The ALUA transition requeue delay (`ALUA_TRANSITION_REPREP_DELAY`).
+const DELAYED_REPREP: std::time::Duration = std::time::Duration::from_millis(1000);
+
+impl MidLayer {
+    /// The transport finished `tag` (the LLD's `scsi_done`). A completion for a command the
+    /// timeout already claimed is dropped and counted; one for an earlier attempt is stale.
+    pub fn handle_transport_done(&mut self, now: Instant, tag: Tag, outcome: TransportOutcome) {
+        let now = self.advance_clock(now);
+        let Some(cmd) = self.slab.by_tag(tag) else {
+            self.stats.stale_completions += 1;
+            self.trace(now, || TraceEvent::StaleCompletion { tag });
+            return;
+        };
+        let (device, phase, kind) = (cmd.device, cmd.phase, cmd.kind);
+        if let CommandKind::Eh(_) = kind {
+            self.eh_command_done(now, tag, outcome);
+            self.run_pending(now);
+            return;
+        }
+        if !matches!(phase, Phase::InFlight | Phase::Polling) {
+            if let Some(cmd) = self.slab.get_mut(tag.slot) {
+                cmd.transport_owns = false;
+            }
+            self.stats.late_completions_dropped += 1;
+            self.trace(now, || TraceEvent::LateCompletionDropped { device, tag });
+            return;
+        }
+        let Some(cmd) = self.slab.get_mut(tag.slot) else { return };
+        cmd.transport_owns = false;
+        cmd.result = outcome.result.with_ml(MlStatus::OK);
+        cmd.sense = outcome.sense;
+        cmd.resid = outcome.resid;
+        let timeout = cmd.timeout;
+        let slab = &self.slab;
+        self.command_timers.prune(timeout, |e| super::deadline_is_live(slab, e));
+        self.trace(now, || TraceEvent::TransportDone {
+            device,
+            tag,
+            result: outcome.result,
+            sense: outcome.sense,
+            resid: outcome.resid,
+        });
+        self.complete_command(now, tag.slot);
+        self.run_pending(now);
+    }
+
+    /// `scsi_complete`: disposition, runtime cap, then finish, requeue or error handler.
+    fn complete_command(&mut self, now: Instant, slot: u32) {
+        let Some(decision) = self.decide(now, slot) else { return };
+        let Some(cmd) = self.slab.get(slot) else { return };
+        let mut disposition = decision.disposition;
+        if disposition != Disposition::Success {
+            if let Some(waited_s) = runtime_cap(now, cmd.alloc_at, cmd.allowed, cmd.timeout) {
+                let (device, tag) = (cmd.device, self.slab.tag(slot));
+                self.trace(now, || TraceEvent::RuntimeExceeded { device, tag, waited_s });
+                disposition = Disposition::Success;
+            }
+        }
+        match disposition {
+            Disposition::Success => self.finish_command(now, slot),
+            Disposition::NeedsRetry => {
+                self.requeue(now, slot, RequeueWhy::NeedsRetry, decision.effects.counted_retry)
+            }
+            Disposition::AddToMlQueue => self.requeue(now, slot, RequeueWhy::AddToMlQueue, false),
+            _ => self.eh_add(now, slot),
+        }
+    }
+
+    /// Runs decide_disposition on `slot` and applies its effects.
+    pub(crate) fn decide(&mut self, now: Instant, slot: u32) -> Option<Decision> {
+        let cmd = self.slab.get(slot)?;
+        let device = cmd.device;
+        let view = self.device_view(device);
+        let mut counter = RetryCounter { retries: cmd.retries, allowed: cmd.allowed };
+        let command_view = CommandView {
+            result: cmd.result,
+            sense: &cmd.sense,
+            request: &cmd.request,
+            abort_scheduled: cmd.abort_scheduled,
+            submitted_by_eh: false,
+        };
+        let decision = decide_disposition(&command_view, &view, &mut counter);
+        let cmd = self.slab.get_mut(slot)?;
+        cmd.retries = counter.retries;
+        cmd.result = decision.result;
+        if decision.effects.failfast_dev_quiet {
+            cmd.request.block.cmd_flags |= cmd_flags::FAILFAST_DEV;
+            cmd.request.quiet = true;
+        }
+        let tag = self.slab.tag(slot);
+        self.apply_effects(now, device, tag, &decision);
+        self.trace(now, || TraceEvent::Disposition {
+            device,
+            tag,
+            decision: DispositionTrace {
+                disposition: decision.disposition,
+                result: decision.result,
+                rule: decision.rule,
+                sense_rule: decision.sense_rule,
+                retry_rule: decision.retry_rule,
+                retries: counter.retries,
+                allowed: counter.allowed,
+            },
+        });
+        Some(decision)
+    }
+
+    fn apply_effects(&mut self, now: Instant, device: crate::topology::DeviceId, tag: Tag, decision: &Decision) {
+        let effects = decision.effects;
+        let dev = &mut self.devices[device.0 as usize];
+        if effects.clear_cc_ua {
+            dev.expecting_cc_ua = false;
+        }
+        let target = dev.target;
+        if let Some(expecting) = effects.lun_change {
+            self.targets[target.0 as usize].expecting_lun_change = expecting;
+        }
+        if effects.queue_full && self.hosts[self.host_of(device).0 as usize].config.track_queue_depth {
+            let devices = self.targets[target.0 as usize].devices.clone();
+            for lun in devices {
+                let dev = &mut self.devices[lun.0 as usize];
+                dev.queue_depth = dev.queue_depth.saturating_sub(1).max(1);
+            }
+        }
+        if effects.reservation_conflict {
+            self.trace(now, || TraceEvent::ReservationConflict { device, tag });
+        }
+        if let Some(report) = effects.report {
+            self.trace(now, || TraceEvent::SenseReported { device, report });
+        }
+    }
+
+    /// `scsi_finish_command` + `scsi_io_completion`: complete the good bytes, then end,
+    /// requeue or re-prepare the rest.
+    pub(crate) fn finish_command(&mut self, now: Instant, slot: u32) {
+        self.release_busy(now, slot);
+        let Some(device) = self.slab.get(slot).map(|c| c.device) else { return };
+        self.clear_blocked(device);
+        let view = self.device_view(device);
+        let Some(cmd) = self.slab.get(slot) else { return };
+        let runtime_exceeded = runtime_cap(now, cmd.alloc_at, cmd.allowed, cmd.timeout).is_some();
+        let plan = io_completion(&CompletionInput {
+            result: cmd.result,
+            sense: &cmd.sense,
+            request: &cmd.request,
+            resid: cmd.resid,
+            device: &view,
+            runtime_exceeded,
+        });
+        let tag = self.slab.tag(slot);
+        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        cmd.good_bytes = cmd.good_bytes.saturating_add(plan.good_bytes);
+        cmd.result = plan.result;
+        if plan.sense_cleared {
+            cmd.sense.clear();
+        }
+        let (resid, sense, sector_size) = (cmd.resid, cmd.sense, view.sector_size);
+        if plan.unaligned_resid {
+            self.trace(now, || TraceEvent::UnalignedResid { device, tag, resid, sector_size });
+        }
+        if plan.print_recovered {
+            self.trace(now, || TraceEvent::RecoveredPrinted { device, tag, sense });
+        }
+        if plan.set_changed {
+            self.devices[device.0 as usize].changed = true;
+        }
+        let good_bytes = plan.good_bytes;
+        self.trace(now, || TraceEvent::CompletionRule { device, tag, rule: plan.rule, good_bytes });
+        match plan.next {
+            FinishOrRequeue::Finish { status, print_failure } => {
+                if print_failure {
+                    self.trace_failure(now, slot);
+                }
+                self.complete_upward(now, slot, status);
+            }
+            FinishOrRequeue::Requeue(kind) => self.requeue_remainder(now, slot, kind, plan.good_bytes),
+        }
+    }
+
+    fn clear_blocked(&mut self, device: crate::topology::DeviceId) {
+        let dev = &mut self.devices[device.0 as usize];
+        dev.blocked = 0;
+        let (target, host) = (dev.target, dev.host);
+        self.targets[target.0 as usize].blocked = 0;
+        self.hosts[host.0 as usize].blocked = 0;
+    }
+
+    fn trace_failure(&mut self, now: Instant, slot: u32) {
+        let Some(cmd) = self.slab.get(slot) else { return };
+        let (device, tag) = (cmd.device, self.slab.tag(slot));
+        let (result, sense, cdb) = (cmd.result, cmd.sense, cmd.request.cdb);
+        let cmd_age_s = now.saturating_duration_since(cmd.alloc_at).as_secs();
+        self.trace(now, || TraceEvent::FailurePrinted { device, tag, result, cmd_age_s, sense, cdb });
+    }
+
+    fn requeue_remainder(&mut self, now: Instant, slot: u32, kind: RequeueKind, good_bytes: u32) {
+        match kind {
+            RequeueKind::Retry => self.requeue(now, slot, RequeueWhy::CompletionRetry, false),
+            RequeueKind::DelayedRetry => self.requeue(now, slot, RequeueWhy::CompletionDelayedRetry, false),
+            RequeueKind::Reprep => {
+                self.reprep(slot, good_bytes);
+                self.requeue(now, slot, RequeueWhy::Reprep, false);
+            }
+            RequeueKind::SixByteCdb => {
+                self.reprep(slot, good_bytes);
+                let Some(cmd) = self.slab.get_mut(slot) else { return };
+                if let Some(six) = crate::cdb_rw::to_six_byte(&cmd.request.cdb) {
+                    cmd.request.cdb = six;
+                }
+                let device = cmd.device;
+                self.devices[device.0 as usize].use_10_for_rw = false;
+                self.requeue(now, slot, RequeueWhy::Reprep, false);
+            }
+            RequeueKind::DelayedReprep => {
+                self.reprep(slot, good_bytes);
+                let tag = self.slab.tag(slot);
+                let Some(cmd) = self.slab.get_mut(slot) else { return };
+                cmd.phase = Phase::Delayed;
+                let device = cmd.device;
+                self.stats.uncounted_requeues += 1;
+                self.trace(now, || TraceEvent::Requeued {
+                    device,
+                    tag,
+                    why: RequeueWhy::DelayedReprep,
+                    counted: false,
+                    cap_deadline: None,
+                });
+                let timer = RareTimer::DelayedRequeue { slot, generation: tag.generation };
+                self.rare_timers.arm(now + DELAYED_REPREP, timer);
+            }
+        }
+    }
+
+    /// A new command for the rest of the request: advance past the good bytes, reset the
+    /// retry count and the eh flags (a fresh prepare), keep the allocation time.
+    fn reprep(&mut self, slot: u32, good_bytes: u32) {
+        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        let sector = self.devices[cmd.device.0 as usize].config.sector_size.max(1);
+        if good_bytes > 0 {
+            crate::cdb_rw::advance(&mut cmd.request.cdb, good_bytes / sector);
+            cmd.request.data_len = cmd.request.data_len.saturating_sub(good_bytes);
+            cmd.request.block.start_sector += u64::from(good_bytes / 512);
+        }
+        cmd.retries = 0;
+        cmd.abort_scheduled = false;
+    }
+
+    /// The request's one completion: frees its slot and queues [`Action::Complete`].
+    pub(crate) fn complete_upward(&mut self, now: Instant, slot: u32, status: BlkStatus) {
+        let tag = self.slab.tag(slot);
+        let Some(cmd) = self.slab.remove(slot) else { return };
+        debug_assert!(!cmd.transport_owns, "completion while the transport owns the buffers");
+        debug_assert!(!cmd.busy, "completion of a busy command");
+        debug_assert!(cmd.allowed < 0 || cmd.counted_retries <= cmd.allowed as u32, "retries > allowed");
+        let device = cmd.device;
+        let dev = &mut self.devices[device.0 as usize];
+        dev.outstanding -= 1;
+        if status == BlkStatus::Ok && is_medium_access(cmd.request.cdb.opcode()) {
+            dev.medium_access_timed_out = 0;
+        }
+        let completion = Completion {
+            token: cmd.request.token,
+            device,
+            status,
+            result: cmd.result,
+            sense: cmd.sense,
+            attempts: cmd.attempts,
+            counted_retries: cmd.counted_retries,
+            good_bytes: cmd.good_bytes,
+            resid: cmd.resid,
+            tag_number: tag.number(),
+        };
+        if status != BlkStatus::Ok && !cmd.request.passthrough && !cmd.request.quiet {
+            let block = cmd.request.block;
+            self.trace(now, || TraceEvent::BlockError { device, status, block });
+        }
+        let (attempts, good_bytes, token) = (cmd.attempts, cmd.good_bytes, cmd.request.token);
+        self.trace(now, || TraceEvent::Completed { device, tag, token, status, attempts, good_bytes });
+        self.actions.push_back(Action::Complete(completion));
+        self.stats.completed += 1;
+    }
+}
+
+/// sd's `scsi_medium_access_command`: reads, writes, verifies and the like.
+pub(crate) fn is_medium_access(op: u8) -> bool {
+    matches!(
+        op,
+        opcode::READ_6
+            | opcode::WRITE_6
+            | opcode::READ_10
+            | opcode::WRITE_10
+            | opcode::READ_16
+            | opcode::WRITE_16
+            | 0xa8 // READ(12)
+            | 0xaa // WRITE(12)
+            | 0x2e // WRITE AND VERIFY(10)
+            | 0x2f // VERIFY(10)
+            | 0x41 // WRITE SAME(10)
+            | 0x93 // WRITE SAME(16)
+            | 0x8e // WRITE AND VERIFY(16)
+            | 0x8f // VERIFY(16)
+            | 0x04 // FORMAT UNIT
+            | 0x42 // UNMAP
+            | 0x7f // variable length
+            | 0xae // WRITE AND VERIFY(12)
+            | 0xaf // VERIFY(12)
+            | 0x89 // COMPARE AND WRITE
+    )
+}

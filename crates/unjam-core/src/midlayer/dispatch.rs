@@ -1,0 +1,292 @@
+//! Submission, dispatch gating (device state, queue depth, blocked counters, host
+//! recovery; spec §1.5, §6.1, §6.8), requeue at the head, and busy accounting.
+
+use std::time::Duration;
+
+use unjam_scsi::disposition::QueueReason;
+use unjam_scsi::{BlkStatus, HostByte, ScsiResult};
+
+use super::{MidLayer, SubmitError};
+use crate::action::{Action, Tag};
+use crate::command::{Command, CommandKind, Phase};
+use crate::disposition::runtime_cap;
+use crate::request::Request;
+use crate::state::{DispatchGate, HostState};
+use crate::time::Instant;
+use crate::timers::{DeadlineEntry, RareTimer};
+use crate::topology::DeviceId;
+use crate::trace::{RejectReason, RequeueWhy, TraceEvent};
+
+/// `SCSI_QUEUE_DELAY`: a refused queue is re-run after 3 ms.
+const QUEUE_DELAY: Duration = Duration::from_millis(3);
+
+impl MidLayer {
+    /// Queues `request` on `device` and dispatches what the gates allow.
+    pub fn submit(&mut self, now: Instant, device: DeviceId, request: Request) -> Result<(), SubmitError> {
+        let now = self.advance_clock(now);
+        let dev = self.devices.get_mut(device.0 as usize).ok_or(SubmitError::UnknownDevice(device))?;
+        if dev.outstanding >= dev.config.max_outstanding {
+            return Err(SubmitError::QueueFull { limit: dev.config.max_outstanding });
+        }
+        let allowed = request.allowed.unwrap_or(dev.config.allowed);
+        let timeout = request.timeout.unwrap_or(dev.config.timeout);
+        dev.outstanding += 1;
+        let command = Command::new(request, device, CommandKind::Io, allowed, timeout, now);
+        let tag = self.slab.insert(command);
+        self.devices[device.0 as usize].queue.push_back(tag.slot);
+        self.stats.submitted += 1;
+        self.trace(now, || TraceEvent::Submitted { device, tag, token: request.token });
+        self.run_device(now, device);
+        self.run_pending(now);
+        Ok(())
+    }
+
+    /// Dispatches from the head of `device`'s queue while every gate allows it.
+    pub(crate) fn run_device(&mut self, now: Instant, device: DeviceId) {
+        while self.try_dispatch_head(now, device) {}
+    }
+
+    fn try_dispatch_head(&mut self, now: Instant, device: DeviceId) -> bool {
+        let dev = &self.devices[device.0 as usize];
+        let Some(&slot) = dev.queue.front() else { return false };
+        let host_state = self.hosts[dev.host.0 as usize].state;
+        if host_state == HostState::Del {
+            self.reject_head(now, device, RejectReason::Dead);
+            return true;
+        }
+        if host_state.in_recovery() {
+            return false;
+        }
+        match dev.state.dispatch_gate() {
+            DispatchGate::Allow => {}
+            DispatchGate::Wait => return false,
+            DispatchGate::RejectOffline => return self.reject_head(now, device, RejectReason::Offline),
+            DispatchGate::RejectDead => return self.reject_head(now, device, RejectReason::Dead),
+            DispatchGate::RejectCancelled => return self.reject_head(now, device, RejectReason::Cancelled),
+        }
+        if !self.device_ready(now, device) || !self.target_ready(now, device) || !self.host_ready(now, device) {
+            return false;
+        }
+        self.devices[device.0 as usize].queue.pop_front();
+        self.dispatch(now, device, slot);
+        true
+    }
+
+    /// `scsi_dev_queue_ready`: queue depth and device_blocked.
+    fn device_ready(&mut self, now: Instant, device: DeviceId) -> bool {
+        let dev = &mut self.devices[device.0 as usize];
+        if dev.busy >= dev.queue_depth {
+            return false;
+        }
+        if dev.blocked == 0 {
+            return true;
+        }
+        if dev.busy > 0 {
+            return false;
+        }
+        dev.blocked -= 1;
+        if dev.blocked == 0 {
+            return true;
+        }
+        if !dev.rerun_armed {
+            dev.rerun_armed = true;
+            self.rare_timers.arm(now + QUEUE_DELAY, RareTimer::DeviceRerun { device: device.0 });
+        }
+        false
+    }
+
+    /// `scsi_target_queue_ready`: target_blocked (no target can_queue is modelled).
+    fn target_ready(&mut self, now: Instant, device: DeviceId) -> bool {
+        let target = &mut self.targets[self.devices[device.0 as usize].target.0 as usize];
+        if target.blocked == 0 {
+            return true;
+        }
+        if target.busy > 0 {
+            return false;
+        }
+        target.blocked -= 1;
+        if target.blocked == 0 {
+            return true;
+        }
+        let dev = &mut self.devices[device.0 as usize];
+        if !dev.rerun_armed {
+            dev.rerun_armed = true;
+            self.rare_timers.arm(now + QUEUE_DELAY, RareTimer::DeviceRerun { device: device.0 });
+        }
+        false
+    }
+
+    /// `scsi_host_queue_ready`: can_queue and host_blocked.
+    fn host_ready(&mut self, now: Instant, device: DeviceId) -> bool {
+        let host_id = self.devices[device.0 as usize].host;
+        let host = &mut self.hosts[host_id.0 as usize];
+        if host.busy >= host.config.can_queue {
+            let dev = &mut self.devices[device.0 as usize];
+            if !dev.starved {
+                dev.starved = true;
+                host.starved.push_back(device);
+            }
+            return false;
+        }
+        if host.blocked == 0 {
+            return true;
+        }
+        if host.busy > 0 {
+            return false;
+        }
+        host.blocked -= 1;
+        if host.blocked == 0 {
+            return true;
+        }
+        if !host.rerun_armed {
+            host.rerun_armed = true;
+            self.rare_timers.arm(now + QUEUE_DELAY, RareTimer::HostRerun { host: host_id.0 });
+        }
+        false
+    }
+
+    fn dispatch(&mut self, now: Instant, device: DeviceId, slot: u32) {
+        let tag = self.slab.next_generation(slot);
+        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        debug_assert!(!cmd.transport_owns && !cmd.busy);
+        cmd.phase = Phase::InFlight;
+        cmd.transport_owns = true;
+        cmd.busy = true;
+        cmd.attempts += 1;
+        cmd.result = ScsiResult::OK;
+        cmd.sense.clear();
+        cmd.resid = 0;
+        cmd.timed_out_attempt = false;
+        cmd.deadline = now + cmd.timeout;
+        let (timeout, deadline, request, attempt) = (cmd.timeout, cmd.deadline, cmd.request, cmd.attempts);
+        let dev = &mut self.devices[device.0 as usize];
+        dev.busy += 1;
+        let (target, host) = (dev.target, dev.host);
+        self.targets[target.0 as usize].busy += 1;
+        self.hosts[host.0 as usize].busy += 1;
+        let entry = DeadlineEntry { deadline, slot, generation: tag.generation };
+        let slab = &self.slab;
+        self.command_timers.arm(timeout, entry, |e| super::deadline_is_live(slab, e));
+        self.actions.push_back(Action::Dispatch { tag, device, request });
+        self.stats.dispatched += 1;
+        self.trace(now, || TraceEvent::Dispatched { device, tag, attempt });
+    }
+
+    /// Fails the head request at dispatch (`scsi_device_state_check`); returns true so
+    /// that the queue run goes on with the next request.
+    fn reject_head(&mut self, now: Instant, device: DeviceId, reason: RejectReason) -> bool {
+        let dev = &mut self.devices[device.0 as usize];
+        let Some(slot) = dev.queue.pop_front() else { return false };
+        let logged = reason == RejectReason::Dead || (reason == RejectReason::Offline && !dev.offline_logged);
+        if reason == RejectReason::Offline {
+            dev.offline_logged = true;
+        }
+        let (host_byte, status) = match reason {
+            RejectReason::Offline | RejectReason::Dead => (HostByte::DID_NO_CONNECT, BlkStatus::IoErr),
+            RejectReason::Cancelled => (HostByte::DID_ERROR, BlkStatus::Offline),
+        };
+        if let Some(cmd) = self.slab.get_mut(slot) {
+            cmd.result = ScsiResult::OK.with_host(host_byte);
+        }
+        let tag = self.slab.tag(slot);
+        self.stats.rejected += 1;
+        self.trace(now, || TraceEvent::Rejected { device, tag, reason, logged });
+        self.complete_upward(now, slot, status);
+        true
+    }
+
+    /// Puts a command back at the head of its device queue (`scsi_queue_insert`).
+    pub(crate) fn requeue(&mut self, now: Instant, slot: u32, why: RequeueWhy, counted: bool) {
+        self.release_busy(now, slot);
+        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        debug_assert!(!cmd.transport_owns, "requeue while the transport owns the buffers");
+        cmd.phase = Phase::Queued;
+        if counted {
+            cmd.counted_retries += 1;
+        }
+        let (device, alloc, allowed, timeout) = (cmd.device, cmd.alloc_at, cmd.allowed, cmd.timeout);
+        debug_assert!(
+            counted || matches!(why, RequeueWhy::DispatchRefused) || runtime_cap(now, alloc, allowed, timeout).is_none(),
+            "uncounted requeue past the runtime cap"
+        );
+        if counted {
+            self.stats.counted_retries += 1;
+        } else {
+            self.stats.uncounted_requeues += 1;
+        }
+        self.set_blocked(device, why.queue_reason());
+        self.devices[device.0 as usize].queue.push_front(slot);
+        let tag = self.slab.tag(slot);
+        let cap_deadline = (allowed >= 0).then(|| alloc + timeout.saturating_mul(allowed as u32 + 1));
+        self.trace(now, || TraceEvent::Requeued { device, tag, why, counted, cap_deadline });
+        self.schedule_run(device);
+    }
+
+    /// `scsi_set_blocked`.
+    pub(crate) fn set_blocked(&mut self, device: DeviceId, reason: Option<QueueReason>) {
+        let dev = &mut self.devices[device.0 as usize];
+        match reason {
+            Some(QueueReason::EhRetry | QueueReason::DeviceBusy) => dev.blocked = dev.config.max_device_blocked,
+            Some(QueueReason::HostBusy) => {
+                let host = &mut self.hosts[dev.host.0 as usize];
+                host.blocked = host.config.max_host_blocked;
+            }
+            Some(QueueReason::TargetBusy) => {
+                let max = self.hosts[dev.host.0 as usize].config.max_target_blocked;
+                self.targets[dev.target.0 as usize].blocked = max;
+            }
+            None => {}
+        }
+    }
+
+    /// Takes a command out of the busy counts (`scsi_device_unbusy`); wakes the error
+    /// handler and starved devices as needed.
+    pub(crate) fn release_busy(&mut self, _now: Instant, slot: u32) {
+        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        if !cmd.busy {
+            return;
+        }
+        cmd.busy = false;
+        let device = cmd.device;
+        let dev = &mut self.devices[device.0 as usize];
+        dev.busy -= 1;
+        let (target, host_id) = (dev.target, dev.host);
+        self.targets[target.0 as usize].busy -= 1;
+        let host = &mut self.hosts[host_id.0 as usize];
+        host.busy -= 1;
+        if host.state.in_recovery() && !self.pending_wakes.contains(&host_id) {
+            self.pending_wakes.push(host_id);
+        }
+        if let Some(starved) = host.starved.pop_front() {
+            self.devices[starved.0 as usize].starved = false;
+            self.schedule_run(starved);
+        }
+        self.schedule_run(device);
+    }
+
+    /// The transport refused the command at dispatch (`queuecommand` returned busy):
+    /// requeue at the head without counting, and block the level it names.
+    pub fn handle_dispatch_refused(&mut self, now: Instant, tag: Tag, reason: QueueReason) {
+        let now = self.advance_clock(now);
+        let Some(cmd) = self.slab.by_tag(tag) else {
+            self.stats.stale_completions += 1;
+            self.trace(now, || TraceEvent::StaleCompletion { tag });
+            return;
+        };
+        if cmd.phase != Phase::InFlight {
+            return;
+        }
+        if let CommandKind::Eh(_) = cmd.kind {
+            return self.eh_command_refused(now, tag);
+        }
+        let device = cmd.device;
+        if let Some(cmd) = self.slab.get_mut(tag.slot) {
+            cmd.transport_owns = false;
+            cmd.attempts = cmd.attempts.saturating_sub(1);
+        }
+        self.trace(now, || TraceEvent::DispatchRefused { device, tag, reason });
+        self.requeue(now, tag.slot, RequeueWhy::DispatchRefused, false);
+        self.set_blocked(device, Some(reason));
+        self.run_pending(now);
+    }
+}

@@ -1,0 +1,275 @@
+//! The timeout path (spec §5, seed 004): the transport's timed-out hook, poll before abort,
+//! the exactly-once claim, the async abort 10 ms later, its outcome (retry, finish or the
+//! error handler), and the dispatch of every other timer.
+
+use std::time::Duration;
+
+use unjam_scsi::HostByte;
+
+use super::{MidLayer, PendingTmf, TmfPurpose};
+use crate::action::{Action, Tag, TmfOp, TmfResult};
+use crate::command::Phase;
+use crate::config::TimedOutHook;
+use crate::disposition::{noretry_cmd, retry_allowed, runtime_cap, RetryCounter, RETRIES_NO_LIMIT};
+use crate::time::Instant;
+use crate::timers::RareTimer;
+use crate::topology::{DeviceId, HostId};
+use crate::trace::{RequeueWhy, TraceEvent};
+
+/// `HZ/100`: the async abort goes out 10 ms after the timeout.
+const ABORT_DELAY: Duration = Duration::from_millis(10);
+
+impl MidLayer {
+    /// Runs every timer due at `now`. Calling it early is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance_clock(now);
+        loop {
+            let slab = &self.slab;
+            if let Some(entry) = self.command_timers.pop_due(now, |e| super::deadline_is_live(slab, e)) {
+                self.on_command_timeout(now, entry.slot);
+                self.run_pending(now);
+                continue;
+            }
+            let Some(timer) = self.rare_timers.pop_due(now) else { break };
+            self.on_rare_timer(now, timer);
+            self.run_pending(now);
+        }
+    }
+
+    fn on_rare_timer(&mut self, now: Instant, timer: RareTimer) {
+        match timer {
+            RareTimer::AbortDelay { slot, generation } => self.send_abort(now, slot, generation),
+            RareTimer::Tmf { op } => self.tmf_timed_out(now, TmfOp(op)),
+            RareTimer::Poll { slot, generation } => {
+                self.handle_poll_done(now, Tag { slot, generation });
+            }
+            RareTimer::EhCommand { slot, generation } => self.eh_command_timed_out(now, Tag { slot, generation }),
+            RareTimer::DeviceRerun { device } => {
+                if let Some(dev) = self.devices.get_mut(device as usize) {
+                    dev.rerun_armed = false;
+                    self.schedule_run(DeviceId(device));
+                }
+            }
+            RareTimer::HostRerun { host } => self.rerun_host(HostId(host)),
+            RareTimer::DelayedRequeue { slot, generation } => self.delayed_requeue(slot, generation),
+            RareTimer::EhSettle { host, epoch } => self.eh_settled(now, HostId(host), epoch),
+        }
+    }
+
+    fn rerun_host(&mut self, host: HostId) {
+        let Some(entry) = self.hosts.get_mut(host.0 as usize) else { return };
+        entry.rerun_armed = false;
+        for device in entry.devices.clone() {
+            self.schedule_run(device);
+        }
+    }
+
+    fn delayed_requeue(&mut self, slot: u32, generation: u32) {
+        let tag = Tag { slot, generation };
+        let Some(cmd) = self.slab.by_tag(tag).filter(|c| c.phase == Phase::Delayed) else { return };
+        let device = cmd.device;
+        if let Some(cmd) = self.slab.get_mut(slot) {
+            cmd.phase = Phase::Queued;
+        }
+        self.devices[device.0 as usize].queue.push_front(slot);
+        self.schedule_run(device);
+    }
+
+    /// `scsi_timeout`: the hook, then poll or claim.
+    fn on_command_timeout(&mut self, now: Instant, slot: u32) {
+        let Some(cmd) = self.slab.get(slot) else { return };
+        let (device, tag) = (cmd.device, self.slab.tag(slot));
+        let age = now.saturating_duration_since(cmd.alloc_at);
+        let capped = runtime_cap(now, cmd.alloc_at, cmd.allowed, cmd.timeout).is_some();
+        let host = self.host_of(device);
+        self.stats.timeouts += 1;
+        self.start_deadline_clock(now, host);
+        let config = self.hosts[host.0 as usize].config;
+        let mut hook = config.timed_out_hook;
+        // unjam bounds the kernel's unlimited re-arming by the runtime cap.
+        let limit_reached = hook != TimedOutHook::NotHandled && capped;
+        if limit_reached {
+            hook = TimedOutHook::NotHandled;
+        }
+        self.trace(now, || TraceEvent::TimedOut { device, tag, hook, age });
+        if hook != TimedOutHook::NotHandled {
+            return self.rearm(now, slot);
+        }
+        if limit_reached {
+            self.trace(now, || TraceEvent::TimerReset { device, tag, resets: 0, limit_reached: true });
+        }
+        if config.capabilities.poll {
+            return self.start_poll(now, slot, config.poll_timeout);
+        }
+        self.claim_timed_out(now, slot);
+    }
+
+    fn rearm(&mut self, now: Instant, slot: u32) {
+        let tag = self.slab.tag(slot);
+        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        cmd.deadline = now + cmd.timeout;
+        cmd.timer_resets += 1;
+        let (device, resets, timeout, deadline) = (cmd.device, cmd.timer_resets, cmd.timeout, cmd.deadline);
+        self.stats.timer_resets += 1;
+        let entry = crate::timers::DeadlineEntry { deadline, slot, generation: tag.generation };
+        let slab = &self.slab;
+        self.command_timers.arm(timeout, entry, |e| super::deadline_is_live(slab, e));
+        self.trace(now, || TraceEvent::TimerReset { device, tag, resets, limit_reached: false });
+    }
+
+    fn start_poll(&mut self, now: Instant, slot: u32, poll_timeout: Duration) {
+        let tag = self.slab.tag(slot);
+        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        cmd.phase = Phase::Polling;
+        let device = cmd.device;
+        self.stats.polls += 1;
+        self.actions.push_back(Action::Poll { tag, device });
+        self.rare_timers.arm(now + poll_timeout, RareTimer::Poll { slot, generation: tag.generation });
+        self.trace(now, || TraceEvent::PollStarted { device, tag });
+    }
+
+    /// The transport reaped what it could for `tag`. A completion it found has already
+    /// arrived through `handle_transport_done`; if the command is still missing, the
+    /// timeout claims it and the abort path runs.
+    pub fn handle_poll_done(&mut self, now: Instant, tag: Tag) {
+        let now = self.advance_clock(now);
+        let Some(cmd) = self.slab.by_tag(tag).filter(|c| c.phase == Phase::Polling) else { return };
+        let device = cmd.device;
+        self.trace(now, || TraceEvent::PollFoundNothing { device, tag });
+        self.claim_timed_out(now, tag.slot);
+        self.run_pending(now);
+    }
+
+    /// The timeout wins the race: the command leaves InFlight, a late completion will be
+    /// dropped. Then `scsi_abort_command`, or the error handler.
+    fn claim_timed_out(&mut self, now: Instant, slot: u32) {
+        let tag = self.slab.tag(slot);
+        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        cmd.timed_out_attempt = true;
+        cmd.phase = Phase::AbortScheduled;
+        let (device, abort_scheduled) = (cmd.device, cmd.abort_scheduled);
+        let host = self.host_of(device);
+        let can_abort = self.hosts[host.0 as usize].config.capabilities.abort;
+        let why = if !can_abort {
+            Some("no abort handler")
+        } else if abort_scheduled {
+            Some("previous abort failed")
+        } else if self.past_deadline(now, host) {
+            Some("past eh_deadline")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            self.set_result_host(slot, HostByte::DID_TIME_OUT);
+            self.trace(now, || TraceEvent::Escalated { device, tag, why });
+            return self.eh_add(now, slot);
+        }
+        self.start_deadline_clock(now, host);
+        if let Some(cmd) = self.slab.get_mut(slot) {
+            cmd.abort_scheduled = true;
+        }
+        self.rare_timers.arm(now + ABORT_DELAY, RareTimer::AbortDelay { slot, generation: tag.generation });
+        self.trace(now, || TraceEvent::AbortScheduled { device, tag });
+    }
+
+    /// `scmd_eh_abort_handler`, first half: send ABORT TASK.
+    fn send_abort(&mut self, now: Instant, slot: u32, generation: u32) {
+        let tag = Tag { slot, generation };
+        let Some(cmd) = self.slab.by_tag(tag).filter(|c| c.phase == Phase::AbortScheduled) else { return };
+        let device = cmd.device;
+        let host = self.host_of(device);
+        if self.past_deadline(now, host) {
+            self.trace(now, || TraceEvent::Escalated { device, tag, why: "past eh_deadline" });
+            return self.eh_add(now, slot);
+        }
+        if let Some(cmd) = self.slab.get_mut(slot) {
+            cmd.phase = Phase::Aborting;
+        }
+        let op = self.new_tmf(now, host, TmfPurpose::Abort { slot, generation });
+        self.stats.aborts_sent += 1;
+        self.actions.push_back(Action::Abort { op, tag, device });
+        self.trace(now, || TraceEvent::AbortSent { device, tag, op });
+    }
+
+    pub(crate) fn new_tmf(&mut self, now: Instant, host: HostId, purpose: TmfPurpose) -> TmfOp {
+        self.next_tmf = self.next_tmf.wrapping_add(1);
+        let op = TmfOp(self.next_tmf);
+        self.tmfs.push(PendingTmf { op, purpose });
+        let timeout = self.hosts[host.0 as usize].config.tmf_timeout;
+        self.rare_timers.arm(now + timeout, RareTimer::Tmf { op: op.0 });
+        op
+    }
+
+    /// The transport answered an abort or reset. Unknown or already-answered ops are ignored.
+    pub fn handle_tmf_done(&mut self, now: Instant, op: TmfOp, result: TmfResult) {
+        let now = self.advance_clock(now);
+        let Some(index) = self.tmfs.iter().position(|t| t.op == op) else { return };
+        let pending = self.tmfs.swap_remove(index);
+        match pending.purpose {
+            TmfPurpose::Abort { slot, generation } => self.abort_done(now, Tag { slot, generation }, result),
+            TmfPurpose::EhReset { host, epoch } => self.eh_reset_done(now, host, epoch, op, result),
+        }
+        self.run_pending(now);
+    }
+
+    fn tmf_timed_out(&mut self, now: Instant, op: TmfOp) {
+        if self.tmfs.iter().any(|t| t.op == op) {
+            self.handle_tmf_done(now, op, TmfResult::Failed);
+        }
+    }
+
+    /// `scmd_eh_abort_handler`, second half.
+    fn abort_done(&mut self, now: Instant, tag: Tag, result: TmfResult) {
+        let Some(cmd) = self.slab.by_tag(tag).filter(|c| c.phase == Phase::Aborting) else { return };
+        let device = cmd.device;
+        let host = self.host_of(device);
+        self.trace(now, || TraceEvent::AbortDone { device, tag, result });
+        if result != TmfResult::Success {
+            return self.eh_add(now, tag.slot);
+        }
+        if let Some(cmd) = self.slab.get_mut(tag.slot) {
+            cmd.transport_owns = false;
+        }
+        self.set_result_host(tag.slot, HostByte::DID_TIME_OUT);
+        if self.past_deadline(now, host) {
+            return self.eh_add(now, tag.slot);
+        }
+        if self.eh_queues[host.0 as usize].is_empty() && !self.eh_running[host.0 as usize] {
+            self.hosts[host.0 as usize].last_reset = None;
+        }
+        let Some(cmd) = self.slab.get_mut(tag.slot) else { return };
+        let mut counter = RetryCounter { retries: cmd.retries, allowed: cmd.allowed };
+        let retry = !noretry_cmd(cmd.result, &cmd.request) && retry_allowed(&mut counter);
+        cmd.retries = counter.retries;
+        if retry {
+            self.trace(now, || TraceEvent::AbortRetry { device, tag });
+            self.requeue(now, tag.slot, RequeueWhy::AbortRetry, counter.allowed != RETRIES_NO_LIMIT);
+        } else {
+            self.trace(now, || TraceEvent::AbortFinish { device, tag });
+            self.finish_command(now, tag.slot);
+        }
+    }
+
+    pub(crate) fn set_result_host(&mut self, slot: u32, host: HostByte) {
+        if let Some(cmd) = self.slab.get_mut(slot) {
+            cmd.result = cmd.result.with_host(host);
+        }
+    }
+
+    /// Starts the eh_deadline clock if it is enabled and not running.
+    pub(crate) fn start_deadline_clock(&mut self, now: Instant, host: HostId) {
+        let entry = &mut self.hosts[host.0 as usize];
+        if entry.config.eh_deadline.is_some() && entry.last_reset.is_none() {
+            entry.last_reset = Some(now);
+        }
+    }
+
+    /// §6.7: the deadline is enabled, its clock runs, and it has passed.
+    pub(crate) fn past_deadline(&self, now: Instant, host: HostId) -> bool {
+        let entry = &self.hosts[host.0 as usize];
+        match (entry.config.eh_deadline, entry.last_reset) {
+            (Some(deadline), Some(start)) => now >= start + deadline,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Host ▸ target ▸ device: identifiers, addresses, disk names, and the per-level counters
+//! that gate dispatch (queue depth, busy, blocked; spec §1.5).
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::config::{DeviceConfig, HostConfig};
+use crate::state::{DeviceState, HostState};
+use crate::time::Instant;
+
+/// Index of a host in the mid-layer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize)]
+pub struct HostId(pub u32);
+
+/// Index of a target in the mid-layer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize)]
+pub struct TargetId(pub u32);
+
+/// Index of a logical unit in the mid-layer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize)]
+pub struct DeviceId(pub u32);
+
+/// `H:C:T:L` as the kernel prints it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
+pub struct Hctl {
+    pub host: u32,
+    pub channel: u32,
+    pub target: u32,
+    pub lun: u64,
+}
+
+impl fmt::Display for Hctl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}:{}", self.host, self.channel, self.target, self.lun)
+    }
+}
+
+/// A disk name (`sda`, `sdz`, `sdaa`, ...) stored inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DiskName {
+    bytes: [u8; 12],
+    len: u8,
+}
+
+impl DiskName {
+    /// The sd name for the `index`-th disk: sda..sdz, sdaa..sdzz, sdaaa...
+    pub fn sd(index: u32) -> DiskName {
+        let mut letters = [0u8; 8];
+        let mut count = 0;
+        let mut value = u64::from(index) + 1;
+        while value > 0 && count < letters.len() {
+            value -= 1;
+            letters[count] = b'a' + (value % 26) as u8;
+            count += 1;
+            value /= 26;
+        }
+        let mut bytes = [0u8; 12];
+        bytes[0] = b's';
+        bytes[1] = b'd';
+        for (offset, letter) in letters[..count].iter().rev().enumerate() {
+            bytes[2 + offset] = *letter;
+        }
+        DiskName { bytes, len: 2 + count as u8 }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("?")
+    }
+}
+
+impl fmt::Display for DiskName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for DiskName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How log lines name a device: driver, address and disk.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DeviceLabel {
+    pub driver: &'static str,
+    pub hctl: Hctl,
+    pub disk: DiskName,
+}
+
+pub(crate) struct Host {
+    pub config: HostConfig,
+    pub state: HostState,
+    /// Commands dispatched and not yet finished or requeued (`scsi_host_busy`).
+    pub busy: u32,
+    /// Commands handed to the error handler (`host_failed`).
+    pub failed: u32,
+    pub blocked: u32,
+    pub devices: Vec<DeviceId>,
+    /// Devices refused by `can_queue`, run first when a slot frees.
+    pub starved: VecDeque<DeviceId>,
+    /// Start of the eh_deadline clock (`last_reset`).
+    pub last_reset: Option<Instant>,
+    pub rerun_armed: bool,
+}
+
+pub(crate) struct Target {
+    pub host: HostId,
+    pub channel: u32,
+    pub id: u32,
+    pub busy: u32,
+    pub blocked: u32,
+    pub expecting_lun_change: bool,
+    pub devices: Vec<DeviceId>,
+}
+
+pub(crate) struct Device {
+    pub config: DeviceConfig,
+    pub host: HostId,
+    pub target: TargetId,
+    pub hctl: Hctl,
+    pub disk: DiskName,
+    pub state: DeviceState,
+    /// Slots waiting for dispatch; the head goes first (requeues are pushed there).
+    pub queue: VecDeque<u32>,
+    pub queue_depth: u32,
+    pub busy: u32,
+    pub blocked: u32,
+    /// Live requests (queued, in flight, in recovery); bounded by `max_outstanding`.
+    pub outstanding: u32,
+    pub expecting_cc_ua: bool,
+    pub was_reset: bool,
+    /// Removable medium changed (set by a UNIT ATTENTION).
+    pub changed: bool,
+    pub use_10_for_rw: bool,
+    pub medium_access_timed_out: u32,
+    /// "rejecting I/O to offline device" was logged since the last state change.
+    pub offline_logged: bool,
+    pub rerun_armed: bool,
+    pub starved: bool,
+}
+
+impl Host {
+    pub fn new(config: HostConfig) -> Host {
+        let mut config = config;
+        if !config.capabilities.host_reset {
+            config.eh_deadline = None;
+        }
+        Host {
+            config,
+            state: HostState::Running,
+            busy: 0,
+            failed: 0,
+            blocked: 0,
+            devices: Vec::new(),
+            starved: VecDeque::new(),
+            last_reset: None,
+            rerun_armed: false,
+        }
+    }
+}
+
+impl Device {
+    pub fn new(config: DeviceConfig, host: HostId, host_number: u32, target: TargetId, disk: DiskName) -> Device {
+        Device {
+            config,
+            host,
+            target,
+            hctl: Hctl { host: host_number, channel: config.channel, target: config.target, lun: config.lun },
+            disk,
+            state: DeviceState::Running,
+            queue: VecDeque::with_capacity(config.queue_depth.min(config.max_outstanding) as usize),
+            queue_depth: config.queue_depth.max(1),
+            busy: 0,
+            blocked: 0,
+            outstanding: 0,
+            expecting_cc_ua: false,
+            was_reset: false,
+            changed: false,
+            use_10_for_rw: config.use_10_for_rw,
+            medium_access_timed_out: 0,
+            offline_logged: false,
+            rerun_armed: false,
+            starved: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_names_follow_sd() {
+        assert_eq!(DiskName::sd(0).as_str(), "sda");
+        assert_eq!(DiskName::sd(25).as_str(), "sdz");
+        assert_eq!(DiskName::sd(26).as_str(), "sdaa");
+        assert_eq!(DiskName::sd(27).as_str(), "sdab");
+        assert_eq!(DiskName::sd(26 + 26 * 26).as_str(), "sdaaa");
+    }
+
+    #[test]
+    fn hctl_prints_like_the_kernel() {
+        let hctl = Hctl { host: 2, channel: 0, target: 1, lun: 3 };
+        assert_eq!(hctl.to_string(), "2:0:1:3");
+    }
+}
