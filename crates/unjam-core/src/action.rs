@@ -118,13 +118,31 @@ pub struct Completion {
 #[derive(Clone, Copy, Debug)]
 pub enum Action {
     /// Send the request to the transport; it owns the request's buffers until it reports.
-    Dispatch { tag: Tag, device: DeviceId, request: Request },
+    Dispatch {
+        tag: Tag,
+        device: DeviceId,
+        request: Request,
+    },
     /// Send an error-handler command (own tag, own timeout, never completed upward).
-    SendEhCommand { tag: Tag, device: DeviceId, command: EhCommand, cdb: Cdb, timeout: Duration },
+    SendEhCommand {
+        tag: Tag,
+        device: DeviceId,
+        command: EhCommand,
+        cdb: Cdb,
+        timeout: Duration,
+    },
     /// Abort one command (ABORT TASK); answer with `handle_tmf_done`.
-    Abort { op: TmfOp, tag: Tag, device: DeviceId },
+    Abort {
+        op: TmfOp,
+        tag: Tag,
+        device: DeviceId,
+    },
     /// Reset the LUN, target, bus or host of `device`; answer with `handle_tmf_done`.
-    Reset { op: TmfOp, kind: ResetKind, device: DeviceId },
+    Reset {
+        op: TmfOp,
+        kind: ResetKind,
+        device: DeviceId,
+    },
     /// Reap completions of `tag` that may have been missed; answer with `handle_poll_done`.
     Poll { tag: Tag, device: DeviceId },
     /// The core stopped waiting for `tag`: drop every reference to it now.

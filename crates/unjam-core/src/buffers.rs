@@ -161,7 +161,10 @@ mod tests {
         let cdb = Cdb::new(&[0x28, 0, 0, 5]).unwrap();
         assert_eq!(cdb.as_slice(), &[0x28, 0, 0, 5]);
         assert_eq!(format!("{cdb:?}"), "28 00 00 05");
-        assert_eq!(Cdb::six([0x1b, 0, 0, 0, 1, 0]).as_slice(), &[0x1b, 0, 0, 0, 1, 0]);
+        assert_eq!(
+            Cdb::six([0x1b, 0, 0, 0, 1, 0]).as_slice(),
+            &[0x1b, 0, 0, 0, 1, 0]
+        );
     }
 
     #[test]

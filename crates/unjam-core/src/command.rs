@@ -74,7 +74,14 @@ pub struct Command {
 }
 
 impl Command {
-    pub fn new(request: Request, device: DeviceId, kind: CommandKind, allowed: i32, timeout: Duration, now: Instant) -> Command {
+    pub fn new(
+        request: Request,
+        device: DeviceId,
+        kind: CommandKind,
+        allowed: i32,
+        timeout: Duration,
+        now: Instant,
+    ) -> Command {
         Command {
             request,
             device,
@@ -114,7 +121,11 @@ pub struct Slab {
 
 impl Slab {
     pub fn with_capacity(capacity: usize) -> Slab {
-        Slab { slots: Vec::with_capacity(capacity), free: Vec::with_capacity(capacity), live: 0 }
+        Slab {
+            slots: Vec::with_capacity(capacity),
+            free: Vec::with_capacity(capacity),
+            live: 0,
+        }
     }
 
     /// Stores `command` and returns its tag.
@@ -124,11 +135,20 @@ impl Slab {
             let entry = &mut self.slots[slot as usize];
             debug_assert!(entry.command.is_none());
             entry.command = Some(command);
-            return Tag { slot, generation: entry.generation };
+            return Tag {
+                slot,
+                generation: entry.generation,
+            };
         }
         let slot = self.slots.len() as u32;
-        self.slots.push(Slot { generation: 0, command: Some(command) });
-        Tag { slot, generation: 0 }
+        self.slots.push(Slot {
+            generation: 0,
+            command: Some(command),
+        });
+        Tag {
+            slot,
+            generation: 0,
+        }
     }
 
     /// Frees a slot (its generation moves on).
@@ -159,7 +179,10 @@ impl Slab {
 
     /// The current tag of `slot`.
     pub fn tag(&self, slot: u32) -> Tag {
-        let generation = self.slots.get(slot as usize).map_or(0, |entry| entry.generation);
+        let generation = self
+            .slots
+            .get(slot as usize)
+            .map_or(0, |entry| entry.generation);
         Tag { slot, generation }
     }
 
@@ -177,10 +200,9 @@ impl Slab {
 
     /// Every live command with its slot.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Command)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(slot, entry)| entry.command.as_ref().map(|command| (slot as u32, command)))
+        self.slots.iter().enumerate().filter_map(|(slot, entry)| {
+            entry.command.as_ref().map(|command| (slot as u32, command))
+        })
     }
 }
 
@@ -191,7 +213,14 @@ mod tests {
 
     fn command() -> Command {
         let request = Request::new(Cdb::six([0; 6]), 1);
-        Command::new(request, DeviceId(0), CommandKind::Io, 5, Duration::from_secs(30), Instant::ZERO)
+        Command::new(
+            request,
+            DeviceId(0),
+            CommandKind::Io,
+            5,
+            Duration::from_secs(30),
+            Instant::ZERO,
+        )
     }
 
     #[test]
@@ -200,12 +229,18 @@ mod tests {
         let first = slab.insert(command());
         assert!(slab.by_tag(first).is_some());
         let second_attempt = slab.next_generation(first.slot);
-        assert!(slab.by_tag(first).is_none(), "an earlier attempt's tag is stale");
+        assert!(
+            slab.by_tag(first).is_none(),
+            "an earlier attempt's tag is stale"
+        );
         assert!(slab.by_tag(second_attempt).is_some());
         slab.remove(first.slot);
         let reused = slab.insert(command());
         assert_eq!(reused.slot, first.slot, "slots are reused");
-        assert!(slab.by_tag(second_attempt).is_none(), "a freed command's tag is stale");
+        assert!(
+            slab.by_tag(second_attempt).is_none(),
+            "a freed command's tag is stale"
+        );
         assert_eq!(slab.live(), 1);
     }
 }

@@ -91,7 +91,14 @@ impl Personality {
             Self::IscsiTcp => (true, true, false, false),
             Self::HisiSas => (true, true, false, false),
         };
-        Capabilities { abort: true, lun_reset, target_reset, bus_reset, host_reset, poll: false }
+        Capabilities {
+            abort: true,
+            lun_reset,
+            target_reset,
+            bus_reset,
+            host_reset,
+            poll: false,
+        }
     }
 
     /// virtio_scsi's `eh_timed_out` always resets the timer (spec §9.2).
@@ -216,8 +223,14 @@ mod tests {
         assert_eq!(resets(Personality::VirtioScsi), (true, false, false, false));
         assert_eq!(resets(Personality::IscsiTcp), (true, true, false, false));
         assert_eq!(resets(Personality::HisiSas), (true, true, false, false));
-        assert_eq!(Personality::VirtioScsi.timed_out_hook(), TimedOutHook::ResetTimer);
-        assert_eq!(Personality::parse("virtio-scsi"), Some(Personality::VirtioScsi));
+        assert_eq!(
+            Personality::VirtioScsi.timed_out_hook(),
+            TimedOutHook::ResetTimer
+        );
+        assert_eq!(
+            Personality::parse("virtio-scsi"),
+            Some(Personality::VirtioScsi)
+        );
         assert_eq!(Personality::parse("nope"), None);
     }
 }

@@ -20,23 +20,43 @@ impl MidLayer {
 
     fn check_counters(&self) -> Result<(), String> {
         for (index, device) in self.devices.iter().enumerate() {
-            let mine = || self.slab.iter().filter(move |(_, c)| c.device.0 as usize == index);
+            let mine = || {
+                self.slab
+                    .iter()
+                    .filter(move |(_, c)| c.device.0 as usize == index)
+            };
             let busy = mine().filter(|(_, c)| c.busy).count() as u32;
             if busy != device.busy {
-                return Err(format!("device {index}: busy {} but {busy} busy commands", device.busy));
+                return Err(format!(
+                    "device {index}: busy {} but {busy} busy commands",
+                    device.busy
+                ));
             }
             let outstanding = mine().filter(|(_, c)| c.kind == CommandKind::Io).count() as u32;
             if outstanding != device.outstanding {
-                return Err(format!("device {index}: outstanding {} but {outstanding} requests", device.outstanding));
+                return Err(format!(
+                    "device {index}: outstanding {} but {outstanding} requests",
+                    device.outstanding
+                ));
             }
         }
         for (index, host) in self.hosts.iter().enumerate() {
-            let busy: u32 = host.devices.iter().map(|d| self.devices[d.0 as usize].busy).sum();
+            let busy: u32 = host
+                .devices
+                .iter()
+                .map(|d| self.devices[d.0 as usize].busy)
+                .sum();
             if busy != host.busy {
-                return Err(format!("host {index}: busy {} but devices sum to {busy}", host.busy));
+                return Err(format!(
+                    "host {index}: busy {} but devices sum to {busy}",
+                    host.busy
+                ));
             }
             if host.failed > host.busy {
-                return Err(format!("host {index}: failed {} > busy {}", host.failed, host.busy));
+                return Err(format!(
+                    "host {index}: failed {} > busy {}",
+                    host.failed, host.busy
+                ));
             }
         }
         Ok(())
@@ -45,9 +65,14 @@ impl MidLayer {
     fn check_queues(&self) -> Result<(), String> {
         for (index, device) in self.devices.iter().enumerate() {
             for slot in &device.queue {
-                let queued = self.slab.get(*slot).is_some_and(|c| c.phase == Phase::Queued && c.device.0 as usize == index);
+                let queued = self
+                    .slab
+                    .get(*slot)
+                    .is_some_and(|c| c.phase == Phase::Queued && c.device.0 as usize == index);
                 if !queued {
-                    return Err(format!("device {index}: queue holds slot {slot} that is not queued there"));
+                    return Err(format!(
+                        "device {index}: queue holds slot {slot} that is not queued there"
+                    ));
                 }
                 if device.queue.iter().filter(|s| *s == slot).count() != 1 {
                     return Err(format!("device {index}: slot {slot} queued twice"));
@@ -55,9 +80,14 @@ impl MidLayer {
             }
         }
         for (slot, command) in self.slab.iter() {
-            let in_queue = self.devices[command.device.0 as usize].queue.contains(&slot);
+            let in_queue = self.devices[command.device.0 as usize]
+                .queue
+                .contains(&slot);
             if (command.phase == Phase::Queued) != in_queue {
-                return Err(format!("slot {slot}: phase {:?} but in queue: {in_queue}", command.phase));
+                return Err(format!(
+                    "slot {slot}: phase {:?} but in queue: {in_queue}",
+                    command.phase
+                ));
             }
         }
         Ok(())
@@ -66,13 +96,20 @@ impl MidLayer {
     fn check_commands(&self) -> Result<(), String> {
         for (slot, command) in self.slab.iter() {
             if command.phase == Phase::InFlight && !command.transport_owns {
-                return Err(format!("slot {slot}: in flight but not owned by the transport"));
+                return Err(format!(
+                    "slot {slot}: in flight but not owned by the transport"
+                ));
             }
-            if matches!(command.phase, Phase::Queued | Phase::Delayed) && (command.transport_owns || command.busy) {
+            if matches!(command.phase, Phase::Queued | Phase::Delayed)
+                && (command.transport_owns || command.busy)
+            {
                 return Err(format!("slot {slot}: queued but owned or busy"));
             }
             if command.allowed >= 0 && command.counted_retries > command.allowed as u32 {
-                return Err(format!("slot {slot}: {} counted retries > allowed {}", command.counted_retries, command.allowed));
+                return Err(format!(
+                    "slot {slot}: {} counted retries > allowed {}",
+                    command.counted_retries, command.allowed
+                ));
             }
         }
         Ok(())
@@ -82,8 +119,15 @@ impl MidLayer {
         for run in self.eh_runs.iter().flatten() {
             let EhScope::Host(host) = run.scope;
             for slot in run.work.iter().chain(run.done.iter()) {
-                if self.slab.get(*slot).is_some_and(|c| self.host_of(c.device) != host) {
-                    return Err(format!("EH of host {} holds slot {slot} of another host", host.0));
+                if self
+                    .slab
+                    .get(*slot)
+                    .is_some_and(|c| self.host_of(c.device) != host)
+                {
+                    return Err(format!(
+                        "EH of host {} holds slot {slot} of another host",
+                        host.0
+                    ));
                 }
             }
         }

@@ -51,7 +51,15 @@ impl DeviceState {
             Block => &[Running, CreatedBlock, Quiesce, Offline],
             CreatedBlock => &[Created],
             Cancel => &[Created, Running, Quiesce, Offline, TransportOffline],
-            Del => &[Created, Running, Offline, TransportOffline, Cancel, Block, CreatedBlock],
+            Del => &[
+                Created,
+                Running,
+                Offline,
+                TransportOffline,
+                Cancel,
+                Block,
+                CreatedBlock,
+            ],
         }
     }
 
@@ -60,7 +68,10 @@ impl DeviceState {
         if self == to || to.allowed_from().contains(&self) {
             return Ok(to);
         }
-        Err(IllegalTransition { from: self.name(), to: to.name() })
+        Err(IllegalTransition {
+            from: self.name(),
+            to: to.name(),
+        })
     }
 }
 
@@ -117,7 +128,10 @@ impl HostState {
 
     /// `scsi_host_in_recovery`: every dispatch on the host is refused.
     pub fn in_recovery(self) -> bool {
-        matches!(self, Self::Recovery | Self::CancelRecovery | Self::DelRecovery)
+        matches!(
+            self,
+            Self::Recovery | Self::CancelRecovery | Self::DelRecovery
+        )
     }
 
     fn allowed_from(self) -> &'static [HostState] {
@@ -138,7 +152,10 @@ impl HostState {
         if self == to || to.allowed_from().contains(&self) {
             return Ok(to);
         }
-        Err(IllegalTransition { from: self.name(), to: to.name() })
+        Err(IllegalTransition {
+            from: self.name(),
+            to: to.name(),
+        })
     }
 }
 
@@ -182,29 +199,53 @@ mod tests {
         assert!(legal.contains(&(Offline, Running)));
         assert!(legal.contains(&(Running, Offline)));
         assert!(legal.contains(&(Block, Del)));
-        assert!(!legal.contains(&(Del, Running)), "a deleted device stays deleted");
+        assert!(
+            !legal.contains(&(Del, Running)),
+            "a deleted device stays deleted"
+        );
         assert!(!legal.contains(&(Cancel, Running)));
         assert!(!legal.contains(&(TransportOffline, Block)));
-        assert_eq!(legal.len(), 34, "1 + 5 + 3 + 4 + 4 + 4 + 1 + 5 + 7 rows of §6.8");
+        assert_eq!(
+            legal.len(),
+            34,
+            "1 + 5 + 3 + 4 + 4 + 4 + 1 + 5 + 7 rows of §6.8"
+        );
     }
 
     #[test]
     fn same_state_is_a_no_op_and_errors_name_both_states() {
-        assert_eq!(DeviceState::Del.transition(DeviceState::Del), Ok(DeviceState::Del));
-        let error = DeviceState::Del.transition(DeviceState::Running).unwrap_err();
-        assert_eq!(error.to_string(), "Illegal state transition deleted->running");
+        assert_eq!(
+            DeviceState::Del.transition(DeviceState::Del),
+            Ok(DeviceState::Del)
+        );
+        let error = DeviceState::Del
+            .transition(DeviceState::Running)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "Illegal state transition deleted->running"
+        );
     }
 
     #[test]
     fn dispatch_gating() {
         assert_eq!(DeviceState::Running.dispatch_gate(), DispatchGate::Allow);
         assert_eq!(DeviceState::Created.dispatch_gate(), DispatchGate::Allow);
-        assert_eq!(DeviceState::Offline.dispatch_gate(), DispatchGate::RejectOffline);
-        assert_eq!(DeviceState::TransportOffline.dispatch_gate(), DispatchGate::RejectOffline);
+        assert_eq!(
+            DeviceState::Offline.dispatch_gate(),
+            DispatchGate::RejectOffline
+        );
+        assert_eq!(
+            DeviceState::TransportOffline.dispatch_gate(),
+            DispatchGate::RejectOffline
+        );
         assert_eq!(DeviceState::Del.dispatch_gate(), DispatchGate::RejectDead);
         assert_eq!(DeviceState::Block.dispatch_gate(), DispatchGate::Wait);
         assert_eq!(DeviceState::Quiesce.dispatch_gate(), DispatchGate::Wait);
-        assert_eq!(DeviceState::Cancel.dispatch_gate(), DispatchGate::RejectCancelled);
+        assert_eq!(
+            DeviceState::Cancel.dispatch_gate(),
+            DispatchGate::RejectCancelled
+        );
         assert!(!DeviceState::TransportOffline.is_online());
         assert!(DeviceState::Block.is_online());
     }
@@ -217,7 +258,10 @@ mod tests {
         assert!(Created.transition(Recovery).is_err());
         assert!(Recovery.transition(CancelRecovery).is_ok());
         assert!(CancelRecovery.transition(DelRecovery).is_ok());
-        assert!(Running.transition(Created).is_err(), "CREATED is initial only");
+        assert!(
+            Running.transition(Created).is_err(),
+            "CREATED is initial only"
+        );
         assert!(Del.transition(Running).is_err());
         assert!(Recovery.in_recovery() && DelRecovery.in_recovery() && !Running.in_recovery());
     }

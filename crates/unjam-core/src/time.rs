@@ -47,7 +47,12 @@ impl Add<Duration> for Instant {
 
 impl fmt::Debug for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:06}s", self.0 / 1_000_000_000, (self.0 % 1_000_000_000) / 1000)
+        write!(
+            f,
+            "{}.{:06}s",
+            self.0 / 1_000_000_000,
+            (self.0 % 1_000_000_000) / 1000
+        )
     }
 }
 
@@ -65,9 +70,18 @@ mod tests {
     fn arithmetic_saturates() {
         let t = Instant::from_nanos(5) + Duration::from_nanos(10);
         assert_eq!(t.as_nanos(), 15);
-        assert_eq!(Instant::from_nanos(u64::MAX) + Duration::from_secs(1), Instant::from_nanos(u64::MAX));
+        assert_eq!(
+            Instant::from_nanos(u64::MAX) + Duration::from_secs(1),
+            Instant::from_nanos(u64::MAX)
+        );
         assert_eq!(Instant::ZERO.saturating_duration_since(t), Duration::ZERO);
-        assert_eq!(t.saturating_duration_since(Instant::ZERO), Duration::from_nanos(15));
-        assert_eq!(format!("{}", Instant::from_nanos(1_500_000_000)), "1.500000s");
+        assert_eq!(
+            t.saturating_duration_since(Instant::ZERO),
+            Duration::from_nanos(15)
+        );
+        assert_eq!(
+            format!("{}", Instant::from_nanos(1_500_000_000)),
+            "1.500000s"
+        );
     }
 }

@@ -32,20 +32,34 @@ pub struct CommandTimers {
 
 impl CommandTimers {
     pub fn new(compact_above: usize) -> CommandTimers {
-        CommandTimers { fifos: Vec::new(), compact_above: compact_above.max(64) }
+        CommandTimers {
+            fifos: Vec::new(),
+            compact_above: compact_above.max(64),
+        }
     }
 
-    pub fn arm(&mut self, timeout: Duration, entry: DeadlineEntry, is_live: impl Fn(&DeadlineEntry) -> bool) {
+    pub fn arm(
+        &mut self,
+        timeout: Duration,
+        entry: DeadlineEntry,
+        is_live: impl Fn(&DeadlineEntry) -> bool,
+    ) {
         let index = match self.fifos.iter().position(|fifo| fifo.timeout == timeout) {
             Some(index) => index,
             None => {
-                self.fifos.push(Fifo { timeout, entries: VecDeque::with_capacity(self.compact_above) });
+                self.fifos.push(Fifo {
+                    timeout,
+                    entries: VecDeque::with_capacity(self.compact_above),
+                });
                 self.fifos.len() - 1
             }
         };
         let compact_above = self.compact_above;
         let fifo = &mut self.fifos[index];
-        debug_assert!(fifo.entries.back().is_none_or(|last| last.deadline <= entry.deadline));
+        debug_assert!(fifo
+            .entries
+            .back()
+            .is_none_or(|last| last.deadline <= entry.deadline));
         fifo.entries.push_back(entry);
         if fifo.entries.len() > compact_above {
             fifo.entries.retain(&is_live);
@@ -70,13 +84,25 @@ impl CommandTimers {
     }
 
     /// Pops the earliest live entry due at `now`.
-    pub fn pop_due(&mut self, now: Instant, is_live: impl Fn(&DeadlineEntry) -> bool) -> Option<DeadlineEntry> {
+    pub fn pop_due(
+        &mut self,
+        now: Instant,
+        is_live: impl Fn(&DeadlineEntry) -> bool,
+    ) -> Option<DeadlineEntry> {
         self.earliest(&is_live)?;
         let fifo = self
             .fifos
             .iter_mut()
-            .filter(|fifo| fifo.entries.front().is_some_and(|entry| entry.deadline <= now))
-            .min_by_key(|fifo| fifo.entries.front().map(|entry| (entry.deadline, entry.slot)))?;
+            .filter(|fifo| {
+                fifo.entries
+                    .front()
+                    .is_some_and(|entry| entry.deadline <= now)
+            })
+            .min_by_key(|fifo| {
+                fifo.entries
+                    .front()
+                    .map(|entry| (entry.deadline, entry.slot))
+            })?;
         fifo.entries.pop_front()
     }
 
@@ -130,7 +156,10 @@ pub struct RareTimers {
 
 impl RareTimers {
     pub fn new() -> RareTimers {
-        RareTimers { heap: BinaryHeap::with_capacity(64), sequence: 0 }
+        RareTimers {
+            heap: BinaryHeap::with_capacity(64),
+            sequence: 0,
+        }
     }
 
     pub fn arm(&mut self, at: Instant, timer: RareTimer) {
@@ -162,9 +191,33 @@ mod tests {
     fn fifos_yield_the_earliest_live_deadline() {
         let mut timers = CommandTimers::new(64);
         let live = |entry: &DeadlineEntry| entry.slot != 1;
-        timers.arm(Duration::from_secs(30), DeadlineEntry { deadline: at(30), slot: 1, generation: 0 }, live);
-        timers.arm(Duration::from_secs(30), DeadlineEntry { deadline: at(31), slot: 2, generation: 0 }, live);
-        timers.arm(Duration::from_secs(3), DeadlineEntry { deadline: at(33), slot: 3, generation: 0 }, live);
+        timers.arm(
+            Duration::from_secs(30),
+            DeadlineEntry {
+                deadline: at(30),
+                slot: 1,
+                generation: 0,
+            },
+            live,
+        );
+        timers.arm(
+            Duration::from_secs(30),
+            DeadlineEntry {
+                deadline: at(31),
+                slot: 2,
+                generation: 0,
+            },
+            live,
+        );
+        timers.arm(
+            Duration::from_secs(3),
+            DeadlineEntry {
+                deadline: at(33),
+                slot: 3,
+                generation: 0,
+            },
+            live,
+        );
         assert_eq!(timers.earliest(live), Some(at(31)), "slot 1 is dead");
         assert_eq!(timers.pop_due(at(30), live), None);
         assert_eq!(timers.pop_due(at(40), live).map(|e| e.slot), Some(2));
@@ -177,7 +230,15 @@ mod tests {
         let mut timers = CommandTimers::new(64);
         let never_live = |_: &DeadlineEntry| false;
         for slot in 0..10_000 {
-            timers.arm(Duration::from_secs(30), DeadlineEntry { deadline: at(30), slot, generation: 0 }, never_live);
+            timers.arm(
+                Duration::from_secs(30),
+                DeadlineEntry {
+                    deadline: at(30),
+                    slot,
+                    generation: 0,
+                },
+                never_live,
+            );
         }
         assert!(timers.len() <= 65);
     }
@@ -188,7 +249,13 @@ mod tests {
         timers.arm(at(2), RareTimer::HostRerun { host: 0 });
         timers.arm(at(1), RareTimer::DeviceRerun { device: 4 });
         assert_eq!(timers.pop_due(at(0)), None);
-        assert_eq!(timers.pop_due(at(5)), Some(RareTimer::DeviceRerun { device: 4 }));
-        assert_eq!(timers.pop_due(at(5)), Some(RareTimer::HostRerun { host: 0 }));
+        assert_eq!(
+            timers.pop_due(at(5)),
+            Some(RareTimer::DeviceRerun { device: 4 })
+        );
+        assert_eq!(
+            timers.pop_due(at(5)),
+            Some(RareTimer::HostRerun { host: 0 })
+        );
     }
 }

@@ -33,7 +33,11 @@ pub struct Hctl {
 
 impl fmt::Display for Hctl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}:{}", self.host, self.channel, self.target, self.lun)
+        write!(
+            f,
+            "{}:{}:{}:{}",
+            self.host, self.channel, self.target, self.lun
+        )
     }
 }
 
@@ -62,7 +66,10 @@ impl DiskName {
         for (offset, letter) in letters[..count].iter().rev().enumerate() {
             bytes[2 + offset] = *letter;
         }
-        DiskName { bytes, len: 2 + count as u8 }
+        DiskName {
+            bytes,
+            len: 2 + count as u8,
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -163,12 +170,23 @@ impl Host {
 }
 
 impl Device {
-    pub fn new(config: DeviceConfig, host: HostId, host_number: u32, target: TargetId, disk: DiskName) -> Device {
+    pub fn new(
+        config: DeviceConfig,
+        host: HostId,
+        host_number: u32,
+        target: TargetId,
+        disk: DiskName,
+    ) -> Device {
         Device {
             config,
             host,
             target,
-            hctl: Hctl { host: host_number, channel: config.channel, target: config.target, lun: config.lun },
+            hctl: Hctl {
+                host: host_number,
+                channel: config.channel,
+                target: config.target,
+                lun: config.lun,
+            },
             disk,
             state: DeviceState::Running,
             queue: VecDeque::with_capacity(config.queue_depth.min(config.max_outstanding) as usize),
@@ -203,7 +221,12 @@ mod tests {
 
     #[test]
     fn hctl_prints_like_the_kernel() {
-        let hctl = Hctl { host: 2, channel: 0, target: 1, lun: 3 };
+        let hctl = Hctl {
+            host: 2,
+            channel: 0,
+            target: 1,
+            lun: 3,
+        };
         assert_eq!(hctl.to_string(), "2:0:1:3");
     }
 }

@@ -31,12 +31,23 @@ fn seed_000() -> ExplainConfig {
 #[test]
 fn seed_000_six_attempts_ioerr_and_the_log_lines_in_order() {
     let explanation = explain(&seed_000());
-    assert!(explanation.violations.is_empty(), "{:?}", explanation.violations);
+    assert!(
+        explanation.violations.is_empty(),
+        "{:?}",
+        explanation.violations
+    );
     assert_eq!(explanation.attempts, 6);
     assert_eq!(explanation.blk_status, Some(BlkStatus::IoErr));
     assert_eq!(
         explanation.dispositions,
-        vec!["NEEDS_RETRY", "NEEDS_RETRY", "NEEDS_RETRY", "NEEDS_RETRY", "NEEDS_RETRY", "SUCCESS"]
+        vec![
+            "NEEDS_RETRY",
+            "NEEDS_RETRY",
+            "NEEDS_RETRY",
+            "NEEDS_RETRY",
+            "NEEDS_RETRY",
+            "SUCCESS"
+        ]
     );
     let tag = explanation.completion.unwrap().tag_number;
     let expected = [
@@ -56,6 +67,9 @@ fn seed_000_first_attempt_is_did_error_then_aborted_command_retries() {
     assert!(path.contains("hostbyte=DID_ERROR status=GOOD"), "{path}");
     assert!(path.contains("DID_ERROR → maybe_retry"), "{path}");
     assert!(path.contains("ABORTED COMMAND → NEEDS_RETRY"), "{path}");
-    assert!(path.contains("retries 6/5): retries exhausted → SUCCESS"), "{path}");
+    assert!(
+        path.contains("retries 6/5): retries exhausted → SUCCESS"),
+        "{path}"
+    );
     assert!(path.contains("ABORTED COMMAND → FAIL"), "{path}");
 }

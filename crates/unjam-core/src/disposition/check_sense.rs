@@ -104,7 +104,10 @@ pub fn check_sense(
 ) -> SenseVerdict {
     use Disposition::{NeedsRetry, Success};
     let Some(header) = sense.header() else {
-        return SenseVerdict::new(Disposition::Failed, "no valid sense → FAILED (EH fetches it)");
+        return SenseVerdict::new(
+            Disposition::Failed,
+            "no valid sense → FAILED (EH fetches it)",
+        );
     };
     let report = (header.key == SenseKey::UNIT_ATTENTION)
         .then(|| SenseReport::of(header.asc, header.ascq))
@@ -119,7 +122,11 @@ pub fn check_sense(
         SenseVerdict::new(NeedsRetry, "deferred sense → NEEDS_RETRY")
     } else if opcode_byte == opcode::TEST_UNIT_READY && !submitted_by_eh {
         SenseVerdict::new(Success, "TEST UNIT READY → SUCCESS (sense passed up)")
-    } else if tape_flags_set(sense.as_slice(), header.additional_length, header.is_descriptor()) {
+    } else if tape_flags_set(
+        sense.as_slice(),
+        header.additional_length,
+        header.is_descriptor(),
+    ) {
         SenseVerdict::new(Success, "FILEMARK/EOM/ILI → SUCCESS")
     } else {
         by_key(header.key, header.asc, header.ascq, device)
@@ -159,14 +166,18 @@ fn by_key(key: SenseKey, asc: u8, ascq: u8, device: &DeviceView) -> SenseVerdict
                 .with_ml(MlStatus::MED_ERROR)
         }
         SenseKey::MEDIUM_ERROR => verdict(NeedsRetry, "MEDIUM ERROR, other asc → NEEDS_RETRY"),
-        SenseKey::HARDWARE_ERROR if device.retry_hwerror => {
-            verdict(AddToMlQueue, "HARDWARE ERROR with retry_hwerror → ADD_TO_MLQUEUE")
-        }
+        SenseKey::HARDWARE_ERROR if device.retry_hwerror => verdict(
+            AddToMlQueue,
+            "HARDWARE ERROR with retry_hwerror → ADD_TO_MLQUEUE",
+        ),
         SenseKey::HARDWARE_ERROR => verdict(Success, "HARDWARE ERROR → ml TGT_FAILURE, SUCCESS")
             .with_ml(MlStatus::TGT_FAILURE),
         SenseKey::ILLEGAL_REQUEST if matches!(asc, 0x20 | 0x21 | 0x22 | 0x24 | 0x26 | 0x27) => {
-            verdict(Success, "ILLEGAL REQUEST 20/21/22/24/26/27 → ml TGT_FAILURE, SUCCESS")
-                .with_ml(MlStatus::TGT_FAILURE)
+            verdict(
+                Success,
+                "ILLEGAL REQUEST 20/21/22/24/26/27 → ml TGT_FAILURE, SUCCESS",
+            )
+            .with_ml(MlStatus::TGT_FAILURE)
         }
         SenseKey::ILLEGAL_REQUEST => verdict(Success, "ILLEGAL REQUEST → SUCCESS"),
         SenseKey::COMPLETED if (asc, ascq) == (0x55, 0x0a) => {
@@ -191,12 +202,14 @@ fn aborted_command(asc: u8, ascq: u8, device: &DeviceView) -> SenseVerdict {
             dl.failfast_dev_quiet = true;
             dl
         }
-        (0x44, _) if device.retry_itf => {
-            verdict(AddToMlQueue, "ABORTED COMMAND 44/xx with BLIST_RETRY_ITF → ADD_TO_MLQUEUE")
-        }
-        (0xc1, 0x01) if device.retry_asc_c1 => {
-            verdict(AddToMlQueue, "ABORTED COMMAND c1/01 with BLIST_RETRY_ASC_C1 → ADD_TO_MLQUEUE")
-        }
+        (0x44, _) if device.retry_itf => verdict(
+            AddToMlQueue,
+            "ABORTED COMMAND 44/xx with BLIST_RETRY_ITF → ADD_TO_MLQUEUE",
+        ),
+        (0xc1, 0x01) if device.retry_asc_c1 => verdict(
+            AddToMlQueue,
+            "ABORTED COMMAND c1/01 with BLIST_RETRY_ASC_C1 → ADD_TO_MLQUEUE",
+        ),
         _ => verdict(NeedsRetry, "ABORTED COMMAND → NEEDS_RETRY"),
     }
 }
@@ -205,18 +218,25 @@ fn not_ready_or_ua(asc: u8, ascq: u8, device: &DeviceView) -> SenseVerdict {
     use Disposition::{Failed, NeedsRetry, Success};
     let verdict = SenseVerdict::new;
     if device.expecting_cc_ua && (asc, ascq) != (0x28, 0x00) {
-        let mut expected = verdict(NeedsRetry, "UA/NOT READY expected after reset → NEEDS_RETRY");
+        let mut expected = verdict(
+            NeedsRetry,
+            "UA/NOT READY expected after reset → NEEDS_RETRY",
+        );
         expected.clear_cc_ua = true;
         return expected;
     }
     if device.expecting_lun_change && (asc, ascq) == (0x3f, 0x0e) {
-        return verdict(NeedsRetry, "3f/0e while expecting a LUN change → NEEDS_RETRY");
+        return verdict(
+            NeedsRetry,
+            "3f/0e while expecting a LUN change → NEEDS_RETRY",
+        );
     }
     match (asc, ascq) {
         (0x04, 0x01) => verdict(NeedsRetry, "04/01 becoming ready → NEEDS_RETRY"),
-        (0x04, 0x02) if device.allow_restart => {
-            verdict(Failed, "04/02 initializing command required → FAILED (EH sends START UNIT)")
-        }
+        (0x04, 0x02) if device.allow_restart => verdict(
+            Failed,
+            "04/02 initializing command required → FAILED (EH sends START UNIT)",
+        ),
         _ => verdict(Success, "UA/NOT READY → SUCCESS (passed up)"),
     }
 }

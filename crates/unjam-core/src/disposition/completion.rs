@@ -58,7 +58,10 @@ pub enum RequeueKind {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum FinishOrRequeue {
     /// End the request: `status` for the bytes not completed good.
-    Finish { status: BlkStatus, print_failure: bool },
+    Finish {
+        status: BlkStatus,
+        print_failure: bool,
+    },
     Requeue(RequeueKind),
 }
 
@@ -111,8 +114,16 @@ pub fn completed_bytes(
     }
     let sector = device.sector_size.max(1);
     let unaligned = resid % sector != 0;
-    let resid = if unaligned { resid.div_ceil(sector).saturating_mul(sector) } else { resid };
-    let mut good = if result == ScsiResult::OK { data_len } else { 0 };
+    let resid = if unaligned {
+        resid.div_ceil(sector).saturating_mul(sector)
+    } else {
+        resid
+    };
+    let mut good = if result == ScsiResult::OK {
+        data_len
+    } else {
+        0
+    };
     let mut result_after = result;
     let mut cleared = false;
     let all_or_nothing = matches!(request.block.op, BlockOp::Discard | BlockOp::WriteZeroes);
@@ -161,15 +172,27 @@ fn sd_completed_bytes(sense: &SenseBuffer, request: &Request, resid: u32, sector
 /// `scsi_io_completion` (§4.3) with sd_done's good bytes (§4.4).
 pub fn io_completion(input: &CompletionInput<'_>) -> CompletionPlan {
     let request = input.request;
-    let (good, result, cleared, unaligned) =
-        completed_bytes(input.result, input.sense, request, input.resid, input.device);
-    let sense = if cleared { &SenseBuffer::EMPTY } else { input.sense };
+    let (good, result, cleared, unaligned) = completed_bytes(
+        input.result,
+        input.sense,
+        request,
+        input.resid,
+        input.device,
+    );
+    let sense = if cleared {
+        &SenseBuffer::EMPTY
+    } else {
+        input.sense
+    };
     let (result, blk, print_recovered) = nz_result(result, sense, request);
     let mut plan = CompletionPlan {
         good_bytes: good,
         result,
         sense_cleared: cleared,
-        next: FinishOrRequeue::Finish { status: blk, print_failure: false },
+        next: FinishOrRequeue::Finish {
+            status: blk,
+            print_failure: false,
+        },
         rule: "all bytes completed",
         print_recovered,
         set_changed: false,
@@ -191,11 +214,17 @@ pub fn io_completion(input: &CompletionInput<'_>) -> CompletionPlan {
     plan.rule = rule;
     plan.set_changed = rule == RULE_UA_REMOVABLE;
     plan.next = match action {
-        CompletionAction::Fail(status) => FinishOrRequeue::Finish { status, print_failure: !request.quiet },
+        CompletionAction::Fail(status) => FinishOrRequeue::Finish {
+            status,
+            print_failure: !request.quiet,
+        },
         _ if input.runtime_exceeded => {
             plan.capped = true;
             let status = result_to_blk_status(result);
-            FinishOrRequeue::Finish { status, print_failure: !request.quiet }
+            FinishOrRequeue::Finish {
+                status,
+                print_failure: !request.quiet,
+            }
         }
         CompletionAction::Retry => FinishOrRequeue::Requeue(RequeueKind::Retry),
         CompletionAction::DelayedRetry => FinishOrRequeue::Requeue(RequeueKind::DelayedRetry),
@@ -216,17 +245,28 @@ fn leftover_without_error(mut plan: CompletionPlan, input: &CompletionInput<'_>)
         return plan;
     }
     let original = result_to_blk_status(input.result);
-    let status = if original == BlkStatus::Ok { BlkStatus::IoErr } else { original };
+    let status = if original == BlkStatus::Ok {
+        BlkStatus::IoErr
+    } else {
+        original
+    };
     plan.capped = true;
     plan.rule = "bytes left without error, runtime cap reached → fail";
     plan.result = input.result;
-    plan.next = FinishOrRequeue::Finish { status, print_failure: !input.request.quiet };
+    plan.next = FinishOrRequeue::Finish {
+        status,
+        print_failure: !input.request.quiet,
+    };
     plan
 }
 
 /// `scsi_io_completion_nz_result`: the status for passthrough and zero-length requests,
 /// RECOVERED ERROR and "good but non-zero" statuses turned into success.
-fn nz_result(result: ScsiResult, sense: &SenseBuffer, request: &Request) -> (ScsiResult, BlkStatus, bool) {
+fn nz_result(
+    result: ScsiResult,
+    sense: &SenseBuffer,
+    request: &Request,
+) -> (ScsiResult, BlkStatus, bool) {
     if result == ScsiResult::OK {
         return (result, BlkStatus::Ok, false);
     }
@@ -273,24 +313,33 @@ pub fn completion_action(
         SenseKey::UNIT_ATTENTION if device.removable => (Fail(mapped), RULE_UA_REMOVABLE),
         SenseKey::UNIT_ATTENTION => (Retry, "UNIT ATTENTION → RETRY"),
         SenseKey::ILLEGAL_REQUEST => illegal_request(asc, ascq, mapped, request, device),
-        SenseKey::ABORTED_COMMAND if asc == 0x10 => {
-            (Fail(BlkStatus::Protection), "ABORTED COMMAND 10/xx → FAIL PROTECTION")
-        }
+        SenseKey::ABORTED_COMMAND if asc == 0x10 => (
+            Fail(BlkStatus::Protection),
+            "ABORTED COMMAND 10/xx → FAIL PROTECTION",
+        ),
         SenseKey::ABORTED_COMMAND => (Fail(mapped), "ABORTED COMMAND → FAIL"),
         SenseKey::NOT_READY if asc == 0x04 => match ascq {
-            0x01 | 0x04 | 0x05 | 0x06 | 0x07 | 0x08 | 0x09 | 0x11 | 0x14 | 0x1a | 0x1b | 0x1d => {
-                (DelayedRetry, "NOT READY 04/(becoming ready, in progress) → DELAYED_RETRY")
-            }
-            0x0a => (DelayedReprep, "NOT READY 04/0a ALUA transition → DELAYED_REPREP"),
+            0x01 | 0x04 | 0x05 | 0x06 | 0x07 | 0x08 | 0x09 | 0x11 | 0x14 | 0x1a | 0x1b | 0x1d => (
+                DelayedRetry,
+                "NOT READY 04/(becoming ready, in progress) → DELAYED_RETRY",
+            ),
+            0x0a => (
+                DelayedReprep,
+                "NOT READY 04/0a ALUA transition → DELAYED_REPREP",
+            ),
             0x24 | 0x25 => (Fail(mapped), "NOT READY 04/24, 04/25 depopulation → FAIL"),
             _ => (Fail(mapped), "NOT READY, other → FAIL"),
         },
         SenseKey::NOT_READY => (Fail(mapped), "NOT READY, other → FAIL"),
         SenseKey::VOLUME_OVERFLOW => (Fail(mapped), "VOLUME OVERFLOW → FAIL"),
-        SenseKey::DATA_PROTECT if matches!((asc, ascq), (0x0c, 0x12) | (0x55, 0x0e) | (0x55, 0x0f)) => (
-            Fail(BlkStatus::ZoneOpenResource),
-            "DATA PROTECT zone resources → FAIL ZONE_OPEN_RESOURCE",
-        ),
+        SenseKey::DATA_PROTECT
+            if matches!((asc, ascq), (0x0c, 0x12) | (0x55, 0x0e) | (0x55, 0x0f)) =>
+        {
+            (
+                Fail(BlkStatus::ZoneOpenResource),
+                "DATA PROTECT zone resources → FAIL ZONE_OPEN_RESOURCE",
+            )
+        }
         SenseKey::DATA_PROTECT => (Fail(mapped), "DATA PROTECT → FAIL"),
         _ => (Fail(mapped), "COMPLETED or other key → FAIL"),
     }
@@ -306,11 +355,20 @@ fn illegal_request(
     use CompletionAction::{Fail, ReprepWithSixByteCdb};
     let opcode = request.cdb.opcode();
     if (asc, ascq) == (0x20, 0x00) && device.use_10_for_rw && matches!(opcode, 0x28 | 0x2a) {
-        return (ReprepWithSixByteCdb, "ILLEGAL REQUEST 20/00 on READ(10)/WRITE(10) → REPREP as 6-byte");
+        return (
+            ReprepWithSixByteCdb,
+            "ILLEGAL REQUEST 20/00 on READ(10)/WRITE(10) → REPREP as 6-byte",
+        );
     }
     match asc {
-        0x10 => (Fail(BlkStatus::Protection), "ILLEGAL REQUEST 10/xx (DIX) → FAIL PROTECTION"),
-        0x20 | 0x24 => (Fail(BlkStatus::Target), "ILLEGAL REQUEST 20/24 → FAIL TARGET"),
+        0x10 => (
+            Fail(BlkStatus::Protection),
+            "ILLEGAL REQUEST 10/xx (DIX) → FAIL PROTECTION",
+        ),
+        0x20 | 0x24 => (
+            Fail(BlkStatus::Target),
+            "ILLEGAL REQUEST 20/24 → FAIL TARGET",
+        ),
         _ => (Fail(mapped), "ILLEGAL REQUEST, other asc → FAIL"),
     }
 }

@@ -66,9 +66,11 @@ pub fn decide_disposition(
         HostByte::DID_NO_CONNECT | HostByte::DID_BAD_TARGET => {
             decision(Success, result, "DID_NO_CONNECT/DID_BAD_TARGET → SUCCESS")
         }
-        HostByte::DID_IMM_RETRY => {
-            decision(NeedsRetry, result, "DID_IMM_RETRY → NEEDS_RETRY (not counted)")
-        }
+        HostByte::DID_IMM_RETRY => decision(
+            NeedsRetry,
+            result,
+            "DID_IMM_RETRY → NEEDS_RETRY (not counted)",
+        ),
         HostByte::DID_REQUEUE => decision(AddToMlQueue, result, "DID_REQUEUE → ADD_TO_MLQUEUE"),
         HostByte::DID_TRANSPORT_FAILFAST | HostByte::DID_TRANSPORT_MARGINAL => {
             decision(Success, result, "DID_TRANSPORT_FAILFAST/MARGINAL → SUCCESS")
@@ -80,16 +82,25 @@ pub fn decide_disposition(
         | HostByte::DID_TRANSPORT_DISRUPTED
         | HostByte::DID_ERROR
         | HostByte::DID_BUS_BUSY
-        | HostByte::DID_PARITY => {
-            maybe_retry(decision(Success, result, host_retry_rule(result.host())), cmd, counter)
-        }
+        | HostByte::DID_PARITY => maybe_retry(
+            decision(Success, result, host_retry_rule(result.host())),
+            cmd,
+            counter,
+        ),
         HostByte::DID_TIME_OUT
-            if matches!(cmd.request.cdb.opcode(), opcode::TEST_UNIT_READY | opcode::INQUIRY) =>
+            if matches!(
+                cmd.request.cdb.opcode(),
+                opcode::TEST_UNIT_READY | opcode::INQUIRY
+            ) =>
         {
             decision(Success, result, "DID_TIME_OUT on TUR/INQUIRY → SUCCESS")
         }
         HostByte::DID_TIME_OUT => decision(Failed, result, "DID_TIME_OUT → FAILED (error handler)"),
-        HostByte::DID_RESET => decision(Success, result, "DID_RESET → SUCCESS (retried on completion)"),
+        HostByte::DID_RESET => decision(
+            Success,
+            result,
+            "DID_RESET → SUCCESS (retried on completion)",
+        ),
         _ => decision(Failed, result, "other host byte → FAILED"),
     }
 }
@@ -114,21 +125,31 @@ fn status_switch(
     let decision = Decision::new;
     match result.status() {
         SamStatus::TASK_SET_FULL => {
-            let mut full = decision(AddToMlQueue, result, "TASK SET FULL → lower depth, ADD_TO_MLQUEUE");
+            let mut full = decision(
+                AddToMlQueue,
+                result,
+                "TASK SET FULL → lower depth, ADD_TO_MLQUEUE",
+            );
             full.effects.queue_full = true;
             full
         }
         SamStatus::BUSY => decision(AddToMlQueue, result, "BUSY → ADD_TO_MLQUEUE"),
         SamStatus::GOOD => good(cmd, device),
         SamStatus::COMMAND_TERMINATED => decision(Success, result, "COMMAND TERMINATED → SUCCESS"),
-        SamStatus::TASK_ABORTED => {
-            maybe_retry(decision(Success, result, "TASK ABORTED → maybe_retry"), cmd, counter)
-        }
+        SamStatus::TASK_ABORTED => maybe_retry(
+            decision(Success, result, "TASK ABORTED → maybe_retry"),
+            cmd,
+            counter,
+        ),
         SamStatus::CHECK_CONDITION => check_condition(cmd, device, counter),
         SamStatus::CONDITION_MET
         | SamStatus::INTERMEDIATE
         | SamStatus::INTERMEDIATE_CONDITION_MET
-        | SamStatus::ACA_ACTIVE => decision(Success, result, "CONDITION MET/INTERMEDIATE/ACA ACTIVE → SUCCESS"),
+        | SamStatus::ACA_ACTIVE => decision(
+            Success,
+            result,
+            "CONDITION MET/INTERMEDIATE/ACA ACTIVE → SUCCESS",
+        ),
         SamStatus::RESERVATION_CONFLICT => {
             let mut conflict = decision(
                 Success,
@@ -150,7 +171,12 @@ fn good(cmd: &CommandView<'_>, device: &DeviceView) -> Decision {
     }
     if cmd.sense.is_valid() {
         // check_sense only for its effect on the ml byte; its verdict is ignored.
-        let verdict = check_sense(cmd.sense, cmd.request.cdb.opcode(), cmd.submitted_by_eh, device);
+        let verdict = check_sense(
+            cmd.sense,
+            cmd.request.cdb.opcode(),
+            cmd.submitted_by_eh,
+            device,
+        );
         if let Some(ml) = verdict.ml {
             result = result.with_ml(ml);
         }
@@ -164,7 +190,12 @@ fn check_condition(
     device: &DeviceView,
     counter: &mut RetryCounter,
 ) -> Decision {
-    let verdict = check_sense(cmd.sense, cmd.request.cdb.opcode(), cmd.submitted_by_eh, device);
+    let verdict = check_sense(
+        cmd.sense,
+        cmd.request.cdb.opcode(),
+        cmd.submitted_by_eh,
+        device,
+    );
     let result = verdict.ml.map_or(cmd.result, |ml| cmd.result.with_ml(ml));
     let mut decision = Decision::new(verdict.disposition, result, "CHECK CONDITION → check_sense");
     decision.sense_rule = Some(verdict.rule);
@@ -187,7 +218,11 @@ fn sense_effects(verdict: &SenseVerdict) -> Effects {
 }
 
 /// maybe_retry: `retry_allowed` (which counts) first, then `!noretry`.
-fn maybe_retry(mut decision: Decision, cmd: &CommandView<'_>, counter: &mut RetryCounter) -> Decision {
+fn maybe_retry(
+    mut decision: Decision,
+    cmd: &CommandView<'_>,
+    counter: &mut RetryCounter,
+) -> Decision {
     let mut request = *cmd.request;
     if decision.effects.failfast_dev_quiet {
         request.block.cmd_flags |= cmd_flags::FAILFAST_DEV;
@@ -198,7 +233,10 @@ fn maybe_retry(mut decision: Decision, cmd: &CommandView<'_>, counter: &mut Retr
     let (disposition, rule) = if !allowed {
         (Disposition::Success, "retries exhausted → SUCCESS")
     } else if noretry_cmd(decision.result, &request) {
-        (Disposition::Success, "failfast/passthrough (noretry) → SUCCESS")
+        (
+            Disposition::Success,
+            "failfast/passthrough (noretry) → SUCCESS",
+        )
     } else {
         (Disposition::NeedsRetry, "retry allowed → NEEDS_RETRY")
     };

@@ -84,36 +84,60 @@ mod tests {
 
     #[test]
     fn allowed_five_gives_five_retries() {
-        let mut counter = RetryCounter { retries: 0, allowed: 5 };
+        let mut counter = RetryCounter {
+            retries: 0,
+            allowed: 5,
+        };
         let granted = (0..10).filter(|_| retry_allowed(&mut counter)).count();
         assert_eq!(granted, 5);
     }
 
     #[test]
     fn no_limit_never_touches_retries() {
-        let mut counter = RetryCounter { retries: 0, allowed: RETRIES_NO_LIMIT };
+        let mut counter = RetryCounter {
+            retries: 0,
+            allowed: RETRIES_NO_LIMIT,
+        };
         assert!((0..100).all(|_| retry_allowed(&mut counter)));
         assert_eq!(counter.retries, 0);
     }
 
     #[test]
     fn noretry_row_did_time_out_checks_type() {
-        assert!(!noretry_cmd(host(HostByte::DID_TIME_OUT), &request(0, false)));
-        assert!(noretry_cmd(host(HostByte::DID_TIME_OUT), &request(cmd_flags::FAILFAST_DEV, false)));
+        assert!(!noretry_cmd(
+            host(HostByte::DID_TIME_OUT),
+            &request(0, false)
+        ));
+        assert!(noretry_cmd(
+            host(HostByte::DID_TIME_OUT),
+            &request(cmd_flags::FAILFAST_DEV, false)
+        ));
         assert!(noretry_cmd(host(HostByte::DID_TIME_OUT), &request(0, true)));
     }
 
     #[test]
     fn noretry_row_bus_busy_is_failfast_transport() {
         let flags = cmd_flags::FAILFAST_TRANSPORT;
-        assert!(noretry_cmd(host(HostByte::DID_BUS_BUSY), &request(flags, false)));
-        assert!(!noretry_cmd(host(HostByte::DID_BUS_BUSY), &request(cmd_flags::FAILFAST_DEV, false)));
+        assert!(noretry_cmd(
+            host(HostByte::DID_BUS_BUSY),
+            &request(flags, false)
+        ));
+        assert!(!noretry_cmd(
+            host(HostByte::DID_BUS_BUSY),
+            &request(cmd_flags::FAILFAST_DEV, false)
+        ));
     }
 
     #[test]
     fn noretry_row_parity_is_failfast_dev() {
-        assert!(noretry_cmd(host(HostByte::DID_PARITY), &request(cmd_flags::FAILFAST_DEV, false)));
-        assert!(!noretry_cmd(host(HostByte::DID_PARITY), &request(cmd_flags::FAILFAST_DRIVER, false)));
+        assert!(noretry_cmd(
+            host(HostByte::DID_PARITY),
+            &request(cmd_flags::FAILFAST_DEV, false)
+        ));
+        assert!(!noretry_cmd(
+            host(HostByte::DID_PARITY),
+            &request(cmd_flags::FAILFAST_DRIVER, false)
+        ));
     }
 
     #[test]
@@ -121,7 +145,11 @@ mod tests {
         let driver = request(cmd_flags::FAILFAST_DRIVER, false);
         assert!(noretry_cmd(host(HostByte::DID_ERROR), &driver));
         assert!(noretry_cmd(host(HostByte::DID_SOFT_ERROR), &driver));
-        let conflict = ScsiResult::new(HostByte::DID_ERROR, MlStatus::OK, SamStatus::RESERVATION_CONFLICT);
+        let conflict = ScsiResult::new(
+            HostByte::DID_ERROR,
+            MlStatus::OK,
+            SamStatus::RESERVATION_CONFLICT,
+        );
         assert!(!noretry_cmd(conflict, &driver));
     }
 
@@ -141,7 +169,10 @@ mod tests {
     fn runtime_cap_is_allowed_plus_one_timeouts() {
         let timeout = Duration::from_secs(3);
         let alloc = Instant::from_nanos(1_000);
-        assert_eq!(runtime_cap(alloc + Duration::from_secs(18), alloc, 5, timeout), None);
+        assert_eq!(
+            runtime_cap(alloc + Duration::from_secs(18), alloc, 5, timeout),
+            None
+        );
         let past = alloc + Duration::from_secs(18) + Duration::from_nanos(1);
         assert_eq!(runtime_cap(past, alloc, 5, timeout), Some(18));
         assert_eq!(runtime_cap(past, alloc, RETRIES_NO_LIMIT, timeout), None);

@@ -65,21 +65,30 @@ impl MidLayer {
     /// unjam follows seed 002 §8 and skips only a timed-out attempt.)
     fn needs_sense(&self, slot: u32) -> bool {
         self.slab.get(slot).is_some_and(|cmd| {
-            !cmd.timed_out_attempt && !cmd.sense.is_valid() && cmd.result.status() == SamStatus::CHECK_CONDITION
+            !cmd.timed_out_attempt
+                && !cmd.sense.is_valid()
+                && cmd.result.status() == SamStatus::CHECK_CONDITION
         })
     }
 
     fn wants_start_unit(&self, run: &EhRun, device: DeviceId) -> bool {
         let view = self.device_view(device);
         view.allow_restart
-            && run.work.iter().filter_map(|s| self.slab.get(*s)).any(|cmd| {
-                cmd.device == device
-                    && cmd.sense.is_valid()
-                    && matches!(
-                        check_sense(&cmd.sense, cmd.request.cdb.opcode(), false, &view),
-                        SenseVerdict { disposition: unjam_scsi::Disposition::Failed, .. }
-                    )
-            })
+            && run
+                .work
+                .iter()
+                .filter_map(|s| self.slab.get(*s))
+                .any(|cmd| {
+                    cmd.device == device
+                        && cmd.sense.is_valid()
+                        && matches!(
+                            check_sense(&cmd.sense, cmd.request.cdb.opcode(), false, &view),
+                            SenseVerdict {
+                                disposition: unjam_scsi::Disposition::Failed,
+                                ..
+                            }
+                        )
+                })
     }
 
     fn can_reset(&self, run: &EhRun, kind: ResetKind) -> bool {
@@ -116,7 +125,12 @@ impl MidLayer {
     }
 
     /// `device` lies in the reset domain of `origin`.
-    pub(crate) fn in_reset_domain(&self, origin: DeviceId, kind: ResetKind, device: DeviceId) -> bool {
+    pub(crate) fn in_reset_domain(
+        &self,
+        origin: DeviceId,
+        kind: ResetKind,
+        device: DeviceId,
+    ) -> bool {
         self.host_of(origin) == self.host_of(device)
             && self.reset_domain_key(origin, kind) == self.reset_domain_key(device, kind)
     }
@@ -124,18 +138,28 @@ impl MidLayer {
     pub(crate) fn eh_start_job(&mut self, now: Instant, run: &mut EhRun, job: EhJob) {
         match job {
             EhJob::RequestSense { slot } => {
-                let Some(device) = self.slab.get(slot).filter(|_| run.work.contains(&slot)).map(|c| c.device) else {
+                let Some(device) = self
+                    .slab
+                    .get(slot)
+                    .filter(|_| run.work.contains(&slot))
+                    .map(|c| c.device)
+                else {
                     return;
                 };
                 self.send_eh_command(now, run, device, EhCommand::RequestSense, job);
             }
-            EhJob::StartUnit { device, .. } => self.send_eh_command(now, run, device, EhCommand::StartUnit, job),
+            EhJob::StartUnit { device, .. } => {
+                self.send_eh_command(now, run, device, EhCommand::StartUnit, job)
+            }
             EhJob::Reset { kind, device } => self.send_reset(now, run, kind, device),
             EhJob::Settle => {
                 if self.hosts[run.host().0 as usize].config.skip_settle_delay {
                     return;
                 }
-                let timer = RareTimer::EhSettle { host: run.host().0, epoch: run.epoch };
+                let timer = RareTimer::EhSettle {
+                    host: run.host().0,
+                    epoch: run.epoch,
+                };
                 self.rare_timers.arm(now + SETTLE, timer);
                 run.waiting = EhWait::Settle;
             }
@@ -163,30 +187,68 @@ impl MidLayer {
             return;
         }
         let host = run.host();
-        let op = self.new_tmf(now, host, TmfPurpose::EhReset { host, epoch: run.epoch });
+        let op = self.new_tmf(
+            now,
+            host,
+            TmfPurpose::EhReset {
+                host,
+                epoch: run.epoch,
+            },
+        );
         self.stats.resets_sent += 1;
         self.actions.push_back(Action::Reset { op, kind, device });
         self.trace(now, || TraceEvent::ResetSent { device, kind, op });
-        run.waiting = EhWait::Tmf { op, job: EhJob::Reset { kind, device } };
+        run.waiting = EhWait::Tmf {
+            op,
+            job: EhJob::Reset { kind, device },
+        };
     }
 
     /// `scsi_send_eh_cmnd`: an own tag, `eh_timeout`, never completed upward.
-    fn send_eh_command(&mut self, now: Instant, run: &mut EhRun, device: DeviceId, command: EhCommand, job: EhJob) {
+    fn send_eh_command(
+        &mut self,
+        now: Instant,
+        run: &mut EhRun,
+        device: DeviceId,
+        command: EhCommand,
+        job: EhJob,
+    ) {
         let dev = &self.devices[device.0 as usize];
         let timeout = dev.config.eh_timeout;
         let cdb = command.cdb();
         let mut request = Request::new(cdb, u64::MAX);
-        request.data_len = if command == EhCommand::RequestSense { 96 } else { 0 };
+        request.data_len = if command == EhCommand::RequestSense {
+            96
+        } else {
+            0
+        };
         request.timeout = Some(timeout);
-        let mut eh_command = Command::new(request, device, CommandKind::Eh(command), 0, timeout, now);
+        let mut eh_command =
+            Command::new(request, device, CommandKind::Eh(command), 0, timeout, now);
         eh_command.phase = crate::command::Phase::InFlight;
         eh_command.transport_owns = true;
         eh_command.attempts = 1;
         let tag = self.slab.insert(eh_command);
-        self.rare_timers.arm(now + timeout, RareTimer::EhCommand { slot: tag.slot, generation: tag.generation });
+        self.rare_timers.arm(
+            now + timeout,
+            RareTimer::EhCommand {
+                slot: tag.slot,
+                generation: tag.generation,
+            },
+        );
         self.stats.eh_commands += 1;
-        self.actions.push_back(Action::SendEhCommand { tag, device, command, cdb, timeout });
-        self.trace(now, || TraceEvent::EhCommandSent { device, tag, command });
+        self.actions.push_back(Action::SendEhCommand {
+            tag,
+            device,
+            command,
+            cdb,
+            timeout,
+        });
+        self.trace(now, || TraceEvent::EhCommandSent {
+            device,
+            tag,
+            command,
+        });
         run.waiting = EhWait::Command { tag, job };
     }
 
@@ -194,8 +256,12 @@ impl MidLayer {
     fn eh_offline(&mut self, now: Instant, run: &mut EhRun, device: DeviceId) {
         self.set_device_state_internal(now, device, crate::state::DeviceState::Offline);
         self.trace(now, || TraceEvent::DeviceOfflined { device });
-        let slots: Vec<u32> =
-            run.work.iter().copied().filter(|s| self.slab.get(*s).is_some_and(|c| c.device == device)).collect();
+        let slots: Vec<u32> = run
+            .work
+            .iter()
+            .copied()
+            .filter(|s| self.slab.get(*s).is_some_and(|c| c.device == device))
+            .collect();
         for slot in slots {
             self.revoke_if_owned(now, slot);
             run.finish(slot);
@@ -205,7 +271,9 @@ impl MidLayer {
     /// The core gives up waiting for the transport: it must drop the command now.
     pub(crate) fn revoke_if_owned(&mut self, _now: Instant, slot: u32) {
         let tag: Tag = self.slab.tag(slot);
-        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        let Some(cmd) = self.slab.get_mut(slot) else {
+            return;
+        };
         if cmd.transport_owns {
             cmd.transport_owns = false;
             let device = cmd.device;

@@ -85,13 +85,27 @@ pub(crate) enum TestStage {
 /// A unit of work inside a step.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum EhJob {
-    RequestSense { slot: u32 },
-    StartUnit { device: DeviceId, tries: u8 },
-    Reset { kind: ResetKind, device: DeviceId },
+    RequestSense {
+        slot: u32,
+    },
+    StartUnit {
+        device: DeviceId,
+        tries: u8,
+    },
+    Reset {
+        kind: ResetKind,
+        device: DeviceId,
+    },
     Settle,
     /// TUR (after START UNIT when `try_stu`); a ready device's commands are finished.
-    TestDevice { device: DeviceId, try_stu: bool, stage: TestStage },
-    Offline { device: DeviceId },
+    TestDevice {
+        device: DeviceId,
+        try_stu: bool,
+        stage: TestStage,
+    },
+    Offline {
+        device: DeviceId,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -137,7 +151,9 @@ impl MidLayer {
     /// `scsi_eh_scmd_add`: hand a dispatched command to its host's error handler.
     pub(crate) fn eh_add(&mut self, now: Instant, slot: u32) {
         let tag = self.slab.tag(slot);
-        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        let Some(cmd) = self.slab.get_mut(slot) else {
+            return;
+        };
         debug_assert!(cmd.busy, "only dispatched commands enter the error handler");
         cmd.phase = Phase::InEh;
         let device = cmd.device;
@@ -150,7 +166,12 @@ impl MidLayer {
         let entry = &mut self.hosts[host.0 as usize];
         entry.failed += 1;
         let (failed, busy) = (entry.failed, entry.busy);
-        self.trace(now, || TraceEvent::EhAdded { device, tag, failed, busy });
+        self.trace(now, || TraceEvent::EhAdded {
+            device,
+            tag,
+            failed,
+            busy,
+        });
         if !self.pending_wakes.contains(&host) {
             self.pending_wakes.push(host);
         }
@@ -164,11 +185,19 @@ impl MidLayer {
             return;
         }
         let work = std::mem::take(&mut self.eh_queues[index]);
-        let mut devices: Vec<DeviceId> = work.iter().filter_map(|s| self.slab.get(*s).map(|c| c.device)).collect();
+        let mut devices: Vec<DeviceId> = work
+            .iter()
+            .filter_map(|s| self.slab.get(*s).map(|c| c.device))
+            .collect();
         devices.sort();
         devices.dedup();
         let (failed, busy) = (entry.failed, entry.busy);
-        self.trace(now, || TraceEvent::EhWake { host, failed, busy, devices: devices.len() as u32 });
+        self.trace(now, || TraceEvent::EhWake {
+            host,
+            failed,
+            busy,
+            devices: devices.len() as u32,
+        });
         self.eh_epoch = self.eh_epoch.wrapping_add(1);
         self.eh_running[index] = true;
         self.stats.eh_runs += 1;
@@ -198,15 +227,25 @@ impl MidLayer {
                 self.eh_start_job(now, &mut run, job);
                 continue;
             }
-            let Some(step) = run.steps.get(run.next_step).copied().filter(|_| !run.work.is_empty()) else {
+            let Some(step) = run
+                .steps
+                .get(run.next_step)
+                .copied()
+                .filter(|_| !run.work.is_empty())
+            else {
                 return self.eh_finish(now, run);
             };
             run.next_step += 1;
             let host = run.host();
-            if self.past_deadline(now, host) && !matches!(step, EhStep::Reset(ResetKind::Host) | EhStep::Offline) {
+            if self.past_deadline(now, host)
+                && !matches!(step, EhStep::Reset(ResetKind::Host) | EhStep::Offline)
+            {
                 continue;
             }
-            self.trace(now, || TraceEvent::EhStep { host, step: step.name() });
+            self.trace(now, || TraceEvent::EhStep {
+                host,
+                step: step.name(),
+            });
             run.jobs = self.eh_plan_step(&run, step);
         }
         debug_assert!(false, "error handler did not settle");
@@ -247,16 +286,29 @@ impl MidLayer {
     /// `scsi_eh_flush_done_q` for one command.
     fn eh_flush_one(&mut self, now: Instant, slot: u32) {
         let tag = self.slab.tag(slot);
-        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        let Some(cmd) = self.slab.get_mut(slot) else {
+            return;
+        };
         let device = cmd.device;
         let online = self.devices[device.0 as usize].state.is_online();
-        let mut counter = RetryCounter { retries: cmd.retries, allowed: cmd.allowed };
+        let mut counter = RetryCounter {
+            retries: cmd.retries,
+            allowed: cmd.allowed,
+        };
         let retry = online && !noretry_cmd(cmd.result, &cmd.request) && retry_allowed(&mut counter);
         cmd.retries = counter.retries;
-        debug_assert!(!cmd.transport_owns, "flushing a command the transport still owns");
+        debug_assert!(
+            !cmd.transport_owns,
+            "flushing a command the transport still owns"
+        );
         if retry {
             self.trace(now, || TraceEvent::FlushRetry { device, tag });
-            self.requeue(now, slot, RequeueWhy::FlushRetry, counter.allowed != RETRIES_NO_LIMIT);
+            self.requeue(
+                now,
+                slot,
+                RequeueWhy::FlushRetry,
+                counter.allowed != RETRIES_NO_LIMIT,
+            );
             self.set_blocked(device, Some(QueueReason::EhRetry));
             return;
         }

@@ -18,68 +18,135 @@ use crate::trace::TraceEvent;
 impl MidLayer {
     /// An EH command completed (from `handle_transport_done`).
     pub(crate) fn eh_command_done(&mut self, now: Instant, tag: Tag, outcome: TransportOutcome) {
-        let Some(cmd) = self.slab.by_tag(tag) else { return };
+        let Some(cmd) = self.slab.by_tag(tag) else {
+            return;
+        };
         let (device, opcode) = (cmd.device, cmd.request.cdb.opcode());
-        let CommandKind::Eh(command) = cmd.kind else { return };
-        let verdict = eh_completed_normally(outcome.result, &outcome.sense, opcode, &self.device_view(device));
+        let CommandKind::Eh(command) = cmd.kind else {
+            return;
+        };
+        let verdict = eh_completed_normally(
+            outcome.result,
+            &outcome.sense,
+            opcode,
+            &self.device_view(device),
+        );
         self.slab.remove(tag.slot);
         let (result, sense) = (outcome.result, outcome.sense);
-        self.trace(now, || TraceEvent::EhCommandDone { device, tag, command, verdict, result, sense });
-        self.eh_answer(now, device, |wait| matches!(wait, EhWait::Command { tag: t, .. } if *t == tag), |this, run, job| {
-            this.eh_command_result(now, run, job, verdict, outcome)
+        self.trace(now, || TraceEvent::EhCommandDone {
+            device,
+            tag,
+            command,
+            verdict,
+            result,
+            sense,
         });
+        self.eh_answer(
+            now,
+            device,
+            |wait| matches!(wait, EhWait::Command { tag: t, .. } if *t == tag),
+            |this, run, job| this.eh_command_result(now, run, job, verdict, outcome),
+        );
     }
 
     /// An EH command was not answered within `eh_timeout`: FAILED, and the transport is
     /// told to drop it. (The kernel escalates abort → resets for the EH command itself;
     /// that ladder is left to the scoped handler of issue 5.)
     pub(crate) fn eh_command_timed_out(&mut self, now: Instant, tag: Tag) {
-        let Some(cmd) = self.slab.by_tag(tag) else { return };
+        let Some(cmd) = self.slab.by_tag(tag) else {
+            return;
+        };
         let device = cmd.device;
-        let CommandKind::Eh(command) = cmd.kind else { return };
+        let CommandKind::Eh(command) = cmd.kind else {
+            return;
+        };
         self.actions.push_back(Action::Revoke { tag, device });
         self.slab.remove(tag.slot);
         let outcome = TransportOutcome::host(HostByte::DID_TIME_OUT);
         let (result, sense) = (outcome.result, outcome.sense);
         let verdict = Disposition::Failed;
-        self.trace(now, || TraceEvent::EhCommandDone { device, tag, command, verdict, result, sense });
-        self.eh_answer(now, device, |wait| matches!(wait, EhWait::Command { tag: t, .. } if *t == tag), |this, run, job| {
-            this.eh_command_result(now, run, job, verdict, outcome)
+        self.trace(now, || TraceEvent::EhCommandDone {
+            device,
+            tag,
+            command,
+            verdict,
+            result,
+            sense,
         });
+        self.eh_answer(
+            now,
+            device,
+            |wait| matches!(wait, EhWait::Command { tag: t, .. } if *t == tag),
+            |this, run, job| this.eh_command_result(now, run, job, verdict, outcome),
+        );
     }
 
     /// The transport refused an EH command: treated as FAILED.
     pub(crate) fn eh_command_refused(&mut self, now: Instant, tag: Tag) {
-        let Some(cmd) = self.slab.by_tag(tag) else { return };
+        let Some(cmd) = self.slab.by_tag(tag) else {
+            return;
+        };
         let device = cmd.device;
         self.slab.remove(tag.slot);
         let outcome = TransportOutcome::host(HostByte::DID_ERROR);
-        self.eh_answer(now, device, |wait| matches!(wait, EhWait::Command { tag: t, .. } if *t == tag), |this, run, job| {
-            this.eh_command_result(now, run, job, Disposition::Failed, outcome)
-        });
+        self.eh_answer(
+            now,
+            device,
+            |wait| matches!(wait, EhWait::Command { tag: t, .. } if *t == tag),
+            |this, run, job| this.eh_command_result(now, run, job, Disposition::Failed, outcome),
+        );
         self.run_pending(now);
     }
 
-    pub(crate) fn eh_reset_done(&mut self, now: Instant, host: HostId, epoch: u32, op: TmfOp, result: TmfResult) {
-        let Some(run) = self.eh_runs.get(host.0 as usize).and_then(|r| r.as_ref()) else { return };
+    pub(crate) fn eh_reset_done(
+        &mut self,
+        now: Instant,
+        host: HostId,
+        epoch: u32,
+        op: TmfOp,
+        result: TmfResult,
+    ) {
+        let Some(run) = self.eh_runs.get(host.0 as usize).and_then(|r| r.as_ref()) else {
+            return;
+        };
         if run.epoch != epoch {
             return;
         }
-        let Some(device) = self.devices.iter().position(|d| d.host == host).map(|d| DeviceId(d as u32)) else { return };
-        self.eh_answer(now, device, |wait| matches!(wait, EhWait::Tmf { op: o, .. } if *o == op), |this, run, job| {
-            if let EhJob::Reset { kind, device } = job {
-                this.trace(now, || TraceEvent::ResetDone { device, kind, result });
-                this.eh_reset_result(now, run, kind, device, result);
-            }
-        });
+        let Some(device) = self
+            .devices
+            .iter()
+            .position(|d| d.host == host)
+            .map(|d| DeviceId(d as u32))
+        else {
+            return;
+        };
+        self.eh_answer(
+            now,
+            device,
+            |wait| matches!(wait, EhWait::Tmf { op: o, .. } if *o == op),
+            |this, run, job| {
+                if let EhJob::Reset { kind, device } = job {
+                    this.trace(now, || TraceEvent::ResetDone {
+                        device,
+                        kind,
+                        result,
+                    });
+                    this.eh_reset_result(now, run, kind, device, result);
+                }
+            },
+        );
     }
 
     pub(crate) fn eh_settled(&mut self, now: Instant, host: HostId, epoch: u32) {
-        let Some(run) = self.eh_runs.get(host.0 as usize).and_then(|r| r.as_ref()) else { return };
+        let Some(run) = self.eh_runs.get(host.0 as usize).and_then(|r| r.as_ref()) else {
+            return;
+        };
         if run.epoch != epoch || run.waiting != EhWait::Settle {
             return;
         }
-        let Some(mut run) = self.eh_resume(now, host) else { return };
+        let Some(mut run) = self.eh_resume(now, host) else {
+            return;
+        };
         run.waiting = EhWait::Nothing;
         self.eh_advance(now, run);
     }
@@ -94,23 +161,41 @@ impl MidLayer {
         handle: impl FnOnce(&mut MidLayer, &mut EhRun, EhJob),
     ) {
         let host = self.host_of(device);
-        let waiting = self.eh_runs.get(host.0 as usize).and_then(|r| r.as_ref()).map(|r| r.waiting);
-        let Some(wait) = waiting.filter(|w| matches(w)) else { return };
+        let waiting = self
+            .eh_runs
+            .get(host.0 as usize)
+            .and_then(|r| r.as_ref())
+            .map(|r| r.waiting);
+        let Some(wait) = waiting.filter(|w| matches(w)) else {
+            return;
+        };
         let job = match wait {
             EhWait::Command { job, .. } | EhWait::Tmf { job, .. } => job,
             _ => return,
         };
-        let Some(mut run) = self.eh_resume(now, host) else { return };
+        let Some(mut run) = self.eh_resume(now, host) else {
+            return;
+        };
         run.waiting = EhWait::Nothing;
         handle(self, &mut run, job);
         self.eh_advance(now, run);
     }
 
-    fn eh_command_result(&mut self, now: Instant, run: &mut EhRun, job: EhJob, verdict: Disposition, outcome: TransportOutcome) {
+    fn eh_command_result(
+        &mut self,
+        now: Instant,
+        run: &mut EhRun,
+        job: EhJob,
+        verdict: Disposition,
+        outcome: TransportOutcome,
+    ) {
         match job {
             EhJob::RequestSense { slot } => self.eh_sense_fetched(now, run, slot, verdict, outcome),
             EhJob::StartUnit { device, tries } => match verdict {
-                Disposition::NeedsRetry if tries < 1 => run.jobs.push_front(EhJob::StartUnit { device, tries: tries + 1 }),
+                Disposition::NeedsRetry if tries < 1 => run.jobs.push_front(EhJob::StartUnit {
+                    device,
+                    tries: tries + 1,
+                }),
                 Disposition::Success => run.jobs.push_front(EhJob::TestDevice {
                     device,
                     try_stu: false,
@@ -118,21 +203,36 @@ impl MidLayer {
                 }),
                 _ => {}
             },
-            EhJob::TestDevice { device, try_stu, stage } => self.eh_test_result(now, run, device, try_stu, stage, verdict),
+            EhJob::TestDevice {
+                device,
+                try_stu,
+                stage,
+            } => self.eh_test_result(now, run, device, try_stu, stage, verdict),
             _ => {}
         }
     }
 
     /// `scsi_eh_get_sense` after REQUEST SENSE: decide again with the sense.
-    fn eh_sense_fetched(&mut self, now: Instant, run: &mut EhRun, slot: u32, verdict: Disposition, outcome: TransportOutcome) {
+    fn eh_sense_fetched(
+        &mut self,
+        now: Instant,
+        run: &mut EhRun,
+        slot: u32,
+        verdict: Disposition,
+        outcome: TransportOutcome,
+    ) {
         if verdict != Disposition::Success || !run.work.contains(&slot) {
             return;
         }
         if let Some(cmd) = self.slab.get_mut(slot) {
             cmd.sense = outcome.sense;
         }
-        let Some(decision) = self.decide(now, slot) else { return };
-        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        let Some(decision) = self.decide(now, slot) else {
+            return;
+        };
+        let Some(cmd) = self.slab.get_mut(slot) else {
+            return;
+        };
         match decision.disposition {
             Disposition::Success => {
                 if cmd.allowed == RETRIES_NO_LIMIT {
@@ -148,20 +248,36 @@ impl MidLayer {
         }
     }
 
-    fn eh_test_result(&mut self, now: Instant, run: &mut EhRun, device: DeviceId, try_stu: bool, stage: TestStage, verdict: Disposition) {
-        let job = EhJob::TestDevice { device, try_stu, stage };
+    fn eh_test_result(
+        &mut self,
+        now: Instant,
+        run: &mut EhRun,
+        device: DeviceId,
+        try_stu: bool,
+        stage: TestStage,
+        verdict: Disposition,
+    ) {
+        let job = EhJob::TestDevice {
+            device,
+            try_stu,
+            stage,
+        };
         match (stage, verdict) {
-            (TestStage::StartUnit, Disposition::Success) => run.jobs.push_front(EhJob::TestDevice {
-                device,
-                try_stu,
-                stage: TestStage::TestUnitReady { tries: 0 },
-            }),
+            (TestStage::StartUnit, Disposition::Success) => {
+                run.jobs.push_front(EhJob::TestDevice {
+                    device,
+                    try_stu,
+                    stage: TestStage::TestUnitReady { tries: 0 },
+                })
+            }
             (TestStage::StartUnit, _) => {}
-            (TestStage::TestUnitReady { tries: 0 }, Disposition::NeedsRetry) => run.jobs.push_front(EhJob::TestDevice {
-                device,
-                try_stu,
-                stage: TestStage::TestUnitReady { tries: 1 },
-            }),
+            (TestStage::TestUnitReady { tries: 0 }, Disposition::NeedsRetry) => {
+                run.jobs.push_front(EhJob::TestDevice {
+                    device,
+                    try_stu,
+                    stage: TestStage::TestUnitReady { tries: 1 },
+                })
+            }
             (TestStage::TestUnitReady { .. }, Disposition::Success | Disposition::NeedsRetry) => {
                 self.eh_device_ready(now, run, job, device)
             }
@@ -172,7 +288,14 @@ impl MidLayer {
     /// A reset answered. SUCCESS: the transport dropped every command in the domain; the
     /// devices expect a UNIT ATTENTION; test them. FAST_IO_FAIL: finish the domain's
     /// commands. FAILED: nothing (the next step tries harder).
-    fn eh_reset_result(&mut self, _now: Instant, run: &mut EhRun, kind: ResetKind, origin: DeviceId, result: TmfResult) {
+    fn eh_reset_result(
+        &mut self,
+        _now: Instant,
+        run: &mut EhRun,
+        kind: ResetKind,
+        origin: DeviceId,
+        result: TmfResult,
+    ) {
         if result == TmfResult::Failed {
             return;
         }
@@ -183,7 +306,11 @@ impl MidLayer {
             .copied()
             .filter(|d| kind == ResetKind::Host || self.in_reset_domain(origin, kind, *d))
             .collect();
-        let reported = if kind == ResetKind::Host { ResetKind::Bus } else { kind };
+        let reported = if kind == ResetKind::Host {
+            ResetKind::Bus
+        } else {
+            kind
+        };
         for device in &devices {
             if result == TmfResult::Success && self.in_reset_domain(origin, reported, *device) {
                 let dev = &mut self.devices[device.0 as usize];
@@ -195,7 +322,11 @@ impl MidLayer {
             .work
             .iter()
             .copied()
-            .filter(|s| self.slab.get(*s).is_some_and(|c| devices.contains(&c.device)))
+            .filter(|s| {
+                self.slab
+                    .get(*s)
+                    .is_some_and(|c| devices.contains(&c.device))
+            })
             .collect();
         for slot in &slots {
             if let Some(cmd) = self.slab.get_mut(*slot) {
@@ -209,16 +340,27 @@ impl MidLayer {
             return;
         }
         let try_stu = kind == ResetKind::Host;
-        let stage = if try_stu { TestStage::StartUnit } else { TestStage::TestUnitReady { tries: 0 } };
+        let stage = if try_stu {
+            TestStage::StartUnit
+        } else {
+            TestStage::TestUnitReady { tries: 0 }
+        };
         let mut tests: Vec<EhJob> = Vec::new();
         for device in devices {
-            if slots.iter().any(|s| self.slab.get(*s).is_some_and(|c| c.device == device)) {
+            if slots
+                .iter()
+                .any(|s| self.slab.get(*s).is_some_and(|c| c.device == device))
+            {
                 let stage = if try_stu && !self.devices[device.0 as usize].config.allow_restart {
                     TestStage::TestUnitReady { tries: 0 }
                 } else {
                     stage
                 };
-                tests.push(EhJob::TestDevice { device, try_stu, stage });
+                tests.push(EhJob::TestDevice {
+                    device,
+                    try_stu,
+                    stage,
+                });
             }
         }
         for job in tests.into_iter().rev() {
@@ -230,10 +372,20 @@ impl MidLayer {
     }
 
     /// The device is ready (or offline): finish its commands (`scsi_eh_test_devices`).
-    pub(crate) fn eh_device_ready(&mut self, now: Instant, run: &mut EhRun, job: EhJob, device: DeviceId) {
+    pub(crate) fn eh_device_ready(
+        &mut self,
+        now: Instant,
+        run: &mut EhRun,
+        job: EhJob,
+        device: DeviceId,
+    ) {
         let try_stu = matches!(job, EhJob::TestDevice { try_stu: true, .. });
-        let slots: Vec<u32> =
-            run.work.iter().copied().filter(|s| self.slab.get(*s).is_some_and(|c| c.device == device)).collect();
+        let slots: Vec<u32> = run
+            .work
+            .iter()
+            .copied()
+            .filter(|s| self.slab.get(*s).is_some_and(|c| c.device == device))
+            .collect();
         for slot in slots {
             if try_stu || self.eh_action(now, slot) == Disposition::Success {
                 run.finish(slot);
@@ -246,11 +398,14 @@ impl MidLayer {
     /// ("Medium access timeout failure. Offlining disk!"). Always SUCCESS.
     fn eh_action(&mut self, now: Instant, slot: u32) -> Disposition {
         let tag = self.slab.tag(slot);
-        let Some(cmd) = self.slab.get(slot) else { return Disposition::Success };
+        let Some(cmd) = self.slab.get(slot) else {
+            return Disposition::Success;
+        };
         let device = cmd.device;
         let dev = &mut self.devices[device.0 as usize];
         let timed_out = cmd.result.host() == HostByte::DID_TIME_OUT;
-        let medium = crate::midlayer::is_medium_access(cmd.request.cdb.opcode()) && !cmd.request.passthrough;
+        let medium =
+            crate::midlayer::is_medium_access(cmd.request.cdb.opcode()) && !cmd.request.passthrough;
         if !dev.state.is_online() || !medium || !timed_out {
             return Disposition::Success;
         }

@@ -20,7 +20,11 @@ pub enum Violation {
     #[error("request {token} completed while the transport holds {tag:?}")]
     CompletedWhileHeld { token: u64, tag: Tag },
     #[error("request {token}: {retries} counted retries > allowed {allowed}")]
-    TooManyRetries { token: u64, retries: u32, allowed: i32 },
+    TooManyRetries {
+        token: u64,
+        retries: u32,
+        allowed: i32,
+    },
     #[error("uncounted requeue of {tag:?} after its runtime cap")]
     RequeuePastCap { tag: Tag },
     #[error("request {token} never completed")]
@@ -58,22 +62,38 @@ impl Checker {
         *count += 1;
         let (allowed, count) = (*allowed, *count);
         if count > 1 {
-            self.violations.push(Violation::CompletedTwice { token, count });
+            self.violations
+                .push(Violation::CompletedTwice { token, count });
         }
         if allowed >= 0 && completion.counted_retries > allowed as u32 {
             let retries = completion.counted_retries;
-            self.violations.push(Violation::TooManyRetries { token, retries, allowed });
+            self.violations.push(Violation::TooManyRetries {
+                token,
+                retries,
+                allowed,
+            });
         }
-        let held: Vec<Tag> =
-            self.dispatched.iter().filter(|(tag, t)| **t == token && holds(**tag)).map(|(tag, _)| *tag).collect();
+        let held: Vec<Tag> = self
+            .dispatched
+            .iter()
+            .filter(|(tag, t)| **t == token && holds(**tag))
+            .map(|(tag, _)| *tag)
+            .collect();
         for tag in held {
-            self.violations.push(Violation::CompletedWhileHeld { token, tag });
+            self.violations
+                .push(Violation::CompletedWhileHeld { token, tag });
         }
         self.dispatched.retain(|_, t| *t != token);
     }
 
     pub fn traced(&mut self, record: &TraceRecord) {
-        if let TraceEvent::Requeued { tag, counted: false, cap_deadline: Some(cap), .. } = record.event {
+        if let TraceEvent::Requeued {
+            tag,
+            counted: false,
+            cap_deadline: Some(cap),
+            ..
+        } = record.event
+        {
             if record.at > cap {
                 self.violations.push(Violation::RequeuePastCap { tag });
             }
@@ -84,7 +104,8 @@ impl Checker {
     pub fn finish(&mut self, mid: &MidLayer) {
         for (token, (_, count)) in &self.requests {
             if *count == 0 {
-                self.violations.push(Violation::NeverCompleted { token: *token });
+                self.violations
+                    .push(Violation::NeverCompleted { token: *token });
             }
         }
         if let Err(error) = mid.check_invariants() {

@@ -22,7 +22,10 @@ pub struct RunLimit {
 
 impl Default for RunLimit {
     fn default() -> RunLimit {
-        RunLimit { max_steps: 10_000_000, max_time: Duration::from_secs(24 * 3600) }
+        RunLimit {
+            max_steps: 10_000_000,
+            max_time: Duration::from_secs(24 * 3600),
+        }
     }
 }
 
@@ -82,20 +85,37 @@ impl<T: Transport> Driver<T> {
     fn execute(&mut self, action: Action) {
         let now = self.now;
         match action {
-            Action::Dispatch { tag, device, request } => {
+            Action::Dispatch {
+                tag,
+                device,
+                request,
+            } => {
                 self.checker.dispatched(tag, request.token);
-                self.transport.dispatch(now, tag, device, &request, &mut self.events);
+                self.transport
+                    .dispatch(now, tag, device, &request, &mut self.events);
             }
-            Action::SendEhCommand { tag, device, command, cdb, .. } => {
-                self.transport.eh_command(now, tag, device, command, &cdb, &mut self.events)
+            Action::SendEhCommand {
+                tag,
+                device,
+                command,
+                cdb,
+                ..
+            } => self
+                .transport
+                .eh_command(now, tag, device, command, &cdb, &mut self.events),
+            Action::Abort { op, tag, device } => {
+                self.transport.abort(now, op, tag, device, &mut self.events)
             }
-            Action::Abort { op, tag, device } => self.transport.abort(now, op, tag, device, &mut self.events),
-            Action::Reset { op, kind, device } => self.transport.reset(now, op, kind, device, &mut self.events),
+            Action::Reset { op, kind, device } => {
+                self.transport
+                    .reset(now, op, kind, device, &mut self.events)
+            }
             Action::Poll { tag, device } => self.transport.poll(now, tag, device, &mut self.events),
             Action::Revoke { tag, device } => self.transport.revoke(now, tag, device),
             Action::Complete(completion) => {
                 let transport = &self.transport;
-                self.checker.completed(&completion, |tag| transport.holds(tag));
+                self.checker
+                    .completed(&completion, |tag| transport.holds(tag));
                 self.completions.push(completion);
             }
             Action::Trace(record) => {
@@ -111,7 +131,9 @@ impl<T: Transport> Driver<T> {
         let timer_at = self.mid.poll_timeout();
         match (event_at, timer_at) {
             (Some(event), timer) if timer.is_none_or(|t| event <= t) => {
-                let Some((at, event)) = self.events.pop() else { return false };
+                let Some((at, event)) = self.events.pop() else {
+                    return false;
+                };
                 self.now = self.now.max(at);
                 self.deliver(event);
             }
@@ -128,10 +150,14 @@ impl<T: Transport> Driver<T> {
     fn deliver(&mut self, event: TransportEvent) {
         let now = self.now;
         match event {
-            TransportEvent::Done { tag, outcome } => self.mid.handle_transport_done(now, tag, outcome),
+            TransportEvent::Done { tag, outcome } => {
+                self.mid.handle_transport_done(now, tag, outcome)
+            }
             TransportEvent::TmfDone { op, result } => self.mid.handle_tmf_done(now, op, result),
             TransportEvent::PollDone { tag } => self.mid.handle_poll_done(now, tag),
-            TransportEvent::Refused { tag, reason } => self.mid.handle_dispatch_refused(now, tag, reason),
+            TransportEvent::Refused { tag, reason } => {
+                self.mid.handle_dispatch_refused(now, tag, reason)
+            }
         }
     }
 

@@ -107,11 +107,19 @@ pub fn explain(config: &ExplainConfig) -> Explanation {
     };
     let mut driver = Driver::new(mid, ScriptedTransport::new(config.outcomes.clone()));
     let submitted = driver.submit(disk, config.request());
-    let limit = RunLimit { max_steps: 5_000_000, max_time: Duration::from_secs(7 * 24 * 3600) };
+    let limit = RunLimit {
+        max_steps: 5_000_000,
+        max_time: Duration::from_secs(7 * 24 * 3600),
+    };
     if submitted.is_ok() {
         driver.run_until_idle(limit);
     }
-    let violations = driver.check().violations.iter().map(|v| v.to_string()).collect();
+    let violations = driver
+        .check()
+        .violations
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
     summarise(&driver, config.eh_logging, violations)
 }
 
@@ -120,7 +128,11 @@ fn unreachable_device() -> crate::topology::DeviceId {
     crate::topology::DeviceId(0)
 }
 
-fn summarise(driver: &Driver<ScriptedTransport>, eh_logging: bool, violations: Vec<String>) -> Explanation {
+fn summarise(
+    driver: &Driver<ScriptedTransport>,
+    eh_logging: bool,
+    violations: Vec<String>,
+) -> Explanation {
     let mut log = KernelLog::new(eh_logging);
     let mut path = Vec::new();
     let mut event_texts = Vec::new();
@@ -128,14 +140,21 @@ fn summarise(driver: &Driver<ScriptedTransport>, eh_logging: bool, violations: V
     for record in &driver.trace {
         log.record(record, &driver.mid);
         let text = describe(record, &driver.mid);
-        event_texts.push(text.clone().unwrap_or_else(|| format!("{:?}", record.event)));
+        event_texts.push(
+            text.clone()
+                .unwrap_or_else(|| format!("{:?}", record.event)),
+        );
         if let Some(line) = text {
             path.push(format!("[{:>12}] {line}", format!("{}", record.at)));
         }
         match record.event {
             TraceEvent::Dispatched { .. } => dispositions.push(""),
-            TraceEvent::TimedOut { .. } => set_last(&mut dispositions, Disposition::TimeoutError.kernel_name()),
-            TraceEvent::Disposition { decision, .. } => set_last(&mut dispositions, decision.disposition.kernel_name()),
+            TraceEvent::TimedOut { .. } => {
+                set_last(&mut dispositions, Disposition::TimeoutError.kernel_name())
+            }
+            TraceEvent::Disposition { decision, .. } => {
+                set_last(&mut dispositions, decision.disposition.kernel_name())
+            }
             _ => {}
         }
     }
@@ -149,7 +168,9 @@ fn summarise(driver: &Driver<ScriptedTransport>, eh_logging: bool, violations: V
         log_lines: log.take_lines(),
         events: driver.trace.clone(),
         event_texts,
-        elapsed: driver.now.saturating_duration_since(crate::time::Instant::ZERO),
+        elapsed: driver
+            .now
+            .saturating_duration_since(crate::time::Instant::ZERO),
         stats: driver.mid.stats(),
         violations,
     }
@@ -163,7 +184,9 @@ fn set_last(dispositions: &mut [&'static str], name: &'static str) {
 
 fn lba_and_blocks(cdb: &[u8]) -> (u64, u32) {
     let be = |range: std::ops::Range<usize>| {
-        cdb.get(range).map_or(0u64, |bytes| bytes.iter().fold(0u64, |v, b| v << 8 | u64::from(*b)))
+        cdb.get(range).map_or(0u64, |bytes| {
+            bytes.iter().fold(0u64, |v, b| v << 8 | u64::from(*b))
+        })
     };
     match cdb.first() {
         Some(0x08 | 0x0a) => {

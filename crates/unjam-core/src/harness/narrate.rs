@@ -9,12 +9,16 @@ use crate::trace::{RejectReason, RequeueWhy, TraceEvent, TraceRecord};
 /// The line for `record`, or `None` for events the narration leaves out.
 pub fn describe(record: &TraceRecord, mid: &MidLayer) -> Option<String> {
     let disk = |device: crate::topology::DeviceId| {
-        mid.device_label(device).map_or_else(|| "?".to_string(), |l| format!("{} [{}]", l.hctl, l.disk))
+        mid.device_label(device)
+            .map_or_else(|| "?".to_string(), |l| format!("{} [{}]", l.hctl, l.disk))
     };
     Some(match record.event {
         TraceEvent::Submitted { device, .. } => format!("submitted to {}", disk(device)),
         TraceEvent::Dispatched { tag, attempt, .. } => {
-            format!("attempt {attempt}: dispatched as tag#{} (scsi_queue_rq → queuecommand)", tag.number())
+            format!(
+                "attempt {attempt}: dispatched as tag#{} (scsi_queue_rq → queuecommand)",
+                tag.number()
+            )
         }
         TraceEvent::Rejected { reason, .. } => format!(
             "rejected at dispatch: device {} (scsi_device_state_check)",
@@ -24,9 +28,20 @@ pub fn describe(record: &TraceRecord, mid: &MidLayer) -> Option<String> {
                 RejectReason::Cancelled => "being removed",
             }
         ),
-        TraceEvent::DispatchRefused { reason, .. } => format!("transport refused the command ({reason:?}); requeued"),
-        TraceEvent::TransportDone { result, sense, resid, .. } => {
-            let mut line = format!("  completed by the transport: hostbyte={} status={}", result.host(), result.status());
+        TraceEvent::DispatchRefused { reason, .. } => {
+            format!("transport refused the command ({reason:?}); requeued")
+        }
+        TraceEvent::TransportDone {
+            result,
+            sense,
+            resid,
+            ..
+        } => {
+            let mut line = format!(
+                "  completed by the transport: hostbyte={} status={}",
+                result.host(),
+                result.status()
+            );
             if let Some(header) = sense.header() {
                 line.push_str(&format!(
                     ", sense {} {:02x}/{:02x}",
@@ -42,7 +57,9 @@ pub fn describe(record: &TraceRecord, mid: &MidLayer) -> Option<String> {
             }
             line
         }
-        TraceEvent::StaleCompletion { tag } => format!("  stale completion for tag#{} ignored", tag.number()),
+        TraceEvent::StaleCompletion { tag } => {
+            format!("  stale completion for tag#{} ignored", tag.number())
+        }
         TraceEvent::LateCompletionDropped { .. } => {
             "  late completion dropped: the timeout had already claimed the command".to_string()
         }
@@ -52,48 +69,94 @@ pub fn describe(record: &TraceRecord, mid: &MidLayer) -> Option<String> {
                 line.push_str(&format!("; scsi_check_sense: {rule}"));
             }
             if let Some(rule) = decision.retry_rule {
-                let limit = if decision.allowed < 0 { "no limit".to_string() } else { decision.allowed.to_string() };
-                line.push_str(&format!("; maybe_retry (retries {}/{limit}): {rule}", decision.retries));
+                let limit = if decision.allowed < 0 {
+                    "no limit".to_string()
+                } else {
+                    decision.allowed.to_string()
+                };
+                line.push_str(&format!(
+                    "; maybe_retry (retries {}/{limit}): {rule}",
+                    decision.retries
+                ));
             }
             line.push_str(&format!(" ⇒ {}", decision.disposition.kernel_name()));
             line
         }
-        TraceEvent::SenseReported { report, .. } => format!("  scsi_report_sense: \"{}\"", report.message()),
+        TraceEvent::SenseReported { report, .. } => {
+            format!("  scsi_report_sense: \"{}\"", report.message())
+        }
         TraceEvent::ReservationConflict { .. } => "  reservation conflict logged".to_string(),
         TraceEvent::RuntimeExceeded { waited_s, .. } => {
             format!("  runtime cap reached ((allowed+1) × timeout = {waited_s}s): finish now")
         }
         TraceEvent::Requeued { why, counted, .. } => requeue_line(why, counted),
-        TraceEvent::CompletionRule { rule, good_bytes, .. } => {
+        TraceEvent::CompletionRule {
+            rule, good_bytes, ..
+        } => {
             format!("  scsi_io_completion: {rule} ({good_bytes} bytes good)")
         }
         TraceEvent::TimedOut { hook, age, .. } => {
-            format!("  timed out after {:.3}s (eh_timed_out: {hook:?})", age.as_secs_f64())
+            format!(
+                "  timed out after {:.3}s (eh_timed_out: {hook:?})",
+                age.as_secs_f64()
+            )
         }
-        TraceEvent::TimerReset { resets, limit_reached: false, .. } => {
+        TraceEvent::TimerReset {
+            resets,
+            limit_reached: false,
+            ..
+        } => {
             format!("  timer re-armed (reset #{resets})")
         }
-        TraceEvent::TimerReset { limit_reached: true, .. } => {
-            "  re-arming stopped at the runtime cap; going on as NOT_HANDLED".to_string()
+        TraceEvent::TimerReset {
+            limit_reached: true,
+            ..
+        } => "  re-arming stopped at the runtime cap; going on as NOT_HANDLED".to_string(),
+        TraceEvent::PollStarted { .. } => {
+            "  poll before abort: asking the transport to reap missed completions".to_string()
         }
-        TraceEvent::PollStarted { .. } => "  poll before abort: asking the transport to reap missed completions".to_string(),
-        TraceEvent::PollFoundNothing { .. } => "  poll found nothing: the command is still missing".to_string(),
-        TraceEvent::AbortScheduled { .. } => "  claimed by the timeout; abort scheduled (10 ms)".to_string(),
+        TraceEvent::PollFoundNothing { .. } => {
+            "  poll found nothing: the command is still missing".to_string()
+        }
+        TraceEvent::AbortScheduled { .. } => {
+            "  claimed by the timeout; abort scheduled (10 ms)".to_string()
+        }
         TraceEvent::AbortSent { .. } => "  ABORT TASK sent (eh_abort_handler)".to_string(),
         TraceEvent::AbortDone { result, .. } => format!("  abort answered: {result:?}"),
-        TraceEvent::AbortRetry { .. } => "  abort succeeded: retry aborted command (DID_TIME_OUT)".to_string(),
-        TraceEvent::AbortFinish { .. } => "  abort succeeded: finish aborted command (DID_TIME_OUT)".to_string(),
+        TraceEvent::AbortRetry { .. } => {
+            "  abort succeeded: retry aborted command (DID_TIME_OUT)".to_string()
+        }
+        TraceEvent::AbortFinish { .. } => {
+            "  abort succeeded: finish aborted command (DID_TIME_OUT)".to_string()
+        }
         TraceEvent::Escalated { why, .. } => format!("  {why}: DID_TIME_OUT, to the error handler"),
         TraceEvent::EhAdded { failed, busy, .. } => {
             format!("  scsi_eh_scmd_add: host in recovery (failed {failed}, busy {busy})")
         }
-        TraceEvent::EhWake { failed, devices, .. } => {
-            format!("error handler wakes: {failed} command(s) on {devices} device(s) (busy == failed)")
+        TraceEvent::EhWake {
+            failed, devices, ..
+        } => {
+            format!(
+                "error handler wakes: {failed} command(s) on {devices} device(s) (busy == failed)"
+            )
         }
         TraceEvent::EhStep { step, .. } => format!("  EH step: {step}"),
-        TraceEvent::EhCommandSent { command, .. } => format!("    {} sent (eh_timeout)", command.name()),
-        TraceEvent::EhCommandDone { command, verdict, result, sense, .. } => {
-            let mut line = format!("    {} answered: hostbyte={} status={}", command.name(), result.host(), result.status());
+        TraceEvent::EhCommandSent { command, .. } => {
+            format!("    {} sent (eh_timeout)", command.name())
+        }
+        TraceEvent::EhCommandDone {
+            command,
+            verdict,
+            result,
+            sense,
+            ..
+        } => {
+            let mut line = format!(
+                "    {} answered: hostbyte={} status={}",
+                command.name(),
+                result.host(),
+                result.status()
+            );
             if let Some(header) = sense.header() {
                 line.push_str(&format!(
                     ", sense {} {:02x}/{:02x}",
@@ -106,12 +169,19 @@ pub fn describe(record: &TraceRecord, mid: &MidLayer) -> Option<String> {
             line
         }
         TraceEvent::ResetSent { kind, .. } => format!("    {kind:?} reset sent"),
-        TraceEvent::ResetDone { kind, result, .. } => format!("    {kind:?} reset answered: {result:?}"),
-        TraceEvent::ResetSkipped { kind, .. } => format!("    {kind:?} reset not supported: skipped"),
+        TraceEvent::ResetDone { kind, result, .. } => {
+            format!("    {kind:?} reset answered: {result:?}")
+        }
+        TraceEvent::ResetSkipped { kind, .. } => {
+            format!("    {kind:?} reset not supported: skipped")
+        }
         TraceEvent::MediumAccessOffline { .. } => {
             "    sd: second medium-access timeout: disk offlined".to_string()
         }
-        TraceEvent::DeviceOfflined { device } => format!("    {} offlined: not ready after error recovery", disk(device)),
+        TraceEvent::DeviceOfflined { device } => format!(
+            "    {} offlined: not ready after error recovery",
+            disk(device)
+        ),
         TraceEvent::FlushRetry { .. } => "  flush done queue: retry".to_string(),
         TraceEvent::FlushFinish { .. } => "  flush done queue: finish".to_string(),
         TraceEvent::HostRestart { .. } => "error handler done: host restarted".to_string(),
@@ -119,11 +189,18 @@ pub fn describe(record: &TraceRecord, mid: &MidLayer) -> Option<String> {
             format!("  {}: {} → {}", disk(device), from.name(), to.name())
         }
         TraceEvent::HostStateChanged { .. } => return None,
-        TraceEvent::FailurePrinted { .. } | TraceEvent::RecoveredPrinted { .. } | TraceEvent::BlockError { .. } => {
-            return None
+        TraceEvent::FailurePrinted { .. }
+        | TraceEvent::RecoveredPrinted { .. }
+        | TraceEvent::BlockError { .. } => return None,
+        TraceEvent::UnalignedResid { resid, .. } => {
+            format!("  unaligned residual {resid} rounded up")
         }
-        TraceEvent::UnalignedResid { resid, .. } => format!("  unaligned residual {resid} rounded up"),
-        TraceEvent::Completed { status, attempts, good_bytes, .. } => format!(
+        TraceEvent::Completed {
+            status,
+            attempts,
+            good_bytes,
+            ..
+        } => format!(
             "completed upward: {} ({}) after {attempts} attempt(s), {good_bytes} bytes good",
             status.kernel_name(),
             status.errno()

@@ -16,20 +16,66 @@ pub struct NullTransport {
 }
 
 impl Transport for NullTransport {
-    fn dispatch(&mut self, now: Instant, tag: Tag, _device: DeviceId, _request: &Request, events: &mut EventQueue) {
-        events.at(now + self.latency, TransportEvent::Done { tag, outcome: TransportOutcome::GOOD });
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        tag: Tag,
+        _device: DeviceId,
+        _request: &Request,
+        events: &mut EventQueue,
+    ) {
+        events.at(
+            now + self.latency,
+            TransportEvent::Done {
+                tag,
+                outcome: TransportOutcome::GOOD,
+            },
+        );
     }
 
-    fn eh_command(&mut self, now: Instant, tag: Tag, _: DeviceId, _: EhCommand, _: &Cdb, events: &mut EventQueue) {
-        events.at(now + self.latency, TransportEvent::Done { tag, outcome: TransportOutcome::GOOD });
+    fn eh_command(
+        &mut self,
+        now: Instant,
+        tag: Tag,
+        _: DeviceId,
+        _: EhCommand,
+        _: &Cdb,
+        events: &mut EventQueue,
+    ) {
+        events.at(
+            now + self.latency,
+            TransportEvent::Done {
+                tag,
+                outcome: TransportOutcome::GOOD,
+            },
+        );
     }
 
     fn abort(&mut self, now: Instant, op: TmfOp, _: Tag, _: DeviceId, events: &mut EventQueue) {
-        events.at(now, TransportEvent::TmfDone { op, result: TmfResult::Success });
+        events.at(
+            now,
+            TransportEvent::TmfDone {
+                op,
+                result: TmfResult::Success,
+            },
+        );
     }
 
-    fn reset(&mut self, now: Instant, op: TmfOp, _: ResetKind, _: DeviceId, events: &mut EventQueue) {
-        events.at(now, TransportEvent::TmfDone { op, result: TmfResult::Success });
+    fn reset(
+        &mut self,
+        now: Instant,
+        op: TmfOp,
+        _: ResetKind,
+        _: DeviceId,
+        events: &mut EventQueue,
+    ) {
+        events.at(
+            now,
+            TransportEvent::TmfDone {
+                op,
+                result: TmfResult::Success,
+            },
+        );
     }
 
     fn poll(&mut self, now: Instant, tag: Tag, _: DeviceId, events: &mut EventQueue) {

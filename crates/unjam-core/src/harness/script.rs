@@ -74,7 +74,10 @@ impl ScriptEntry {
     }
 
     pub fn timing_out() -> ScriptEntry {
-        ScriptEntry { answer: ScriptAnswer::Timeout, ..Self::good() }
+        ScriptEntry {
+            answer: ScriptAnswer::Timeout,
+            ..Self::good()
+        }
     }
 }
 
@@ -90,7 +93,10 @@ pub enum OutcomeParseError {
 }
 
 fn bad(token: &str, reason: &'static str) -> OutcomeParseError {
-    OutcomeParseError::BadValue { token: token.to_string(), reason }
+    OutcomeParseError::BadValue {
+        token: token.to_string(),
+        reason,
+    }
 }
 
 /// Parses one outcome (see the module doc for the grammar).
@@ -110,9 +116,17 @@ pub fn parse_outcome(text: &str) -> Result<ScriptEntry, OutcomeParseError> {
         match key.to_ascii_lowercase().as_str() {
             "timeout" if value.is_empty() => timeout = true,
             "lost" if value.is_empty() => lost = true,
-            "host" => host = Some(HostByte::parse(value).ok_or_else(|| bad(token, "unknown host byte"))?),
-            "status" => status = Some(SamStatus::parse(value).ok_or_else(|| bad(token, "unknown status"))?),
-            "virtio" => entry.virtio = Some(Response::parse(value).ok_or_else(|| bad(token, "unknown virtio response"))?),
+            "host" => {
+                host = Some(HostByte::parse(value).ok_or_else(|| bad(token, "unknown host byte"))?)
+            }
+            "status" => {
+                status = Some(SamStatus::parse(value).ok_or_else(|| bad(token, "unknown status"))?)
+            }
+            "virtio" => {
+                entry.virtio = Some(
+                    Response::parse(value).ok_or_else(|| bad(token, "unknown virtio response"))?,
+                )
+            }
             "sense" | "rs" => {
                 let bytes = hex_run(token, value, &tokens, &mut index)?;
                 if key.eq_ignore_ascii_case("sense") {
@@ -131,9 +145,15 @@ pub fn parse_outcome(text: &str) -> Result<ScriptEntry, OutcomeParseError> {
                     _ => return Err(bad(token, "expected ok, fail or timeout")),
                 }
             }
-            "resid" => resid = value.parse().map_err(|_| bad(token, "expected a byte count"))?,
+            "resid" => {
+                resid = value
+                    .parse()
+                    .map_err(|_| bad(token, "expected a byte count"))?
+            }
             "latency" => {
-                let ms: f64 = value.parse().map_err(|_| bad(token, "expected milliseconds"))?;
+                let ms: f64 = value
+                    .parse()
+                    .map_err(|_| bad(token, "expected milliseconds"))?;
                 if !(0.0..=3_600_000.0).contains(&ms) {
                     return Err(bad(token, "latency out of range"));
                 }
@@ -142,14 +162,22 @@ pub fn parse_outcome(text: &str) -> Result<ScriptEntry, OutcomeParseError> {
             _ => return Err(OutcomeParseError::UnknownToken(token.to_string())),
         }
     }
-    let mut status = status.unwrap_or(if sense.is_empty() { SamStatus::GOOD } else { SamStatus::CHECK_CONDITION });
+    let mut status = status.unwrap_or(if sense.is_empty() {
+        SamStatus::GOOD
+    } else {
+        SamStatus::CHECK_CONDITION
+    });
     let mut host = host.unwrap_or(HostByte::DID_OK);
     if let Some(response) = entry.virtio {
         let mapped = response.to_result(status);
         host = mapped.host;
         status = mapped.status;
     }
-    let outcome = TransportOutcome { result: ScsiResult::new(host, MlStatus::OK, status), sense, resid };
+    let outcome = TransportOutcome {
+        result: ScsiResult::new(host, MlStatus::OK, status),
+        sense,
+        resid,
+    };
     entry.answer = match (timeout, lost) {
         (true, _) => ScriptAnswer::Timeout,
         (false, true) => ScriptAnswer::Lost(outcome),
@@ -168,7 +196,12 @@ fn tmf(token: &str, value: &str) -> Result<TmfResult, OutcomeParseError> {
 
 /// The bytes of `sense=...`: the value itself (hex, optionally with commas), then every
 /// following token that is a one- or two-digit hex byte.
-fn hex_run(token: &str, value: &str, tokens: &[&str], index: &mut usize) -> Result<Vec<u8>, OutcomeParseError> {
+fn hex_run(
+    token: &str,
+    value: &str,
+    tokens: &[&str],
+    index: &mut usize,
+) -> Result<Vec<u8>, OutcomeParseError> {
     let mut bytes = Vec::new();
     for part in value.split(',').filter(|p| !p.is_empty()) {
         push_hex(token, part, &mut bytes)?;
@@ -191,7 +224,11 @@ fn push_hex(token: &str, text: &str, bytes: &mut Vec<u8>) -> Result<(), OutcomeP
     if text.is_empty() || !text.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(bad(token, "expected hex bytes"));
     }
-    let padded = if text.len() % 2 == 1 { format!("0{text}") } else { text.to_string() };
+    let padded = if text.len() % 2 == 1 {
+        format!("0{text}")
+    } else {
+        text.to_string()
+    };
     for pair in padded.as_bytes().chunks(2) {
         let pair = std::str::from_utf8(pair).map_err(|_| bad(token, "expected hex bytes"))?;
         bytes.push(u8::from_str_radix(pair, 16).map_err(|_| bad(token, "expected hex bytes"))?);
@@ -206,10 +243,17 @@ mod tests {
     #[test]
     fn seed_000_outcomes() {
         let first = parse_outcome("virtio=FAILURE").unwrap();
-        assert_eq!(first.answer, ScriptAnswer::Complete(TransportOutcome::host(HostByte::DID_ERROR)));
-        let second =
-            parse_outcome("status=CHECK_CONDITION sense=70 00 0b 00 00 00 00 0a 00 00 00 00 00 06 00 00 00 00").unwrap();
-        let ScriptAnswer::Complete(outcome) = second.answer else { panic!("not a completion") };
+        assert_eq!(
+            first.answer,
+            ScriptAnswer::Complete(TransportOutcome::host(HostByte::DID_ERROR))
+        );
+        let second = parse_outcome(
+            "status=CHECK_CONDITION sense=70 00 0b 00 00 00 00 0a 00 00 00 00 00 06 00 00 00 00",
+        )
+        .unwrap();
+        let ScriptAnswer::Complete(outcome) = second.answer else {
+            panic!("not a completion")
+        };
         assert_eq!(outcome.result.status(), SamStatus::CHECK_CONDITION);
         assert_eq!(outcome.sense.len(), 18);
         assert_eq!(outcome.sense.as_slice()[2], 0x0b);
@@ -217,13 +261,17 @@ mod tests {
 
     #[test]
     fn contiguous_hex_and_keywords() {
-        let entry = parse_outcome("sense=700005 timeout abort=fail tur=timeout reset=fail resid=512").unwrap();
+        let entry =
+            parse_outcome("sense=700005 timeout abort=fail tur=timeout reset=fail resid=512")
+                .unwrap();
         assert_eq!(entry.answer, ScriptAnswer::Timeout);
         assert_eq!(entry.abort, TmfResult::Failed);
         assert_eq!(entry.tur, EhAnswer::Timeout);
         assert_eq!(entry.reset, TmfResult::Failed);
         let lost = parse_outcome("lost resid=512").unwrap();
-        let ScriptAnswer::Lost(outcome) = lost.answer else { panic!("not lost") };
+        let ScriptAnswer::Lost(outcome) = lost.answer else {
+            panic!("not lost")
+        };
         assert_eq!(outcome.resid, 512);
     }
 
@@ -231,16 +279,27 @@ mod tests {
     fn errors_name_the_token() {
         assert_eq!(parse_outcome("  "), Err(OutcomeParseError::Empty));
         let error = parse_outcome("host=DID_NOPE").unwrap_err();
-        assert_eq!(error.to_string(), "bad value in `host=DID_NOPE`: unknown host byte");
-        assert_eq!(parse_outcome("frobnicate").unwrap_err().to_string(), "unknown token `frobnicate`");
-        assert!(parse_outcome("sense=zz").unwrap_err().to_string().contains("sense=zz"));
+        assert_eq!(
+            error.to_string(),
+            "bad value in `host=DID_NOPE`: unknown host byte"
+        );
+        assert_eq!(
+            parse_outcome("frobnicate").unwrap_err().to_string(),
+            "unknown token `frobnicate`"
+        );
+        assert!(parse_outcome("sense=zz")
+            .unwrap_err()
+            .to_string()
+            .contains("sense=zz"));
         assert!(parse_outcome("abort=maybe").is_err());
     }
 
     #[test]
     fn virtio_nexus_failure_is_a_reservation_conflict() {
         let entry = parse_outcome("virtio=NEXUS_FAILURE").unwrap();
-        let ScriptAnswer::Complete(outcome) = entry.answer else { panic!("not a completion") };
+        let ScriptAnswer::Complete(outcome) = entry.answer else {
+            panic!("not a completion")
+        };
         assert_eq!(outcome.result.status(), SamStatus::RESERVATION_CONFLICT);
     }
 }

@@ -28,7 +28,10 @@ pub struct ScriptedTransport {
 impl ScriptedTransport {
     /// Every request follows `script` (the last entry repeats; empty means always GOOD).
     pub fn new(script: Vec<ScriptEntry>) -> ScriptedTransport {
-        ScriptedTransport { default_script: script, ..ScriptedTransport::default() }
+        ScriptedTransport {
+            default_script: script,
+            ..ScriptedTransport::default()
+        }
     }
 
     /// Requests with `token` follow `script` instead of the default.
@@ -39,22 +42,38 @@ impl ScriptedTransport {
     fn entry_for(&mut self, token: u64) -> ScriptEntry {
         let attempt = self.attempts.entry(token).or_insert(0);
         let script = self.scripts.get(&token).unwrap_or(&self.default_script);
-        let entry = script.get(*attempt).or_else(|| script.last()).copied().unwrap_or_else(ScriptEntry::good);
+        let entry = script
+            .get(*attempt)
+            .or_else(|| script.last())
+            .copied()
+            .unwrap_or_else(ScriptEntry::good);
         *attempt += 1;
         entry
     }
 
     fn eh_entry(&self, device: DeviceId) -> ScriptEntry {
-        self.last_entry.get(&device).copied().unwrap_or_else(ScriptEntry::good)
+        self.last_entry
+            .get(&device)
+            .copied()
+            .unwrap_or_else(ScriptEntry::good)
     }
 }
 
 impl Transport for ScriptedTransport {
-    fn dispatch(&mut self, now: Instant, tag: Tag, device: DeviceId, request: &Request, events: &mut EventQueue) {
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        tag: Tag,
+        device: DeviceId,
+        request: &Request,
+        events: &mut EventQueue,
+    ) {
         let entry = self.entry_for(request.token);
         self.last_entry.insert(device, entry);
         match entry.answer {
-            ScriptAnswer::Complete(outcome) => events.at(now + entry.latency, TransportEvent::Done { tag, outcome }),
+            ScriptAnswer::Complete(outcome) => {
+                events.at(now + entry.latency, TransportEvent::Done { tag, outcome })
+            }
             ScriptAnswer::Timeout => {
                 self.held.insert(tag, (device, entry));
             }
@@ -65,18 +84,31 @@ impl Transport for ScriptedTransport {
         }
     }
 
-    fn eh_command(&mut self, now: Instant, tag: Tag, device: DeviceId, command: EhCommand, _: &Cdb, events: &mut EventQueue) {
+    fn eh_command(
+        &mut self,
+        now: Instant,
+        tag: Tag,
+        device: DeviceId,
+        command: EhCommand,
+        _: &Cdb,
+        events: &mut EventQueue,
+    ) {
         let entry = self.eh_entry(device);
-        let answer = if command == EhCommand::TestUnitReady { entry.tur } else { EhAnswer::Good };
+        let answer = if command == EhCommand::TestUnitReady {
+            entry.tur
+        } else {
+            EhAnswer::Good
+        };
         let outcome = match answer {
             EhAnswer::Timeout => {
                 self.eh_tags.insert(tag);
                 return;
             }
             EhAnswer::Fail => TransportOutcome::host(HostByte::DID_NO_CONNECT),
-            EhAnswer::Good if command == EhCommand::RequestSense => {
-                TransportOutcome { sense: entry.request_sense, ..TransportOutcome::status(SamStatus::GOOD) }
-            }
+            EhAnswer::Good if command == EhCommand::RequestSense => TransportOutcome {
+                sense: entry.request_sense,
+                ..TransportOutcome::status(SamStatus::GOOD)
+            },
             EhAnswer::Good => TransportOutcome::GOOD,
         };
         events.at(now + entry.latency, TransportEvent::Done { tag, outcome });
@@ -84,7 +116,10 @@ impl Transport for ScriptedTransport {
 
     fn abort(&mut self, now: Instant, op: TmfOp, tag: Tag, _: DeviceId, events: &mut EventQueue) {
         // Aborting a command the transport no longer has succeeds (function complete).
-        let result = self.held.get(&tag).map_or(TmfResult::Success, |(_, entry)| entry.abort);
+        let result = self
+            .held
+            .get(&tag)
+            .map_or(TmfResult::Success, |(_, entry)| entry.abort);
         if result == TmfResult::Success {
             self.held.remove(&tag);
             self.lost.remove(&tag);
@@ -92,12 +127,20 @@ impl Transport for ScriptedTransport {
         events.at(now, TransportEvent::TmfDone { op, result });
     }
 
-    fn reset(&mut self, now: Instant, op: TmfOp, kind: ResetKind, device: DeviceId, events: &mut EventQueue) {
+    fn reset(
+        &mut self,
+        now: Instant,
+        op: TmfOp,
+        kind: ResetKind,
+        device: DeviceId,
+        events: &mut EventQueue,
+    ) {
         let result = self.eh_entry(device).reset;
         if result == TmfResult::Success {
             // A LUN reset drops that LUN's commands; the scripted transport models one
             // target and bus per host, so any larger reset drops everything.
-            self.held.retain(|_, (held_device, _)| kind == ResetKind::Lun && *held_device != device);
+            self.held
+                .retain(|_, (held_device, _)| kind == ResetKind::Lun && *held_device != device);
             let held = &self.held;
             self.lost.retain(|tag, _| held.contains_key(tag));
         }

@@ -56,7 +56,8 @@ impl EventQueue {
             }
         };
         self.sequence += 1;
-        self.heap.push(Reverse((at, self.sequence, EventSlot(slot))));
+        self.heap
+            .push(Reverse((at, self.sequence, EventSlot(slot))));
     }
 
     pub fn next_time(&self) -> Option<Instant> {
@@ -83,7 +84,14 @@ impl EventQueue {
 /// scheduled on `events` at `now` or later. A transport must answer every abort and reset
 /// (or the core calls them failed after `tmf_timeout`) and must drop a revoked command.
 pub trait Transport {
-    fn dispatch(&mut self, now: Instant, tag: Tag, device: DeviceId, request: &Request, events: &mut EventQueue);
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        tag: Tag,
+        device: DeviceId,
+        request: &Request,
+        events: &mut EventQueue,
+    );
     fn eh_command(
         &mut self,
         now: Instant,
@@ -93,8 +101,22 @@ pub trait Transport {
         cdb: &Cdb,
         events: &mut EventQueue,
     );
-    fn abort(&mut self, now: Instant, op: TmfOp, tag: Tag, device: DeviceId, events: &mut EventQueue);
-    fn reset(&mut self, now: Instant, op: TmfOp, kind: ResetKind, device: DeviceId, events: &mut EventQueue);
+    fn abort(
+        &mut self,
+        now: Instant,
+        op: TmfOp,
+        tag: Tag,
+        device: DeviceId,
+        events: &mut EventQueue,
+    );
+    fn reset(
+        &mut self,
+        now: Instant,
+        op: TmfOp,
+        kind: ResetKind,
+        device: DeviceId,
+        events: &mut EventQueue,
+    );
     /// Reap completions of `tag` that were missed; schedule them, then `PollDone`.
     fn poll(&mut self, now: Instant, tag: Tag, device: DeviceId, events: &mut EventQueue);
     /// Drop every reference to `tag` now.

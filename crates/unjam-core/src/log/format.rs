@@ -25,7 +25,11 @@ pub fn result_line(result: ScsiResult, cmd_age_s: u64) -> String {
 pub fn sense_key_line(sense: &SenseBuffer) -> Option<String> {
     let header = sense.header()?;
     let mut line = format!("Sense Key : {} ", header.key.name());
-    line.push_str(if header.is_deferred() { "[deferred] " } else { "[current] " });
+    line.push_str(if header.is_deferred() {
+        "[deferred] "
+    } else {
+        "[current] "
+    });
     if header.is_descriptor() {
         line.push_str("[descriptor] ");
     }
@@ -34,9 +38,11 @@ pub fn sense_key_line(sense: &SenseBuffer) -> Option<String> {
 
 /// `Add. Sense: <text>`, or `ASC=0x%x ASCQ=0x%x ` for a code without text.
 pub fn additional_sense(sense: &SenseBuffer) -> String {
-    let Some(header) = sense.header() else { return String::from("Add. Sense: ") };
+    let Some(header) = sense.header() else {
+        return String::from("Add. Sense: ");
+    };
     let (asc, ascq) = (header.asc, header.ascq);
-    match crate::log::format::asc_text(asc, ascq) {
+    match asc_text(asc, ascq) {
         Some(text) => format!("Add. Sense: {text}"),
         None => {
             let mut line = String::from("Add. Sense: ");
@@ -63,10 +69,16 @@ pub fn cdb_line(cdb: &[u8]) -> String {
     line
 }
 
-/// The ASC/ASCQ text (`drivers/scsi/sense_codes.h` facts).
+/// The ASC/ASCQ text from unjam-scsi's table: a standard entry prints its text, a range
+/// entry its text followed by `(<ascq hex>)`; anything else has no text.
 fn asc_text(asc: u8, ascq: u8) -> Option<String> {
-    let _ = (asc, ascq);
-    None
+    match unjam_scsi::asc::lookup(asc, ascq) {
+        unjam_scsi::asc::AdditionalSense::Standard { text, .. } => Some(text.to_string()),
+        unjam_scsi::asc::AdditionalSense::Range { range, .. } => {
+            Some(format!("{} ({ascq:x})", range.text))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -77,29 +89,48 @@ mod tests {
     #[test]
     fn result_line_names_the_host_byte() {
         let result = ScsiResult::new(HostByte::DID_TIME_OUT, MlStatus::OK, SamStatus::GOOD);
-        assert_eq!(result_line(result, 30), "FAILED Result: hostbyte=DID_TIME_OUT driverbyte=DRIVER_OK cmd_age=30s");
+        assert_eq!(
+            result_line(result, 30),
+            "FAILED Result: hostbyte=DID_TIME_OUT driverbyte=DRIVER_OK cmd_age=30s"
+        );
         let marginal = ScsiResult::OK.with_host(HostByte::DID_TRANSPORT_MARGINAL);
-        assert_eq!(result_line(marginal, 0), "FAILED Result: hostbyte=0x14 driverbyte=DRIVER_OK cmd_age=0s");
+        assert_eq!(
+            result_line(marginal, 0),
+            "FAILED Result: hostbyte=0x14 driverbyte=DRIVER_OK cmd_age=0s"
+        );
     }
 
     #[test]
     fn sense_key_line_has_a_trailing_space() {
         let sense = SenseBuffer::from_slice(&[0x70, 0, 0x0b, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0, 6]);
-        assert_eq!(sense_key_line(&sense).unwrap(), "Sense Key : Aborted Command [current] ");
+        assert_eq!(
+            sense_key_line(&sense).unwrap(),
+            "Sense Key : Aborted Command [current] "
+        );
         let descriptor = SenseBuffer::from_slice(&[0x73, 0x03, 0x11, 0x00]);
-        assert_eq!(sense_key_line(&descriptor).unwrap(), "Sense Key : Medium Error [deferred] [descriptor] ");
+        assert_eq!(
+            sense_key_line(&descriptor).unwrap(),
+            "Sense Key : Medium Error [deferred] [descriptor] "
+        );
         assert_eq!(sense_key_line(&SenseBuffer::EMPTY), None);
     }
 
     #[test]
     fn unknown_asc_prints_the_codes() {
-        let sense = SenseBuffer::from_slice(&[0x70, 0, 0x05, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x90, 0x81]);
-        assert_eq!(additional_sense(&sense), "Add. Sense: <<vendor>> ASC=0x90 <<vendor>> ASCQ=0x81 ");
+        let sense =
+            SenseBuffer::from_slice(&[0x70, 0, 0x05, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x90, 0x81]);
+        assert_eq!(
+            additional_sense(&sense),
+            "Add. Sense: <<vendor>> ASC=0x90 <<vendor>> ASCQ=0x81 "
+        );
     }
 
     #[test]
     fn cdb_line_matches_seed_000() {
         let cdb = [0x28, 0, 0, 0x05, 0x58, 0x70, 0, 0, 0x10, 0];
-        assert_eq!(cdb_line(&cdb), "CDB: Read(10) 28 00 00 05 58 70 00 00 10 00");
+        assert_eq!(
+            cdb_line(&cdb),
+            "CDB: Read(10) 28 00 00 05 58 70 00 00 10 00"
+        );
     }
 }

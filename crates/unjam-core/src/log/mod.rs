@@ -55,7 +55,14 @@ impl KernelLog {
         let label = |device: DeviceId| names.device_label(device);
         let host_number = |host: HostId| names.host_number(host).unwrap_or(0);
         match record.event {
-            TraceEvent::FailurePrinted { device, tag, result, cmd_age_s, sense, cdb } => {
+            TraceEvent::FailurePrinted {
+                device,
+                tag,
+                result,
+                cmd_age_s,
+                sense,
+                cdb,
+            } => {
                 let Some(label) = label(device) else { return };
                 if !self.failure_site.allow(record.at).0 {
                     return;
@@ -76,7 +83,11 @@ impl KernelLog {
                     self.push(format!("{head}{}", additional_sense(&sense)));
                 }
             }
-            TraceEvent::BlockError { device, status, block } => {
+            TraceEvent::BlockError {
+                device,
+                status,
+                block,
+            } => {
                 if !self.block_site.allow(record.at).0 {
                     return;
                 }
@@ -102,29 +113,54 @@ impl KernelLog {
         label: &dyn Fn(DeviceId) -> Option<DeviceLabel>,
         host_number: &dyn Fn(HostId) -> u32,
     ) {
-        let device_line = |device: DeviceId, text: &str| label(device).map(|l| format!("{}{text}", device_prefix(&l)));
-        let command_line =
-            |device: DeviceId, tag: u32, text: &str| label(device).map(|l| format!("{}{text}", command_prefix(&l, tag)));
+        let device_line = |device: DeviceId, text: &str| {
+            label(device).map(|l| format!("{}{text}", device_prefix(&l)))
+        };
+        let command_line = |device: DeviceId, tag: u32, text: &str| {
+            label(device).map(|l| format!("{}{text}", command_prefix(&l, tag)))
+        };
         let line = match record.event {
-            TraceEvent::Rejected { device, reason, logged: true, .. } => {
+            TraceEvent::Rejected {
+                device,
+                reason,
+                logged: true,
+                ..
+            } => {
                 let text = match reason {
                     RejectReason::Dead => "rejecting I/O to dead device",
                     _ => "rejecting I/O to offline device",
                 };
-                (reason != RejectReason::Cancelled).then(|| device_line(device, text)).flatten()
+                (reason != RejectReason::Cancelled)
+                    .then(|| device_line(device, text))
+                    .flatten()
             }
-            TraceEvent::ReservationConflict { device, .. } => device_line(device, "reservation conflict"),
-            TraceEvent::RuntimeExceeded { device, tag, waited_s } => {
-                command_line(device, tag.number(), &format!("timing out command, waited {waited_s}s"))
+            TraceEvent::ReservationConflict { device, .. } => {
+                device_line(device, "reservation conflict")
             }
+            TraceEvent::RuntimeExceeded {
+                device,
+                tag,
+                waited_s,
+            } => command_line(
+                device,
+                tag.number(),
+                &format!("timing out command, waited {waited_s}s"),
+            ),
             TraceEvent::SenseReported { device, report } => device_line(device, report.message()),
             TraceEvent::DeviceOfflined { device } => {
                 device_line(device, "Device offlined - not ready after error recovery")
             }
-            TraceEvent::MediumAccessOffline { device, tag } => {
-                command_line(device, tag.number(), "Medium access timeout failure. Offlining disk!")
-            }
-            TraceEvent::UnalignedResid { device, tag, resid, sector_size } => command_line(
+            TraceEvent::MediumAccessOffline { device, tag } => command_line(
+                device,
+                tag.number(),
+                "Medium access timeout failure. Offlining disk!",
+            ),
+            TraceEvent::UnalignedResid {
+                device,
+                tag,
+                resid,
+                sector_size,
+            } => command_line(
                 device,
                 tag.number(),
                 &format!("Unaligned partial completion (resid={resid}, sector_sz={sector_size})"),
@@ -144,46 +180,92 @@ impl KernelLog {
         label: &dyn Fn(DeviceId) -> Option<DeviceLabel>,
         host_number: &dyn Fn(HostId) -> u32,
     ) -> Option<String> {
-        let command_line =
-            |device: DeviceId, tag: u32, text: &str| label(device).map(|l| format!("{}{text}", command_prefix(&l, tag)));
-        let host_line = |host: HostId, text: String| format!("scsi host{}: {text}", host_number(host));
+        let command_line = |device: DeviceId, tag: u32, text: &str| {
+            label(device).map(|l| format!("{}{text}", command_prefix(&l, tag)))
+        };
+        let host_line =
+            |host: HostId, text: String| format!("scsi host{}: {text}", host_number(host));
         match record.event {
-            TraceEvent::AbortScheduled { device, tag } => command_line(device, tag.number(), "abort scheduled"),
-            TraceEvent::AbortSent { device, tag, .. } => command_line(device, tag.number(), "aborting command"),
-            TraceEvent::AbortRetry { device, tag } => command_line(device, tag.number(), "retry aborted command"),
-            TraceEvent::AbortFinish { device, tag } => command_line(device, tag.number(), "finish aborted command"),
+            TraceEvent::AbortScheduled { device, tag } => {
+                command_line(device, tag.number(), "abort scheduled")
+            }
+            TraceEvent::AbortSent { device, tag, .. } => {
+                command_line(device, tag.number(), "aborting command")
+            }
+            TraceEvent::AbortRetry { device, tag } => {
+                command_line(device, tag.number(), "retry aborted command")
+            }
+            TraceEvent::AbortFinish { device, tag } => {
+                command_line(device, tag.number(), "finish aborted command")
+            }
             TraceEvent::Escalated { device, tag, why } => command_line(device, tag.number(), why),
-            TraceEvent::EhWake { host, failed, devices, .. } => Some(format!(
+            TraceEvent::EhWake {
+                host,
+                failed,
+                devices,
+                ..
+            } => Some(format!(
                 "{}\n{}",
                 host_line(host, "Waking error handler thread".to_string()),
-                host_line(host, format!("Total of {failed} commands on {devices} devices require eh work"))
+                host_line(
+                    host,
+                    format!("Total of {failed} commands on {devices} devices require eh work")
+                )
             )),
             TraceEvent::ResetSent { device, kind, .. } => {
                 let label = label(device)?;
                 let eh = format!("scsi_eh_{}", label.hctl.host);
                 Some(match kind {
-                    crate::action::ResetKind::Lun => format!("{}{eh}: Sending BDR", device_prefix(&label)),
+                    crate::action::ResetKind::Lun => {
+                        format!("{}{eh}: Sending BDR", device_prefix(&label))
+                    }
                     crate::action::ResetKind::Target => {
-                        format!("scsi host{}: {eh}: Sending target reset to target {}", label.hctl.host, label.hctl.target)
+                        format!(
+                            "scsi host{}: {eh}: Sending target reset to target {}",
+                            label.hctl.host, label.hctl.target
+                        )
                     }
                     crate::action::ResetKind::Bus => {
-                        format!("scsi host{}: {eh}: Sending BRST chan: {}", label.hctl.host, label.hctl.channel)
+                        format!(
+                            "scsi host{}: {eh}: Sending BRST chan: {}",
+                            label.hctl.host, label.hctl.channel
+                        )
                     }
-                    crate::action::ResetKind::Host => format!("scsi host{}: {eh}: Sending HRST", label.hctl.host),
+                    crate::action::ResetKind::Host => {
+                        format!("scsi host{}: {eh}: Sending HRST", label.hctl.host)
+                    }
                 })
             }
-            TraceEvent::EhCommandDone { device, tag, command: crate::action::EhCommand::TestUnitReady, verdict, .. } => {
-                command_line(device, tag.number(), &format!("scsi_eh_tur return: {:x}", verdict.code()))
-            }
+            TraceEvent::EhCommandDone {
+                device,
+                tag,
+                command: crate::action::EhCommand::TestUnitReady,
+                verdict,
+                ..
+            } => command_line(
+                device,
+                tag.number(),
+                &format!("scsi_eh_tur return: {:x}", verdict.code()),
+            ),
             TraceEvent::FlushRetry { device, tag } => {
                 let host = label(device)?.hctl.host;
-                command_line(device, tag.number(), &format!("scsi_eh_{host}: flush retry cmd"))
+                command_line(
+                    device,
+                    tag.number(),
+                    &format!("scsi_eh_{host}: flush retry cmd"),
+                )
             }
             TraceEvent::FlushFinish { device, tag } => {
                 let host = label(device)?.hctl.host;
-                command_line(device, tag.number(), &format!("scsi_eh_{host}: flush finish cmd"))
+                command_line(
+                    device,
+                    tag.number(),
+                    &format!("scsi_eh_{host}: flush finish cmd"),
+                )
             }
-            TraceEvent::HostRestart { host } => Some(host_line(host, "waking up host to restart".to_string())),
+            TraceEvent::HostRestart { host } => {
+                Some(host_line(host, "waking up host to restart".to_string()))
+            }
             _ => None,
         }
     }
@@ -202,5 +284,8 @@ fn device_prefix(label: &DeviceLabel) -> String {
 
 /// `sd H:C:T:L: [sdX] tag#N ` (`scmd_printk`).
 fn command_prefix(label: &DeviceLabel, tag: u32) -> String {
-    format!("{} {}: [{}] tag#{tag} ", label.driver, label.hctl, label.disk)
+    format!(
+        "{} {}: [{}] tag#{tag} ",
+        label.driver, label.hctl, label.disk
+    )
 }

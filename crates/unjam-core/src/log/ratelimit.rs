@@ -17,7 +17,13 @@ pub struct RateLimit {
 
 impl RateLimit {
     pub const fn new(interval: Duration, burst: u32) -> RateLimit {
-        RateLimit { interval, burst, begin: None, printed: 0, suppressed: 0 }
+        RateLimit {
+            interval,
+            burst,
+            begin: None,
+            printed: 0,
+            suppressed: 0,
+        }
     }
 
     /// The kernel's defaults: 5 s, burst 10.

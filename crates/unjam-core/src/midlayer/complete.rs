@@ -9,8 +9,8 @@ use super::MidLayer;
 use crate::action::{Action, Completion, Tag};
 use crate::command::{CommandKind, Phase};
 use crate::disposition::{
-    decide_disposition, io_completion, runtime_cap, CommandView, CompletionInput, Decision, FinishOrRequeue,
-    RequeueKind, RetryCounter,
+    decide_disposition, io_completion, runtime_cap, CommandView, CompletionInput, Decision,
+    FinishOrRequeue, RequeueKind, RetryCounter,
 };
 use crate::request::{cmd_flags, TransportOutcome};
 use crate::time::Instant;
@@ -44,14 +44,17 @@ impl MidLayer {
             self.trace(now, || TraceEvent::LateCompletionDropped { device, tag });
             return;
         }
-        let Some(cmd) = self.slab.get_mut(tag.slot) else { return };
+        let Some(cmd) = self.slab.get_mut(tag.slot) else {
+            return;
+        };
         cmd.transport_owns = false;
         cmd.result = outcome.result.with_ml(MlStatus::OK);
         cmd.sense = outcome.sense;
         cmd.resid = outcome.resid;
         let timeout = cmd.timeout;
         let slab = &self.slab;
-        self.command_timers.prune(timeout, |e| super::deadline_is_live(slab, e));
+        self.command_timers
+            .prune(timeout, |e| super::deadline_is_live(slab, e));
         self.trace(now, || TraceEvent::TransportDone {
             device,
             tag,
@@ -65,21 +68,32 @@ impl MidLayer {
 
     /// `scsi_complete`: disposition, runtime cap, then finish, requeue or error handler.
     fn complete_command(&mut self, now: Instant, slot: u32) {
-        let Some(decision) = self.decide(now, slot) else { return };
-        let Some(cmd) = self.slab.get(slot) else { return };
+        let Some(decision) = self.decide(now, slot) else {
+            return;
+        };
+        let Some(cmd) = self.slab.get(slot) else {
+            return;
+        };
         let mut disposition = decision.disposition;
         if disposition != Disposition::Success {
             if let Some(waited_s) = runtime_cap(now, cmd.alloc_at, cmd.allowed, cmd.timeout) {
                 let (device, tag) = (cmd.device, self.slab.tag(slot));
-                self.trace(now, || TraceEvent::RuntimeExceeded { device, tag, waited_s });
+                self.trace(now, || TraceEvent::RuntimeExceeded {
+                    device,
+                    tag,
+                    waited_s,
+                });
                 disposition = Disposition::Success;
             }
         }
         match disposition {
             Disposition::Success => self.finish_command(now, slot),
-            Disposition::NeedsRetry => {
-                self.requeue(now, slot, RequeueWhy::NeedsRetry, decision.effects.counted_retry)
-            }
+            Disposition::NeedsRetry => self.requeue(
+                now,
+                slot,
+                RequeueWhy::NeedsRetry,
+                decision.effects.counted_retry,
+            ),
             Disposition::AddToMlQueue => self.requeue(now, slot, RequeueWhy::AddToMlQueue, false),
             _ => self.eh_add(now, slot),
         }
@@ -90,7 +104,10 @@ impl MidLayer {
         let cmd = self.slab.get(slot)?;
         let device = cmd.device;
         let view = self.device_view(device);
-        let mut counter = RetryCounter { retries: cmd.retries, allowed: cmd.allowed };
+        let mut counter = RetryCounter {
+            retries: cmd.retries,
+            allowed: cmd.allowed,
+        };
         let command_view = CommandView {
             result: cmd.result,
             sense: &cmd.sense,
@@ -124,7 +141,13 @@ impl MidLayer {
         Some(decision)
     }
 
-    fn apply_effects(&mut self, now: Instant, device: crate::topology::DeviceId, tag: Tag, decision: &Decision) {
+    fn apply_effects(
+        &mut self,
+        now: Instant,
+        device: crate::topology::DeviceId,
+        tag: Tag,
+        decision: &Decision,
+    ) {
         let effects = decision.effects;
         let dev = &mut self.devices[device.0 as usize];
         if effects.clear_cc_ua {
@@ -134,7 +157,11 @@ impl MidLayer {
         if let Some(expecting) = effects.lun_change {
             self.targets[target.0 as usize].expecting_lun_change = expecting;
         }
-        if effects.queue_full && self.hosts[self.host_of(device).0 as usize].config.track_queue_depth {
+        if effects.queue_full
+            && self.hosts[self.host_of(device).0 as usize]
+                .config
+                .track_queue_depth
+        {
             let devices = self.targets[target.0 as usize].devices.clone();
             for lun in devices {
                 let dev = &mut self.devices[lun.0 as usize];
@@ -153,10 +180,14 @@ impl MidLayer {
     /// requeue or re-prepare the rest.
     pub(crate) fn finish_command(&mut self, now: Instant, slot: u32) {
         self.release_busy(now, slot);
-        let Some(device) = self.slab.get(slot).map(|c| c.device) else { return };
+        let Some(device) = self.slab.get(slot).map(|c| c.device) else {
+            return;
+        };
         self.clear_blocked(device);
         let view = self.device_view(device);
-        let Some(cmd) = self.slab.get(slot) else { return };
+        let Some(cmd) = self.slab.get(slot) else {
+            return;
+        };
         let runtime_exceeded = runtime_cap(now, cmd.alloc_at, cmd.allowed, cmd.timeout).is_some();
         let plan = io_completion(&CompletionInput {
             result: cmd.result,
@@ -167,7 +198,9 @@ impl MidLayer {
             runtime_exceeded,
         });
         let tag = self.slab.tag(slot);
-        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        let Some(cmd) = self.slab.get_mut(slot) else {
+            return;
+        };
         cmd.good_bytes = cmd.good_bytes.saturating_add(plan.good_bytes);
         cmd.result = plan.result;
         if plan.sense_cleared {
@@ -175,7 +208,12 @@ impl MidLayer {
         }
         let (resid, sense, sector_size) = (cmd.resid, cmd.sense, view.sector_size);
         if plan.unaligned_resid {
-            self.trace(now, || TraceEvent::UnalignedResid { device, tag, resid, sector_size });
+            self.trace(now, || TraceEvent::UnalignedResid {
+                device,
+                tag,
+                resid,
+                sector_size,
+            });
         }
         if plan.print_recovered {
             self.trace(now, || TraceEvent::RecoveredPrinted { device, tag, sense });
@@ -184,15 +222,25 @@ impl MidLayer {
             self.devices[device.0 as usize].changed = true;
         }
         let good_bytes = plan.good_bytes;
-        self.trace(now, || TraceEvent::CompletionRule { device, tag, rule: plan.rule, good_bytes });
+        self.trace(now, || TraceEvent::CompletionRule {
+            device,
+            tag,
+            rule: plan.rule,
+            good_bytes,
+        });
         match plan.next {
-            FinishOrRequeue::Finish { status, print_failure } => {
+            FinishOrRequeue::Finish {
+                status,
+                print_failure,
+            } => {
                 if print_failure {
                     self.trace_failure(now, slot);
                 }
                 self.complete_upward(now, slot, status);
             }
-            FinishOrRequeue::Requeue(kind) => self.requeue_remainder(now, slot, kind, plan.good_bytes),
+            FinishOrRequeue::Requeue(kind) => {
+                self.requeue_remainder(now, slot, kind, plan.good_bytes)
+            }
         }
     }
 
@@ -205,24 +253,37 @@ impl MidLayer {
     }
 
     fn trace_failure(&mut self, now: Instant, slot: u32) {
-        let Some(cmd) = self.slab.get(slot) else { return };
+        let Some(cmd) = self.slab.get(slot) else {
+            return;
+        };
         let (device, tag) = (cmd.device, self.slab.tag(slot));
         let (result, sense, cdb) = (cmd.result, cmd.sense, cmd.request.cdb);
         let cmd_age_s = now.saturating_duration_since(cmd.alloc_at).as_secs();
-        self.trace(now, || TraceEvent::FailurePrinted { device, tag, result, cmd_age_s, sense, cdb });
+        self.trace(now, || TraceEvent::FailurePrinted {
+            device,
+            tag,
+            result,
+            cmd_age_s,
+            sense,
+            cdb,
+        });
     }
 
     fn requeue_remainder(&mut self, now: Instant, slot: u32, kind: RequeueKind, good_bytes: u32) {
         match kind {
             RequeueKind::Retry => self.requeue(now, slot, RequeueWhy::CompletionRetry, false),
-            RequeueKind::DelayedRetry => self.requeue(now, slot, RequeueWhy::CompletionDelayedRetry, false),
+            RequeueKind::DelayedRetry => {
+                self.requeue(now, slot, RequeueWhy::CompletionDelayedRetry, false)
+            }
             RequeueKind::Reprep => {
                 self.reprep(slot, good_bytes);
                 self.requeue(now, slot, RequeueWhy::Reprep, false);
             }
             RequeueKind::SixByteCdb => {
                 self.reprep(slot, good_bytes);
-                let Some(cmd) = self.slab.get_mut(slot) else { return };
+                let Some(cmd) = self.slab.get_mut(slot) else {
+                    return;
+                };
                 if let Some(six) = crate::cdb_rw::to_six_byte(&cmd.request.cdb) {
                     cmd.request.cdb = six;
                 }
@@ -233,7 +294,9 @@ impl MidLayer {
             RequeueKind::DelayedReprep => {
                 self.reprep(slot, good_bytes);
                 let tag = self.slab.tag(slot);
-                let Some(cmd) = self.slab.get_mut(slot) else { return };
+                let Some(cmd) = self.slab.get_mut(slot) else {
+                    return;
+                };
                 cmd.phase = Phase::Delayed;
                 let device = cmd.device;
                 self.stats.uncounted_requeues += 1;
@@ -244,7 +307,10 @@ impl MidLayer {
                     counted: false,
                     cap_deadline: None,
                 });
-                let timer = RareTimer::DelayedRequeue { slot, generation: tag.generation };
+                let timer = RareTimer::DelayedRequeue {
+                    slot,
+                    generation: tag.generation,
+                };
                 self.rare_timers.arm(now + DELAYED_REPREP, timer);
             }
         }
@@ -253,8 +319,13 @@ impl MidLayer {
     /// A new command for the rest of the request: advance past the good bytes, reset the
     /// retry count and the eh flags (a fresh prepare), keep the allocation time.
     fn reprep(&mut self, slot: u32, good_bytes: u32) {
-        let Some(cmd) = self.slab.get_mut(slot) else { return };
-        let sector = self.devices[cmd.device.0 as usize].config.sector_size.max(1);
+        let Some(cmd) = self.slab.get_mut(slot) else {
+            return;
+        };
+        let sector = self.devices[cmd.device.0 as usize]
+            .config
+            .sector_size
+            .max(1);
         if good_bytes > 0 {
             crate::cdb_rw::advance(&mut cmd.request.cdb, good_bytes / sector);
             cmd.request.data_len = cmd.request.data_len.saturating_sub(good_bytes);
@@ -267,10 +338,18 @@ impl MidLayer {
     /// The request's one completion: frees its slot and queues [`Action::Complete`].
     pub(crate) fn complete_upward(&mut self, now: Instant, slot: u32, status: BlkStatus) {
         let tag = self.slab.tag(slot);
-        let Some(cmd) = self.slab.remove(slot) else { return };
-        debug_assert!(!cmd.transport_owns, "completion while the transport owns the buffers");
+        let Some(cmd) = self.slab.remove(slot) else {
+            return;
+        };
+        debug_assert!(
+            !cmd.transport_owns,
+            "completion while the transport owns the buffers"
+        );
         debug_assert!(!cmd.busy, "completion of a busy command");
-        debug_assert!(cmd.allowed < 0 || cmd.counted_retries <= cmd.allowed as u32, "retries > allowed");
+        debug_assert!(
+            cmd.allowed < 0 || cmd.counted_retries <= cmd.allowed as u32,
+            "retries > allowed"
+        );
         let device = cmd.device;
         let dev = &mut self.devices[device.0 as usize];
         dev.outstanding -= 1;
@@ -291,10 +370,21 @@ impl MidLayer {
         };
         if status != BlkStatus::Ok && !cmd.request.passthrough && !cmd.request.quiet {
             let block = cmd.request.block;
-            self.trace(now, || TraceEvent::BlockError { device, status, block });
+            self.trace(now, || TraceEvent::BlockError {
+                device,
+                status,
+                block,
+            });
         }
         let (attempts, good_bytes, token) = (cmd.attempts, cmd.good_bytes, cmd.request.token);
-        self.trace(now, || TraceEvent::Completed { device, tag, token, status, attempts, good_bytes });
+        self.trace(now, || TraceEvent::Completed {
+            device,
+            tag,
+            token,
+            status,
+            attempts,
+            good_bytes,
+        });
         self.actions.push_back(Action::Complete(completion));
         self.stats.completed += 1;
     }

@@ -22,11 +22,21 @@ const QUEUE_DELAY: Duration = Duration::from_millis(3);
 
 impl MidLayer {
     /// Queues `request` on `device` and dispatches what the gates allow.
-    pub fn submit(&mut self, now: Instant, device: DeviceId, request: Request) -> Result<(), SubmitError> {
+    pub fn submit(
+        &mut self,
+        now: Instant,
+        device: DeviceId,
+        request: Request,
+    ) -> Result<(), SubmitError> {
         let now = self.advance_clock(now);
-        let dev = self.devices.get_mut(device.0 as usize).ok_or(SubmitError::UnknownDevice(device))?;
+        let dev = self
+            .devices
+            .get_mut(device.0 as usize)
+            .ok_or(SubmitError::UnknownDevice(device))?;
         if dev.outstanding >= dev.config.max_outstanding {
-            return Err(SubmitError::QueueFull { limit: dev.config.max_outstanding });
+            return Err(SubmitError::QueueFull {
+                limit: dev.config.max_outstanding,
+            });
         }
         let allowed = request.allowed.unwrap_or(dev.config.allowed);
         let timeout = request.timeout.unwrap_or(dev.config.timeout);
@@ -35,7 +45,11 @@ impl MidLayer {
         let tag = self.slab.insert(command);
         self.devices[device.0 as usize].queue.push_back(tag.slot);
         self.stats.submitted += 1;
-        self.trace(now, || TraceEvent::Submitted { device, tag, token: request.token });
+        self.trace(now, || TraceEvent::Submitted {
+            device,
+            tag,
+            token: request.token,
+        });
         self.run_device(now, device);
         self.run_pending(now);
         Ok(())
@@ -48,7 +62,9 @@ impl MidLayer {
 
     fn try_dispatch_head(&mut self, now: Instant, device: DeviceId) -> bool {
         let dev = &self.devices[device.0 as usize];
-        let Some(&slot) = dev.queue.front() else { return false };
+        let Some(&slot) = dev.queue.front() else {
+            return false;
+        };
         let host_state = self.hosts[dev.host.0 as usize].state;
         if host_state == HostState::Del {
             self.reject_head(now, device, RejectReason::Dead);
@@ -60,11 +76,18 @@ impl MidLayer {
         match dev.state.dispatch_gate() {
             DispatchGate::Allow => {}
             DispatchGate::Wait => return false,
-            DispatchGate::RejectOffline => return self.reject_head(now, device, RejectReason::Offline),
+            DispatchGate::RejectOffline => {
+                return self.reject_head(now, device, RejectReason::Offline)
+            }
             DispatchGate::RejectDead => return self.reject_head(now, device, RejectReason::Dead),
-            DispatchGate::RejectCancelled => return self.reject_head(now, device, RejectReason::Cancelled),
+            DispatchGate::RejectCancelled => {
+                return self.reject_head(now, device, RejectReason::Cancelled)
+            }
         }
-        if !self.device_ready(now, device) || !self.target_ready(now, device) || !self.host_ready(now, device) {
+        if !self.device_ready(now, device)
+            || !self.target_ready(now, device)
+            || !self.host_ready(now, device)
+        {
             return false;
         }
         self.devices[device.0 as usize].queue.pop_front();
@@ -90,7 +113,10 @@ impl MidLayer {
         }
         if !dev.rerun_armed {
             dev.rerun_armed = true;
-            self.rare_timers.arm(now + QUEUE_DELAY, RareTimer::DeviceRerun { device: device.0 });
+            self.rare_timers.arm(
+                now + QUEUE_DELAY,
+                RareTimer::DeviceRerun { device: device.0 },
+            );
         }
         false
     }
@@ -111,7 +137,10 @@ impl MidLayer {
         let dev = &mut self.devices[device.0 as usize];
         if !dev.rerun_armed {
             dev.rerun_armed = true;
-            self.rare_timers.arm(now + QUEUE_DELAY, RareTimer::DeviceRerun { device: device.0 });
+            self.rare_timers.arm(
+                now + QUEUE_DELAY,
+                RareTimer::DeviceRerun { device: device.0 },
+            );
         }
         false
     }
@@ -140,14 +169,17 @@ impl MidLayer {
         }
         if !host.rerun_armed {
             host.rerun_armed = true;
-            self.rare_timers.arm(now + QUEUE_DELAY, RareTimer::HostRerun { host: host_id.0 });
+            self.rare_timers
+                .arm(now + QUEUE_DELAY, RareTimer::HostRerun { host: host_id.0 });
         }
         false
     }
 
     fn dispatch(&mut self, now: Instant, device: DeviceId, slot: u32) {
         let tag = self.slab.next_generation(slot);
-        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        let Some(cmd) = self.slab.get_mut(slot) else {
+            return;
+        };
         debug_assert!(!cmd.transport_owns && !cmd.busy);
         cmd.phase = Phase::InFlight;
         cmd.transport_owns = true;
@@ -158,31 +190,50 @@ impl MidLayer {
         cmd.resid = 0;
         cmd.timed_out_attempt = false;
         cmd.deadline = now + cmd.timeout;
-        let (timeout, deadline, request, attempt) = (cmd.timeout, cmd.deadline, cmd.request, cmd.attempts);
+        let (timeout, deadline, request, attempt) =
+            (cmd.timeout, cmd.deadline, cmd.request, cmd.attempts);
         let dev = &mut self.devices[device.0 as usize];
         dev.busy += 1;
         let (target, host) = (dev.target, dev.host);
         self.targets[target.0 as usize].busy += 1;
         self.hosts[host.0 as usize].busy += 1;
-        let entry = DeadlineEntry { deadline, slot, generation: tag.generation };
+        let entry = DeadlineEntry {
+            deadline,
+            slot,
+            generation: tag.generation,
+        };
         let slab = &self.slab;
-        self.command_timers.arm(timeout, entry, |e| super::deadline_is_live(slab, e));
-        self.actions.push_back(Action::Dispatch { tag, device, request });
+        self.command_timers
+            .arm(timeout, entry, |e| super::deadline_is_live(slab, e));
+        self.actions.push_back(Action::Dispatch {
+            tag,
+            device,
+            request,
+        });
         self.stats.dispatched += 1;
-        self.trace(now, || TraceEvent::Dispatched { device, tag, attempt });
+        self.trace(now, || TraceEvent::Dispatched {
+            device,
+            tag,
+            attempt,
+        });
     }
 
     /// Fails the head request at dispatch (`scsi_device_state_check`); returns true so
     /// that the queue run goes on with the next request.
     fn reject_head(&mut self, now: Instant, device: DeviceId, reason: RejectReason) -> bool {
         let dev = &mut self.devices[device.0 as usize];
-        let Some(slot) = dev.queue.pop_front() else { return false };
-        let logged = reason == RejectReason::Dead || (reason == RejectReason::Offline && !dev.offline_logged);
+        let Some(slot) = dev.queue.pop_front() else {
+            return false;
+        };
+        let logged = reason == RejectReason::Dead
+            || (reason == RejectReason::Offline && !dev.offline_logged);
         if reason == RejectReason::Offline {
             dev.offline_logged = true;
         }
         let (host_byte, status) = match reason {
-            RejectReason::Offline | RejectReason::Dead => (HostByte::DID_NO_CONNECT, BlkStatus::IoErr),
+            RejectReason::Offline | RejectReason::Dead => {
+                (HostByte::DID_NO_CONNECT, BlkStatus::IoErr)
+            }
             RejectReason::Cancelled => (HostByte::DID_ERROR, BlkStatus::Offline),
         };
         if let Some(cmd) = self.slab.get_mut(slot) {
@@ -190,7 +241,12 @@ impl MidLayer {
         }
         let tag = self.slab.tag(slot);
         self.stats.rejected += 1;
-        self.trace(now, || TraceEvent::Rejected { device, tag, reason, logged });
+        self.trace(now, || TraceEvent::Rejected {
+            device,
+            tag,
+            reason,
+            logged,
+        });
         self.complete_upward(now, slot, status);
         true
     }
@@ -198,15 +254,23 @@ impl MidLayer {
     /// Puts a command back at the head of its device queue (`scsi_queue_insert`).
     pub(crate) fn requeue(&mut self, now: Instant, slot: u32, why: RequeueWhy, counted: bool) {
         self.release_busy(now, slot);
-        let Some(cmd) = self.slab.get_mut(slot) else { return };
-        debug_assert!(!cmd.transport_owns, "requeue while the transport owns the buffers");
+        let Some(cmd) = self.slab.get_mut(slot) else {
+            return;
+        };
+        debug_assert!(
+            !cmd.transport_owns,
+            "requeue while the transport owns the buffers"
+        );
         cmd.phase = Phase::Queued;
         if counted {
             cmd.counted_retries += 1;
         }
-        let (device, alloc, allowed, timeout) = (cmd.device, cmd.alloc_at, cmd.allowed, cmd.timeout);
+        let (device, alloc, allowed, timeout) =
+            (cmd.device, cmd.alloc_at, cmd.allowed, cmd.timeout);
         debug_assert!(
-            counted || matches!(why, RequeueWhy::DispatchRefused) || runtime_cap(now, alloc, allowed, timeout).is_none(),
+            counted
+                || matches!(why, RequeueWhy::DispatchRefused)
+                || runtime_cap(now, alloc, allowed, timeout).is_none(),
             "uncounted requeue past the runtime cap"
         );
         if counted {
@@ -217,8 +281,15 @@ impl MidLayer {
         self.set_blocked(device, why.queue_reason());
         self.devices[device.0 as usize].queue.push_front(slot);
         let tag = self.slab.tag(slot);
-        let cap_deadline = (allowed >= 0).then(|| alloc + timeout.saturating_mul(allowed as u32 + 1));
-        self.trace(now, || TraceEvent::Requeued { device, tag, why, counted, cap_deadline });
+        let cap_deadline =
+            (allowed >= 0).then(|| alloc + timeout.saturating_mul(allowed as u32 + 1));
+        self.trace(now, || TraceEvent::Requeued {
+            device,
+            tag,
+            why,
+            counted,
+            cap_deadline,
+        });
         self.schedule_run(device);
     }
 
@@ -226,7 +297,9 @@ impl MidLayer {
     pub(crate) fn set_blocked(&mut self, device: DeviceId, reason: Option<QueueReason>) {
         let dev = &mut self.devices[device.0 as usize];
         match reason {
-            Some(QueueReason::EhRetry | QueueReason::DeviceBusy) => dev.blocked = dev.config.max_device_blocked,
+            Some(QueueReason::EhRetry | QueueReason::DeviceBusy) => {
+                dev.blocked = dev.config.max_device_blocked
+            }
             Some(QueueReason::HostBusy) => {
                 let host = &mut self.hosts[dev.host.0 as usize];
                 host.blocked = host.config.max_host_blocked;
@@ -242,7 +315,9 @@ impl MidLayer {
     /// Takes a command out of the busy counts (`scsi_device_unbusy`); wakes the error
     /// handler and starved devices as needed.
     pub(crate) fn release_busy(&mut self, _now: Instant, slot: u32) {
-        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        let Some(cmd) = self.slab.get_mut(slot) else {
+            return;
+        };
         if !cmd.busy {
             return;
         }
@@ -284,7 +359,11 @@ impl MidLayer {
             cmd.transport_owns = false;
             cmd.attempts = cmd.attempts.saturating_sub(1);
         }
-        self.trace(now, || TraceEvent::DispatchRefused { device, tag, reason });
+        self.trace(now, || TraceEvent::DispatchRefused {
+            device,
+            tag,
+            reason,
+        });
         self.requeue(now, tag.slot, RequeueWhy::DispatchRefused, false);
         self.set_blocked(device, Some(reason));
         self.run_pending(now);

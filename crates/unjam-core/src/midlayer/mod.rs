@@ -31,7 +31,9 @@ use crate::request::Request;
 use crate::state::{DeviceState, HostState, IllegalTransition};
 use crate::time::Instant;
 use crate::timers::{CommandTimers, DeadlineEntry, RareTimers};
-use crate::topology::{Device, DeviceId, DeviceLabel, DiskName, Hctl, Host, HostId, Target, TargetId};
+use crate::topology::{
+    Device, DeviceId, DeviceLabel, DiskName, Hctl, Host, HostId, Target, TargetId,
+};
 use crate::trace::{TraceEvent, TraceRecord};
 
 /// Why `submit` refused a request.
@@ -171,23 +173,44 @@ impl MidLayer {
     }
 
     /// Adds a LUN (its target is created on first use). Disks are named sda, sdb, ...
-    pub fn add_device(&mut self, host: HostId, config: DeviceConfig) -> Result<DeviceId, TopologyError> {
-        let host_number = self.hosts.get(host.0 as usize).ok_or(TopologyError::UnknownHost(host))?.config.host_number;
+    pub fn add_device(
+        &mut self,
+        host: HostId,
+        config: DeviceConfig,
+    ) -> Result<DeviceId, TopologyError> {
+        let host_number = self
+            .hosts
+            .get(host.0 as usize)
+            .ok_or(TopologyError::UnknownHost(host))?
+            .config
+            .host_number;
         let target = self.target_for(host, config.channel, config.target);
         let id = DeviceId(self.devices.len() as u32);
         let disk = DiskName::sd(self.devices.len() as u32);
-        self.devices.push(Device::new(config, host, host_number, target, disk));
+        self.devices
+            .push(Device::new(config, host, host_number, target, disk));
         self.targets[target.0 as usize].devices.push(id);
         self.hosts[host.0 as usize].devices.push(id);
         Ok(id)
     }
 
     fn target_for(&mut self, host: HostId, channel: u32, id: u32) -> TargetId {
-        let found = self.targets.iter().position(|t| t.host == host && t.channel == channel && t.id == id);
+        let found = self
+            .targets
+            .iter()
+            .position(|t| t.host == host && t.channel == channel && t.id == id);
         if let Some(index) = found {
             return TargetId(index as u32);
         }
-        self.targets.push(Target { host, channel, id, busy: 0, blocked: 0, expecting_lun_change: false, devices: Vec::new() });
+        self.targets.push(Target {
+            host,
+            channel,
+            id,
+            busy: 0,
+            blocked: 0,
+            expecting_lun_change: false,
+            devices: Vec::new(),
+        });
         TargetId(self.targets.len() as u32 - 1)
     }
 
@@ -211,7 +234,11 @@ impl MidLayer {
 
     /// How log lines name `device` (`sd 0:0:0:0: [sda]`).
     pub fn device_label(&self, device: DeviceId) -> Option<DeviceLabel> {
-        self.devices.get(device.0 as usize).map(|d| DeviceLabel { driver: "sd", hctl: d.hctl, disk: d.disk })
+        self.devices.get(device.0 as usize).map(|d| DeviceLabel {
+            driver: "sd",
+            hctl: d.hctl,
+            disk: d.disk,
+        })
     }
 
     pub fn device_host(&self, device: DeviceId) -> Option<HostId> {
@@ -219,7 +246,9 @@ impl MidLayer {
     }
 
     pub fn host_number(&self, host: HostId) -> Option<u32> {
-        self.hosts.get(host.0 as usize).map(|h| h.config.host_number)
+        self.hosts
+            .get(host.0 as usize)
+            .map(|h| h.config.host_number)
     }
 
     pub fn device_queue_depth(&self, device: DeviceId) -> Option<u32> {
@@ -228,7 +257,9 @@ impl MidLayer {
 
     /// The device's default retry limit.
     pub fn device_allowed(&self, device: DeviceId) -> Option<i32> {
-        self.devices.get(device.0 as usize).map(|d| d.config.allowed)
+        self.devices
+            .get(device.0 as usize)
+            .map(|d| d.config.allowed)
     }
 
     pub fn device_count(&self) -> usize {
@@ -242,7 +273,10 @@ impl MidLayer {
 
     /// Requests submitted and not yet completed.
     pub fn outstanding(&self) -> u32 {
-        self.slab.iter().filter(|(_, c)| matches!(c.kind, crate::command::CommandKind::Io)).count() as u32
+        self.slab
+            .iter()
+            .filter(|(_, c)| matches!(c.kind, crate::command::CommandKind::Io))
+            .count() as u32
     }
 
     /// No live command and no pending action.
@@ -253,9 +287,17 @@ impl MidLayer {
     // ---- commands from the caller ----
 
     /// Changes a device's state (e.g. a transport blocking or offlining it).
-    pub fn set_device_state(&mut self, now: Instant, device: DeviceId, to: DeviceState) -> Result<(), TopologyError> {
+    pub fn set_device_state(
+        &mut self,
+        now: Instant,
+        device: DeviceId,
+        to: DeviceState,
+    ) -> Result<(), TopologyError> {
         let now = self.advance_clock(now);
-        let dev = self.devices.get_mut(device.0 as usize).ok_or(TopologyError::UnknownDevice(device))?;
+        let dev = self
+            .devices
+            .get_mut(device.0 as usize)
+            .ok_or(TopologyError::UnknownDevice(device))?;
         let from = dev.state;
         dev.state = from.transition(to)?;
         if from != to {
@@ -269,8 +311,15 @@ impl MidLayer {
 
     /// Lets a transport change its timed-out answer at run time (e.g. ResetTimer while a
     /// session is recovering).
-    pub fn set_timed_out_hook(&mut self, host: HostId, hook: crate::config::TimedOutHook) -> Result<(), TopologyError> {
-        let host = self.hosts.get_mut(host.0 as usize).ok_or(TopologyError::UnknownHost(host))?;
+    pub fn set_timed_out_hook(
+        &mut self,
+        host: HostId,
+        hook: crate::config::TimedOutHook,
+    ) -> Result<(), TopologyError> {
+        let host = self
+            .hosts
+            .get_mut(host.0 as usize)
+            .ok_or(TopologyError::UnknownHost(host))?;
         host.config.timed_out_hook = hook;
         Ok(())
     }
@@ -285,7 +334,9 @@ impl MidLayer {
     /// The earliest instant at which `handle_timeout` has work.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         let slab = &self.slab;
-        let commands = self.command_timers.earliest(|entry| deadline_is_live(slab, entry));
+        let commands = self
+            .command_timers
+            .earliest(|entry| deadline_is_live(slab, entry));
         match (commands, self.rare_timers.earliest()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -295,7 +346,11 @@ impl MidLayer {
     // ---- internals shared by the submodules ----
 
     pub(crate) fn advance_clock(&mut self, now: Instant) -> Instant {
-        debug_assert!(now >= self.now, "time went backwards: {now:?} < {:?}", self.now);
+        debug_assert!(
+            now >= self.now,
+            "time went backwards: {now:?} < {:?}",
+            self.now
+        );
         self.now = self.now.max(now);
         self.now
     }
@@ -303,7 +358,10 @@ impl MidLayer {
     #[inline]
     pub(crate) fn trace(&mut self, now: Instant, event: impl FnOnce() -> TraceEvent) {
         if self.tracing {
-            self.actions.push_back(Action::Trace(TraceRecord { at: now, event: event() }));
+            self.actions.push_back(Action::Trace(TraceRecord {
+                at: now,
+                event: event(),
+            }));
         }
     }
 
@@ -341,12 +399,19 @@ impl MidLayer {
                 self.maybe_wake_eh(now, host);
                 continue;
             }
-            let Some(device) = self.pending_runs.pop_front() else { break };
+            let Some(device) = self.pending_runs.pop_front() else {
+                break;
+            };
             self.run_device(now, device);
         }
     }
 
-    pub(crate) fn set_device_state_internal(&mut self, now: Instant, device: DeviceId, to: DeviceState) {
+    pub(crate) fn set_device_state_internal(
+        &mut self,
+        now: Instant,
+        device: DeviceId,
+        to: DeviceState,
+    ) {
         let dev = &mut self.devices[device.0 as usize];
         let from = dev.state;
         if let Ok(state) = from.transition(to) {

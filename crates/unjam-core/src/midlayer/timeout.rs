@@ -25,12 +25,17 @@ impl MidLayer {
         let now = self.advance_clock(now);
         loop {
             let slab = &self.slab;
-            if let Some(entry) = self.command_timers.pop_due(now, |e| super::deadline_is_live(slab, e)) {
+            if let Some(entry) = self
+                .command_timers
+                .pop_due(now, |e| super::deadline_is_live(slab, e))
+            {
                 self.on_command_timeout(now, entry.slot);
                 self.run_pending(now);
                 continue;
             }
-            let Some(timer) = self.rare_timers.pop_due(now) else { break };
+            let Some(timer) = self.rare_timers.pop_due(now) else {
+                break;
+            };
             self.on_rare_timer(now, timer);
             self.run_pending(now);
         }
@@ -43,7 +48,9 @@ impl MidLayer {
             RareTimer::Poll { slot, generation } => {
                 self.handle_poll_done(now, Tag { slot, generation });
             }
-            RareTimer::EhCommand { slot, generation } => self.eh_command_timed_out(now, Tag { slot, generation }),
+            RareTimer::EhCommand { slot, generation } => {
+                self.eh_command_timed_out(now, Tag { slot, generation })
+            }
             RareTimer::DeviceRerun { device } => {
                 if let Some(dev) = self.devices.get_mut(device as usize) {
                     dev.rerun_armed = false;
@@ -51,13 +58,17 @@ impl MidLayer {
                 }
             }
             RareTimer::HostRerun { host } => self.rerun_host(HostId(host)),
-            RareTimer::DelayedRequeue { slot, generation } => self.delayed_requeue(slot, generation),
+            RareTimer::DelayedRequeue { slot, generation } => {
+                self.delayed_requeue(slot, generation)
+            }
             RareTimer::EhSettle { host, epoch } => self.eh_settled(now, HostId(host), epoch),
         }
     }
 
     fn rerun_host(&mut self, host: HostId) {
-        let Some(entry) = self.hosts.get_mut(host.0 as usize) else { return };
+        let Some(entry) = self.hosts.get_mut(host.0 as usize) else {
+            return;
+        };
         entry.rerun_armed = false;
         for device in entry.devices.clone() {
             self.schedule_run(device);
@@ -66,7 +77,9 @@ impl MidLayer {
 
     fn delayed_requeue(&mut self, slot: u32, generation: u32) {
         let tag = Tag { slot, generation };
-        let Some(cmd) = self.slab.by_tag(tag).filter(|c| c.phase == Phase::Delayed) else { return };
+        let Some(cmd) = self.slab.by_tag(tag).filter(|c| c.phase == Phase::Delayed) else {
+            return;
+        };
         let device = cmd.device;
         if let Some(cmd) = self.slab.get_mut(slot) {
             cmd.phase = Phase::Queued;
@@ -77,7 +90,9 @@ impl MidLayer {
 
     /// `scsi_timeout`: the hook, then poll or claim.
     fn on_command_timeout(&mut self, now: Instant, slot: u32) {
-        let Some(cmd) = self.slab.get(slot) else { return };
+        let Some(cmd) = self.slab.get(slot) else {
+            return;
+        };
         let (device, tag) = (cmd.device, self.slab.tag(slot));
         let age = now.saturating_duration_since(cmd.alloc_at);
         let capped = runtime_cap(now, cmd.alloc_at, cmd.allowed, cmd.timeout).is_some();
@@ -91,12 +106,22 @@ impl MidLayer {
         if limit_reached {
             hook = TimedOutHook::NotHandled;
         }
-        self.trace(now, || TraceEvent::TimedOut { device, tag, hook, age });
+        self.trace(now, || TraceEvent::TimedOut {
+            device,
+            tag,
+            hook,
+            age,
+        });
         if hook != TimedOutHook::NotHandled {
             return self.rearm(now, slot);
         }
         if limit_reached {
-            self.trace(now, || TraceEvent::TimerReset { device, tag, resets: 0, limit_reached: true });
+            self.trace(now, || TraceEvent::TimerReset {
+                device,
+                tag,
+                resets: 0,
+                limit_reached: true,
+            });
         }
         if config.capabilities.poll {
             return self.start_poll(now, slot, config.poll_timeout);
@@ -106,25 +131,46 @@ impl MidLayer {
 
     fn rearm(&mut self, now: Instant, slot: u32) {
         let tag = self.slab.tag(slot);
-        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        let Some(cmd) = self.slab.get_mut(slot) else {
+            return;
+        };
         cmd.deadline = now + cmd.timeout;
         cmd.timer_resets += 1;
-        let (device, resets, timeout, deadline) = (cmd.device, cmd.timer_resets, cmd.timeout, cmd.deadline);
+        let (device, resets, timeout, deadline) =
+            (cmd.device, cmd.timer_resets, cmd.timeout, cmd.deadline);
         self.stats.timer_resets += 1;
-        let entry = crate::timers::DeadlineEntry { deadline, slot, generation: tag.generation };
+        let entry = crate::timers::DeadlineEntry {
+            deadline,
+            slot,
+            generation: tag.generation,
+        };
         let slab = &self.slab;
-        self.command_timers.arm(timeout, entry, |e| super::deadline_is_live(slab, e));
-        self.trace(now, || TraceEvent::TimerReset { device, tag, resets, limit_reached: false });
+        self.command_timers
+            .arm(timeout, entry, |e| super::deadline_is_live(slab, e));
+        self.trace(now, || TraceEvent::TimerReset {
+            device,
+            tag,
+            resets,
+            limit_reached: false,
+        });
     }
 
     fn start_poll(&mut self, now: Instant, slot: u32, poll_timeout: Duration) {
         let tag = self.slab.tag(slot);
-        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        let Some(cmd) = self.slab.get_mut(slot) else {
+            return;
+        };
         cmd.phase = Phase::Polling;
         let device = cmd.device;
         self.stats.polls += 1;
         self.actions.push_back(Action::Poll { tag, device });
-        self.rare_timers.arm(now + poll_timeout, RareTimer::Poll { slot, generation: tag.generation });
+        self.rare_timers.arm(
+            now + poll_timeout,
+            RareTimer::Poll {
+                slot,
+                generation: tag.generation,
+            },
+        );
         self.trace(now, || TraceEvent::PollStarted { device, tag });
     }
 
@@ -133,7 +179,9 @@ impl MidLayer {
     /// timeout claims it and the abort path runs.
     pub fn handle_poll_done(&mut self, now: Instant, tag: Tag) {
         let now = self.advance_clock(now);
-        let Some(cmd) = self.slab.by_tag(tag).filter(|c| c.phase == Phase::Polling) else { return };
+        let Some(cmd) = self.slab.by_tag(tag).filter(|c| c.phase == Phase::Polling) else {
+            return;
+        };
         let device = cmd.device;
         self.trace(now, || TraceEvent::PollFoundNothing { device, tag });
         self.claim_timed_out(now, tag.slot);
@@ -144,7 +192,9 @@ impl MidLayer {
     /// dropped. Then `scsi_abort_command`, or the error handler.
     fn claim_timed_out(&mut self, now: Instant, slot: u32) {
         let tag = self.slab.tag(slot);
-        let Some(cmd) = self.slab.get_mut(slot) else { return };
+        let Some(cmd) = self.slab.get_mut(slot) else {
+            return;
+        };
         cmd.timed_out_attempt = true;
         cmd.phase = Phase::AbortScheduled;
         let (device, abort_scheduled) = (cmd.device, cmd.abort_scheduled);
@@ -168,18 +218,34 @@ impl MidLayer {
         if let Some(cmd) = self.slab.get_mut(slot) {
             cmd.abort_scheduled = true;
         }
-        self.rare_timers.arm(now + ABORT_DELAY, RareTimer::AbortDelay { slot, generation: tag.generation });
+        self.rare_timers.arm(
+            now + ABORT_DELAY,
+            RareTimer::AbortDelay {
+                slot,
+                generation: tag.generation,
+            },
+        );
         self.trace(now, || TraceEvent::AbortScheduled { device, tag });
     }
 
     /// `scmd_eh_abort_handler`, first half: send ABORT TASK.
     fn send_abort(&mut self, now: Instant, slot: u32, generation: u32) {
         let tag = Tag { slot, generation };
-        let Some(cmd) = self.slab.by_tag(tag).filter(|c| c.phase == Phase::AbortScheduled) else { return };
+        let Some(cmd) = self
+            .slab
+            .by_tag(tag)
+            .filter(|c| c.phase == Phase::AbortScheduled)
+        else {
+            return;
+        };
         let device = cmd.device;
         let host = self.host_of(device);
         if self.past_deadline(now, host) {
-            self.trace(now, || TraceEvent::Escalated { device, tag, why: "past eh_deadline" });
+            self.trace(now, || TraceEvent::Escalated {
+                device,
+                tag,
+                why: "past eh_deadline",
+            });
             return self.eh_add(now, slot);
         }
         if let Some(cmd) = self.slab.get_mut(slot) {
@@ -196,17 +262,22 @@ impl MidLayer {
         let op = TmfOp(self.next_tmf);
         self.tmfs.push(PendingTmf { op, purpose });
         let timeout = self.hosts[host.0 as usize].config.tmf_timeout;
-        self.rare_timers.arm(now + timeout, RareTimer::Tmf { op: op.0 });
+        self.rare_timers
+            .arm(now + timeout, RareTimer::Tmf { op: op.0 });
         op
     }
 
     /// The transport answered an abort or reset. Unknown or already-answered ops are ignored.
     pub fn handle_tmf_done(&mut self, now: Instant, op: TmfOp, result: TmfResult) {
         let now = self.advance_clock(now);
-        let Some(index) = self.tmfs.iter().position(|t| t.op == op) else { return };
+        let Some(index) = self.tmfs.iter().position(|t| t.op == op) else {
+            return;
+        };
         let pending = self.tmfs.swap_remove(index);
         match pending.purpose {
-            TmfPurpose::Abort { slot, generation } => self.abort_done(now, Tag { slot, generation }, result),
+            TmfPurpose::Abort { slot, generation } => {
+                self.abort_done(now, Tag { slot, generation }, result)
+            }
             TmfPurpose::EhReset { host, epoch } => self.eh_reset_done(now, host, epoch, op, result),
         }
         self.run_pending(now);
@@ -220,10 +291,16 @@ impl MidLayer {
 
     /// `scmd_eh_abort_handler`, second half.
     fn abort_done(&mut self, now: Instant, tag: Tag, result: TmfResult) {
-        let Some(cmd) = self.slab.by_tag(tag).filter(|c| c.phase == Phase::Aborting) else { return };
+        let Some(cmd) = self.slab.by_tag(tag).filter(|c| c.phase == Phase::Aborting) else {
+            return;
+        };
         let device = cmd.device;
         let host = self.host_of(device);
-        self.trace(now, || TraceEvent::AbortDone { device, tag, result });
+        self.trace(now, || TraceEvent::AbortDone {
+            device,
+            tag,
+            result,
+        });
         if result != TmfResult::Success {
             return self.eh_add(now, tag.slot);
         }
@@ -237,13 +314,23 @@ impl MidLayer {
         if self.eh_queues[host.0 as usize].is_empty() && !self.eh_running[host.0 as usize] {
             self.hosts[host.0 as usize].last_reset = None;
         }
-        let Some(cmd) = self.slab.get_mut(tag.slot) else { return };
-        let mut counter = RetryCounter { retries: cmd.retries, allowed: cmd.allowed };
+        let Some(cmd) = self.slab.get_mut(tag.slot) else {
+            return;
+        };
+        let mut counter = RetryCounter {
+            retries: cmd.retries,
+            allowed: cmd.allowed,
+        };
         let retry = !noretry_cmd(cmd.result, &cmd.request) && retry_allowed(&mut counter);
         cmd.retries = counter.retries;
         if retry {
             self.trace(now, || TraceEvent::AbortRetry { device, tag });
-            self.requeue(now, tag.slot, RequeueWhy::AbortRetry, counter.allowed != RETRIES_NO_LIMIT);
+            self.requeue(
+                now,
+                tag.slot,
+                RequeueWhy::AbortRetry,
+                counter.allowed != RETRIES_NO_LIMIT,
+            );
         } else {
             self.trace(now, || TraceEvent::AbortFinish { device, tag });
             self.finish_command(now, tag.slot);
