@@ -1,0 +1,113 @@
+//! A TCP connection to a portal with PDU framing, and the login exchange over it.
+//!
+//! Owns the socket, the receive buffer and the request/response pattern of the login and
+//! discovery phases. The full feature phase's concurrent I/O is in `driver`.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::login::{Login, LoginConfig, LoginOutcome, LoginProgress};
+use crate::pdu::{encode_pdu, Digests, Pdu, PduDecoder};
+
+use super::ClientError;
+
+/// Largest data segment accepted while logging in (RFC 7143 default MaxRecvDataSegmentLength).
+const LOGIN_MAX_DATA_SEGMENT: u32 = 8192;
+
+/// A connected socket with framing.
+#[derive(Debug)]
+pub struct Connection {
+    pub(crate) stream: TcpStream,
+    pub(crate) decoder: PduDecoder,
+    pub(crate) read_buffer: BytesMut,
+    pub(crate) digests: Digests,
+}
+
+impl Connection {
+    /// Connects to `address` (`host:port`) within `timeout`.
+    pub async fn connect(address: &str, timeout: Duration) -> Result<Connection, ClientError> {
+        let connect = TcpStream::connect(address);
+        let stream = tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| ClientError::Timeout("TCP connect"))?
+            .map_err(|source| ClientError::Connect {
+                address: address.to_string(),
+                reason: source.to_string(),
+            })?;
+        stream.set_nodelay(true).map_err(ClientError::io)?;
+        Ok(Connection {
+            stream,
+            decoder: PduDecoder::new(LOGIN_MAX_DATA_SEGMENT, Digests::default()),
+            read_buffer: BytesMut::with_capacity(64 * 1024),
+            digests: Digests::default(),
+        })
+    }
+
+    /// Sends one PDU.
+    pub async fn send(&mut self, pdu: &Pdu) -> Result<(), ClientError> {
+        let mut bytes = Vec::new();
+        encode_pdu(pdu, self.digests, &mut bytes)?;
+        self.stream.write_all(&bytes).await.map_err(ClientError::io)
+    }
+
+    /// Receives one PDU, waiting at most `timeout`.
+    pub async fn receive(&mut self, timeout: Duration) -> Result<Pdu, ClientError> {
+        tokio::time::timeout(timeout, self.receive_forever())
+            .await
+            .map_err(|_| ClientError::Timeout("waiting for a PDU"))?
+    }
+
+    async fn receive_forever(&mut self) -> Result<Pdu, ClientError> {
+        loop {
+            if let Some(pdu) = self.decoder.decode(&mut self.read_buffer)? {
+                return Ok(pdu);
+            }
+            let read = self
+                .stream
+                .read_buf(&mut self.read_buffer)
+                .await
+                .map_err(ClientError::io)?;
+            if read == 0 {
+                return Err(ClientError::Closed);
+            }
+        }
+    }
+
+    /// Runs a login to completion; afterwards the negotiated digests and receive limit apply.
+    pub async fn login(
+        &mut self,
+        config: LoginConfig,
+        timeout: Duration,
+    ) -> Result<LoginOutcome, ClientError> {
+        let mut login = Login::new(config);
+        loop {
+            let Some(request) = login.poll_request() else {
+                return Err(ClientError::Protocol(
+                    "login stalled with nothing to send".into(),
+                ));
+            };
+            self.send(&Pdu::LoginRequest(request)).await?;
+            let response = match self.receive(timeout).await? {
+                Pdu::LoginResponse(response) => response,
+                other => {
+                    let name = format!("{:?}", other.header().opcode_byte());
+                    return Err(ClientError::Protocol(format!(
+                        "expected Login Response, got opcode {name}"
+                    )));
+                }
+            };
+            if let LoginProgress::Complete(outcome) = login.handle_response(&response)? {
+                self.digests = Digests {
+                    header: outcome.params.header_digest,
+                    data: outcome.params.data_digest,
+                };
+                self.decoder =
+                    PduDecoder::new(outcome.params.max_recv_data_segment_length, self.digests);
+                return Ok(outcome);
+            }
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! The tokio side of the initiator: connect and log in, then a driver task that moves bytes
+//! and time in and out of the sans-I/O [`Session`](crate::session::Session), and a cheap,
+//! cloneable handle to submit commands and task management functions.
+//!
+//! ```text
+//!   IscsiClient ──mpsc (bounded)──► driver task ──► Session ──► TcpStream
+//!        ▲                              │
+//!        └────────── oneshot reply ◄────┘   connection lost ─► recovery (re-login with
+//!                                            backoff, bounded by replacement_timeout)
+//! ```
+//!
+//! Owns sockets, tasks and wall-clock time. Recovery here is the transport's session
+//! re-login (open-iscsi's behaviour); whether a failed command is retried is the caller's
+//! decision: outstanding commands fail with `TransportDisrupted`, and once the replacement
+//! timeout expires, with `TransportFailfast`.
+
+mod connection;
+mod discovery;
+mod driver;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use unjam_scsi::HostByte;
+
+pub use connection::Connection;
+pub use discovery::{discover, parse_send_targets, DiscoveredTarget};
+
+use crate::chap::ChapCredentials;
+use crate::login::{Authentication, LoginConfig, LoginError, SessionType};
+use crate::params::{OperationalParams, OperationalProposal};
+use crate::pdu::{PduError, TaskManagementFunction};
+use crate::session::{ScsiOutcome, SessionConfig, SubmitError, TaskRequest};
+use crate::url::{IscsiUrl, PortalUrl};
+use driver::{Command, Driver};
+
+/// The default initiator name.
+pub const DEFAULT_INITIATOR_NAME: &str = "iqn.2024-11.dev.unjam:initiator";
+
+/// How the driver recovers a lost connection (open-iscsi's knobs and defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryPolicy {
+    /// Re-login automatically after a connection loss.
+    pub enabled: bool,
+    /// How long commands are held while the session is re-established before they fail with
+    /// `TransportFailfast` (open-iscsi `replacement_timeout`, 120 s).
+    pub replacement_timeout: Duration,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RecoveryPolicy {
+    fn default() -> Self {
+        RecoveryPolicy {
+            enabled: true,
+            replacement_timeout: Duration::from_secs(120),
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(8),
+        }
+    }
+}
+
+/// Everything a client needs besides the URL.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub initiator_name: String,
+    pub proposal: OperationalProposal,
+    pub session: SessionConfig,
+    /// Per login exchange (open-iscsi `login_timeout`, 15 s).
+    pub login_timeout: Duration,
+    pub recovery: RecoveryPolicy,
+    /// Credentials the target must prove for mutual CHAP.
+    pub target_chap: Option<ChapCredentials>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            initiator_name: DEFAULT_INITIATOR_NAME.to_string(),
+            proposal: OperationalProposal::default(),
+            session: SessionConfig::default(),
+            login_timeout: Duration::from_secs(15),
+            recovery: RecoveryPolicy::default(),
+            target_chap: None,
+        }
+    }
+}
+
+/// Connecting or logging in failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {address}: {reason}")]
+    Connect { address: String, reason: String },
+    #[error("I/O error: {0}")]
+    Io(String),
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    #[error("target closed the connection")]
+    Closed,
+    #[error("login failed: {0}")]
+    Login(#[from] LoginError),
+    #[error("PDU: {0}")]
+    Pdu(#[from] PduError),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    pub(crate) fn io(error: std::io::Error) -> ClientError {
+        ClientError::Io(error.to_string())
+    }
+}
+
+/// A command or task management function did not complete with a SCSI status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("connection lost while the command was outstanding (DID_TRANSPORT_DISRUPTED)")]
+    TransportDisrupted,
+    #[error("session recovery timed out (DID_TRANSPORT_FAILFAST)")]
+    TransportFailfast,
+    #[error("command aborted by a task management function")]
+    Aborted,
+    #[error("target rejected the command (reason {0:#04x})")]
+    Rejected(u8),
+    #[error("{0}")]
+    Submit(#[from] SubmitError),
+    #[error("too many commands held during session recovery")]
+    HeldQueueFull,
+    #[error("the session is closed")]
+    Closed,
+}
+
+impl CommandError {
+    /// The host byte the Linux iSCSI transport would report for this failure.
+    pub fn host_byte(&self) -> HostByte {
+        match self {
+            CommandError::TransportDisrupted => HostByte::DID_TRANSPORT_DISRUPTED,
+            CommandError::TransportFailfast | CommandError::Closed => {
+                HostByte::DID_TRANSPORT_FAILFAST
+            }
+            CommandError::Aborted => HostByte::DID_ABORT,
+            CommandError::Rejected(_) | CommandError::Submit(_) => HostByte::DID_ERROR,
+            CommandError::HeldQueueFull => HostByte::DID_REQUEUE,
+        }
+    }
+}
+
+/// Names a submitted command for [`IscsiClient::abort`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId(pub u64);
+
+/// A command in flight.
+#[derive(Debug)]
+pub struct PendingCommand {
+    pub id: RequestId,
+    reply: oneshot::Receiver<Result<ScsiOutcome, CommandError>>,
+}
+
+impl PendingCommand {
+    pub async fn wait(self) -> Result<ScsiOutcome, CommandError> {
+        self.reply.await.unwrap_or(Err(CommandError::Closed))
+    }
+}
+
+/// A logged-in session to one target; clone it to share.
+#[derive(Debug, Clone)]
+pub struct IscsiClient {
+    commands: mpsc::Sender<Command>,
+    next_request: Arc<AtomicU64>,
+    params: OperationalParams,
+    lun: u64,
+}
+
+pub(crate) fn random_isid() -> [u8; 6] {
+    // Type 10b (random) in the top two bits of the first byte (RFC 7143 §11.12.5).
+    let random: [u8; 6] = rand::random();
+    let mut isid = random;
+    isid[0] = 0x80 | (random[0] & 0x3f);
+    isid
+}
+
+pub(crate) fn authentication_for(portal: &PortalUrl, config: &ClientConfig) -> Authentication {
+    match (&portal.user, &portal.password) {
+        (Some(user), Some(password)) => Authentication::Chap {
+            initiator: ChapCredentials {
+                user: user.clone(),
+                secret: password.as_bytes().to_vec(),
+            },
+            target: config.target_chap.clone(),
+        },
+        _ => Authentication::None,
+    }
+}
+
+pub(crate) fn login_config(url: &IscsiUrl, config: &ClientConfig, isid: [u8; 6]) -> LoginConfig {
+    LoginConfig {
+        initiator_name: config.initiator_name.clone(),
+        session_type: SessionType::Normal {
+            target_name: url.target.clone(),
+        },
+        authentication: authentication_for(&url.portal, config),
+        isid,
+        tsih: 0,
+        cid: 0,
+        initiator_task_tag: 0,
+        initial_cmd_sn: 1,
+        proposal: config.proposal.clone(),
+    }
+}
+
+impl IscsiClient {
+    /// Connects, logs in and starts the driver task on the current tokio runtime.
+    pub async fn connect(url: &IscsiUrl, config: ClientConfig) -> Result<IscsiClient, ClientError> {
+        let isid = random_isid();
+        let mut connection =
+            Connection::connect(&url.portal.address(), config.login_timeout).await?;
+        let outcome = connection
+            .login(login_config(url, &config, isid), config.login_timeout)
+            .await?;
+        let params = outcome.params;
+        let capacity = config.session.max_tasks.max(1);
+        let (sender, receiver) = mpsc::channel(capacity);
+        let driver = Driver::new(url.clone(), config, isid, receiver);
+        tokio::spawn(driver.run(connection, outcome));
+        Ok(IscsiClient {
+            commands: sender,
+            next_request: Arc::new(AtomicU64::new(1)),
+            params,
+            lun: url.lun_field(),
+        })
+    }
+
+    /// The parameters negotiated at the first login.
+    pub fn params(&self) -> &OperationalParams {
+        &self.params
+    }
+
+    /// The LUN field of the URL's LUN.
+    pub fn lun(&self) -> u64 {
+        self.lun
+    }
+
+    /// Queues a command; await the returned value for its outcome.
+    pub async fn submit(&self, request: TaskRequest) -> Result<PendingCommand, CommandError> {
+        let id = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
+        let (reply, receiver) = oneshot::channel();
+        let command = Command::Submit { id, request, reply };
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| CommandError::Closed)?;
+        Ok(PendingCommand {
+            id,
+            reply: receiver,
+        })
+    }
+
+    /// Submits a command and waits for its outcome.
+    pub async fn execute(&self, request: TaskRequest) -> Result<ScsiOutcome, CommandError> {
+        self.submit(request).await?.wait().await
+    }
+
+    /// ABORT TASK for a submitted command; returns the TMF response code (0 = complete).
+    pub async fn abort(&self, id: RequestId) -> Result<u8, CommandError> {
+        self.manage(TaskManagementFunction::AbortTask, self.lun, Some(id))
+            .await
+    }
+
+    /// Any task management function on a LUN field; returns the TMF response code.
+    pub async fn manage(
+        &self,
+        function: TaskManagementFunction,
+        lun: u64,
+        referenced: Option<RequestId>,
+    ) -> Result<u8, CommandError> {
+        let (reply, receiver) = oneshot::channel();
+        let command = Command::Manage {
+            function,
+            lun,
+            referenced,
+            reply,
+        };
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| CommandError::Closed)?;
+        receiver.await.unwrap_or(Err(CommandError::Closed))
+    }
+
+    /// Drops the connection and logs in again (the host reset of this transport).
+    pub async fn reconnect(&self) -> Result<(), CommandError> {
+        let (reply, receiver) = oneshot::channel();
+        let command = Command::Reconnect { reply };
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| CommandError::Closed)?;
+        receiver.await.unwrap_or(Err(CommandError::Closed))
+    }
+
+    /// Logs out and stops the driver.
+    pub async fn logout(self) -> Result<(), CommandError> {
+        let (reply, receiver) = oneshot::channel();
+        let command = Command::Logout { reply };
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| CommandError::Closed)?;
+        receiver.await.unwrap_or(Err(CommandError::Closed))
+    }
+}

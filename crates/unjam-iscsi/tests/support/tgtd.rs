@@ -1,0 +1,332 @@
+//! A real `tgtd` for tests: started on 127.0.0.1 on a free port with its own control port,
+//! one target with two LUNs backed by temporary files, optional CHAP accounts, and reliable
+//! teardown (also when a test panics, via `Drop`).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use unjam_iscsi::client::{discover, ClientConfig};
+use unjam_iscsi::url::PortalUrl;
+
+/// CHAP accounts to bind to the target.
+#[derive(Clone, Debug, Default)]
+pub struct ChapSetup {
+    /// The initiator's account (incoming).
+    pub initiator: Option<(String, String)>,
+    /// The target's account (outgoing, for mutual CHAP).
+    pub target: Option<(String, String)>,
+}
+
+/// How to set up the target.
+#[derive(Clone, Debug)]
+pub struct TgtdOptions {
+    pub lun_bytes: [u64; 2],
+    pub chap: ChapSetup,
+    /// iSCSI parameters set on the target, e.g. ("MaxBurstLength", "65536").
+    pub params: Vec<(String, String)>,
+}
+
+impl Default for TgtdOptions {
+    fn default() -> Self {
+        TgtdOptions {
+            lun_bytes: [16 * 1024 * 1024, 8 * 1024 * 1024],
+            chap: ChapSetup::default(),
+            params: Vec::new(),
+        }
+    }
+}
+
+/// A running tgtd; stopped and cleaned up on drop.
+#[derive(Debug)]
+pub struct Tgtd {
+    child: Option<Child>,
+    pub port: u16,
+    control: u16,
+    pub target: String,
+    options: TgtdOptions,
+    directory: tempfile::TempDir,
+}
+
+pub const TARGET_NAME: &str = "iqn.2024-11.dev.unjam:test";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or_else(|error| panic!("no free port: {error}"))
+}
+
+impl Tgtd {
+    /// Starts tgtd and waits until a SendTargets discovery lists the target.
+    pub async fn start(options: TgtdOptions) -> Tgtd {
+        let directory = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        for (index, bytes) in options.lun_bytes.iter().enumerate() {
+            let file =
+                std::fs::File::create(directory.path().join(format!("lun{}.img", index + 1)))
+                    .unwrap_or_else(|e| panic!("backing file: {e}"));
+            file.set_len(*bytes)
+                .unwrap_or_else(|e| panic!("set_len: {e}"));
+        }
+        let port = free_port();
+        // tgtd accepts control ports up to 32767.
+        let control = 1024 + port % 30_000;
+        let mut tgtd = Tgtd {
+            child: None,
+            port,
+            control,
+            target: TARGET_NAME.to_string(),
+            options,
+            directory,
+        };
+        tgtd.launch().await;
+        tgtd
+    }
+
+    /// `iscsi://[user%secret@]127.0.0.1:port/target/lun`.
+    pub fn url(&self, lun: u16) -> String {
+        format!("iscsi://127.0.0.1:{}/{}/{}", self.port, self.target, lun)
+    }
+
+    pub fn url_with_chap(&self, user: &str, secret: &str, lun: u16) -> String {
+        format!(
+            "iscsi://{user}%{secret}@127.0.0.1:{}/{}/{}",
+            self.port, self.target, lun
+        )
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    pub fn backing_file(&self, lun: u16) -> PathBuf {
+        self.directory.path().join(format!("lun{lun}.img"))
+    }
+
+    /// SIGSTOP: a hung target.
+    pub fn pause(&self) {
+        signal(self.pid(), "-STOP");
+    }
+
+    /// SIGCONT.
+    pub fn resume(&self) {
+        signal(self.pid(), "-CONT");
+    }
+
+    /// SIGKILL, then a fresh tgtd with the same port, target and backing files: a reboot.
+    pub async fn kill_and_restart(&mut self) {
+        self.kill();
+        self.launch().await;
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(child.id(), "-CONT");
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    async fn launch(&mut self) {
+        let log = std::fs::File::create(self.directory.path().join("tgtd.log"))
+            .unwrap_or_else(|e| panic!("log file: {e}"));
+        let child = Command::new("tgtd")
+            .args(["-f", "-d", "1", "-C", &self.control.to_string()])
+            .args(["--iscsi", &format!("portal=127.0.0.1:{}", self.port)])
+            .stdin(Stdio::null())
+            .stdout(
+                log.try_clone()
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            )
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start tgtd (install the tgt package): {e}"));
+        self.child = Some(child);
+        self.wait_for_control();
+        self.configure();
+        self.wait_for_discovery().await;
+    }
+
+    fn tgtadm(&self, args: &[&str]) -> bool {
+        Command::new("tgtadm")
+            .args(["-C", &self.control.to_string(), "--lld", "iscsi"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|status| status.success())
+            .unwrap_or(false)
+    }
+
+    fn must(&self, args: &[&str]) {
+        assert!(self.tgtadm(args), "tgtadm {args:?} failed");
+    }
+
+    fn wait_for_control(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.tgtadm(&["--mode", "target", "--op", "show"]) {
+            assert!(
+                Instant::now() < deadline,
+                "tgtd control socket never came up"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn configure(&self) {
+        self.must(&[
+            "--mode",
+            "target",
+            "--op",
+            "new",
+            "--tid",
+            "1",
+            "--targetname",
+            &self.target,
+        ]);
+        for lun in 1..=2u16 {
+            let path = self.backing_file(lun);
+            let path = path.to_string_lossy();
+            self.must(&[
+                "--mode",
+                "logicalunit",
+                "--op",
+                "new",
+                "--tid",
+                "1",
+                "--lun",
+                &lun.to_string(),
+                "--backing-store",
+                &path,
+            ]);
+        }
+        for (name, value) in &self.options.params {
+            self.must(&[
+                "--mode", "target", "--op", "update", "--tid", "1", "--name", name, "--value",
+                value,
+            ]);
+        }
+        if let Some((user, secret)) = &self.options.chap.initiator {
+            self.must(&[
+                "--mode",
+                "account",
+                "--op",
+                "new",
+                "--user",
+                user,
+                "--password",
+                secret,
+            ]);
+            self.must(&[
+                "--mode", "account", "--op", "bind", "--tid", "1", "--user", user,
+            ]);
+        }
+        if let Some((user, secret)) = &self.options.chap.target {
+            self.must(&[
+                "--mode",
+                "account",
+                "--op",
+                "new",
+                "--user",
+                user,
+                "--password",
+                secret,
+            ]);
+            self.must(&[
+                "--mode",
+                "account",
+                "--op",
+                "bind",
+                "--tid",
+                "1",
+                "--user",
+                user,
+                "--outgoing",
+            ]);
+        }
+        self.must(&[
+            "--mode",
+            "target",
+            "--op",
+            "bind",
+            "--tid",
+            "1",
+            "--initiator-address",
+            "ALL",
+        ]);
+    }
+
+    async fn wait_for_discovery(&self) {
+        let portal = PortalUrl::parse(&format!("iscsi://127.0.0.1:{}", self.port))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let config = ClientConfig {
+            login_timeout: Duration::from_secs(2),
+            ..ClientConfig::default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(targets) = discover(&portal, &config).await {
+                if targets.iter().any(|target| target.name == self.target) {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "tgtd never listed the target");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Graceful stop as tgtd needs it, SIGKILL as the fallback.
+    fn stop(&mut self) {
+        if self.child.is_none() {
+            return;
+        }
+        if let Some(child) = &self.child {
+            signal(child.id(), "-CONT");
+        }
+        self.tgtadm(&[
+            "--mode", "target", "--op", "update", "--tid", "1", "--name", "state", "--value",
+            "offline",
+        ]);
+        self.tgtadm(&[
+            "--mode", "target", "--op", "delete", "--force", "--tid", "1",
+        ]);
+        self.tgtadm(&["--mode", "system", "--op", "delete"]);
+        if let Some(mut child) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Tgtd {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.directory.path().join("tgtd.log"));
+            eprintln!("--- tgtd log ---\n{}", log.unwrap_or_default());
+        }
+        let socket = format!("/var/run/tgtd/socket.{}", self.control);
+        let _ = std::fs::remove_file(format!("{socket}.lock"));
+        let _ = std::fs::remove_file(socket);
+    }
+}
+
+fn signal(pid: u32, signal: &str) {
+    if pid == 0 {
+        return;
+    }
+    let _ = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
