@@ -210,7 +210,17 @@ fn small_burst_options() -> TgtdOptions {
 }
 
 async fn write_read_sizes(config: ClientConfig) {
-    let tgtd = Tgtd::start(small_burst_options()).await;
+    let mut options = small_burst_options();
+    if config.proposal.header_digest {
+        // tgtd offers only None unless told otherwise.
+        options
+            .params
+            .push(("HeaderDigest".into(), "CRC32C,None".into()));
+        options
+            .params
+            .push(("DataDigest".into(), "CRC32C,None".into()));
+    }
+    let tgtd = Tgtd::start(options).await;
     let digests = (config.proposal.header_digest, config.proposal.data_digest);
     let client = connect_with(&tgtd.url(1), config).await;
     let negotiated = (client.params().header_digest, client.params().data_digest);

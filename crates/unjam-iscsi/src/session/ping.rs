@@ -118,9 +118,16 @@ mod tests {
         timer.sent(1, start + Duration::from_secs(8));
         assert!(!timer.answered(2));
         assert!(timer.answered(1));
+        // The answer arrived (the session records every received PDU): next ping is an
+        // interval after it.
+        timer.received(start + Duration::from_secs(9));
         assert_eq!(
-            timer.on_timeout(start + Duration::from_secs(9)),
+            timer.on_timeout(start + Duration::from_secs(13)),
             PingAction::Nothing
+        );
+        assert_eq!(
+            timer.on_timeout(start + Duration::from_secs(14)),
+            PingAction::SendPing
         );
     }
 
