@@ -19,12 +19,36 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     DecodeSense(cmd::decode_sense::DecodeSenseArgs),
+    /// INQUIRY over iSCSI (like sg_inq).
+    Inquiry(cmd::inquiry::InquiryArgs),
+    /// READ CAPACITY(16) over iSCSI (like sg_readcap).
+    Readcap(cmd::readcap::ReadcapArgs),
+    /// TEST UNIT READY over iSCSI (like sg_turs).
+    Tur(cmd::tur::TurArgs),
+    /// REPORT LUNS over iSCSI (like sg_luns).
+    Luns(cmd::luns::LunsArgs),
+    /// READ(16) blocks over iSCSI.
+    Read(cmd::read::ReadArgs),
+    /// WRITE(16) blocks over iSCSI.
+    Write(cmd::write::WriteArgs),
+    /// LOGICAL UNIT RESET or TARGET WARM RESET over iSCSI.
+    Reset(cmd::reset::ResetArgs),
+    /// SendTargets discovery on an iSCSI portal.
+    Discover(cmd::discover::DiscoverArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<std::process::ExitCode> = match cli.command {
         Command::DecodeSense(args) => cmd::decode_sense::run(args),
+        Command::Inquiry(args) => cmd::inquiry::run(args),
+        Command::Readcap(args) => cmd::readcap::run(args),
+        Command::Tur(args) => cmd::tur::run(args),
+        Command::Luns(args) => cmd::luns::run(args),
+        Command::Read(args) => cmd::read::run(args),
+        Command::Write(args) => cmd::write::run(args),
+        Command::Reset(args) => cmd::reset::run(args),
+        Command::Discover(args) => cmd::discover::run(args),
     };
     match result {
         Ok(code) => code,

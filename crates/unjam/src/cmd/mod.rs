@@ -1,3 +1,13 @@
 //! One module per subcommand.
 
 pub mod decode_sense;
+pub mod discover;
+pub mod inquiry;
+mod iscsi_common;
+mod iscsi_io;
+pub mod luns;
+pub mod read;
+pub mod readcap;
+pub mod reset;
+pub mod tur;
+pub mod write;
