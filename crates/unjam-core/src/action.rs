@@ -105,7 +105,8 @@ pub struct Completion {
     pub sense: SenseBuffer,
     /// Sends that reached the transport.
     pub attempts: u32,
-    /// Retries counted against `allowed` that were carried out.
+    /// Retries counted against `allowed` that were carried out since the request was last
+    /// prepared (a REPREP starts a new count, as in the kernel).
     pub counted_retries: u32,
     /// Bytes completed good.
     pub good_bytes: u32,

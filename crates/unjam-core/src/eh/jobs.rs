@@ -91,7 +91,7 @@ impl MidLayer {
                 })
     }
 
-    fn can_reset(&self, run: &EhRun, kind: ResetKind) -> bool {
+    pub(crate) fn can_reset(&self, run: &EhRun, kind: ResetKind) -> bool {
         let capabilities = self.hosts[run.host().0 as usize].config.capabilities;
         match kind {
             ResetKind::Lun => capabilities.lun_reset,

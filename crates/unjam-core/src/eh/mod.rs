@@ -242,11 +242,19 @@ impl MidLayer {
             {
                 continue;
             }
-            self.trace(now, || TraceEvent::EhStep {
-                host,
-                step: step.name(),
-            });
             run.jobs = self.eh_plan_step(&run, step);
+            if !run.jobs.is_empty() {
+                self.trace(now, || TraceEvent::EhStep {
+                    host,
+                    step: step.name(),
+                });
+            } else if let (EhStep::Reset(kind), Some(device)) =
+                (step, self.work_devices(&run).first().copied())
+            {
+                if !self.can_reset(&run, kind) {
+                    self.trace(now, || TraceEvent::ResetSkipped { device, kind });
+                }
+            }
         }
         debug_assert!(false, "error handler did not settle");
         self.eh_finish(now, run);

@@ -86,6 +86,7 @@ pub struct Explanation {
     pub log_lines: Vec<String>,
     pub events: Vec<TraceRecord>,
     pub event_texts: Vec<String>,
+    /// Virtual time from submission to completion.
     pub elapsed: Duration,
     pub stats: Stats,
     pub violations: Vec<String>,
@@ -159,6 +160,11 @@ fn summarise(
         }
     }
     let completion = driver.completions.first().copied();
+    let completed_at = driver
+        .trace
+        .iter()
+        .find(|r| matches!(r.event, TraceEvent::Completed { .. }))
+        .map_or(driver.now, |r| r.at);
     Explanation {
         completion,
         attempts: completion.map_or(0, |c| c.attempts),
@@ -168,9 +174,7 @@ fn summarise(
         log_lines: log.take_lines(),
         events: driver.trace.clone(),
         event_texts,
-        elapsed: driver
-            .now
-            .saturating_duration_since(crate::time::Instant::ZERO),
+        elapsed: completed_at.saturating_duration_since(crate::time::Instant::ZERO),
         stats: driver.mid.stats(),
         violations,
     }

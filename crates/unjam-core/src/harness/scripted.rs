@@ -23,6 +23,7 @@ pub struct ScriptedTransport {
     lost: HashMap<Tag, TransportOutcome>,
     last_entry: HashMap<DeviceId, ScriptEntry>,
     eh_tags: HashSet<Tag>,
+    poll_delay: std::time::Duration,
 }
 
 impl ScriptedTransport {
@@ -37,6 +38,11 @@ impl ScriptedTransport {
     /// Requests with `token` follow `script` instead of the default.
     pub fn set_script(&mut self, token: u64, script: Vec<ScriptEntry>) {
         self.scripts.insert(token, script);
+    }
+
+    /// How long a poll takes to answer (default: at once).
+    pub fn set_poll_delay(&mut self, delay: std::time::Duration) {
+        self.poll_delay = delay;
     }
 
     fn entry_for(&mut self, token: u64) -> ScriptEntry {
@@ -152,7 +158,7 @@ impl Transport for ScriptedTransport {
             self.held.remove(&tag);
             events.at(now, TransportEvent::Done { tag, outcome });
         }
-        events.at(now, TransportEvent::PollDone { tag });
+        events.at(now + self.poll_delay, TransportEvent::PollDone { tag });
     }
 
     fn revoke(&mut self, _: Instant, tag: Tag, _: DeviceId) {

@@ -317,7 +317,8 @@ impl MidLayer {
     }
 
     /// A new command for the rest of the request: advance past the good bytes, reset the
-    /// retry count and the eh flags (a fresh prepare), keep the allocation time.
+    /// retry count and the eh flags (a fresh prepare), keep the allocation time (so the
+    /// runtime cap still bounds a request that is prepared again and again).
     fn reprep(&mut self, slot: u32, good_bytes: u32) {
         let Some(cmd) = self.slab.get_mut(slot) else {
             return;
@@ -332,6 +333,7 @@ impl MidLayer {
             cmd.request.block.start_sector += u64::from(good_bytes / 512);
         }
         cmd.retries = 0;
+        cmd.counted_retries = 0;
         cmd.abort_scheduled = false;
     }
 
