@@ -5,6 +5,10 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
+/// The system allocator, counted, so that `unjam bench` can report allocations per command.
+#[global_allocator]
+static GLOBAL: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "unjam",
@@ -35,6 +39,8 @@ enum Command {
     Reset(cmd::reset::ResetArgs),
     /// SendTargets discovery on an iSCSI portal.
     Discover(cmd::discover::DiscoverArgs),
+    Explain(cmd::explain::ExplainArgs),
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +55,8 @@ fn main() -> std::process::ExitCode {
         Command::Write(args) => cmd::write::run(args),
         Command::Reset(args) => cmd::reset::run(args),
         Command::Discover(args) => cmd::discover::run(args),
+        Command::Explain(args) => cmd::explain::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod decode_sense;
 pub mod discover;
 pub mod inquiry;
@@ -11,3 +12,4 @@ pub mod readcap;
 pub mod reset;
 pub mod tur;
 pub mod write;
+pub mod explain;

@@ -1,0 +1,240 @@
+//! `unjam explain`: the life of one command against scripted outcomes, on the virtual
+//! clock. The work is `unjam_core::harness::explain`; this module parses the arguments and
+//! prints the path taken, the final status and the kernel log lines (or one JSON object).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use unjam_core::buffers::Cdb;
+use unjam_core::config::Personality;
+use unjam_core::harness::{explain, parse_outcome, ExplainConfig, Explanation};
+use unjam_core::request::cmd_flags;
+
+const GRAMMAR: &str = "\
+OUTCOME GRAMMAR
+  Each --outcome describes one attempt as space-separated tokens; the last --outcome
+  repeats for every later attempt.
+    host=DID_ERROR        host byte (DID_* name, with or without DID_, or a number)
+    status=CHECK_CONDITION  SAM status (name or number)
+    sense=70 00 0b ...    autosense bytes in hex; the bytes may be separate tokens
+    virtio=FAILURE        a VIRTIO_SCSI_S_* response, mapped as virtio_scsi does
+    timeout               the command never completes
+    lost                  the target completed it but the notification was lost
+    abort=ok|fail         the answer to an abort of this attempt (default ok)
+    resid=N               residual byte count
+    latency=MS            completion latency in milliseconds (default 0.1)
+    rs=70 00 05 ...       what REQUEST SENSE returns if the error handler asks
+    tur=ok|fail|timeout   the error handler's TEST UNIT READY answer (default ok)
+    reset=ok|fail         the answer to LUN/target/bus/host resets (default ok)
+
+EXAMPLE (seed 000)
+  unjam explain --cdb '28 00 00 05 58 70 00 00 10 00' --personality virtio_scsi \\
+    --outcome 'virtio=FAILURE' \\
+    --outcome 'status=CHECK_CONDITION sense=70 00 0b 00 00 00 00 0a 00 00 00 00 00 06 00 00 00 00'";
+
+/// Explain what the mid-layer does with one command against scripted outcomes.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = GRAMMAR)]
+pub struct ExplainArgs {
+    /// The CDB in hex, e.g. '28 00 00 05 58 70 00 00 10 00'.
+    #[arg(long, value_name = "HEX")]
+    cdb: String,
+    /// Transport personality: generic, mpt3sas, smartpqi, megaraid_sas, virtio_scsi,
+    /// iscsi_tcp, hisi_sas.
+    #[arg(long, default_value = "generic")]
+    personality: String,
+    /// One attempt's outcome (see OUTCOME GRAMMAR in --help); repeat for later attempts.
+    #[arg(long = "outcome", value_name = "TOKENS", required = true)]
+    outcomes: Vec<String>,
+    /// Retries allowed (-1 = no limit).
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
+    allowed: i32,
+    /// Per-attempt timeout in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    timeout_s: f64,
+    /// Timeout of the error handler's own commands, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    eh_timeout_s: f64,
+    /// Fail fast on this class of error (repeatable).
+    #[arg(long, value_enum)]
+    failfast: Vec<Failfast>,
+    /// A passthrough (SG_IO) request: no disk-driver completion, failfast on CHECK CONDITION.
+    #[arg(long)]
+    passthrough: bool,
+    /// The transport can reap lost completions before an abort.
+    #[arg(long)]
+    poll_before_abort: bool,
+    /// phys_seg printed in the block-layer line.
+    #[arg(long, default_value_t = 1)]
+    phys_seg: u16,
+    /// I/O priority class printed in the block-layer line (0 none, 1 RT, 2 BE, 3 IDLE).
+    #[arg(long, default_value_t = 0)]
+    prio_class: u8,
+    /// Also print the error-recovery log lines (scsi_logging_level).
+    #[arg(long)]
+    eh_logging: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Failfast {
+    Dev,
+    Transport,
+    Driver,
+}
+
+pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
+    let config = config(&args)?;
+    let explanation = explain(&config);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json(&config, &explanation))?
+        );
+    } else {
+        print_human(&config, &explanation);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config(args: &ExplainArgs) -> anyhow::Result<ExplainConfig> {
+    let cdb = Cdb::new(&parse_hex(&args.cdb).context("--cdb")?).context("--cdb")?;
+    let mut outcomes = Vec::with_capacity(args.outcomes.len());
+    for (index, text) in args.outcomes.iter().enumerate() {
+        let entry =
+            parse_outcome(text).with_context(|| format!("--outcome #{} '{text}'", index + 1))?;
+        outcomes.push(entry);
+    }
+    let Some(personality) = Personality::parse(&args.personality) else {
+        bail!("--personality: unknown personality '{}'", args.personality);
+    };
+    let mut config = ExplainConfig::new(cdb, outcomes);
+    config.personality = personality;
+    config.allowed = args.allowed;
+    config.timeout = seconds("--timeout-s", args.timeout_s)?;
+    config.eh_timeout = seconds("--eh-timeout-s", args.eh_timeout_s)?;
+    config.passthrough = args.passthrough;
+    config.poll_before_abort = args.poll_before_abort;
+    config.phys_segments = args.phys_seg;
+    config.prio_class = args.prio_class;
+    config.eh_logging = args.eh_logging;
+    for failfast in &args.failfast {
+        config.cmd_flags |= match failfast {
+            Failfast::Dev => cmd_flags::FAILFAST_DEV,
+            Failfast::Transport => cmd_flags::FAILFAST_TRANSPORT,
+            Failfast::Driver => cmd_flags::FAILFAST_DRIVER,
+        };
+    }
+    Ok(config)
+}
+
+fn seconds(name: &str, value: f64) -> anyhow::Result<Duration> {
+    if !(0.001..=86_400.0).contains(&value) {
+        bail!("{name}: {value} is outside 0.001..86400 seconds");
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+/// Hex bytes separated by spaces or commas; a token may hold several bytes (`280000`).
+fn parse_hex(text: &str) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    for token in text
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+    {
+        let digits = token.strip_prefix("0x").unwrap_or(token);
+        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+            bail!("'{token}' is not hex");
+        }
+        let padded = if digits.len() % 2 == 1 {
+            format!("0{digits}")
+        } else {
+            digits.to_string()
+        };
+        for index in (0..padded.len()).step_by(2) {
+            bytes.push(u8::from_str_radix(&padded[index..index + 2], 16)?);
+        }
+    }
+    Ok(bytes)
+}
+
+fn print_human(config: &ExplainConfig, explanation: &Explanation) {
+    let cdb: Vec<String> = config
+        .cdb
+        .as_slice()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!(
+        "Command: {} [{}] on sd 0:0:0:0 [sda]; personality {}, allowed {}, timeout {:?}",
+        unjam_scsi::cdb::opcode_name(config.cdb.as_slice()),
+        cdb.join(" "),
+        config.personality.name(),
+        config.allowed,
+        config.timeout
+    );
+    println!("\nPath taken:");
+    for line in &explanation.path {
+        println!("  {line}");
+    }
+    println!();
+    match (explanation.blk_status, explanation.completion) {
+        (Some(status), Some(completion)) => println!(
+            "Final status: {} ({}, \"{}\") after {} attempt(s), {} bytes good, {:.3}s",
+            status.kernel_name(),
+            status.errno(),
+            if status.log_string().is_empty() {
+                "success".to_string()
+            } else {
+                format!("{} error", status.log_string())
+            },
+            completion.attempts,
+            completion.good_bytes,
+            explanation.elapsed.as_secs_f64()
+        ),
+        _ => println!("Final status: the command did not complete"),
+    }
+    println!(
+        "Dispositions per attempt: {}",
+        explanation.dispositions.join(" ")
+    );
+    println!("\nKernel log:");
+    if explanation.log_lines.is_empty() {
+        println!("  (nothing)");
+    }
+    for line in &explanation.log_lines {
+        println!("  {line}");
+    }
+    for violation in &explanation.violations {
+        println!("INVARIANT VIOLATED: {violation}");
+    }
+}
+
+fn json(config: &ExplainConfig, explanation: &Explanation) -> serde_json::Value {
+    let events: Vec<serde_json::Value> = explanation
+        .events
+        .iter()
+        .zip(&explanation.event_texts)
+        .map(|(record, text)| {
+            serde_json::json!({ "at_ns": record.at.as_nanos(), "kind": record.event.kind(), "text": text })
+        })
+        .collect();
+    serde_json::json!({
+        "cdb": config.cdb.as_slice(),
+        "personality": config.personality.name(),
+        "attempts": explanation.attempts,
+        "blk_status": explanation.blk_status.map(|s| s.kernel_name()),
+        "errno": explanation.blk_status.map(|s| s.errno()),
+        "good_bytes": explanation.completion.map(|c| c.good_bytes),
+        "elapsed_s": explanation.elapsed.as_secs_f64(),
+        "dispositions": explanation.dispositions,
+        "log_lines": explanation.log_lines,
+        "path": explanation.path,
+        "events": events,
+        "stats": explanation.stats,
+        "violations": explanation.violations,
+    })
+}
