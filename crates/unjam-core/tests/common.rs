@@ -30,13 +30,13 @@ pub fn config(outcomes: &[&str]) -> ExplainConfig {
 }
 
 pub fn run(outcomes: &[&str]) -> Explanation {
-    checked(explain(&config(outcomes)))
+    checked(explain(&config(outcomes)).unwrap())
 }
 
 pub fn run_with(outcomes: &[&str], change: impl FnOnce(&mut ExplainConfig)) -> Explanation {
     let mut config = config(outcomes);
     change(&mut config);
-    checked(explain(&config))
+    checked(explain(&config).unwrap())
 }
 
 pub fn checked(explanation: Explanation) -> Explanation {

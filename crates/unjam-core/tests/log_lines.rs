@@ -34,8 +34,14 @@ fn failing_burst(count: u64, spacing: Duration) -> Vec<String> {
 #[test]
 fn failure_prints_are_rate_limited_to_ten_per_five_seconds() {
     let lines = failing_burst(15, Duration::from_millis(10));
-    let failed = lines.iter().filter(|l| l.contains("FAILED Result:")).count();
-    let block = lines.iter().filter(|l| l.starts_with("critical medium error, dev sda")).count();
+    let failed = lines
+        .iter()
+        .filter(|l| l.contains("FAILED Result:"))
+        .count();
+    let block = lines
+        .iter()
+        .filter(|l| l.starts_with("critical medium error, dev sda"))
+        .count();
     assert_eq!((failed, block), (10, 10), "{lines:#?}");
 }
 
@@ -44,7 +50,10 @@ fn the_rate_limit_window_reopens_after_five_seconds() {
     let lines = failing_burst(15, Duration::from_millis(400));
     // Failures at 0, 0.4, ... 5.6 s: ten in the window opened at 0 s (up to 3.6 s), the
     // three at 4.0–4.8 s suppressed, then a new window at 5.2 s prints the last two.
-    let failed = lines.iter().filter(|l| l.contains("FAILED Result:")).count();
+    let failed = lines
+        .iter()
+        .filter(|l| l.contains("FAILED Result:"))
+        .count();
     assert_eq!(failed, 12, "{lines:#?}");
 }
 

@@ -30,7 +30,7 @@ fn seed_000() -> ExplainConfig {
 
 #[test]
 fn seed_000_six_attempts_ioerr_and_the_log_lines_in_order() {
-    let explanation = explain(&seed_000());
+    let explanation = explain(&seed_000()).unwrap();
     assert!(
         explanation.violations.is_empty(),
         "{:?}",
@@ -62,7 +62,7 @@ fn seed_000_six_attempts_ioerr_and_the_log_lines_in_order() {
 
 #[test]
 fn seed_000_first_attempt_is_did_error_then_aborted_command_retries() {
-    let explanation = explain(&seed_000());
+    let explanation = explain(&seed_000()).unwrap();
     let path = explanation.path.join("\n");
     assert!(path.contains("hostbyte=DID_ERROR status=GOOD"), "{path}");
     assert!(path.contains("DID_ERROR → maybe_retry"), "{path}");

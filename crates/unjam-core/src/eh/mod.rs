@@ -261,8 +261,7 @@ impl MidLayer {
     }
 
     /// Resumes a parked run after an answer.
-    pub(crate) fn eh_resume(&mut self, now: Instant, host: HostId) -> Option<EhRun> {
-        let _ = now;
+    pub(crate) fn eh_resume(&mut self, host: HostId) -> Option<EhRun> {
         self.eh_runs.get_mut(host.0 as usize)?.take()
     }
 

@@ -144,7 +144,7 @@ impl MidLayer {
         if run.epoch != epoch || run.waiting != EhWait::Settle {
             return;
         }
-        let Some(mut run) = self.eh_resume(now, host) else {
+        let Some(mut run) = self.eh_resume(host) else {
             return;
         };
         run.waiting = EhWait::Nothing;
@@ -173,7 +173,7 @@ impl MidLayer {
             EhWait::Command { job, .. } | EhWait::Tmf { job, .. } => job,
             _ => return,
         };
-        let Some(mut run) = self.eh_resume(now, host) else {
+        let Some(mut run) = self.eh_resume(host) else {
             return;
         };
         run.waiting = EhWait::Nothing;

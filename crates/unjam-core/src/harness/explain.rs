@@ -15,7 +15,7 @@ use crate::action::Completion;
 use crate::buffers::Cdb;
 use crate::config::{DeviceConfig, HostConfig, Personality};
 use crate::log::KernelLog;
-use crate::midlayer::{MidLayer, Stats};
+use crate::midlayer::{MidLayer, Stats, TopologyError};
 use crate::request::{BlockOp, Request};
 use crate::trace::{TraceEvent, TraceRecord};
 
@@ -93,7 +93,7 @@ pub struct Explanation {
 }
 
 /// Runs the scripted command to completion on the virtual clock.
-pub fn explain(config: &ExplainConfig) -> Explanation {
+pub fn explain(config: &ExplainConfig) -> Result<Explanation, TopologyError> {
     let mut host = HostConfig::new(0, config.personality);
     host.capabilities.poll = config.poll_before_abort;
     let mut mid = MidLayer::with_capacity(16);
@@ -102,10 +102,7 @@ pub fn explain(config: &ExplainConfig) -> Explanation {
     device.timeout = config.timeout;
     device.eh_timeout = config.eh_timeout;
     device.allowed = config.allowed;
-    let disk = match mid.add_device(host_id, device) {
-        Ok(disk) => disk,
-        Err(_) => unreachable_device(),
-    };
+    let disk = mid.add_device(host_id, device)?;
     let mut driver = Driver::new(mid, ScriptedTransport::new(config.outcomes.clone()));
     let submitted = driver.submit(disk, config.request());
     let limit = RunLimit {
@@ -121,12 +118,7 @@ pub fn explain(config: &ExplainConfig) -> Explanation {
         .iter()
         .map(|v| v.to_string())
         .collect();
-    summarise(&driver, config.eh_logging, violations)
-}
-
-fn unreachable_device() -> crate::topology::DeviceId {
-    // add_device only fails for an unknown host, and the host was just added.
-    crate::topology::DeviceId(0)
+    Ok(summarise(&driver, config.eh_logging, violations))
 }
 
 fn summarise(

@@ -88,7 +88,7 @@ enum Failfast {
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let config = config(&args)?;
-    let explanation = explain(&config);
+    let explanation = explain(&config)?;
     if args.json {
         println!(
             "{}",
