@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod decode_sense;
 pub mod discover;
+pub mod explain;
 pub mod inquiry;
 mod iscsi_common;
 mod iscsi_io;
@@ -12,4 +13,3 @@ pub mod readcap;
 pub mod reset;
 pub mod tur;
 pub mod write;
-pub mod explain;
