@@ -11,3 +11,5 @@ echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
 cargo test --workspace --locked
+echo "== fuzz crate builds (running it: see fuzz/Cargo.toml)"
+cargo build --manifest-path fuzz/Cargo.toml --locked

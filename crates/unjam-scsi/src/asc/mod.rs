@@ -58,6 +58,16 @@ pub fn lookup(asc: u8, ascq: u8) -> AdditionalSense {
     AdditionalSense::Unassigned { asc, ascq }
 }
 
+/// Every standard (non-range) assignment as `(asc, ascq, text)`, in code order.
+pub fn standard_assignments() -> impl Iterator<Item = (u8, u8, &'static str)> {
+    table::STANDARD.iter().copied()
+}
+
+/// The range assignments (text naming the qualifier), checked after the standard rows.
+pub fn range_assignments() -> &'static [AscRange] {
+    table::RANGES
+}
+
 impl AdditionalSense {
     pub fn asc(&self) -> u8 {
         match *self {

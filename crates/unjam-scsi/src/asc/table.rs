@@ -24,13 +24,32 @@ pub struct AscRange {
     pub in_current_spc: bool,
 }
 
-/// The text of a standard (non-range) assignment.
+/// The text of a standard (non-range) assignment: a binary search among the rows of one
+/// ASC, found through [`ASC_FIRST_ROW`].
 pub(super) fn standard_text(asc: u8, ascq: u8) -> Option<&'static str> {
-    STANDARD
-        .binary_search_by_key(&(asc, ascq), |&(a, q, _)| (a, q))
-        .ok()
-        .and_then(|index| STANDARD.get(index))
-        .map(|&(_, _, text)| text)
+    let first = *ASC_FIRST_ROW.get(usize::from(asc))? as usize;
+    let end = *ASC_FIRST_ROW.get(usize::from(asc) + 1)? as usize;
+    let rows = STANDARD.get(first..end)?;
+    let index = rows.binary_search_by_key(&ascq, |&(_, q, _)| q).ok()?;
+    rows.get(index).map(|&(_, _, text)| text)
+}
+
+/// `ASC_FIRST_ROW[asc]` is the index of the first [`STANDARD`] row with that ASC or a later
+/// one; entry 128 is the end of the table (no standard row has ASC >= 80h).
+const ASC_FIRST_ROW: [u16; 129] = first_rows();
+
+const fn first_rows() -> [u16; 129] {
+    let mut first_rows = [0u16; 129];
+    let mut asc = 0;
+    let mut row = 0;
+    while asc < first_rows.len() {
+        while row < STANDARD.len() && (STANDARD[row].0 as usize) < asc {
+            row += 1;
+        }
+        first_rows[asc] = row as u16;
+        asc += 1;
+    }
+    first_rows
 }
 
 /// The range assignment covering (asc, ascq), if any. Standard rows take precedence (for

@@ -14,6 +14,7 @@
 //!   typed error. Normalize never looks at descriptors.
 //! - Reserved bits and bytes are ignored on parse and written as zero on build.
 
+use super::ata::{FixedAtaStatus, ATA_PASS_THROUGH_INFORMATION};
 use super::descriptor::{be32, kind, Descriptor};
 use super::descriptors::Descriptors;
 use super::error::{BuildError, SenseError};
@@ -89,6 +90,18 @@ pub struct FixedFields<'a> {
 impl<'a> SenseData<'a> {
     /// Parses a sense buffer. See the module documentation for what is accepted.
     pub fn parse(bytes: &'a [u8]) -> Result<SenseData<'a>, SenseError> {
+        match Self::parse_partial(bytes)? {
+            (sense, None) => Ok(sense),
+            (_, Some(error)) => Err(error),
+        }
+    }
+
+    /// Like [`Self::parse`], but a fault in the descriptor list is not fatal: the result
+    /// keeps the descriptors before it and returns the fault beside it (for decoders that
+    /// show as much as they can). Header faults are still errors.
+    pub fn parse_partial(
+        bytes: &'a [u8],
+    ) -> Result<(SenseData<'a>, Option<SenseError>), SenseError> {
         let first = *bytes.first().ok_or(SenseError::Empty)?;
         let code = first & RESPONSE_CODE_MASK;
         if code & FIXED_CURRENT != FIXED_CURRENT {
@@ -106,20 +119,20 @@ impl<'a> SenseData<'a> {
         let effective = bytes.len().min(HEADER_LENGTH + usize::from(header[7]));
         let area = bytes.get(..effective).unwrap_or(bytes);
         let deferred = code & DEFERRED != 0;
-        if code >= DESCRIPTOR_CURRENT {
-            return Ok(SenseData {
-                deferred,
-                key: SenseKey::new(header[1]),
-                asc: header[2],
-                ascq: header[3],
-                sdat_overflow: header[4] & DESCRIPTOR_SDAT_OVERFLOW != 0,
-                body: SenseBody::Descriptor(Descriptors::parse(
-                    area.get(HEADER_LENGTH..).unwrap_or_default(),
-                    HEADER_LENGTH,
-                )?),
-            });
+        if code < DESCRIPTOR_CURRENT {
+            return Ok((parse_fixed(deferred, &header, area), None));
         }
-        Ok(parse_fixed(deferred, &header, area))
+        let (descriptors, fault) =
+            Descriptors::parse_prefix(area.get(HEADER_LENGTH..).unwrap_or_default(), HEADER_LENGTH);
+        let sense = SenseData {
+            deferred,
+            key: SenseKey::new(header[1]),
+            asc: header[2],
+            ascq: header[3],
+            sdat_overflow: header[4] & DESCRIPTOR_SDAT_OVERFLOW != 0,
+            body: SenseBody::Descriptor(descriptors),
+        };
+        Ok((sense, fault))
     }
 
     /// Encodes the sense data.
@@ -215,9 +228,12 @@ impl<'a> SenseData<'a> {
 
     /// The information field when the device marked it valid (SPC): fixed format VALID bit,
     /// or the first information descriptor (00h) with its VALID bit set. Unlike the
-    /// kernel's [`super::information`], a descriptor with VALID clear does not count.
+    /// kernel's [`super::information`], a descriptor with VALID clear does not count, and
+    /// fixed-format ATA PASS-THROUGH sense (00h/1Dh) has none: those bytes are ATA
+    /// registers (see [`Self::fixed_ata_status`]).
     pub fn information(&self) -> Option<u64> {
         match &self.body {
+            SenseBody::Fixed(_) if self.fixed_ata_status().is_some() => None,
             SenseBody::Fixed(fixed) => fixed.valid.then_some(u64::from(fixed.information)),
             SenseBody::Descriptor(descriptors) => descriptors.iter().find_map(|d| match d {
                 Descriptor::Information {
@@ -229,9 +245,21 @@ impl<'a> SenseData<'a> {
         }
     }
 
-    /// Command-specific information: fixed bytes 8..=11, or descriptor 01h.
+    /// SAT: the ATA registers of fixed-format sense with ASC/ASCQ 00h/1Dh.
+    pub fn fixed_ata_status(&self) -> Option<FixedAtaStatus> {
+        match &self.body {
+            SenseBody::Fixed(fixed) if (self.asc, self.ascq) == ATA_PASS_THROUGH_INFORMATION => {
+                Some(FixedAtaStatus::from_fixed(fixed))
+            }
+            _ => None,
+        }
+    }
+
+    /// Command-specific information: fixed bytes 8..=11 (except in ATA PASS-THROUGH sense,
+    /// see [`Self::fixed_ata_status`]), or descriptor 01h.
     pub fn command_specific(&self) -> Option<u64> {
         match &self.body {
+            SenseBody::Fixed(_) if self.fixed_ata_status().is_some() => None,
             SenseBody::Fixed(fixed) => Some(u64::from(fixed.command_specific)),
             SenseBody::Descriptor(descriptors) => match descriptors.find(kind::COMMAND_SPECIFIC) {
                 Some(Descriptor::CommandSpecific { information }) => Some(information),

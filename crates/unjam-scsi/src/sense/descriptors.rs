@@ -27,17 +27,23 @@ impl<'a> Descriptors<'a> {
         Descriptors(Source::Items(items))
     }
 
-    /// Checks that `bytes` (the descriptor area; `first_offset` is its offset in the sense
-    /// buffer, for errors) is a whole sequence of well-formed descriptors.
-    pub(super) fn parse(bytes: &'a [u8], first_offset: usize) -> Result<Self, SenseError> {
-        let mut rest = bytes;
-        let mut offset = first_offset;
-        while !rest.is_empty() {
-            let (_, length) = split_one(rest, offset)?;
-            rest = rest.get(length..).unwrap_or_default();
-            offset += length;
+    /// The well-formed descriptors at the start of `bytes` (the descriptor area;
+    /// `first_offset` is its offset in the sense buffer, for errors) up to the first
+    /// malformed one, and the error that stopped the walk, if any.
+    pub(super) fn parse_prefix(bytes: &'a [u8], first_offset: usize) -> (Self, Option<SenseError>) {
+        let mut consumed = 0;
+        let mut error = None;
+        while let Some(rest) = bytes.get(consumed..).filter(|rest| !rest.is_empty()) {
+            match split_one(rest, first_offset + consumed) {
+                Ok((_, length)) => consumed += length,
+                Err(fault) => {
+                    error = Some(fault);
+                    break;
+                }
+            }
         }
-        Ok(Descriptors(Source::Wire(bytes)))
+        let whole = bytes.get(..consumed).unwrap_or_default();
+        (Descriptors(Source::Wire(whole)), error)
     }
 
     pub fn iter(&self) -> DescriptorIter<'a> {

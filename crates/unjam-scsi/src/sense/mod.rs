@@ -12,6 +12,7 @@
 //! human wants to read (descriptors, sense-key-specific fields, text) is in the full parser.
 //! Nothing here allocates except building bytes.
 
+mod ata;
 mod data;
 mod descriptor;
 mod descriptors;
@@ -22,6 +23,7 @@ mod report;
 mod report_descriptor;
 mod specific;
 
+pub use ata::{FixedAtaStatus, ATA_PASS_THROUGH_INFORMATION};
 pub use data::{FixedFields, SenseBody, SenseData, SenseFormat, StreamFlags};
 pub use descriptor::{
     is_typed_kind, kind, kind_name, AtaStatusReturn, Descriptor, DirectAccessBlockDevice,

@@ -12,14 +12,12 @@ use super::data::{FixedFields, SenseBody, SenseData};
 use super::descriptors::Descriptors;
 use super::report_descriptor::write_descriptor;
 use super::specific::{SenseKeySpecific, SenseKeySpecificField};
-use super::{information, SenseHeader, SenseKey, SENSE_BUFFER_SIZE};
+use super::{information, FixedAtaStatus, SenseHeader, SenseKey, SENSE_BUFFER_SIZE};
 use crate::asc;
 
 const BYTES_PER_LINE: usize = 16;
 /// Fixed format: ASC is byte 12, so the effective length must exceed 12.
 const FIXED_ASC_OFFSET: usize = 12;
-/// Descriptor format: ASC is byte 2.
-const DESCRIPTOR_ASC_OFFSET: usize = 2;
 
 /// Formats a sense buffer for people. Construct with [`SenseReport::new`], print with `{}`.
 #[derive(Clone, Copy, Debug)]
@@ -60,13 +58,16 @@ impl Display for SenseReport<'_> {
         };
         let key = header.key.decoder_name();
         writeln!(f, "{format} format, {when}; Sense key: {key}")?;
-        let parsed = SenseData::parse(bytes);
+        let parsed = SenseData::parse_partial(bytes);
         if matches!(
             parsed,
-            Ok(SenseData {
-                sdat_overflow: true,
-                ..
-            })
+            Ok((
+                SenseData {
+                    sdat_overflow: true,
+                    ..
+                },
+                _
+            ))
         ) {
             writeln!(f, "<<<Sense data overflow (SDAT_OVFL)>>>")?;
         }
@@ -77,24 +78,32 @@ impl Display for SenseReport<'_> {
             }
             writeln!(f, "{additional}")?;
         }
-        match parsed {
-            Ok(sense) => write_details(f, &sense),
+        let fault = match parsed {
+            Ok((sense, fault)) => {
+                write_details(f, &sense)?;
+                fault
+            }
             Err(error) => {
                 if let Some(value) = information(bytes).filter(|_| !header.is_descriptor()) {
-                    write_info_field(f, true, value)?;
+                    write_info_field(f, value)?;
                 }
-                writeln!(f, "  >> cannot decode further: {error}")?;
-                write_hex(f, bytes.get(..SENSE_BUFFER_SIZE).unwrap_or(bytes))
+                Some(error)
             }
+        };
+        if let Some(error) = fault {
+            writeln!(f, "  >> cannot decode further: {error}")?;
+            write_hex(f, bytes.get(..SENSE_BUFFER_SIZE).unwrap_or(bytes))?;
         }
+        Ok(())
     }
 }
 
-/// Whether the buffer holds an ASC by the kernel's rules (the fixed format's additional
-/// length bounds it; descriptor format only needs the byte).
+/// Whether to show the ASC: in fixed format only when the buffer holds it by the kernel's
+/// rules (the additional length bounds it); in descriptor format always, missing bytes
+/// reading as zero (both as sg_decode_sense does).
 fn asc_present(bytes: &[u8], header: &SenseHeader) -> bool {
     if header.is_descriptor() {
-        return bytes.len() > DESCRIPTOR_ASC_OFFSET;
+        return true;
     }
     let mut effective = bytes.len().min(SENSE_BUFFER_SIZE);
     if let Some(&additional) = bytes.get(7) {
@@ -115,6 +124,9 @@ fn write_fixed(
     sense: &SenseData<'_>,
     fixed: &FixedFields<'_>,
 ) -> fmt::Result {
+    if let Some(ata) = sense.fixed_ata_status() {
+        return write_fixed_ata(f, &ata);
+    }
     // As sg_decode_sense: the flags follow the information field on its line.
     let info_shown = fixed.valid || fixed.information != 0;
     if info_shown {
@@ -155,6 +167,32 @@ fn write_fixed(
         write_hex(f, fixed.additional)?;
     }
     Ok(())
+}
+
+/// SAT ATA PASS-THROUGH registers in place of the information and command-specific fields.
+fn write_fixed_ata(f: &mut Formatter<'_>, ata: &FixedAtaStatus) -> fmt::Result {
+    writeln!(
+        f,
+        "  ATA registers: error=0x{:x} status=0x{:x} device=0x{:x} count(7:0)=0x{:x}",
+        ata.error, ata.status, ata.device, ata.count_low
+    )?;
+    let count_note = if ata.count_upper_nonzero {
+        " count(15:8) non-zero"
+    } else {
+        ""
+    };
+    let lba_note = if ata.lba_upper_nonzero {
+        " lba(47:24) non-zero"
+    } else {
+        ""
+    };
+    writeln!(
+        f,
+        "  extend={} log_index=0x{:x} lba(23:0)=0x{:06x}{count_note}{lba_note}",
+        u8::from(ata.extend),
+        ata.log_index,
+        ata.lba_low
+    )
 }
 
 /// The fixed format's sense-key-specific line, worded as sg_decode_sense words it.
@@ -232,10 +270,9 @@ fn write_descriptors(
     Ok(())
 }
 
-/// `  Info fld=0x55870 [350320]`, or `  Valid=0, Info fld=...` when VALID is clear.
-fn write_info_field(f: &mut Formatter<'_>, valid: bool, value: u64) -> fmt::Result {
-    let prefix = if valid { "" } else { "Valid=0, " };
-    writeln!(f, "  {prefix}Info fld=0x{value:x} [{value}]")
+/// `  Info fld=0x55870 [350320]`.
+fn write_info_field(f: &mut Formatter<'_>, value: u64) -> fmt::Result {
+    writeln!(f, "  Info fld=0x{value:x} [{value}]")
 }
 
 /// Indented lines of up to 16 lower-case hex bytes.

@@ -10,7 +10,7 @@ use unjam_scsi::sense::{
 
 /// The object for a buffer that normalises (`header`), with the full parse result.
 pub fn sense_object(bytes: &[u8], header: &SenseHeader) -> Value {
-    let parsed = SenseData::parse(bytes);
+    let parsed = SenseData::parse_partial(bytes);
     let additional = unjam_scsi::asc::lookup(header.asc, header.ascq);
     let mut object = json!({
         "format": if header.is_descriptor() { "descriptor" } else { "fixed" },
@@ -28,7 +28,11 @@ pub fn sense_object(bytes: &[u8], header: &SenseHeader) -> Value {
         return object;
     };
     match parsed {
-        Ok(sense) => add_parsed_fields(fields, &sense),
+        Ok((sense, fault)) => {
+            add_parsed_fields(fields, &sense);
+            let fault = fault.map(|error| error.to_string());
+            fields.insert("parse_error".into(), json!(fault));
+        }
         Err(error) => {
             fields.insert("information".into(), json!(information(bytes)));
             fields.insert("parse_error".into(), json!(error.to_string()));
@@ -56,7 +60,6 @@ fn add_parsed_fields(fields: &mut Map<String, Value>, sense: &SenseData<'_>) {
         "sdat_overflow": sense.sdat_overflow,
         "sense_key_specific": sense.sense_key_specific().map(specific_object),
         "descriptors": descriptors,
-        "parse_error": Value::Null,
     });
     if let Value::Object(extra) = extra {
         fields.extend(extra);
