@@ -306,18 +306,34 @@ impl MidLayer {
             .copied()
             .filter(|d| kind == ResetKind::Host || self.in_reset_domain(origin, kind, *d))
             .collect();
+        if result == TmfResult::Success {
+            self.report_reset(kind, origin, &devices);
+        }
+        let slots = self.release_domain(run, &devices, result == TmfResult::FastIoFail);
+        if result == TmfResult::Success {
+            self.queue_device_tests(run, kind, &devices, &slots);
+        }
+    }
+
+    /// Devices a reset reached expect a UNIT ATTENTION (`was_reset`, `expecting_cc_ua`). A
+    /// host reset reports a bus reset on the first command's channel only, as the kernel.
+    fn report_reset(&mut self, kind: ResetKind, origin: DeviceId, devices: &[DeviceId]) {
         let reported = if kind == ResetKind::Host {
             ResetKind::Bus
         } else {
             kind
         };
-        for device in &devices {
-            if result == TmfResult::Success && self.in_reset_domain(origin, reported, *device) {
+        for device in devices {
+            if self.in_reset_domain(origin, reported, *device) {
                 let dev = &mut self.devices[device.0 as usize];
                 dev.was_reset = true;
                 dev.expecting_cc_ua = true;
             }
         }
+    }
+
+    /// The transport dropped the domain's commands; with FAST_IO_FAIL they are finished.
+    fn release_domain(&mut self, run: &mut EhRun, devices: &[DeviceId], finish: bool) -> Vec<u32> {
         let slots: Vec<u32> = run
             .work
             .iter()
@@ -332,36 +348,42 @@ impl MidLayer {
             if let Some(cmd) = self.slab.get_mut(*slot) {
                 cmd.transport_owns = false;
             }
-            if result == TmfResult::FastIoFail {
+            if finish {
                 run.finish(*slot);
             }
         }
-        if result == TmfResult::FastIoFail {
-            return;
-        }
+        slots
+    }
+
+    /// After a successful reset: settle (bus, host), then test each device that has work;
+    /// a host reset tries START UNIT first (`scsi_eh_test_devices(try_stu = 1)`).
+    fn queue_device_tests(
+        &mut self,
+        run: &mut EhRun,
+        kind: ResetKind,
+        devices: &[DeviceId],
+        slots: &[u32],
+    ) {
         let try_stu = kind == ResetKind::Host;
-        let stage = if try_stu {
-            TestStage::StartUnit
-        } else {
-            TestStage::TestUnitReady { tries: 0 }
-        };
         let mut tests: Vec<EhJob> = Vec::new();
-        for device in devices {
-            if slots
+        for device in devices.iter().copied() {
+            if !slots
                 .iter()
                 .any(|s| self.slab.get(*s).is_some_and(|c| c.device == device))
             {
-                let stage = if try_stu && !self.devices[device.0 as usize].config.allow_restart {
-                    TestStage::TestUnitReady { tries: 0 }
-                } else {
-                    stage
-                };
-                tests.push(EhJob::TestDevice {
-                    device,
-                    try_stu,
-                    stage,
-                });
+                continue;
             }
+            let start_unit = try_stu && self.devices[device.0 as usize].config.allow_restart;
+            let stage = if start_unit {
+                TestStage::StartUnit
+            } else {
+                TestStage::TestUnitReady { tries: 0 }
+            };
+            tests.push(EhJob::TestDevice {
+                device,
+                try_stu,
+                stage,
+            });
         }
         for job in tests.into_iter().rev() {
             run.jobs.push_front(job);

@@ -8,11 +8,20 @@ use crate::trace::{RejectReason, RequeueWhy, TraceEvent, TraceRecord};
 
 /// The line for `record`, or `None` for events the narration leaves out.
 pub fn describe(record: &TraceRecord, mid: &MidLayer) -> Option<String> {
-    let disk = |device: crate::topology::DeviceId| {
-        mid.device_label(device)
-            .map_or_else(|| "?".to_string(), |l| format!("{} [{}]", l.hctl, l.disk))
-    };
-    Some(match record.event {
+    lifecycle_line(&record.event, mid)
+        .or_else(|| timeout_line(&record.event))
+        .or_else(|| eh_line(&record.event, mid))
+}
+
+fn disk(mid: &MidLayer, device: crate::topology::DeviceId) -> String {
+    mid.device_label(device)
+        .map_or_else(|| "?".to_string(), |l| format!("{} [{}]", l.hctl, l.disk))
+}
+
+/// Submission, dispatch, completion, disposition, requeue and the final completion.
+fn lifecycle_line(event: &TraceEvent, mid: &MidLayer) -> Option<String> {
+    let disk = |device| disk(mid, device);
+    Some(match *event {
         TraceEvent::Submitted { device, .. } => format!("submitted to {}", disk(device)),
         TraceEvent::Dispatched { tag, attempt, .. } => {
             format!(
@@ -36,52 +45,14 @@ pub fn describe(record: &TraceRecord, mid: &MidLayer) -> Option<String> {
             sense,
             resid,
             ..
-        } => {
-            let mut line = format!(
-                "  completed by the transport: hostbyte={} status={}",
-                result.host(),
-                result.status()
-            );
-            if let Some(header) = sense.header() {
-                line.push_str(&format!(
-                    ", sense {} {:02x}/{:02x}",
-                    header.key.name().to_uppercase(),
-                    header.asc,
-                    header.ascq
-                ));
-            } else if result.status().is_check_condition() {
-                line.push_str(", no sense data");
-            }
-            if resid > 0 {
-                line.push_str(&format!(", resid {resid}"));
-            }
-            line
-        }
+        } => transport_done_line(result, &sense, resid),
         TraceEvent::StaleCompletion { tag } => {
             format!("  stale completion for tag#{} ignored", tag.number())
         }
         TraceEvent::LateCompletionDropped { .. } => {
             "  late completion dropped: the timeout had already claimed the command".to_string()
         }
-        TraceEvent::Disposition { decision, .. } => {
-            let mut line = format!("  scsi_decide_disposition: {}", decision.rule);
-            if let Some(rule) = decision.sense_rule {
-                line.push_str(&format!("; scsi_check_sense: {rule}"));
-            }
-            if let Some(rule) = decision.retry_rule {
-                let limit = if decision.allowed < 0 {
-                    "no limit".to_string()
-                } else {
-                    decision.allowed.to_string()
-                };
-                line.push_str(&format!(
-                    "; maybe_retry (retries {}/{limit}): {rule}",
-                    decision.retries
-                ));
-            }
-            line.push_str(&format!(" ⇒ {}", decision.disposition.kernel_name()));
-            line
-        }
+        TraceEvent::Disposition { decision, .. } => disposition_line(&decision),
         TraceEvent::SenseReported { report, .. } => {
             format!("  scsi_report_sense: \"{}\"", report.message())
         }
@@ -95,6 +66,32 @@ pub fn describe(record: &TraceRecord, mid: &MidLayer) -> Option<String> {
         } => {
             format!("  scsi_io_completion: {rule} ({good_bytes} bytes good)")
         }
+        TraceEvent::DeviceStateChanged { device, from, to } => {
+            format!("  {}: {} → {}", disk(device), from.name(), to.name())
+        }
+        TraceEvent::FailurePrinted { .. }
+        | TraceEvent::RecoveredPrinted { .. }
+        | TraceEvent::BlockError { .. } => return None,
+        TraceEvent::UnalignedResid { resid, .. } => {
+            format!("  unaligned residual {resid} rounded up")
+        }
+        TraceEvent::Completed {
+            status,
+            attempts,
+            good_bytes,
+            ..
+        } => format!(
+            "completed upward: {} ({}) after {attempts} attempt(s), {good_bytes} bytes good",
+            status.kernel_name(),
+            status.errno()
+        ),
+        _ => return None,
+    })
+}
+
+/// The timeout path: hook, poll, claim, abort.
+fn timeout_line(event: &TraceEvent) -> Option<String> {
+    Some(match *event {
         TraceEvent::TimedOut { hook, age, .. } => {
             format!(
                 "  timed out after {:.3}s (eh_timed_out: {hook:?})",
@@ -130,6 +127,14 @@ pub fn describe(record: &TraceRecord, mid: &MidLayer) -> Option<String> {
             "  abort succeeded: finish aborted command (DID_TIME_OUT)".to_string()
         }
         TraceEvent::Escalated { why, .. } => format!("  {why}: DID_TIME_OUT, to the error handler"),
+        _ => return None,
+    })
+}
+
+/// The error handler's steps.
+fn eh_line(event: &TraceEvent, mid: &MidLayer) -> Option<String> {
+    let disk = |device| disk(mid, device);
+    Some(match *event {
         TraceEvent::EhAdded { failed, busy, .. } => {
             format!("  scsi_eh_scmd_add: host in recovery (failed {failed}, busy {busy})")
         }
@@ -157,14 +162,7 @@ pub fn describe(record: &TraceRecord, mid: &MidLayer) -> Option<String> {
                 result.host(),
                 result.status()
             );
-            if let Some(header) = sense.header() {
-                line.push_str(&format!(
-                    ", sense {} {:02x}/{:02x}",
-                    header.key.name().to_uppercase(),
-                    header.asc,
-                    header.ascq
-                ));
-            }
+            line.push_str(&sense_suffix(&sense).unwrap_or_default());
             line.push_str(&format!(" ⇒ {}", verdict.kernel_name()));
             line
         }
@@ -185,27 +183,59 @@ pub fn describe(record: &TraceRecord, mid: &MidLayer) -> Option<String> {
         TraceEvent::FlushRetry { .. } => "  flush done queue: retry".to_string(),
         TraceEvent::FlushFinish { .. } => "  flush done queue: finish".to_string(),
         TraceEvent::HostRestart { .. } => "error handler done: host restarted".to_string(),
-        TraceEvent::DeviceStateChanged { device, from, to } => {
-            format!("  {}: {} → {}", disk(device), from.name(), to.name())
-        }
-        TraceEvent::HostStateChanged { .. } => return None,
-        TraceEvent::FailurePrinted { .. }
-        | TraceEvent::RecoveredPrinted { .. }
-        | TraceEvent::BlockError { .. } => return None,
-        TraceEvent::UnalignedResid { resid, .. } => {
-            format!("  unaligned residual {resid} rounded up")
-        }
-        TraceEvent::Completed {
-            status,
-            attempts,
-            good_bytes,
-            ..
-        } => format!(
-            "completed upward: {} ({}) after {attempts} attempt(s), {good_bytes} bytes good",
-            status.kernel_name(),
-            status.errno()
-        ),
+        _ => return None,
     })
+}
+
+fn sense_suffix(sense: &crate::buffers::SenseBuffer) -> Option<String> {
+    let header = sense.header()?;
+    Some(format!(
+        ", sense {} {:02x}/{:02x}",
+        header.key.name().to_uppercase(),
+        header.asc,
+        header.ascq
+    ))
+}
+
+fn transport_done_line(
+    result: unjam_scsi::ScsiResult,
+    sense: &crate::buffers::SenseBuffer,
+    resid: u32,
+) -> String {
+    let mut line = format!(
+        "  completed by the transport: hostbyte={} status={}",
+        result.host(),
+        result.status()
+    );
+    match sense_suffix(sense) {
+        Some(suffix) => line.push_str(&suffix),
+        None if result.status().is_check_condition() => line.push_str(", no sense data"),
+        None => {}
+    }
+    if resid > 0 {
+        line.push_str(&format!(", resid {resid}"));
+    }
+    line
+}
+
+fn disposition_line(decision: &crate::trace::DispositionTrace) -> String {
+    let mut line = format!("  scsi_decide_disposition: {}", decision.rule);
+    if let Some(rule) = decision.sense_rule {
+        line.push_str(&format!("; scsi_check_sense: {rule}"));
+    }
+    if let Some(rule) = decision.retry_rule {
+        let limit = if decision.allowed < 0 {
+            "no limit".to_string()
+        } else {
+            decision.allowed.to_string()
+        };
+        line.push_str(&format!(
+            "; maybe_retry (retries {}/{limit}): {rule}",
+            decision.retries
+        ));
+    }
+    line.push_str(&format!(" ⇒ {}", decision.disposition.kernel_name()));
+    line
 }
 
 fn requeue_line(why: RequeueWhy, counted: bool) -> String {

@@ -105,48 +105,66 @@ pub fn parse_outcome(text: &str) -> Result<ScriptEntry, OutcomeParseError> {
     if tokens.is_empty() {
         return Err(OutcomeParseError::Empty);
     }
-    let mut entry = ScriptEntry::good();
-    let (mut host, mut status) = (None, None);
-    let (mut sense, mut timeout, mut lost, mut resid) = (SenseBuffer::EMPTY, false, false, 0u32);
+    let mut parsed = Parsed::default();
     let mut index = 0;
-    while index < tokens.len() {
-        let token = tokens[index];
+    while let Some(token) = tokens.get(index) {
         index += 1;
+        parsed.apply(token, &tokens, &mut index)?;
+    }
+    Ok(parsed.finish())
+}
+
+/// An outcome being parsed.
+#[derive(Default)]
+struct Parsed {
+    entry: Option<ScriptEntry>,
+    host: Option<HostByte>,
+    status: Option<SamStatus>,
+    sense: SenseBuffer,
+    timeout: bool,
+    lost: bool,
+    resid: u32,
+}
+
+impl Parsed {
+    fn entry(&mut self) -> &mut ScriptEntry {
+        self.entry.get_or_insert_with(ScriptEntry::good)
+    }
+
+    /// One token; `sense=` and `rs=` may consume the hex bytes that follow.
+    fn apply(
+        &mut self,
+        token: &str,
+        tokens: &[&str],
+        index: &mut usize,
+    ) -> Result<(), OutcomeParseError> {
         let (key, value) = token.split_once('=').unwrap_or((token, ""));
         match key.to_ascii_lowercase().as_str() {
-            "timeout" if value.is_empty() => timeout = true,
-            "lost" if value.is_empty() => lost = true,
+            "timeout" if value.is_empty() => self.timeout = true,
+            "lost" if value.is_empty() => self.lost = true,
             "host" => {
-                host = Some(HostByte::parse(value).ok_or_else(|| bad(token, "unknown host byte"))?)
+                self.host =
+                    Some(HostByte::parse(value).ok_or_else(|| bad(token, "unknown host byte"))?)
             }
             "status" => {
-                status = Some(SamStatus::parse(value).ok_or_else(|| bad(token, "unknown status"))?)
+                self.status =
+                    Some(SamStatus::parse(value).ok_or_else(|| bad(token, "unknown status"))?)
             }
             "virtio" => {
-                entry.virtio = Some(
-                    Response::parse(value).ok_or_else(|| bad(token, "unknown virtio response"))?,
-                )
+                let response =
+                    Response::parse(value).ok_or_else(|| bad(token, "unknown virtio response"))?;
+                self.entry().virtio = Some(response);
             }
-            "sense" | "rs" => {
-                let bytes = hex_run(token, value, &tokens, &mut index)?;
-                if key.eq_ignore_ascii_case("sense") {
-                    sense = SenseBuffer::from_slice(&bytes);
-                } else {
-                    entry.request_sense = SenseBuffer::from_slice(&bytes);
-                }
+            "sense" => self.sense = SenseBuffer::from_slice(&hex_run(token, value, tokens, index)?),
+            "rs" => {
+                self.entry().request_sense =
+                    SenseBuffer::from_slice(&hex_run(token, value, tokens, index)?)
             }
-            "abort" => entry.abort = tmf(token, value)?,
-            "reset" => entry.reset = tmf(token, value)?,
-            "tur" => {
-                entry.tur = match value {
-                    "ok" => EhAnswer::Good,
-                    "fail" => EhAnswer::Fail,
-                    "timeout" => EhAnswer::Timeout,
-                    _ => return Err(bad(token, "expected ok, fail or timeout")),
-                }
-            }
+            "abort" => self.entry().abort = tmf(token, value)?,
+            "reset" => self.entry().reset = tmf(token, value)?,
+            "tur" => self.entry().tur = eh_answer(token, value)?,
             "resid" => {
-                resid = value
+                self.resid = value
                     .parse()
                     .map_err(|_| bad(token, "expected a byte count"))?
             }
@@ -157,33 +175,49 @@ pub fn parse_outcome(text: &str) -> Result<ScriptEntry, OutcomeParseError> {
                 if !(0.0..=3_600_000.0).contains(&ms) {
                     return Err(bad(token, "latency out of range"));
                 }
-                entry.latency = Duration::from_secs_f64(ms / 1000.0);
+                self.entry().latency = Duration::from_secs_f64(ms / 1000.0);
             }
             _ => return Err(OutcomeParseError::UnknownToken(token.to_string())),
         }
+        Ok(())
     }
-    let mut status = status.unwrap_or(if sense.is_empty() {
-        SamStatus::GOOD
-    } else {
-        SamStatus::CHECK_CONDITION
-    });
-    let mut host = host.unwrap_or(HostByte::DID_OK);
-    if let Some(response) = entry.virtio {
-        let mapped = response.to_result(status);
-        host = mapped.host;
-        status = mapped.status;
+
+    /// CHECK CONDITION is implied by sense bytes; a virtio response maps last.
+    fn finish(mut self) -> ScriptEntry {
+        let implied = if self.sense.is_empty() {
+            SamStatus::GOOD
+        } else {
+            SamStatus::CHECK_CONDITION
+        };
+        let mut status = self.status.unwrap_or(implied);
+        let mut host = self.host.unwrap_or(HostByte::DID_OK);
+        let mut entry = *self.entry();
+        if let Some(response) = entry.virtio {
+            let mapped = response.to_result(status);
+            host = mapped.host;
+            status = mapped.status;
+        }
+        let outcome = TransportOutcome {
+            result: ScsiResult::new(host, MlStatus::OK, status),
+            sense: self.sense,
+            resid: self.resid,
+        };
+        entry.answer = match (self.timeout, self.lost) {
+            (true, _) => ScriptAnswer::Timeout,
+            (false, true) => ScriptAnswer::Lost(outcome),
+            (false, false) => ScriptAnswer::Complete(outcome),
+        };
+        entry
     }
-    let outcome = TransportOutcome {
-        result: ScsiResult::new(host, MlStatus::OK, status),
-        sense,
-        resid,
-    };
-    entry.answer = match (timeout, lost) {
-        (true, _) => ScriptAnswer::Timeout,
-        (false, true) => ScriptAnswer::Lost(outcome),
-        (false, false) => ScriptAnswer::Complete(outcome),
-    };
-    Ok(entry)
+}
+
+fn eh_answer(token: &str, value: &str) -> Result<EhAnswer, OutcomeParseError> {
+    match value {
+        "ok" => Ok(EhAnswer::Good),
+        "fail" => Ok(EhAnswer::Fail),
+        "timeout" => Ok(EhAnswer::Timeout),
+        _ => Err(bad(token, "expected ok, fail or timeout")),
+    }
 }
 
 fn tmf(token: &str, value: &str) -> Result<TmfResult, OutcomeParseError> {

@@ -212,30 +212,7 @@ impl KernelLog {
                     format!("Total of {failed} commands on {devices} devices require eh work")
                 )
             )),
-            TraceEvent::ResetSent { device, kind, .. } => {
-                let label = label(device)?;
-                let eh = format!("scsi_eh_{}", label.hctl.host);
-                Some(match kind {
-                    crate::action::ResetKind::Lun => {
-                        format!("{}{eh}: Sending BDR", device_prefix(&label))
-                    }
-                    crate::action::ResetKind::Target => {
-                        format!(
-                            "scsi host{}: {eh}: Sending target reset to target {}",
-                            label.hctl.host, label.hctl.target
-                        )
-                    }
-                    crate::action::ResetKind::Bus => {
-                        format!(
-                            "scsi host{}: {eh}: Sending BRST chan: {}",
-                            label.hctl.host, label.hctl.channel
-                        )
-                    }
-                    crate::action::ResetKind::Host => {
-                        format!("scsi host{}: {eh}: Sending HRST", label.hctl.host)
-                    }
-                })
-            }
+            TraceEvent::ResetSent { device, kind, .. } => Some(reset_line(&label(device)?, kind)),
             TraceEvent::EhCommandDone {
                 device,
                 tag,
@@ -274,6 +251,28 @@ impl KernelLog {
         for part in line.split('\n') {
             self.lines.push(part.to_string());
         }
+    }
+}
+
+/// The error handler's "Sending ..." line for a reset.
+fn reset_line(label: &DeviceLabel, kind: crate::action::ResetKind) -> String {
+    let host = label.hctl.host;
+    let eh = format!("scsi_eh_{host}");
+    match kind {
+        crate::action::ResetKind::Lun => format!("{}{eh}: Sending BDR", device_prefix(label)),
+        crate::action::ResetKind::Target => {
+            format!(
+                "scsi host{host}: {eh}: Sending target reset to target {}",
+                label.hctl.target
+            )
+        }
+        crate::action::ResetKind::Bus => {
+            format!(
+                "scsi host{host}: {eh}: Sending BRST chan: {}",
+                label.hctl.channel
+            )
+        }
+        crate::action::ResetKind::Host => format!("scsi host{host}: {eh}: Sending HRST"),
     }
 }
 
