@@ -46,6 +46,8 @@ pub struct Driver<T: Transport> {
     pub now: Instant,
     pub completions: Vec<Completion>,
     pub trace: Vec<TraceRecord>,
+    /// Every request as it was dispatched (CDBs change when a request is prepared again).
+    pub dispatches: Vec<(Instant, crate::action::Tag, Request)>,
     pub checker: Checker,
 }
 
@@ -60,6 +62,7 @@ impl<T: Transport> Driver<T> {
             now: Instant::ZERO,
             completions: Vec::new(),
             trace: Vec::new(),
+            dispatches: Vec::new(),
             checker: Checker::default(),
         }
     }
@@ -91,6 +94,7 @@ impl<T: Transport> Driver<T> {
                 request,
             } => {
                 self.checker.dispatched(tag, request.token);
+                self.dispatches.push((now, tag, request));
                 self.transport
                     .dispatch(now, tag, device, &request, &mut self.events);
             }
