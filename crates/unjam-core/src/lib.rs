@@ -1,7 +1,7 @@
 //! The sans-I/O SCSI mid-layer: command lifecycle, kernel-compatible disposition, retries,
 //! timeouts and abort, an error handler, device and host states, and kernel-format logs.
 //!
-//! [`MidLayer`](midlayer::MidLayer) is a deterministic state machine in the style of
+//! [`MidLayer`] is a deterministic state machine in the style of
 //! quinn-proto: no tokio, no threads, no clock. Inputs carry `now`
 //! ([`time::Instant`], virtual or real); outputs are queued [`action::Action`]s drained
 //! with `poll_action`, and `poll_timeout` says when to call `handle_timeout`.
