@@ -154,6 +154,8 @@ impl Driver {
         let decoder = connection.decoder.clone();
         let read_buffer = &mut connection.read_buffer;
         let (mut reader, mut writer) = connection.stream.split();
+        let mut armed_for = far_future();
+        let mut sleep = Box::pin(tokio::time::sleep_until(armed_for));
         loop {
             if written == write_buffer.len() {
                 write_buffer.clear();
@@ -163,7 +165,11 @@ impl Driver {
                 }
             }
             let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
-            let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
+            let wanted = deadline.unwrap_or_else(far_future);
+            if sleep.is_elapsed() || wanted + TIMER_SLACK < armed_for {
+                sleep.as_mut().reset(wanted);
+                armed_for = wanted;
+            }
             tokio::select! {
                 biased;
                 read = reader.read_buf(read_buffer) => {
@@ -206,7 +212,7 @@ impl Driver {
                         }
                     }
                 }
-                _ = sleep, if deadline.is_some() => {
+                _ = &mut sleep, if deadline.is_some() => {
                     if let Err(error) = session.handle_timeout(Instant::now()) {
                         return self.lose(&mut session, error.to_string());
                     }
@@ -457,3 +463,10 @@ fn reject(command: Command, error: CommandError) {
 fn far_future() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(86_400)
 }
+
+/// How much later than wanted the timer may fire. The session's ping deadline moves forward
+/// on every received PDU; re-arming the tokio timer each time would cost more than the I/O.
+/// The timer is re-armed only when it fired (a spurious wake-up is a no-op in
+/// `handle_timeout`) or when the deadline moved earlier by more than this slack.
+const TIMER_SLACK: Duration = Duration::from_millis(50);
+

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod decode_sense;
+pub mod bench_iscsi;
 pub mod discover;
 pub mod explain;
 pub mod inquiry;
