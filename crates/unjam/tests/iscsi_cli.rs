@@ -124,3 +124,26 @@ fn bad_urls_are_named() {
     let output = unjam(&["readcap", "http://127.0.0.1/iqn.x:y/1"]);
     assert!(String::from_utf8_lossy(&output.stderr).contains("iscsi://"));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn bench_reports_iops_latency_and_errors() {
+    let tgtd = Tgtd::start(TgtdOptions::default()).await;
+    let url = tgtd.url(1);
+    for pattern in ["randrw", "read"] {
+        let report = json(&[
+            "bench", &url, "--rw", pattern, "--bs", "4k", "--qd", "4", "--time", "500ms", "--json",
+        ]);
+        assert_eq!(report["errors"], 0, "{report}");
+        assert!(report["ios"].as_u64().unwrap_or(0) > 0, "{report}");
+        assert!(report["iops"].as_f64().unwrap_or(0.0) > 0.0, "{report}");
+        assert!(report["mbps"].as_f64().is_some(), "{report}");
+        let latency = &report["latency_us"];
+        let p50 = latency["p50"].as_u64().unwrap_or(0);
+        let p99 = latency["p99"].as_u64().unwrap_or(0);
+        let p999 = latency["p999"].as_u64().unwrap_or(0);
+        assert!(p50 > 0 && p50 <= p99 && p99 <= p999, "{report}");
+    }
+    let output = unjam(&["bench", &url, "--bs", "1000", "--time", "1s"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a multiple"));
+}

@@ -469,4 +469,3 @@ fn far_future() -> tokio::time::Instant {
 /// The timer is re-armed only when it fired (a spurious wake-up is a no-op in
 /// `handle_timeout`) or when the deadline moved earlier by more than this slack.
 const TIMER_SLACK: Duration = Duration::from_millis(50);
-

@@ -18,6 +18,19 @@ use unjam_core::{MidLayer, Request};
 /// Measure command throughput through the mid-layer.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
+    /// An iSCSI LUN (iscsi://[user[%password]@]host[:port]/target-iqn/lun): benchmark real
+    /// I/O against it instead of the mid-layer alone (see `bench_iscsi`).
+    #[arg(value_name = "URL")]
+    url: Option<String>,
+    /// iSCSI mode: the access pattern.
+    #[arg(long, value_enum, default_value = "randread", requires = "url")]
+    rw: super::bench_iscsi::Pattern,
+    /// iSCSI mode: bytes per I/O (4k, 128k, 1m).
+    #[arg(long, default_value = "4k", value_parser = super::bench_iscsi::parse_size, requires = "url")]
+    bs: u32,
+    /// iSCSI mode: how long to run (10s, 500ms, 2m).
+    #[arg(long, default_value = "10s", value_parser = super::bench_iscsi::parse_duration, requires = "url")]
+    time: Duration,
     /// Which transport answers the commands.
     #[arg(long, value_enum, default_value = "null")]
     transport: TransportKind,
@@ -55,6 +68,16 @@ pub struct BenchResult {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(url) = args.url {
+        return super::bench_iscsi::run(super::bench_iscsi::IscsiBenchOptions {
+            url,
+            pattern: args.rw,
+            block_bytes: args.bs,
+            queue_depth: args.qd,
+            duration: args.time,
+            json: args.json,
+        });
+    }
     if args.commands == 0 || args.qd == 0 || args.qd > 65_536 {
         anyhow::bail!("--commands must be > 0 and --qd in 1..=65536");
     }

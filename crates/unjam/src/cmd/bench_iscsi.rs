@@ -72,7 +72,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let parsed = if let Some(ms) = lower.strip_suffix("ms") {
         ms.parse::<u64>().ok().map(Duration::from_millis)
     } else if let Some(minutes) = lower.strip_suffix('m') {
-        minutes.parse::<u64>().ok().map(|m| Duration::from_secs(m * 60))
+        minutes
+            .parse::<u64>()
+            .ok()
+            .map(|m| Duration::from_secs(m * 60))
     } else {
         let seconds = lower.strip_suffix('s').unwrap_or(&lower);
         seconds.parse::<u64>().ok().map(Duration::from_secs)
@@ -138,7 +141,13 @@ async fn capacity(client: &IscsiClient, target: &TargetArgs) -> anyhow::Result<(
         allocation_length: length,
     }
     .build()?;
-    let outcome = execute(client, cdb, DataDirection::Read { length }, target.timeout()).await?;
+    let outcome = execute(
+        client,
+        cdb,
+        DataDirection::Read { length },
+        target.timeout(),
+    )
+    .await?;
     require_good(&outcome, "READ CAPACITY(16)")?;
     let data = ReadCapacity16Data::parse(&outcome.data)?;
     Ok((data.block_count().unwrap_or(0), data.block_length))
@@ -149,18 +158,29 @@ async fn bench(options: IscsiBenchOptions) -> anyhow::Result<ExitCode> {
     let (_, client) = connect(&target).await?;
     let (block_count, block_size) = capacity(&client, &target).await?;
     if block_size == 0 || options.block_bytes % block_size != 0 {
-        bail!("--bs {} is not a multiple of the {block_size}-byte block", options.block_bytes);
+        bail!(
+            "--bs {} is not a multiple of the {block_size}-byte block",
+            options.block_bytes
+        );
     }
     let blocks_per_io = options.block_bytes / block_size;
     let slots = block_count / u64::from(blocks_per_io);
     if slots == 0 {
-        bail!("the LUN holds fewer than one {}-byte I/O", options.block_bytes);
+        bail!(
+            "the LUN holds fewer than one {}-byte I/O",
+            options.block_bytes
+        );
     }
     let progress = Arc::new(Progress::default());
     let started = Instant::now();
     let cpu_before = process_cpu_seconds()?;
     let deadline = started + options.duration;
-    let ticker = tokio::spawn(show_progress(progress.clone(), started, deadline, options.block_bytes));
+    let ticker = tokio::spawn(show_progress(
+        progress.clone(),
+        started,
+        deadline,
+        options.block_bytes,
+    ));
     let mut workers = Vec::new();
     for worker in 0..options.queue_depth {
         let plan = WorkerPlan {
@@ -180,7 +200,9 @@ async fn bench(options: IscsiBenchOptions) -> anyhow::Result<ExitCode> {
     let mut histogram = new_histogram()?;
     for worker in workers {
         let partial = worker.await.context("benchmark worker failed")?;
-        histogram.add(partial).context("merging latency histograms")?;
+        histogram
+            .add(partial)
+            .context("merging latency histograms")?;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_seconds = process_cpu_seconds()? - cpu_before;
@@ -244,13 +266,29 @@ async fn worker_loop(mut plan: WorkerPlan) -> Histogram<u64> {
 
 fn build_request(plan: &WorkerPlan, lba: u64, write: bool, length: u32) -> TaskRequest {
     let cdb = if write {
-        Write16 { lba, blocks: plan.blocks_per_io, fua: false, dpo: false }.build()
+        Write16 {
+            lba,
+            blocks: plan.blocks_per_io,
+            fua: false,
+            dpo: false,
+        }
+        .build()
     } else {
-        Read16 { lba, blocks: plan.blocks_per_io, fua: false, dpo: false }.build()
+        Read16 {
+            lba,
+            blocks: plan.blocks_per_io,
+            fua: false,
+            dpo: false,
+        }
+        .build()
     };
-    let cdb = cdb.map(|cdb| Bytes::copy_from_slice(cdb.as_slice())).unwrap_or_default();
+    let cdb = cdb
+        .map(|cdb| Bytes::copy_from_slice(cdb.as_slice()))
+        .unwrap_or_default();
     let direction = if write {
-        DataDirection::Write { data: plan.payload.clone() }
+        DataDirection::Write {
+            data: plan.payload.clone(),
+        }
     } else {
         DataDirection::Read { length }
     };
@@ -263,7 +301,12 @@ fn build_request(plan: &WorkerPlan, lba: u64, write: bool, length: u32) -> TaskR
 }
 
 /// A live line on a terminal (indicatif hides it when stderr is not one).
-async fn show_progress(progress: Arc<Progress>, started: Instant, deadline: Instant, block_bytes: u32) {
+async fn show_progress(
+    progress: Arc<Progress>,
+    started: Instant,
+    deadline: Instant,
+    block_bytes: u32,
+) {
     let bar = indicatif::ProgressBar::new_spinner();
     let mut last = (Instant::now(), 0u64);
     loop {
@@ -362,7 +405,10 @@ fn process_cpu_seconds() -> anyhow::Result<f64> {
     let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     let ticks = |index: usize| -> f64 {
-        fields.get(index).and_then(|field| field.parse::<f64>().ok()).unwrap_or(0.0)
+        fields
+            .get(index)
+            .and_then(|field| field.parse::<f64>().ok())
+            .unwrap_or(0.0)
     };
     // After the name: field 3 is index 0, so utime (14) is index 11 and stime (15) index 12.
     Ok((ticks(11) + ticks(12)) / 100.0)

@@ -1,8 +1,8 @@
 //! One module per subcommand.
 
 pub mod bench;
-pub mod decode_sense;
 pub mod bench_iscsi;
+pub mod decode_sense;
 pub mod discover;
 pub mod explain;
 pub mod inquiry;
