@@ -13,10 +13,8 @@ use crate::trace::{TraceEvent, TraceRecord};
 /// A broken invariant.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum Violation {
-    #[error("request {token} completed {count} times")]
-    CompletedTwice { token: u64, count: u32 },
-    #[error("request {token} completed but was never submitted")]
-    UnknownCompletion { token: u64 },
+    #[error("request {token} completed twice, or without being submitted")]
+    UnexpectedCompletion { token: u64 },
     #[error("request {token} completed while the transport holds {tag:?}")]
     CompletedWhileHeld { token: u64, tag: Tag },
     #[error("request {token}: {retries} counted retries > allowed {allowed}")]
@@ -33,11 +31,13 @@ pub enum Violation {
     Core(String),
 }
 
-/// Watches submissions, dispatches and completions.
+/// Watches submissions, dispatches and completions. Tokens must be unique among
+/// outstanding requests.
 #[derive(Debug, Default)]
 pub struct Checker {
-    /// token → (allowed, completions)
-    requests: HashMap<u64, (i32, u32)>,
+    /// Outstanding requests: token → allowed. Removed at completion, so memory is bounded
+    /// by what is outstanding and a second completion is caught as unexpected.
+    requests: HashMap<u64, i32>,
     /// tag → token of every dispatch.
     dispatched: HashMap<Tag, u64>,
     pub violations: Vec<Violation>,
@@ -45,7 +45,7 @@ pub struct Checker {
 
 impl Checker {
     pub fn submitted(&mut self, token: u64, allowed: i32) {
-        self.requests.insert(token, (allowed, 0));
+        self.requests.insert(token, allowed);
     }
 
     pub fn dispatched(&mut self, tag: Tag, token: u64) {
@@ -55,16 +55,11 @@ impl Checker {
     /// Checks a completion; `holds` asks the transport whether it still has a tag.
     pub fn completed(&mut self, completion: &Completion, holds: impl Fn(Tag) -> bool) {
         let token = completion.token;
-        let Some((allowed, count)) = self.requests.get_mut(&token) else {
-            self.violations.push(Violation::UnknownCompletion { token });
+        let Some(allowed) = self.requests.remove(&token) else {
+            self.violations
+                .push(Violation::UnexpectedCompletion { token });
             return;
         };
-        *count += 1;
-        let (allowed, count) = (*allowed, *count);
-        if count > 1 {
-            self.violations
-                .push(Violation::CompletedTwice { token, count });
-        }
         if allowed >= 0 && completion.counted_retries > allowed as u32 {
             let retries = completion.counted_retries;
             self.violations.push(Violation::TooManyRetries {
@@ -102,11 +97,9 @@ impl Checker {
 
     /// After a run to idle: every request completed, and the core's own checks.
     pub fn finish(&mut self, mid: &MidLayer) {
-        for (token, (_, count)) in &self.requests {
-            if *count == 0 {
-                self.violations
-                    .push(Violation::NeverCompleted { token: *token });
-            }
+        for token in self.requests.keys() {
+            self.violations
+                .push(Violation::NeverCompleted { token: *token });
         }
         if let Err(error) = mid.check_invariants() {
             self.violations.push(Violation::Core(error));
@@ -115,5 +108,64 @@ impl Checker {
 
     pub fn is_clean(&self) -> bool {
         self.violations.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buffers::SenseBuffer;
+    use crate::topology::DeviceId;
+    use unjam_scsi::{BlkStatus, ScsiResult};
+
+    fn completion(token: u64, counted_retries: u32) -> Completion {
+        Completion {
+            token,
+            device: DeviceId(0),
+            status: BlkStatus::Ok,
+            result: ScsiResult::OK,
+            sense: SenseBuffer::EMPTY,
+            attempts: 1,
+            counted_retries,
+            good_bytes: 0,
+            resid: 0,
+            tag_number: 0,
+        }
+    }
+
+    #[test]
+    fn catches_double_completion_held_buffers_and_retries() {
+        let mut checker = Checker::default();
+        let tag = Tag {
+            slot: 3,
+            generation: 1,
+        };
+        checker.submitted(7, 2);
+        checker.dispatched(tag, 7);
+        checker.completed(&completion(7, 3), |held| held == tag);
+        checker.completed(&completion(7, 0), |_| false);
+        assert_eq!(
+            checker.violations,
+            vec![
+                Violation::TooManyRetries {
+                    token: 7,
+                    retries: 3,
+                    allowed: 2
+                },
+                Violation::CompletedWhileHeld { token: 7, tag },
+                Violation::UnexpectedCompletion { token: 7 },
+            ]
+        );
+    }
+
+    #[test]
+    fn catches_a_request_that_never_completed() {
+        let mut checker = Checker::default();
+        checker.submitted(1, 5);
+        checker.finish(&MidLayer::new());
+        assert_eq!(
+            checker.violations,
+            vec![Violation::NeverCompleted { token: 1 }]
+        );
     }
 }
