@@ -328,3 +328,79 @@ fn healthy_lun_on_the_same_host_waits_while_host_wide_eh_runs() {
     );
     assert!(driver.check().is_clean(), "{:?}", driver.checker.violations);
 }
+
+/// A transport that refuses every dispatch with HOST_BUSY.
+#[derive(Debug, Default)]
+struct AlwaysBusy;
+
+impl unjam_core::harness::Transport for AlwaysBusy {
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        tag: Tag,
+        _: unjam_core::topology::DeviceId,
+        _: &Request,
+        events: &mut unjam_core::harness::EventQueue,
+    ) {
+        let reason = unjam_scsi::disposition::QueueReason::HostBusy;
+        events.at(
+            now,
+            unjam_core::harness::TransportEvent::Refused { tag, reason },
+        );
+    }
+    fn eh_command(
+        &mut self,
+        _: Instant,
+        _: Tag,
+        _: unjam_core::topology::DeviceId,
+        _: unjam_core::action::EhCommand,
+        _: &unjam_core::buffers::Cdb,
+        _: &mut unjam_core::harness::EventQueue,
+    ) {
+    }
+    fn abort(
+        &mut self,
+        _: Instant,
+        _: unjam_core::action::TmfOp,
+        _: Tag,
+        _: unjam_core::topology::DeviceId,
+        _: &mut unjam_core::harness::EventQueue,
+    ) {
+    }
+    fn reset(
+        &mut self,
+        _: Instant,
+        _: unjam_core::action::TmfOp,
+        _: unjam_core::action::ResetKind,
+        _: unjam_core::topology::DeviceId,
+        _: &mut unjam_core::harness::EventQueue,
+    ) {
+    }
+    fn poll(
+        &mut self,
+        _: Instant,
+        _: Tag,
+        _: unjam_core::topology::DeviceId,
+        _: &mut unjam_core::harness::EventQueue,
+    ) {
+    }
+    fn revoke(&mut self, _: Instant, _: Tag, _: unjam_core::topology::DeviceId) {}
+    fn holds(&self, _: Tag) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_transport_that_is_always_busy_is_bounded_by_the_runtime_cap() {
+    let (mid, disk) = one_disk(Personality::Generic, |d| d.timeout = secs(3));
+    let mut driver = Driver::new(mid, AlwaysBusy);
+    driver.submit(disk, read(1)).unwrap();
+    assert_eq!(driver.run_until_idle(RunLimit::default()), RunOutcome::Idle);
+    let completion = driver.completions[0];
+    assert_eq!(
+        (completion.status, completion.attempts),
+        (BlkStatus::IoErr, 0)
+    );
+    assert!(driver.now > Instant::ZERO + secs(18) && driver.now < Instant::ZERO + secs(19));
+    assert!(driver.check().is_clean(), "{:?}", driver.checker.violations);
+}

@@ -340,7 +340,8 @@ impl MidLayer {
     }
 
     /// The transport refused the command at dispatch (`queuecommand` returned busy):
-    /// requeue at the head without counting, and block the level it names.
+    /// requeue at the head without counting, and block the level it names. Past the runtime
+    /// cap the command is finished with DID_ERROR instead.
     pub fn handle_dispatch_refused(&mut self, now: Instant, tag: Tag, reason: QueueReason) {
         let now = self.advance_clock(now);
         let Some(cmd) = self.slab.by_tag(tag) else {
@@ -355,6 +356,7 @@ impl MidLayer {
             return self.eh_command_refused(now, tag);
         }
         let device = cmd.device;
+        let capped = runtime_cap(now, cmd.alloc_at, cmd.allowed, cmd.timeout);
         if let Some(cmd) = self.slab.get_mut(tag.slot) {
             cmd.transport_owns = false;
             cmd.attempts = cmd.attempts.saturating_sub(1);
@@ -364,8 +366,19 @@ impl MidLayer {
             tag,
             reason,
         });
-        self.requeue(now, tag.slot, RequeueWhy::DispatchRefused, false);
-        self.set_blocked(device, Some(reason));
+        if let Some(waited_s) = capped {
+            // The kernel requeues a refused command without bound; unjam stops at the cap.
+            self.trace(now, || TraceEvent::RuntimeExceeded {
+                device,
+                tag,
+                waited_s,
+            });
+            self.set_result_host(tag.slot, HostByte::DID_ERROR);
+            self.finish_command(now, tag.slot);
+        } else {
+            self.requeue(now, tag.slot, RequeueWhy::DispatchRefused, false);
+            self.set_blocked(device, Some(reason));
+        }
         self.run_pending(now);
     }
 }
