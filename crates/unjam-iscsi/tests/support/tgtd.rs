@@ -58,6 +58,17 @@ fn free_port() -> u16 {
         .unwrap_or_else(|error| panic!("no free port: {error}"))
 }
 
+/// A control port (tgtd accepts up to 32767) whose socket lock no running tgtd holds.
+fn free_control_port(port: u16) -> u16 {
+    let first = 1024 + port % 30_000;
+    (0..30_000u16)
+        .map(|offset| 1024 + (first - 1024 + offset) % 30_000)
+        .find(|control| {
+            !std::path::Path::new(&format!("/var/run/tgtd/socket.{control}.lock")).exists()
+        })
+        .unwrap_or(first)
+}
+
 impl Tgtd {
     /// Starts tgtd and waits until a SendTargets discovery lists the target.
     pub async fn start(options: TgtdOptions) -> Tgtd {
@@ -70,8 +81,7 @@ impl Tgtd {
                 .unwrap_or_else(|e| panic!("set_len: {e}"));
         }
         let port = free_port();
-        // tgtd accepts control ports up to 32767.
-        let control = 1024 + port % 30_000;
+        let control = free_control_port(port);
         let mut tgtd = Tgtd {
             child: None,
             port,
@@ -164,9 +174,16 @@ impl Tgtd {
         assert!(self.tgtadm(args), "tgtadm {args:?} failed");
     }
 
-    fn wait_for_control(&self) {
+    /// The child has not exited (a tgtd that lost the race for its control port exits).
+    fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
+    fn wait_for_control(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.tgtadm(&["--mode", "target", "--op", "show"]) {
+        while !self.tgtadm(&["--mode", "target", "--op", "show"]) || !self.running() {
             assert!(
                 Instant::now() < deadline,
                 "tgtd control socket never came up"
