@@ -104,18 +104,21 @@ impl PduDecoder {
             buffer.reserve(total - buffer.len());
             return Ok(None);
         }
+        // `buffer` holds at least `total` bytes, so every range below is inside `frame`.
         let mut frame = buffer.split_to(total).freeze();
+        let covered = BHS_LENGTH + ahs_length;
         if self.digests.header {
-            let computed = crc32c::crc32c(&frame[..BHS_LENGTH + ahs_length]);
-            let received = read_digest(&frame[BHS_LENGTH + ahs_length..header_total]);
+            let computed = crc32c::crc32c(frame.get(..covered).unwrap_or_default());
+            let received = read_digest(frame.get(covered..header_total).unwrap_or_default());
             if computed != received {
                 return Err(PduError::HeaderDigest { received, computed });
             }
         }
         frame.advance(header_total);
         if data_digest != 0 {
-            let computed = crc32c::crc32c(&frame[..padded(data_length)]);
-            let received = read_digest(&frame[padded(data_length)..]);
+            let padded_length = padded(data_length);
+            let computed = crc32c::crc32c(frame.get(..padded_length).unwrap_or_default());
+            let received = read_digest(frame.get(padded_length..).unwrap_or_default());
             if computed != received {
                 return Err(PduError::DataDigest { received, computed });
             }

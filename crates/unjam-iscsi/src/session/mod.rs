@@ -462,7 +462,10 @@ impl Session {
             self.params.max_send_data_segment_length,
         );
         let mut cdb = [0u8; pdu::MAX_BHS_CDB_LENGTH];
-        cdb[..request.cdb.len()].copy_from_slice(&request.cdb);
+        // `submit` checked 1..=16 bytes.
+        if let Some(slot) = cdb.get_mut(..request.cdb.len()) {
+            slot.copy_from_slice(&request.cdb);
+        }
         self.outgoing.push_back(Pdu::ScsiCommand(ScsiCommand {
             immediate: false,
             final_pdu: unsolicited == 0,
