@@ -110,6 +110,67 @@ impl Personality {
     }
 }
 
+/// Which behaviour the defaults follow (spec §4): `Linux` reproduces the kernel (host-wide
+/// error handling); `Unjam` recovers one LUN at a time and falls back to the host.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Default)]
+pub enum EhPolicy {
+    #[default]
+    Linux,
+    Unjam,
+}
+
+/// The error-handler scopes a device recovers in, smallest first; the host scope is always
+/// the last one unless `fallback` is off, in which case a device whose own scopes cannot
+/// recover it is offlined (the RFC's `lun_eh_fallback = 0`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+pub struct EhScopes {
+    pub lun: bool,
+    pub target: bool,
+    pub fallback: bool,
+}
+
+impl EhScopes {
+    /// The kernel: host scope only.
+    pub const HOST: EhScopes = EhScopes {
+        lun: false,
+        target: false,
+        fallback: true,
+    };
+    pub const LUN: EhScopes = EhScopes {
+        lun: true,
+        target: false,
+        fallback: true,
+    };
+    pub const TARGET: EhScopes = EhScopes {
+        lun: false,
+        target: true,
+        fallback: true,
+    };
+    pub const LUN_TARGET: EhScopes = EhScopes {
+        lun: true,
+        target: true,
+        fallback: true,
+    };
+
+    pub fn for_policy(policy: EhPolicy) -> EhScopes {
+        match policy {
+            EhPolicy::Linux => Self::HOST,
+            EhPolicy::Unjam => Self::LUN,
+        }
+    }
+
+    /// `lun`, `target`, `host`, or `lun+target` (case-insensitive).
+    pub fn parse(text: &str) -> Option<EhScopes> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "host" => Some(Self::HOST),
+            "lun" => Some(Self::LUN),
+            "target" => Some(Self::TARGET),
+            "lun+target" | "lun,target" => Some(Self::LUN_TARGET),
+            _ => None,
+        }
+    }
+}
+
 /// One SCSI host (HBA / initiator session).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct HostConfig {
@@ -180,6 +241,8 @@ pub struct DeviceConfig {
     pub sector_size: u32,
     /// sd offlines the disk after this many medium-access timeouts EH could not explain.
     pub max_medium_access_timeouts: u32,
+    /// The error-handler scopes of this device (policy `linux`: host only).
+    pub eh_scopes: EhScopes,
 }
 
 impl DeviceConfig {
@@ -203,6 +266,7 @@ impl DeviceConfig {
             use_10_for_rw: true,
             sector_size: 512,
             max_medium_access_timeouts: 2,
+            eh_scopes: EhScopes::HOST,
         }
     }
 }
@@ -232,5 +296,14 @@ mod tests {
             Some(Personality::VirtioScsi)
         );
         assert_eq!(Personality::parse("nope"), None);
+    }
+
+    #[test]
+    fn policies_choose_the_default_scope() {
+        assert_eq!(EhScopes::for_policy(EhPolicy::Linux), EhScopes::HOST);
+        assert_eq!(EhScopes::for_policy(EhPolicy::Unjam), EhScopes::LUN);
+        assert_eq!(DeviceConfig::disk(0, 0, 0).eh_scopes, EhScopes::HOST);
+        assert_eq!(EhScopes::parse("Lun+Target"), Some(EhScopes::LUN_TARGET));
+        assert_eq!(EhScopes::parse("bus"), None);
     }
 }

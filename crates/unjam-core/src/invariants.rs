@@ -3,11 +3,12 @@
 //! what the command table says, every queued command sits in its device queue exactly
 //! once, an in-flight command is owned by its transport, counted retries stay within
 //! `allowed`, and an error-handler run only holds commands of its own scope (scope
-//! isolation; issue 5 narrows scopes below the host).
+//! isolation, over LUN, target and host scopes).
 
 use crate::command::{CommandKind, Phase};
 use crate::eh::EhScope;
 use crate::midlayer::MidLayer;
+use crate::topology::HostId;
 
 impl MidLayer {
     /// `Err` names the first broken invariant.
@@ -115,20 +116,43 @@ impl MidLayer {
         Ok(())
     }
 
+    /// Invariant 3: a handler of scope S holds only commands of devices inside S, and every
+    /// command in the error handler is held by exactly one handler (a queue or a run).
     fn check_eh_scopes(&self) -> Result<(), String> {
-        for run in self.eh_runs.iter().flatten() {
-            let EhScope::Host(host) = run.scope;
-            for slot in run.work.iter().chain(run.done.iter()) {
-                if self
+        let mut holders: Vec<(EhScope, &[u32])> = Vec::new();
+        for run in &self.eh_runs {
+            holders.push((run.scope, &run.work));
+            holders.push((run.scope, &run.done));
+        }
+        for entry in &self.scoped_eh {
+            holders.push((entry.scope, &entry.queue));
+        }
+        for (index, queue) in self.eh_queues.iter().enumerate() {
+            holders.push((EhScope::Host(HostId(index as u32)), queue));
+        }
+        for (scope, slots) in &holders {
+            for slot in slots.iter() {
+                let inside = self
                     .slab
                     .get(*slot)
-                    .is_some_and(|c| self.host_of(c.device) != host)
-                {
+                    .is_some_and(|c| self.scope_contains(*scope, c.device));
+                if !inside {
                     return Err(format!(
-                        "EH of host {} holds slot {slot} of another host",
-                        host.0
+                        "EH of scope {scope:?} holds slot {slot} outside its scope"
                     ));
                 }
+            }
+        }
+        for (slot, command) in self.slab.iter() {
+            if command.phase != Phase::InEh {
+                continue;
+            }
+            let held = holders
+                .iter()
+                .map(|(_, slots)| slots.iter().filter(|s| **s == slot).count())
+                .sum::<usize>();
+            if held != 1 {
+                return Err(format!("slot {slot}: in EH but held by {held} handlers"));
             }
         }
         Ok(())

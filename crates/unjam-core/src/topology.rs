@@ -147,6 +147,18 @@ pub(crate) struct Device {
     pub offline_logged: bool,
     pub rerun_armed: bool,
     pub starved: bool,
+    /// Error-handler steps a smaller scope already tried for this device's commands
+    /// (`get_sense_done`, `stu_done`, `reset_done`), skipped by the larger scope.
+    pub eh_done: EhDone,
+}
+
+/// Steps already tried for a device by a smaller error-handler scope.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct EhDone {
+    pub get_sense: bool,
+    pub start_unit: bool,
+    pub lun_reset: bool,
+    pub target_reset: bool,
 }
 
 impl Host {
@@ -202,6 +214,7 @@ impl Device {
             offline_logged: false,
             rerun_armed: false,
             starved: false,
+            eh_done: EhDone::default(),
         }
     }
 }

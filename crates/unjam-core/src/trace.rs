@@ -10,6 +10,7 @@ use unjam_scsi::{BlkStatus, Disposition, ScsiResult};
 use crate::action::{EhCommand, ResetKind, Tag, TmfOp, TmfResult};
 use crate::buffers::{Cdb, SenseBuffer};
 use crate::config::TimedOutHook;
+use crate::eh::EhScope;
 use crate::disposition::SenseReport;
 use crate::request::BlockInfo;
 use crate::state::{DeviceState, HostState};
@@ -211,6 +212,25 @@ pub enum TraceEvent {
         host: HostId,
         step: &'static str,
     },
+    /// A LUN- or target-scope handler starts (scope_busy == scope_failed).
+    ScopeEhWake {
+        scope: EhScope,
+        commands: u32,
+    },
+    /// A scope could not recover `commands` commands and hands them to `to`.
+    ScopeEhFallback {
+        scope: EhScope,
+        to: EhScope,
+        commands: u32,
+    },
+    /// A LUN- or target-scope handler ended; its devices dispatch again.
+    ScopeEhDone {
+        scope: EhScope,
+    },
+    /// A scoped handler without fallback offlined the device (`luneh`).
+    ScopeOfflined {
+        device: DeviceId,
+    },
     EhCommandSent {
         device: DeviceId,
         tag: Tag,
@@ -330,6 +350,10 @@ impl TraceEvent {
             Self::EhAdded { .. } => "eh_added",
             Self::EhWake { .. } => "eh_wake",
             Self::EhStep { .. } => "eh_step",
+            Self::ScopeEhWake { .. } => "scope_eh_wake",
+            Self::ScopeEhFallback { .. } => "scope_eh_fallback",
+            Self::ScopeEhDone { .. } => "scope_eh_done",
+            Self::ScopeOfflined { .. } => "scope_offlined",
             Self::EhCommandSent { .. } => "eh_command_sent",
             Self::EhCommandDone { .. } => "eh_command_done",
             Self::ResetSent { .. } => "reset_sent",

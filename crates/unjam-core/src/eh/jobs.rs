@@ -27,14 +27,16 @@ impl MidLayer {
         match step {
             EhStep::GetSense => {
                 for slot in &run.work {
-                    if self.needs_sense(*slot) {
+                    if self.needs_sense(*slot) && !self.tried(*slot, |d| d.get_sense) {
                         jobs.push_back(EhJob::RequestSense { slot: *slot });
                     }
                 }
             }
             EhStep::StartUnit => {
                 for device in self.work_devices(run) {
-                    if self.wants_start_unit(run, device) {
+                    if self.wants_start_unit(run, device)
+                        && !self.devices[device.0 as usize].eh_done.start_unit
+                    {
                         jobs.push_back(EhJob::StartUnit { device, tries: 0 });
                     }
                 }
@@ -42,6 +44,15 @@ impl MidLayer {
             EhStep::Reset(kind) if self.can_reset(run, kind) => {
                 let mut seen: Vec<(u32, u32)> = Vec::new();
                 for device in self.work_devices(run) {
+                    let done = self.devices[device.0 as usize].eh_done;
+                    let tried = match kind {
+                        ResetKind::Lun => done.lun_reset,
+                        ResetKind::Target => done.target_reset,
+                        _ => false,
+                    };
+                    if tried {
+                        continue;
+                    }
                     let key = self.reset_domain_key(device, kind);
                     if !seen.contains(&key) {
                         seen.push(key);
@@ -69,6 +80,13 @@ impl MidLayer {
                 && !cmd.sense.is_valid()
                 && cmd.result.status() == SamStatus::CHECK_CONDITION
         })
+    }
+
+    /// A smaller scope already tried this step for the command's device.
+    fn tried(&self, slot: u32, step: impl Fn(&crate::topology::EhDone) -> bool) -> bool {
+        self.slab
+            .get(slot)
+            .is_some_and(|cmd| step(&self.devices[cmd.device.0 as usize].eh_done))
     }
 
     fn wants_start_unit(&self, run: &EhRun, device: DeviceId) -> bool {

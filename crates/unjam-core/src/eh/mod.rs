@@ -12,13 +12,16 @@
 //!   steps exhausted ─► flush done (retry | finish) ─► host RUNNING ─► run queues
 //! ```
 //!
-//! Issue 3 runs one host-wide scope (the kernel's behaviour). The scope, the step list and
-//! the job queue are data so that LUN and target scopes with fallback (issue 5) plug in
-//! by choosing a smaller scope and a shorter ladder. EH commands never take the normal
-//! completion path and have their own timeout (`eh_timeout`).
+//! Scopes (spec §4, issue 5): a device recovers in its configured scopes, smallest first
+//! (`scope.rs`): a LUN or target scope blocks only its own devices and runs the §6.4 ladder
+//! restricted to itself; what it cannot recover falls back to the next scope, up to the
+//! host scope, which is the kernel's host-wide handler above. EH commands never take the
+//! normal completion path and have their own timeout (`eh_timeout`).
 
 mod jobs;
 mod results;
+mod scope;
+pub(crate) use scope::ScopedEh;
 
 use std::collections::VecDeque;
 
@@ -31,14 +34,28 @@ use crate::disposition::{noretry_cmd, retry_allowed, RetryCounter, RETRIES_NO_LI
 use crate::midlayer::MidLayer;
 use crate::state::HostState;
 use crate::time::Instant;
-use crate::topology::{DeviceId, HostId};
+use crate::topology::{DeviceId, HostId, TargetId};
 use crate::trace::{RequeueWhy, TraceEvent};
 
 /// What one error-handler run may touch and block.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum EhScope {
+    /// One LUN (Wenchao Hao's LUN-based handler).
+    Lun(DeviceId),
+    /// Every LUN of one target.
+    Target(TargetId),
     /// Every device of the host (the kernel's `scsi_unjam_host`).
     Host(HostId),
+}
+
+impl EhScope {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lun(_) => "lun",
+            Self::Target(_) => "target",
+            Self::Host(_) => "host",
+        }
+    }
 }
 
 /// One rung of the ladder.
@@ -73,6 +90,21 @@ pub const HOST_LADDER: &[EhStep] = &[
     EhStep::Reset(ResetKind::Bus),
     EhStep::Reset(ResetKind::Host),
     EhStep::Offline,
+];
+
+/// The LUN-scope ladder: §6.4 restricted to one device.
+pub const LUN_LADDER: &[EhStep] = &[
+    EhStep::GetSense,
+    EhStep::StartUnit,
+    EhStep::Reset(ResetKind::Lun),
+];
+
+/// The target-scope ladder adds the target reset.
+pub const TARGET_LADDER: &[EhStep] = &[
+    EhStep::GetSense,
+    EhStep::StartUnit,
+    EhStep::Reset(ResetKind::Lun),
+    EhStep::Reset(ResetKind::Target),
 ];
 
 /// Where a device test is.
@@ -120,6 +152,7 @@ pub(crate) enum EhWait {
 #[derive(Clone, Debug)]
 pub(crate) struct EhRun {
     pub scope: EhScope,
+    pub host: HostId,
     pub epoch: u32,
     /// Commands still to recover (`work_q`).
     pub work: Vec<u32>,
@@ -133,9 +166,7 @@ pub(crate) struct EhRun {
 
 impl EhRun {
     pub(crate) fn host(&self) -> HostId {
-        match self.scope {
-            EhScope::Host(host) => host,
-        }
+        self.host
     }
 
     /// Moves `slot` from work to done (`scsi_eh_finish_cmd`).
@@ -150,7 +181,6 @@ impl EhRun {
 impl MidLayer {
     /// `scsi_eh_scmd_add`: hand a dispatched command to its host's error handler.
     pub(crate) fn eh_add(&mut self, now: Instant, slot: u32) {
-        let tag = self.slab.tag(slot);
         let Some(cmd) = self.slab.get_mut(slot) else {
             return;
         };
@@ -158,6 +188,18 @@ impl MidLayer {
         cmd.phase = Phase::InEh;
         let device = cmd.device;
         let host = self.host_of(device);
+        if let Some(scope) = self.scope_for_failed(device) {
+            return self.scoped_add(now, scope, slot);
+        }
+        self.host_add(now, host, slot);
+    }
+
+    /// Adds a failed command to the host scope's queue: the host enters RECOVERY.
+    pub(crate) fn host_add(&mut self, now: Instant, host: HostId, slot: u32) {
+        let tag = self.slab.tag(slot);
+        let Some(device) = self.slab.get(slot).map(|c| c.device) else {
+            return;
+        };
         if !self.set_host_state(now, host, HostState::Recovery) {
             self.set_host_state(now, host, HostState::CancelRecovery);
         }
@@ -177,11 +219,17 @@ impl MidLayer {
         }
     }
 
-    /// `scsi_eh_wakeup`: start a run when every busy command of the host has failed.
+    /// `scsi_eh_wakeup`: start a run when every busy command of the host has failed and
+    /// no smaller scope of the host is still recovering.
     pub(crate) fn maybe_wake_eh(&mut self, now: Instant, host: HostId) {
+        self.maybe_wake_scopes(now, host);
         let index = host.0 as usize;
         let entry = &self.hosts[index];
-        if self.eh_running[index] || entry.failed == 0 || entry.busy != entry.failed {
+        if self.eh_running[index]
+            || entry.failed == 0
+            || entry.busy != entry.failed
+            || self.host_has_scopes(host)
+        {
             return;
         }
         let work = std::mem::take(&mut self.eh_queues[index]);
@@ -203,6 +251,7 @@ impl MidLayer {
         self.stats.eh_runs += 1;
         let run = EhRun {
             scope: EhScope::Host(host),
+            host,
             epoch: self.eh_epoch,
             work,
             done: Vec::new(),
@@ -219,8 +268,7 @@ impl MidLayer {
         const MAX_STEPS_PER_CALL: usize = 10_000;
         for _ in 0..MAX_STEPS_PER_CALL {
             if run.waiting != EhWait::Nothing {
-                let host = run.host();
-                self.eh_runs[host.0 as usize] = Some(run);
+                self.eh_runs.push(run);
                 return;
             }
             if let Some(job) = run.jobs.pop_front() {
@@ -237,6 +285,10 @@ impl MidLayer {
             };
             run.next_step += 1;
             let host = run.host();
+            if !matches!(run.scope, EhScope::Host(_)) && self.past_deadline(now, host) {
+                // §6.7 past the deadline: straight to the host scope's host reset.
+                return self.eh_finish(now, run);
+            }
             if self.past_deadline(now, host)
                 && !matches!(step, EhStep::Reset(ResetKind::Host) | EhStep::Offline)
             {
@@ -260,14 +312,22 @@ impl MidLayer {
         self.eh_finish(now, run);
     }
 
-    /// Resumes a parked run after an answer.
-    pub(crate) fn eh_resume(&mut self, host: HostId) -> Option<EhRun> {
-        self.eh_runs.get_mut(host.0 as usize)?.take()
+    /// Takes the parked run whose wait `matches`.
+    pub(crate) fn eh_resume(&mut self, matches: impl Fn(&EhRun) -> bool) -> Option<EhRun> {
+        let index = self.eh_runs.iter().position(matches)?;
+        Some(self.eh_runs.swap_remove(index))
     }
 
-    /// End of `scsi_unjam_host`: flush the done queue, then `scsi_restart_operations`.
+    /// The end of a run: a scoped run hands over or ends (`scope.rs`); the host run ends
+    /// `scsi_unjam_host`: flush the done queue, then `scsi_restart_operations`.
     fn eh_finish(&mut self, now: Instant, mut run: EhRun) {
+        if !matches!(run.scope, EhScope::Host(_)) {
+            return self.scoped_finish(now, run);
+        }
         let host = run.host();
+        for device in self.hosts[host.0 as usize].devices.clone() {
+            self.devices[device.0 as usize].eh_done = Default::default();
+        }
         debug_assert!(run.work.is_empty(), "the ladder ends with offline");
         run.done.append(&mut run.work);
         self.hosts[host.0 as usize].last_reset = None;
@@ -291,7 +351,7 @@ impl MidLayer {
     }
 
     /// `scsi_eh_flush_done_q` for one command.
-    fn eh_flush_one(&mut self, now: Instant, slot: u32) {
+    pub(crate) fn eh_flush_one(&mut self, now: Instant, slot: u32) {
         let tag = self.slab.tag(slot);
         let Some(cmd) = self.slab.get_mut(slot) else {
             return;

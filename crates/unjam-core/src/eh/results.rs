@@ -43,8 +43,7 @@ impl MidLayer {
         });
         self.eh_answer(
             now,
-            device,
-            |wait| matches!(wait, EhWait::Command { tag: t, .. } if *t == tag),
+            |run| matches!(run.waiting, EhWait::Command { tag: t, .. } if t == tag),
             |this, run, job| this.eh_command_result(now, run, job, verdict, outcome),
         );
     }
@@ -75,24 +74,21 @@ impl MidLayer {
         });
         self.eh_answer(
             now,
-            device,
-            |wait| matches!(wait, EhWait::Command { tag: t, .. } if *t == tag),
+            |run| matches!(run.waiting, EhWait::Command { tag: t, .. } if t == tag),
             |this, run, job| this.eh_command_result(now, run, job, verdict, outcome),
         );
     }
 
     /// The transport refused an EH command: treated as FAILED.
     pub(crate) fn eh_command_refused(&mut self, now: Instant, tag: Tag) {
-        let Some(cmd) = self.slab.by_tag(tag) else {
+        if self.slab.by_tag(tag).is_none() {
             return;
-        };
-        let device = cmd.device;
+        }
         self.slab.remove(tag.slot);
         let outcome = TransportOutcome::host(HostByte::DID_ERROR);
         self.eh_answer(
             now,
-            device,
-            |wait| matches!(wait, EhWait::Command { tag: t, .. } if *t == tag),
+            |run| matches!(run.waiting, EhWait::Command { tag: t, .. } if t == tag),
             |this, run, job| this.eh_command_result(now, run, job, Disposition::Failed, outcome),
         );
         self.run_pending(now);
@@ -101,29 +97,14 @@ impl MidLayer {
     pub(crate) fn eh_reset_done(
         &mut self,
         now: Instant,
-        host: HostId,
+        _host: HostId,
         epoch: u32,
         op: TmfOp,
         result: TmfResult,
     ) {
-        let Some(run) = self.eh_runs.get(host.0 as usize).and_then(|r| r.as_ref()) else {
-            return;
-        };
-        if run.epoch != epoch {
-            return;
-        }
-        let Some(device) = self
-            .devices
-            .iter()
-            .position(|d| d.host == host)
-            .map(|d| DeviceId(d as u32))
-        else {
-            return;
-        };
         self.eh_answer(
             now,
-            device,
-            |wait| matches!(wait, EhWait::Tmf { op: o, .. } if *o == op),
+            |run| run.epoch == epoch && matches!(run.waiting, EhWait::Tmf { op: o, .. } if o == op),
             |this, run, job| {
                 if let EhJob::Reset { kind, device } = job {
                     this.trace(now, || TraceEvent::ResetDone {
@@ -137,44 +118,32 @@ impl MidLayer {
         );
     }
 
-    pub(crate) fn eh_settled(&mut self, now: Instant, host: HostId, epoch: u32) {
-        let Some(run) = self.eh_runs.get(host.0 as usize).and_then(|r| r.as_ref()) else {
-            return;
-        };
-        if run.epoch != epoch || run.waiting != EhWait::Settle {
-            return;
-        }
-        let Some(mut run) = self.eh_resume(host) else {
+    pub(crate) fn eh_settled(&mut self, now: Instant, _host: HostId, epoch: u32) {
+        let Some(mut run) = self.eh_resume(|run| run.epoch == epoch && run.waiting == EhWait::Settle)
+        else {
             return;
         };
         run.waiting = EhWait::Nothing;
         self.eh_advance(now, run);
     }
 
-    /// Takes the parked run of `device`'s host if it waits for what `matches` says, runs
-    /// `handle` with the job it waited for, and advances the run.
+    /// Takes the parked run whose wait `matches`, runs `handle` with the job it waited
+    /// for, and advances the run.
     fn eh_answer(
         &mut self,
         now: Instant,
-        device: DeviceId,
-        matches: impl Fn(&EhWait) -> bool,
+        matches: impl Fn(&EhRun) -> bool,
         handle: impl FnOnce(&mut MidLayer, &mut EhRun, EhJob),
     ) {
-        let host = self.host_of(device);
-        let waiting = self
-            .eh_runs
-            .get(host.0 as usize)
-            .and_then(|r| r.as_ref())
-            .map(|r| r.waiting);
-        let Some(wait) = waiting.filter(|w| matches(w)) else {
+        let Some(mut run) = self.eh_resume(matches) else {
             return;
         };
-        let job = match wait {
+        let job = match run.waiting {
             EhWait::Command { job, .. } | EhWait::Tmf { job, .. } => job,
-            _ => return,
-        };
-        let Some(mut run) = self.eh_resume(host) else {
-            return;
+            _ => {
+                self.eh_runs.push(run);
+                return;
+            }
         };
         run.waiting = EhWait::Nothing;
         handle(self, &mut run, job);

@@ -70,7 +70,7 @@ impl MidLayer {
             self.reject_head(now, device, RejectReason::Dead);
             return true;
         }
-        if host_state.in_recovery() {
+        if host_state.in_recovery() || self.held_by_scope(device) {
             return false;
         }
         match dev.state.dispatch_gate() {
@@ -329,7 +329,8 @@ impl MidLayer {
         self.targets[target.0 as usize].busy -= 1;
         let host = &mut self.hosts[host_id.0 as usize];
         host.busy -= 1;
-        if host.state.in_recovery() && !self.pending_wakes.contains(&host_id) {
+        let recovering = host.state.in_recovery() || !self.scoped_eh.is_empty();
+        if recovering && !self.pending_wakes.contains(&host_id) {
             self.pending_wakes.push(host_id);
         }
         if let Some(starved) = host.starved.pop_front() {

@@ -26,7 +26,7 @@ use crate::action::{Action, Tag, TmfOp};
 use crate::command::Slab;
 use crate::config::{DeviceConfig, HostConfig};
 use crate::disposition::DeviceView;
-use crate::eh::EhRun;
+use crate::eh::{EhRun, ScopedEh};
 use crate::request::Request;
 use crate::state::{DeviceState, HostState, IllegalTransition};
 use crate::time::Instant;
@@ -104,7 +104,10 @@ pub struct MidLayer {
     pub(crate) now: Instant,
     pub(crate) next_tmf: u32,
     pub(crate) tmfs: Vec<PendingTmf>,
-    pub(crate) eh_runs: Vec<Option<EhRun>>,
+    /// Runs parked while they wait for an answer (at most one per active scope).
+    pub(crate) eh_runs: Vec<EhRun>,
+    /// Active LUN- and target-scope handlers (at most one per device and per target).
+    pub(crate) scoped_eh: Vec<ScopedEh>,
     pub(crate) eh_queues: Vec<Vec<u32>>,
     pub(crate) eh_running: Vec<bool>,
     pub(crate) eh_epoch: u32,
@@ -150,6 +153,7 @@ impl MidLayer {
             next_tmf: 0,
             tmfs: Vec::new(),
             eh_runs: Vec::new(),
+            scoped_eh: Vec::new(),
             eh_queues: Vec::new(),
             eh_running: Vec::new(),
             eh_epoch: 0,
@@ -166,7 +170,6 @@ impl MidLayer {
 
     pub fn add_host(&mut self, config: HostConfig) -> HostId {
         self.hosts.push(Host::new(config));
-        self.eh_runs.push(None);
         self.eh_queues.push(Vec::new());
         self.eh_running.push(false);
         HostId(self.hosts.len() as u32 - 1)
