@@ -119,7 +119,8 @@ impl MidLayer {
     }
 
     pub(crate) fn eh_settled(&mut self, now: Instant, _host: HostId, epoch: u32) {
-        let Some(mut run) = self.eh_resume(|run| run.epoch == epoch && run.waiting == EhWait::Settle)
+        let Some(mut run) =
+            self.eh_resume(|run| run.epoch == epoch && run.waiting == EhWait::Settle)
         else {
             return;
         };

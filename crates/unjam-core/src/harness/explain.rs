@@ -13,7 +13,7 @@ use super::script::ScriptEntry;
 use super::scripted::ScriptedTransport;
 use crate::action::Completion;
 use crate::buffers::Cdb;
-use crate::config::{DeviceConfig, HostConfig, Personality};
+use crate::config::{DeviceConfig, EhScopes, HostConfig, Personality};
 use crate::log::KernelLog;
 use crate::midlayer::{MidLayer, Stats, TopologyError};
 use crate::request::{BlockOp, Request};
@@ -37,6 +37,8 @@ pub struct ExplainConfig {
     pub prio_class: u8,
     /// Print the error-recovery log lines too.
     pub eh_logging: bool,
+    /// The error-handler scopes of the LUN (default: host only, the kernel).
+    pub scopes: EhScopes,
 }
 
 impl ExplainConfig {
@@ -54,6 +56,7 @@ impl ExplainConfig {
             phys_segments: 1,
             prio_class: 0,
             eh_logging: false,
+            scopes: EhScopes::HOST,
         }
     }
 
@@ -102,6 +105,7 @@ pub fn explain(config: &ExplainConfig) -> Result<Explanation, TopologyError> {
     device.timeout = config.timeout;
     device.eh_timeout = config.eh_timeout;
     device.allowed = config.allowed;
+    device.eh_scopes = config.scopes;
     let disk = mid.add_device(host_id, device)?;
     let mut driver = Driver::new(mid, ScriptedTransport::new(config.outcomes.clone()));
     let submitted = driver.submit(disk, config.request());

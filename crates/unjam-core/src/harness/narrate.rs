@@ -146,6 +146,28 @@ fn eh_line(event: &TraceEvent, mid: &MidLayer) -> Option<String> {
             )
         }
         TraceEvent::EhStep { step, .. } => format!("  EH step: {step}"),
+        TraceEvent::ScopeEhWake { scope, commands } => format!(
+            "{} error handler wakes: {commands} command(s) (scope busy == failed); only this {} stops",
+            scope.name(),
+            scope.name()
+        ),
+        TraceEvent::ScopeEhFallback {
+            scope,
+            to,
+            commands,
+        } => format!(
+            "  {} scope could not recover {commands} command(s): fall back to {} scope",
+            scope.name(),
+            to.name()
+        ),
+        TraceEvent::ScopeEhDone { scope } => {
+            format!("{} error handler done: its devices dispatch again", scope.name())
+        }
+        TraceEvent::ScopeOfflined { device } => format!(
+            "    {} offlined: not ready after {} error recovery (fallback off)",
+            disk(device),
+            "scoped"
+        ),
         TraceEvent::EhCommandSent { command, .. } => {
             format!("    {} sent (eh_timeout)", command.name())
         }

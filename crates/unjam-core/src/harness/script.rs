@@ -13,8 +13,9 @@
 //! | `resid=N` | residual byte count |
 //! | `latency=MS` | completion latency in milliseconds (default 0.1) |
 //! | `rs=HEX...` | what REQUEST SENSE returns if the error handler asks about this attempt |
-//! | `tur=ok\|fail\|timeout` | the error handler's TEST UNIT READY answer (default ok) |
+//! | `tur=ok\|fail\|timeout` | the error handler's TEST UNIT READY answer (default ok); `tur=fail,ok` answers the first TUR with `fail` and every later one with `ok` |
 //! | `reset=ok\|fail` | the answer to LUN/target/bus/host resets (default ok) |
+//! | `lun_reset=`, `target_reset=`, `bus_reset=`, `host_reset=` `ok\|fail` | the answer to one kind of reset (after `reset=`, overrides it) |
 
 use std::time::Duration;
 
@@ -51,7 +52,12 @@ pub struct ScriptEntry {
     pub abort: TmfResult,
     pub request_sense: SenseBuffer,
     pub tur: EhAnswer,
-    pub reset: TmfResult,
+    /// The answer to every TUR after the first (default: the same as `tur`).
+    pub tur_later: Option<EhAnswer>,
+    pub lun_reset: TmfResult,
+    pub target_reset: TmfResult,
+    pub bus_reset: TmfResult,
+    pub host_reset: TmfResult,
     /// The virtio response the outcome was given as, if any.
     pub virtio: Option<Response>,
 }
@@ -64,7 +70,11 @@ impl ScriptEntry {
             abort: TmfResult::Success,
             request_sense: SenseBuffer::EMPTY,
             tur: EhAnswer::Good,
-            reset: TmfResult::Success,
+            tur_later: None,
+            lun_reset: TmfResult::Success,
+            target_reset: TmfResult::Success,
+            bus_reset: TmfResult::Success,
+            host_reset: TmfResult::Success,
             virtio: None,
         }
     }
@@ -161,8 +171,27 @@ impl Parsed {
                     SenseBuffer::from_slice(&hex_run(token, value, tokens, index)?)
             }
             "abort" => self.entry().abort = tmf(token, value)?,
-            "reset" => self.entry().reset = tmf(token, value)?,
-            "tur" => self.entry().tur = eh_answer(token, value)?,
+            "reset" => {
+                let result = tmf(token, value)?;
+                let entry = self.entry();
+                entry.lun_reset = result;
+                entry.target_reset = result;
+                entry.bus_reset = result;
+                entry.host_reset = result;
+            }
+            "lun_reset" => self.entry().lun_reset = tmf(token, value)?,
+            "target_reset" => self.entry().target_reset = tmf(token, value)?,
+            "bus_reset" => self.entry().bus_reset = tmf(token, value)?,
+            "host_reset" => self.entry().host_reset = tmf(token, value)?,
+            "tur" => {
+                let (first, later) = match value.split_once(',') {
+                    Some((first, later)) => (first, Some(eh_answer(token, later)?)),
+                    None => (value, None),
+                };
+                let entry = self.entry();
+                entry.tur = eh_answer(token, first)?;
+                entry.tur_later = later;
+            }
             "resid" => {
                 self.resid = value
                     .parse()
@@ -301,7 +330,18 @@ mod tests {
         assert_eq!(entry.answer, ScriptAnswer::Timeout);
         assert_eq!(entry.abort, TmfResult::Failed);
         assert_eq!(entry.tur, EhAnswer::Timeout);
-        assert_eq!(entry.reset, TmfResult::Failed);
+        assert_eq!(entry.lun_reset, TmfResult::Failed);
+        assert_eq!(entry.host_reset, TmfResult::Failed);
+        let split = parse_outcome("timeout reset=fail target_reset=ok tur=fail,ok").unwrap();
+        assert_eq!(
+            (split.lun_reset, split.target_reset, split.bus_reset),
+            (TmfResult::Failed, TmfResult::Success, TmfResult::Failed)
+        );
+        assert_eq!(
+            (split.tur, split.tur_later),
+            (EhAnswer::Fail, Some(EhAnswer::Good))
+        );
+        assert!(parse_outcome("tur=fail,maybe").is_err());
         let lost = parse_outcome("lost resid=512").unwrap();
         let ScriptAnswer::Lost(outcome) = lost.answer else {
             panic!("not lost")

@@ -23,6 +23,8 @@ pub struct ScriptedTransport {
     lost: HashMap<Tag, TransportOutcome>,
     last_entry: HashMap<DeviceId, ScriptEntry>,
     eh_tags: HashSet<Tag>,
+    /// TURs answered per device (the first one may answer differently from later ones).
+    turs: HashMap<DeviceId, u32>,
     poll_delay: std::time::Duration,
 }
 
@@ -101,7 +103,12 @@ impl Transport for ScriptedTransport {
     ) {
         let entry = self.eh_entry(device);
         let answer = if command == EhCommand::TestUnitReady {
-            entry.tur
+            let count = self.turs.entry(device).or_insert(0);
+            *count = count.saturating_add(1);
+            match (*count, entry.tur_later) {
+                (2.., Some(later)) => later,
+                _ => entry.tur,
+            }
         } else {
             EhAnswer::Good
         };
@@ -141,7 +148,13 @@ impl Transport for ScriptedTransport {
         device: DeviceId,
         events: &mut EventQueue,
     ) {
-        let result = self.eh_entry(device).reset;
+        let entry = self.eh_entry(device);
+        let result = match kind {
+            ResetKind::Lun => entry.lun_reset,
+            ResetKind::Target => entry.target_reset,
+            ResetKind::Bus => entry.bus_reset,
+            ResetKind::Host => entry.host_reset,
+        };
         if result == TmfResult::Success {
             // A LUN reset drops that LUN's commands; the scripted transport models one
             // target and bus per host, so any larger reset drops everything.

@@ -150,6 +150,12 @@ impl KernelLog {
             TraceEvent::DeviceOfflined { device } => {
                 device_line(device, "Device offlined - not ready after error recovery")
             }
+            // The RFC's `"%s:luneh: Device offlined - not ready after error recovery"`
+            // with `%s` the handler's worker, `sdev_eh_work`.
+            TraceEvent::ScopeOfflined { device } => device_line(
+                device,
+                "sdev_eh_work:luneh: Device offlined - not ready after error recovery",
+            ),
             TraceEvent::MediumAccessOffline { device, tag } => command_line(
                 device,
                 tag.number(),
