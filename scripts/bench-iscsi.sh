@@ -4,6 +4,8 @@
 #   scripts/bench-iscsi.sh [SECONDS] [PATTERNS] [QUEUE_DEPTHS]
 #   e.g. scripts/bench-iscsi.sh 10 "randread read" "1 8 32"
 #
+# The LUN (512 MiB) is filled and cached first; for each queue depth the two initiators
+# run back to back, the order alternating between depths.
 # Prints IOPS and initiator CPU time per I/O (user + system, from /usr/bin/time) of
 # `unjam bench URL` and `iscsi-perf` (libiscsi-bin). tgtd is the bottleneck on a small
 # machine, so CPU per I/O is the fairer comparison of the initiators.
@@ -20,8 +22,12 @@ cargo build --release --locked -p unjam >&2
 unjam=target/release/unjam
 work=$(mktemp -d)
 trap 'scripts/tgtd-harness.sh stop "$work/tgtd"; rm -rf "$work"' EXIT
-url="$(scripts/tgtd-harness.sh start "$work/tgtd" 1024)/1"
+url="$(scripts/tgtd-harness.sh start "$work/tgtd" 512)/1"
 echo "LUN: $url" >&2
+# Fill the LUN with data and pull it into the page cache, so that whichever initiator runs
+# first does not pay for first touches of a sparse file.
+dd if=/dev/urandom of="$work/tgtd/lun1.img" bs=1M count=512 conv=notrunc status=none
+cat "$work/tgtd/lun1.img" >/dev/null
 
 cpu_seconds() { awk '{ printf "%.3f", $1 + $2 }' "$1"; }
 
@@ -50,10 +56,16 @@ per_io_us() { awk -v cpu="$1" -v iops="$2" -v s="$seconds" 'BEGIN { if (iops > 0
 
 printf '| pattern | QD | unjam IOPS | unjam CPU/IO (us) | libiscsi IOPS | libiscsi CPU/IO (us) |\n'
 printf '|---|---|---|---|---|---|\n'
+turn=0
 for pattern in $patterns; do
     for qd in $depths; do
-        read -r u_iops u_cpu < <(run_unjam "$pattern" "$qd")
-        read -r l_iops l_cpu < <(run_libiscsi "$pattern" "$qd")
+        if [ $((turn++ % 2)) -eq 0 ]; then
+            read -r u_iops u_cpu < <(run_unjam "$pattern" "$qd")
+            read -r l_iops l_cpu < <(run_libiscsi "$pattern" "$qd")
+        else
+            read -r l_iops l_cpu < <(run_libiscsi "$pattern" "$qd")
+            read -r u_iops u_cpu < <(run_unjam "$pattern" "$qd")
+        fi
         printf '| %s 4 KiB | %s | %s | %s | %s | %s |\n' "$pattern" "$qd" \
             "$u_iops" "$(per_io_us "$u_cpu" "$u_iops")" "$l_iops" "$(per_io_us "$l_cpu" "$l_iops")"
     done
