@@ -211,6 +211,11 @@ fn small_burst_options() -> TgtdOptions {
 
 async fn write_read_sizes(config: ClientConfig) {
     let mut options = small_burst_options();
+    let unsolicited = !config.proposal.initial_r2t;
+    if unsolicited {
+        // tgtd defaults to InitialR2T=Yes; allow unsolicited Data-Out.
+        options.params.push(("InitialR2T".into(), "No".into()));
+    }
     if config.proposal.header_digest {
         // tgtd offers only None unless told otherwise.
         options
@@ -229,6 +234,10 @@ async fn write_read_sizes(config: ClientConfig) {
     let params = *client.params();
     assert_eq!(params.max_burst_length, 65_536);
     assert_eq!(params.first_burst_length, 16_384);
+    assert_eq!(
+        params.initial_r2t, !unsolicited,
+        "InitialR2T negotiated as configured"
+    );
     let sizes = [
         512usize,
         4096,
