@@ -21,10 +21,12 @@ pub mod logical_unit;
 pub mod media;
 pub mod media_command;
 pub mod personality;
+pub mod report;
 pub mod scenario;
 pub mod sense_data;
 pub mod target;
 pub mod virtio;
+pub mod workload;
 
 pub use address::{AddressSelector, LunAddress};
 pub use execute::{execute, execute_absent, PortView, Reply};
