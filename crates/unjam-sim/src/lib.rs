@@ -22,6 +22,7 @@ pub mod media;
 pub mod media_command;
 pub mod personality;
 pub mod report;
+pub mod runner;
 pub mod scenario;
 pub mod sense_data;
 pub mod target;

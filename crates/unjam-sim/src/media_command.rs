@@ -73,6 +73,24 @@ fn access_of(first: u8) -> MediaAccess {
     }
 }
 
+/// Builds READ(10)/WRITE(10) when the range fits its fields, else READ(16)/WRITE(16), as
+/// sd does. Returns the bytes and their length.
+pub fn rw_cdb(access: MediaAccess, lba: u64, blocks: u32) -> ([u8; 16], usize) {
+    let fits_10 = lba.checked_add(blocks as u64).is_some_and(|end| end <= u32::MAX as u64)
+        && blocks <= u16::MAX as u32;
+    if !fits_10 || access == MediaAccess::Synchronize {
+        return (rw16(access, lba, blocks), 16);
+    }
+    let mut cdb = [0u8; 16];
+    cdb[0] = match access {
+        MediaAccess::Write => opcode::WRITE_10,
+        _ => opcode::READ_10,
+    };
+    cdb[2..6].copy_from_slice(&(lba as u32).to_be_bytes());
+    cdb[7..9].copy_from_slice(&(blocks as u16).to_be_bytes());
+    (cdb, 10)
+}
+
 /// Builds a READ(16) or WRITE(16) CDB (for the workload generator and tests).
 pub fn rw16(access: MediaAccess, lba: u64, blocks: u32) -> [u8; 16] {
     let mut cdb = [0u8; 16];
@@ -113,6 +131,16 @@ mod tests {
         assert_eq!(MediaCommand::parse(&[0x28, 0, 0]), None);
         assert_eq!(MediaCommand::parse(&[0x12, 0, 0, 0, 36, 0]), None);
         assert_eq!(MediaCommand::parse(&[]), None);
+    }
+
+    #[test]
+    fn ten_byte_when_it_fits() {
+        let (cdb, len) = rw_cdb(MediaAccess::Read, 0x055870, 16);
+        assert_eq!(&cdb[..len], &[0x28, 0, 0, 0x05, 0x58, 0x70, 0, 0, 0x10, 0]);
+        let (cdb, len) = rw_cdb(MediaAccess::Write, 1 << 33, 8);
+        assert_eq!((cdb[0], len), (0x8a, 16));
+        let parsed = MediaCommand::parse(&cdb[..len]).unwrap();
+        assert_eq!((parsed.lba, parsed.blocks), (1 << 33, 8));
     }
 
     #[test]

@@ -1,13 +1,13 @@
-//! Personalities: which task management functions and error-handling hooks a simulated HBA
-//! offers, after the driver table of seed 001 (spec README §4).
-//!
-//! The core will own the capability type (its personality table); when it lands this
-//! module maps [`Personality`] onto it instead of defining [`Capabilities`] itself. Keep all
-//! personality knowledge here so that switch touches one file.
+//! Personalities of a simulated HBA, by their scenario-file names. The capability table
+//! itself (seed 001's driver table, spec README §4) is the core's
+//! [`unjam_core::config::Personality`]; this module only names it for serde and adds what
+//! the target side needs (whether answers are virtio-scsi responses).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+pub use unjam_core::config::Capabilities;
+use unjam_core::config::Personality as CorePersonality;
 
 /// A simulated host bus adapter driver.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
@@ -22,19 +22,6 @@ pub enum Personality {
     HisiSas,
 }
 
-/// The error-handling operations a driver implements.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct Capabilities {
-    pub abort: bool,
-    pub lun_reset: bool,
-    pub target_reset: bool,
-    pub bus_reset: bool,
-    pub host_reset: bool,
-    /// The driver can reap completions it may have missed (spec §3 `poll_before_abort`).
-    /// Opt-in per scenario; no personality has it by default.
-    pub poll: bool,
-}
-
 impl Personality {
     pub const ALL: [Personality; 6] = [
         Personality::Mpt3sas,
@@ -45,30 +32,21 @@ impl Personality {
         Personality::HisiSas,
     ];
 
-    /// The seed 001 table; every driver listed there can abort a command.
-    pub fn capabilities(self) -> Capabilities {
-        let (lun_reset, target_reset, bus_reset, host_reset) = match self {
-            Personality::Mpt3sas => (true, true, false, true),
-            Personality::Smartpqi => (true, false, false, false),
-            Personality::MegaraidSas => (false, true, false, true),
-            Personality::VirtioScsi => (true, false, false, false),
-            Personality::IscsiTcp => (true, true, false, false),
-            Personality::HisiSas => (true, true, false, false),
-        };
-        Capabilities {
-            abort: true,
-            lun_reset,
-            target_reset,
-            bus_reset,
-            host_reset,
-            poll: false,
+    /// The core's personality of the same name.
+    pub fn to_core(self) -> CorePersonality {
+        match self {
+            Personality::Mpt3sas => CorePersonality::Mpt3sas,
+            Personality::Smartpqi => CorePersonality::Smartpqi,
+            Personality::MegaraidSas => CorePersonality::MegaraidSas,
+            Personality::VirtioScsi => CorePersonality::VirtioScsi,
+            Personality::IscsiTcp => CorePersonality::IscsiTcp,
+            Personality::HisiSas => CorePersonality::HisiSas,
         }
     }
 
-    /// virtio_scsi's `eh_timed_out` always re-arms the timer (spec linux-midlayer §9.2):
-    /// its commands never enter the error handler through a timeout.
-    pub fn resets_timer_on_timeout(self) -> bool {
-        self == Personality::VirtioScsi
+    /// The seed 001 table (from the core).
+    pub fn capabilities(self) -> Capabilities {
+        self.to_core().capabilities()
     }
 
     /// Answers are expressed as `VIRTIO_SCSI_S_*` responses (spec README §6).
@@ -77,14 +55,7 @@ impl Personality {
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Personality::Mpt3sas => "mpt3sas",
-            Personality::Smartpqi => "smartpqi",
-            Personality::MegaraidSas => "megaraid_sas",
-            Personality::VirtioScsi => "virtio_scsi",
-            Personality::IscsiTcp => "iscsi_tcp",
-            Personality::HisiSas => "hisi_sas",
-        }
+        self.to_core().name()
     }
 }
 

@@ -115,9 +115,9 @@ pub struct EhSettings {
     /// Timeout of EH commands (TUR, START UNIT, REQUEST SENSE).
     #[serde(default = "default_eh_timeout_ms")]
     pub eh_timeout_ms: u64,
-    /// Settle time after a bus or host reset.
-    #[serde(default = "default_settle_ms")]
-    pub settle_ms: u64,
+    /// Skip the kernel's 10 s settle time after a bus or host reset.
+    #[serde(default)]
+    pub skip_settle_delay: bool,
 }
 
 /// `[command]`: per-command limits of the initiator.
@@ -248,7 +248,7 @@ impl Default for EhSettings {
             fallback: true,
             eh_deadline_ms: None,
             eh_timeout_ms: default_eh_timeout_ms(),
-            settle_ms: default_settle_ms(),
+            skip_settle_delay: false,
         }
     }
 }
@@ -290,9 +290,6 @@ fn one_u64() -> u64 {
     1
 }
 fn default_eh_timeout_ms() -> u64 {
-    10_000
-}
-fn default_settle_ms() -> u64 {
     10_000
 }
 fn default_timeout_ms() -> u64 {

@@ -113,11 +113,13 @@ impl LunStream {
         self.in_flight
     }
 
-    /// When the stream next wants to issue, if it does: the start time (or the next
-    /// arrival) while below its depth and before its end.
-    pub fn wants_to_issue_at(&self) -> Option<u64> {
+    /// When, at or after `now_us`, the stream next wants to issue, if it does: now or its
+    /// start (closed loop below its depth) or its next arrival (open loop), before its end.
+    pub fn wants_to_issue_at(&self, now_us: u64) -> Option<u64> {
         let at = match self.mode {
-            StreamMode::Closed { queue_depth } if self.in_flight < queue_depth => self.start_us,
+            StreamMode::Closed { queue_depth } if self.in_flight < queue_depth => {
+                self.start_us.max(now_us)
+            }
             StreamMode::Closed { .. } => return None,
             StreamMode::Open { .. } => self.next_arrival_us,
         };
@@ -197,16 +199,16 @@ mod tests {
     fn closed_loop_stays_at_its_depth() {
         let address = LunAddress::default();
         let mut stream = LunStream::new(&spec(), address, 512, 1000, 1, 0);
-        assert_eq!(stream.wants_to_issue_at(), Some(0));
+        assert_eq!(stream.wants_to_issue_at(0), Some(0));
         let plan = stream.plan(0, None).unwrap();
         assert_eq!(plan.blocks, 8);
         assert_eq!(plan.lba % 8, 0);
         assert!(plan.lba + plan.blocks <= 2048);
         stream.issued();
         stream.issued();
-        assert_eq!(stream.wants_to_issue_at(), None);
+        assert_eq!(stream.wants_to_issue_at(0), None);
         stream.completed();
-        assert_eq!(stream.wants_to_issue_at(), Some(0));
+        assert_eq!(stream.wants_to_issue_at(0), Some(0));
     }
 
     #[test]
@@ -246,7 +248,12 @@ mod tests {
         };
         let mut stream = LunStream::new(&open, LunAddress::default(), 512, 1000, 9, 0);
         let mut count = 0;
-        while let Some(at) = stream.wants_to_issue_at() {
+        assert_eq!(stream.wants_to_issue_at(0), Some(0));
+        let mut closed = LunStream::new(&spec(), LunAddress::default(), 512, 1000, 1, 0);
+        assert_eq!(closed.wants_to_issue_at(999_999), Some(999_999));
+        assert_eq!(closed.wants_to_issue_at(1_000_000), None, "the stream has ended");
+        closed.issued();
+        while let Some(at) = stream.wants_to_issue_at(0) {
             stream.plan(at, None);
             count += 1;
         }

@@ -1,0 +1,70 @@
+//! Builds the two halves of a run from a scenario: the core's topology (one host per
+//! `[[host]]`, one device per LUN, with the scenario's limits) and the simulated target.
+
+use std::time::Duration;
+
+use unjam_core::config::{DeviceConfig, HostConfig};
+use unjam_core::topology::DeviceId;
+use unjam_core::MidLayer;
+
+use super::RunError;
+use crate::address::LunAddress;
+use crate::scenario::{target_config, ResolvedLun, Scenario};
+use crate::target::SimTarget;
+
+/// The core and the target of one run, with the device of every path.
+pub(super) struct Halves {
+    pub mid: MidLayer,
+    pub target: SimTarget,
+    pub devices: Vec<DeviceId>,
+    pub luns: Vec<ResolvedLun>,
+}
+
+pub(super) fn build(scenario: &Scenario) -> Result<Halves, RunError> {
+    let luns = scenario
+        .resolved_luns()
+        .map_err(|(field, message)| RunError::Scenario(format!("`{field}`: {message}")))?;
+    let config = target_config(scenario).map_err(|e| RunError::Scenario(e.to_string()))?;
+    let target = SimTarget::new(&config).map_err(|e| RunError::Scenario(e.to_string()))?;
+    let capacity = (luns.len() * scenario.command.queue_depth as usize).clamp(1024, 1 << 20);
+    let mut mid = MidLayer::with_capacity(capacity);
+    let mut hosts = Vec::with_capacity(scenario.hosts.len());
+    for (index, host) in scenario.hosts.iter().enumerate() {
+        let mut config = HostConfig::new(index as u32, host.personality.to_core());
+        config.can_queue = scenario.command.can_queue;
+        config.capabilities.poll = scenario.command.poll_before_abort;
+        config.eh_deadline = scenario.eh.eh_deadline_ms.map(Duration::from_millis);
+        config.skip_settle_delay = scenario.eh.skip_settle_delay;
+        hosts.push(mid.add_host(config));
+    }
+    let mut devices = Vec::with_capacity(luns.len());
+    for lun in &luns {
+        let host = hosts
+            .get(lun.address.host as usize)
+            .copied()
+            .ok_or_else(|| RunError::Scenario(format!("no host for {}", lun.address)))?;
+        let mut config = DeviceConfig::disk(lun.address.channel, lun.address.target, lun.address.lun);
+        config.queue_depth = scenario.command.queue_depth;
+        config.timeout = Duration::from_millis(scenario.command.timeout_ms);
+        config.eh_timeout = Duration::from_millis(scenario.eh.eh_timeout_ms);
+        config.allowed = scenario.command.retries as i32;
+        config.sector_size = lun.block_size;
+        let device = mid
+            .add_device(host, config)
+            .map_err(|e| RunError::Scenario(e.to_string()))?;
+        devices.push(device);
+    }
+    Ok(Halves {
+        mid,
+        target,
+        devices,
+        luns,
+    })
+}
+
+/// The address of a core device (devices are added in path order).
+pub(super) fn address_of(luns: &[ResolvedLun], device: DeviceId) -> LunAddress {
+    luns.get(device.0 as usize)
+        .map(|lun| lun.address)
+        .unwrap_or_default()
+}
