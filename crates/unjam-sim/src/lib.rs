@@ -14,6 +14,7 @@
 
 pub mod address;
 pub mod execute;
+pub mod fast_hash;
 pub mod fault;
 pub mod identity;
 pub mod latency;

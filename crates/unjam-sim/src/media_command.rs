@@ -76,7 +76,9 @@ fn access_of(first: u8) -> MediaAccess {
 /// Builds READ(10)/WRITE(10) when the range fits its fields, else READ(16)/WRITE(16), as
 /// sd does. Returns the bytes and their length.
 pub fn rw_cdb(access: MediaAccess, lba: u64, blocks: u32) -> ([u8; 16], usize) {
-    let fits_10 = lba.checked_add(blocks as u64).is_some_and(|end| end <= u32::MAX as u64)
+    let fits_10 = lba
+        .checked_add(blocks as u64)
+        .is_some_and(|end| end <= u32::MAX as u64)
         && blocks <= u16::MAX as u32;
     if !fits_10 || access == MediaAccess::Synchronize {
         return (rw16(access, lba, blocks), 16);

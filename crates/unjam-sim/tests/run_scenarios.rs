@@ -1,51 +1,221 @@
-//! Scenario runs end to end under the invariant checkers.
+//! Scenario runs end to end under the invariant checkers: the quick start and the seed
+//! stories of spec README §7, and determinism (same scenario and seed, same trace bytes).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use unjam_sim::runner::{run_scenario, RunOptions, RunResult};
 use unjam_sim::scenario::Scenario;
 
+fn examples_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
 /// An example scenario with `--set` style overrides (to keep debug-build runs small).
 fn example(name: &str, overrides: &[&str]) -> (PathBuf, Scenario) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name);
+    let path = examples_dir().join(name);
     let text = std::fs::read_to_string(&path).unwrap();
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
     let scenario = Scenario::from_toml_with_overrides(&text, name, &overrides).unwrap();
     (path, scenario)
 }
 
-/// Fails with the seed and the command that replays the run.
-fn assert_clean(result: &RunResult, path: &std::path::Path, seed: u64) {
-    assert!(
-        result.violations.is_empty(),
-        "invariants broken (seed {seed}); replay with:\n  cargo run -p unjam -- run {} --seed {seed} --check\n{}",
-        path.display(),
-        result.violations.join("\n")
-    );
-}
-
-fn checked() -> RunOptions {
-    RunOptions {
+/// Runs with every checker on; fails with the seed and the command that replays the run.
+fn run_checked(path: &Path, scenario: &Scenario, overrides: &[&str]) -> RunResult {
+    let options = RunOptions {
         check_invariants: true,
         trace: true,
         ..RunOptions::default()
+    };
+    let result = run_scenario(scenario, options).unwrap();
+    let sets: String = overrides.iter().map(|o| format!(" --set '{o}'")).collect();
+    assert!(
+        result.violations.is_empty(),
+        "invariants broken (seed {seed}); replay with:\n  cargo run -p unjam -- run {} --seed {seed} --check{sets}\n{}",
+        path.display(),
+        result.violations.join("\n"),
+        seed = scenario.seed,
+    );
+    result
+}
+
+fn trace_lines<'a>(result: &'a RunResult, kind: &str) -> Vec<&'a str> {
+    let needle = format!("\"kind\":\"{kind}\"");
+    std::str::from_utf8(&result.trace)
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains(&needle))
+        .collect()
+}
+
+#[test]
+fn every_example_parses() {
+    let mut count = 0;
+    for entry in std::fs::read_dir(examples_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let name = path.display().to_string();
+            Scenario::from_toml(&text, &name).unwrap_or_else(|e| panic!("{e}"));
+            count += 1;
+        }
     }
+    assert!(count >= 7, "quickstart, bench64 and seed000..seed004");
 }
 
 #[test]
 fn quickstart_recovers_and_keeps_every_write() {
-    let (path, scenario) = example(
-        "quickstart.toml",
-        &["workload.0.queue_depth=2", "host.0.latency={ model = \"fixed\", us = 2000 }"],
-    );
-    let result = run_scenario(&scenario, checked()).unwrap();
-    assert_clean(&result, &path, scenario.seed);
-    eprintln!("{}", result.report.summary.table());
+    let overrides = [
+        "workload.0.queue_depth=2",
+        "host.0.latency={ model = \"fixed\", us = 2000 }",
+    ];
+    let (path, scenario) = example("quickstart.toml", &overrides);
+    let result = run_checked(&path, &scenario, &overrides);
     assert_eq!(result.outstanding_at_end, 0);
+    let summary = &result.report.summary;
+    assert_eq!(summary.luns.len(), 4);
+    assert!(
+        summary.luns.iter().all(|l| l.ios_ok > 1000),
+        "every LUN did I/O"
+    );
+    assert!(
+        summary.luns.iter().all(|l| l.ios_failed.is_empty()),
+        "and recovered"
+    );
+    assert!(
+        result.verified_blocks > 0,
+        "writes were checked on the media"
+    );
+    let steps: Vec<&str> = summary.eh_events.iter().map(|e| e.step.as_str()).collect();
+    assert!(
+        steps.contains(&"abort") && steps.contains(&"lun_reset"),
+        "{steps:?}"
+    );
+    let slow = &summary.luns[1];
+    assert!(
+        slow.latency_us.max >= 2_000_000,
+        "the swallowed read waited out its timeout"
+    );
+}
+
+#[test]
+fn seed_000_six_attempts_then_ioerr() {
+    let (path, scenario) = example("seed000.toml", &[]);
+    let result = run_checked(&path, &scenario, &[]);
+    let lun = &result.report.summary.luns[0];
+    assert_eq!(lun.ios_ok, 0);
+    assert_eq!(lun.ios_failed.get("BLK_STS_IOERR"), Some(&1));
+    assert_eq!(trace_lines(&result, "dispatched").len(), 6, "1 + 5 retries");
+    let virtio = trace_lines(&result, "target_done");
+    assert!(virtio[0].contains("VIRTIO_SCSI_S_FAILURE"), "{}", virtio[0]);
+    assert!(
+        virtio[1].contains("0b 00 00 00 00 0a 00 00 00 00 00 06"),
+        "{}",
+        virtio[1]
+    );
+    assert!(!trace_lines(&result, "block_error").is_empty());
+}
+
+#[test]
+fn seed_002_request_sense_finds_illegal_request() {
+    let (path, scenario) = example("seed002.toml", &[]);
+    let result = run_checked(&path, &scenario, &[]);
+    let lun = &result.report.summary.luns[0];
+    assert_eq!(lun.ios_failed.get("BLK_STS_TARGET"), Some(&1));
+    assert_eq!(trace_lines(&result, "abort_done").len(), 1);
+    let sense = trace_lines(&result, "eh_command_done");
+    assert!(
+        sense.iter().any(|l| l.contains("RequestSense")),
+        "{sense:?}"
+    );
+}
+
+#[test]
+fn seed_004_poll_finds_the_lost_completion_without_an_abort() {
+    let on = ["duration_ms=2500", "workload.0.queue_depth=1"];
+    let (path, scenario) = example("seed004.toml", &on);
+    let result = run_checked(&path, &scenario, &on);
+    assert_eq!(trace_lines(&result, "poll_started").len(), 1);
+    assert!(trace_lines(&result, "abort_sent").is_empty());
+    assert!(result
+        .report
+        .summary
+        .luns
+        .iter()
+        .all(|l| l.ios_failed.is_empty()));
+
+    let off = [
+        "duration_ms=2500",
+        "workload.0.queue_depth=1",
+        "command.poll_before_abort=false",
+    ];
+    let (path, scenario) = example("seed004.toml", &off);
+    let result = run_checked(&path, &scenario, &off);
+    assert!(trace_lines(&result, "poll_started").is_empty());
+    assert_eq!(
+        trace_lines(&result, "abort_sent").len(),
+        1,
+        "the abort path runs"
+    );
+    assert!(result
+        .report
+        .summary
+        .luns
+        .iter()
+        .all(|l| l.ios_failed.is_empty()));
+}
+
+#[test]
+fn seed_001_target_reset_recovers_after_the_lun_reset_fails() {
+    let overrides = ["duration_ms=3500", "workload.0.queue_depth=1"];
+    let (path, scenario) = example("seed001.toml", &overrides);
+    let result = run_checked(&path, &scenario, &overrides);
+    let events = &result.report.summary.eh_events;
+    let find = |step: &str, outcome: &str| {
+        events
+            .iter()
+            .any(|e| e.step == step && e.outcome == outcome)
+    };
+    assert!(find("lun_reset", "failed"), "{events:?}");
+    assert!(find("target_reset", "success"), "{events:?}");
+    assert!(result
+        .report
+        .summary
+        .luns
+        .iter()
+        .all(|l| l.ios_ok > 100 && l.ios_failed.is_empty()));
+}
+
+#[test]
+fn seed_003_transport_down_and_medium_errors() {
+    let overrides = ["duration_ms=6000", "workload.0.queue_depth=1"];
+    let (path, scenario) = example("seed003.toml", &overrides);
+    let result = run_checked(&path, &scenario, &overrides);
     let luns = &result.report.summary.luns;
-    assert_eq!(luns.len(), 4);
-    assert!(luns.iter().all(|l| l.ios_ok > 1000), "every LUN did I/O");
-    eprintln!("{}", String::from_utf8_lossy(&result.trace).lines().filter(|l| !l.contains("\"submitted\"") && !l.contains("dispatched") && !l.contains("transport_done") && !l.contains("target_done") && !l.contains("\"completed\"") && !l.contains("disposition") && !l.contains("completion_rule")).take(200).collect::<Vec<_>>().join("\n"));
-    assert!(result.verified_blocks > 0);
-    assert!(!result.report.summary.eh_events.is_empty());
+    assert_eq!(luns.len(), 4, "two LUNs, two paths each");
+    assert!(luns[0].ios_failed.contains_key("BLK_STS_MEDIUM"));
+    assert!(
+        luns[0].ios_failed.contains_key("BLK_STS_IOERR"),
+        "host 0 lost its transport"
+    );
+    assert!(
+        !luns[2].ios_failed.contains_key("BLK_STS_IOERR"),
+        "host 1 did not"
+    );
+    assert_eq!(trace_lines(&result, "transport_down").len(), 1);
+    assert_eq!(trace_lines(&result, "transport_up").len(), 1);
+}
+
+#[test]
+fn same_scenario_and_seed_give_the_same_trace_bytes() {
+    let overrides = ["duration_ms=1500", "workload.0.queue_depth=1"];
+    let (path, scenario) = example("seed004.toml", &overrides);
+    let first = run_checked(&path, &scenario, &overrides);
+    let second = run_checked(&path, &scenario, &overrides);
+    assert!(first.trace.len() > 10_000);
+    assert!(first.trace == second.trace, "traces differ for one seed");
+    assert_eq!(first.report, second.report);
+    let other = ["duration_ms=1500", "workload.0.queue_depth=1", "seed=5"];
+    let (path, scenario) = example("seed004.toml", &other);
+    let third = run_checked(&path, &scenario, &other);
+    assert!(first.trace != third.trace, "another seed, another run");
 }

@@ -41,6 +41,8 @@ enum Command {
     Discover(cmd::discover::DiscoverArgs),
     Explain(cmd::explain::ExplainArgs),
     Bench(cmd::bench::BenchArgs),
+    /// Run a scenario on the embedded fault-injecting target (virtual time by default).
+    Run(cmd::run::RunArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Command::Discover(args) => cmd::discover::run(args),
         Command::Explain(args) => cmd::explain::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Run(args) => cmd::run::run(args),
     };
     match result {
         Ok(code) => code,

@@ -4,7 +4,7 @@
 //! completion, too slow for long runs; it still watches the trace and the core's
 //! structural invariants.)
 
-use std::collections::HashMap;
+use crate::fast_hash::FastMap;
 
 use unjam_core::Completion;
 
@@ -22,12 +22,18 @@ const MAX_ATTEMPTS_KEPT: usize = 64;
 
 #[derive(Debug, Default)]
 pub(super) struct ExactlyOnce {
-    requests: HashMap<u64, Watched>,
+    requests: FastMap<u64, Watched>,
 }
 
 impl ExactlyOnce {
     pub fn submitted(&mut self, token: u64, allowed: i32) {
-        self.requests.insert(token, Watched { allowed, ..Watched::default() });
+        self.requests.insert(
+            token,
+            Watched {
+                allowed,
+                ..Watched::default()
+            },
+        );
     }
 
     pub fn dispatched(&mut self, token: u64, key: u64) {
@@ -39,7 +45,11 @@ impl ExactlyOnce {
     }
 
     /// Checks one completion; `holds` says whether the target still holds a key.
-    pub fn completed(&mut self, completion: &Completion, holds: impl Fn(u64) -> bool) -> Vec<String> {
+    pub fn completed(
+        &mut self,
+        completion: &Completion,
+        holds: impl Fn(u64) -> bool,
+    ) -> Vec<String> {
         let token = completion.token;
         let mut problems = Vec::new();
         let Some(watched) = self.requests.get_mut(&token) else {
@@ -48,7 +58,10 @@ impl ExactlyOnce {
         };
         watched.completions += 1;
         if watched.completions > 1 {
-            problems.push(format!("request {token} completed {} times", watched.completions));
+            problems.push(format!(
+                "request {token} completed {} times",
+                watched.completions
+            ));
         }
         if watched.allowed >= 0 && completion.counted_retries > watched.allowed as u32 {
             problems.push(format!(
@@ -57,7 +70,9 @@ impl ExactlyOnce {
             ));
         }
         if let Some(key) = watched.attempts.iter().find(|key| holds(**key)) {
-            problems.push(format!("request {token} completed while the target holds attempt {key:#x}"));
+            problems.push(format!(
+                "request {token} completed while the target holds attempt {key:#x}"
+            ));
         }
         if watched.completions == 1 {
             watched.attempts = Vec::new();
@@ -74,6 +89,10 @@ impl ExactlyOnce {
             .map(|(token, _)| *token)
             .collect();
         tokens.sort_unstable();
-        tokens.iter().take(10).map(|t| format!("request {t} never completed")).collect()
+        tokens
+            .iter()
+            .take(10)
+            .map(|t| format!("request {t} never completed"))
+            .collect()
     }
 }

@@ -5,16 +5,16 @@
 use std::io::Write;
 
 use unjam_core::action::{Action, ResetKind, TmfOp, TmfResult};
-use unjam_core::request::TransportOutcome;
 use unjam_core::buffers::SenseBuffer;
+use unjam_core::request::TransportOutcome;
 use unjam_core::state::{DeviceState, HostState};
-use unjam_core::trace::{TraceEvent, TraceRecord};
 use unjam_core::topology::DeviceId;
+use unjam_core::trace::{TraceEvent, TraceRecord};
 use unjam_scsi::disposition::QueueReason;
 use unjam_scsi::{MlStatus, ScsiResult};
 
 use super::setup::address_of;
-use super::{io, tag_key, Runner, TagInfo};
+use super::{io, tag_key, tag_of, EhTag, Runner};
 use crate::fault::{QueueRejection, ResetScope};
 use crate::target::{Completion, Queued, TargetEvent};
 
@@ -22,28 +22,53 @@ use crate::target::{Completion, Queued, TargetEvent};
 pub(super) fn execute(runner: &mut Runner, action: Action) {
     let now_us = runner.now_us();
     match action {
-        Action::Dispatch { tag, device, request } => {
+        Action::Dispatch {
+            tag,
+            device,
+            request,
+        } => {
             if let Some(checker) = runner.exactly_once.as_mut() {
                 checker.dispatched(request.token, tag_key(tag));
             }
             let data_out = io::write_data(runner, request.token);
-            let data_in_len = if data_out.is_empty() { request.data_len } else { 0 };
-            let info = TagInfo { tag, token: Some(request.token), request_sense: false };
-            send(runner, info, device, request.cdb.as_slice(), data_out, data_in_len);
+            let data_in_len = if data_out.is_empty() {
+                request.data_len
+            } else {
+                0
+            };
+            send(
+                runner,
+                tag,
+                None,
+                device,
+                request.cdb.as_slice(),
+                data_out,
+                data_in_len,
+            );
         }
-        Action::SendEhCommand { tag, device, command, cdb, .. } => {
+        Action::SendEhCommand {
+            tag,
+            device,
+            command,
+            cdb,
+            ..
+        } => {
             let request_sense = command == unjam_core::action::EhCommand::RequestSense;
-            let info = TagInfo { tag, token: None, request_sense };
             let length = if request_sense { 96 } else { 0 };
-            send(runner, info, device, cdb.as_slice(), Vec::new(), length);
+            let eh = Some(EhTag { request_sense });
+            send(runner, tag, eh, device, cdb.as_slice(), Vec::new(), length);
         }
         Action::Abort { op, tag, device } => {
             let address = address_of(&runner.luns, device);
-            runner.target.abort(now_us, op.0 as u64, tag_key(tag), address);
+            runner
+                .target
+                .abort(now_us, op.0 as u64, tag_key(tag), address);
         }
         Action::Reset { op, kind, device } => {
             let address = address_of(&runner.luns, device);
-            runner.target.reset(now_us, op.0 as u64, scope_of(kind), address);
+            runner
+                .target
+                .reset(now_us, op.0 as u64, scope_of(kind), address);
         }
         Action::Poll { tag, device } => {
             let address = address_of(&runner.luns, device);
@@ -55,7 +80,7 @@ pub(super) fn execute(runner: &mut Runner, action: Action) {
         }
         Action::Revoke { tag, .. } => {
             runner.target.revoke(now_us, tag_key(tag));
-            runner.tags.remove(&tag_key(tag));
+            runner.eh_tags.remove(&tag_key(tag));
         }
         Action::Complete(completion) => {
             if let Some(checker) = runner.exactly_once.as_mut() {
@@ -65,6 +90,7 @@ pub(super) fn execute(runner: &mut Runner, action: Action) {
                     runner.violation(format!("at {:?}: {problem}", runner.now));
                 }
             }
+            runner.last_activity_ns = runner.now.as_nanos();
             io::completed(runner, &completion);
         }
         Action::Trace(record) => observe(runner, &record),
@@ -73,18 +99,24 @@ pub(super) fn execute(runner: &mut Runner, action: Action) {
 
 fn send(
     runner: &mut Runner,
-    info: TagInfo,
+    tag: unjam_core::Tag,
+    eh: Option<EhTag>,
     device: DeviceId,
     cdb: &[u8],
     data_out: Vec<u8>,
     data_in_len: u32,
 ) {
     let address = address_of(&runner.luns, device);
-    let key = tag_key(info.tag);
+    let key = tag_key(tag);
     let now_us = runner.now_us();
-    match runner.target.queue_command(now_us, key, address, cdb, data_out, data_in_len) {
+    match runner
+        .target
+        .queue_command(now_us, key, address, cdb, data_out, data_in_len)
+    {
         Ok(Queued::Accepted) => {
-            runner.tags.insert(key, info);
+            if let Some(eh) = eh {
+                runner.eh_tags.insert(key, eh);
+            }
         }
         Ok(Queued::Rejected(reason)) => {
             let reason = match reason {
@@ -92,12 +124,12 @@ fn send(
                 QueueRejection::DeviceBusy => QueueReason::DeviceBusy,
                 QueueRejection::TargetBusy => QueueReason::TargetBusy,
             };
-            runner.mid.handle_dispatch_refused(runner.now, info.tag, reason);
+            runner.mid.handle_dispatch_refused(runner.now, tag, reason);
         }
         Err(error) => {
-            runner.violation(format!("target refused {address} {:?}: {error}", info.tag));
+            runner.violation(format!("target refused {address} {tag:?}: {error}"));
             let outcome = TransportOutcome::host(unjam_scsi::HostByte::DID_ERROR);
-            runner.mid.handle_transport_done(runner.now, info.tag, outcome);
+            runner.mid.handle_transport_done(runner.now, tag, outcome);
         }
     }
 }
@@ -110,41 +142,65 @@ pub(super) fn deliver(runner: &mut Runner, event: TargetEvent) {
     match event {
         TargetEvent::Completed(completion) => completed(runner, completion),
         TargetEvent::TaskManagementDone { id, success, .. } => {
-            let result = if success { TmfResult::Success } else { TmfResult::Failed };
-            runner.mid.handle_tmf_done(runner.now, TmfOp(id as u32), result);
+            let result = if success {
+                TmfResult::Success
+            } else {
+                TmfResult::Failed
+            };
+            runner
+                .mid
+                .handle_tmf_done(runner.now, TmfOp(id as u32), result);
         }
         TargetEvent::TransportDown { devices, .. } => {
             let now_us = runner.now_us();
-            runner.recorder.eh_event(now_us, "transport", "transport_down", devices.to_string(), "down");
+            runner.recorder.eh_event(
+                now_us,
+                "transport",
+                "transport_down",
+                devices.to_string(),
+                "down",
+            );
         }
         TargetEvent::TransportUp { devices } => {
             let now_us = runner.now_us();
-            runner.recorder.eh_event(now_us, "transport", "transport_up", devices.to_string(), "up");
+            runner.recorder.eh_event(
+                now_us,
+                "transport",
+                "transport_up",
+                devices.to_string(),
+                "up",
+            );
         }
     }
 }
 
 fn completed(runner: &mut Runner, mut completion: Completion) {
     runner.commands_simulated += 1;
-    let Some(info) = runner.tags.remove(&completion.tag) else {
-        runner.target.recycle_buffer(completion.data_in);
-        return;
-    };
+    let tag = tag_of(completion.tag);
+    let eh = runner.eh_tags.remove(&completion.tag);
     let mut outcome = TransportOutcome {
         result: ScsiResult::new(completion.host_byte, MlStatus::OK, completion.status),
-        sense: completion.sense.map_or(SenseBuffer::EMPTY, |s| SenseBuffer::from_slice(s.as_bytes())),
+        sense: completion.sense.as_ref().map_or(SenseBuffer::EMPTY, |s| {
+            SenseBuffer::from_slice(s.as_bytes())
+        }),
         resid: completion.resid,
     };
     let data = std::mem::take(&mut completion.data_in);
-    if info.request_sense {
-        outcome.sense = SenseBuffer::from_slice(&data);
-        runner.target.recycle_buffer(data);
-    } else if let Some(token) = info.token {
-        io::keep_read_data(runner, token, data);
-    } else {
-        runner.target.recycle_buffer(data);
+    let token = runner.mid.request(tag).map(|request| request.token);
+    match (eh, token) {
+        (
+            Some(EhTag {
+                request_sense: true,
+            }),
+            _,
+        ) => {
+            outcome.sense = SenseBuffer::from_slice(&data);
+            runner.target.recycle_buffer(data);
+        }
+        (None, Some(token)) => io::keep_read_data(runner, token, data),
+        _ => runner.target.recycle_buffer(data),
     }
-    runner.mid.handle_transport_done(runner.now, info.tag, outcome);
+    runner.mid.handle_transport_done(runner.now, tag, outcome);
 }
 
 fn scope_of(kind: ResetKind) -> ResetScope {
@@ -189,10 +245,15 @@ fn trace_target(runner: &mut Runner, event: &TargetEvent) {
             "t_ns": runner.now.as_nanos(), "source": "sim", "kind": "target_done",
             "device": c.address.to_string(), "tag": c.tag,
             "host_byte": c.host_byte.to_string(), "status": c.status.to_string(),
-            "sense": c.sense.map(|s| format!("{s:?}")), "executed": c.executed,
+            "sense": c.sense.as_ref().map(|s| format!("{s:?}")), "executed": c.executed,
             "polled": c.polled, "virtio": c.virtio_response.map(|v| v.to_string()),
         }),
-        TargetEvent::TaskManagementDone { id, function, address, success } => serde_json::json!({
+        TargetEvent::TaskManagementDone {
+            id,
+            function,
+            address,
+            success,
+        } => serde_json::json!({
             "t_ns": runner.now.as_nanos(), "source": "sim", "kind": "tmf_done",
             "device": address.to_string(), "op": id, "function": format!("{function:?}"),
             "success": success,
@@ -218,7 +279,9 @@ fn blocked_windows(runner: &mut Runner, event: &TraceEvent) {
                 to,
                 HostState::Recovery | HostState::CancelRecovery | HostState::DelRecovery
             );
-            let Some(number) = runner.mid.host_number(host) else { return };
+            let Some(number) = runner.mid.host_number(host) else {
+                return;
+            };
             if let Some(flag) = runner.host_recovering.get_mut(number as usize) {
                 *flag = recovering;
             }
@@ -237,7 +300,9 @@ fn blocked_windows(runner: &mut Runner, event: &TraceEvent) {
             }
             let host = runner.luns.get(lane).map_or(0, |l| l.address.host) as usize;
             let recovering = runner.host_recovering.get(host).copied().unwrap_or(false);
-            runner.recorder.set_blocked(lane, now_us, blocked || recovering);
+            runner
+                .recorder
+                .set_blocked(lane, now_us, blocked || recovering);
         }
         _ => {}
     }
@@ -251,36 +316,70 @@ fn eh_record(runner: &mut Runner, event: &TraceEvent) {
         format!("host{}", runner.mid.host_number(id).unwrap_or(id.0))
     };
     let (scope, step, device, outcome): (&str, String, String, String) = match *event {
-        TraceEvent::TimedOut { device, hook, .. } => {
-            ("command", "timeout".into(), lun(device), format!("{hook:?}").to_ascii_lowercase())
-        }
-        TraceEvent::AbortDone { device, result, .. } => {
-            ("command", "abort".into(), lun(device), tmf_outcome(result).into())
-        }
-        TraceEvent::EhWake { host: id, failed, .. } => {
-            ("host", "eh_start".into(), host(id), format!("{failed} failed"))
-        }
+        TraceEvent::TimedOut { device, hook, .. } => (
+            "command",
+            "timeout".into(),
+            lun(device),
+            format!("{hook:?}").to_ascii_lowercase(),
+        ),
+        TraceEvent::AbortDone { device, result, .. } => (
+            "command",
+            "abort".into(),
+            lun(device),
+            tmf_outcome(result).into(),
+        ),
+        TraceEvent::EhWake {
+            host: id, failed, ..
+        } => (
+            "host",
+            "eh_start".into(),
+            host(id),
+            format!("{failed} failed"),
+        ),
         TraceEvent::EhStep { host: id, step } => ("host", snake(step), host(id), "started".into()),
-        TraceEvent::EhCommandDone { device, command, verdict, .. } => (
+        TraceEvent::EhCommandDone {
+            device,
+            command,
+            verdict,
+            ..
+        } => (
             "lun",
             snake(command.name()),
             lun(device),
             verdict.kernel_name().to_ascii_lowercase(),
         ),
-        TraceEvent::ResetDone { device, kind, result } => {
-            (reset_scope(kind), reset_step(kind), lun(device), tmf_outcome(result).into())
+        TraceEvent::ResetDone {
+            device,
+            kind,
+            result,
+        } => (
+            reset_scope(kind),
+            reset_step(kind),
+            lun(device),
+            tmf_outcome(result).into(),
+        ),
+        TraceEvent::ResetSkipped { device, kind } => (
+            reset_scope(kind),
+            reset_step(kind),
+            lun(device),
+            "not_supported".into(),
+        ),
+        TraceEvent::DeviceOfflined { device } => {
+            ("lun", "offline".into(), lun(device), "offline".into())
         }
-        TraceEvent::ResetSkipped { device, kind } => {
-            (reset_scope(kind), reset_step(kind), lun(device), "not_supported".into())
-        }
-        TraceEvent::DeviceOfflined { device } => ("lun", "offline".into(), lun(device), "offline".into()),
-        TraceEvent::MediumAccessOffline { device, .. } => {
-            ("lun", "medium_access_offline".into(), lun(device), "offline".into())
-        }
+        TraceEvent::MediumAccessOffline { device, .. } => (
+            "lun",
+            "medium_access_offline".into(),
+            lun(device),
+            "offline".into(),
+        ),
         TraceEvent::HostRestart { host: id } => ("host", "restart".into(), host(id), "done".into()),
         _ => return,
     };
-    runner.recorder.eh_event(now_us, scope, &step, device, &outcome);
+    runner.last_activity_ns = runner.now.as_nanos();
+    runner
+        .recorder
+        .eh_event(now_us, scope, &step, device, &outcome);
 }
 
 fn tmf_outcome(result: TmfResult) -> &'static str {
@@ -312,7 +411,13 @@ fn reset_step(kind: ResetKind) -> String {
 fn snake(text: &str) -> String {
     text.trim()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 

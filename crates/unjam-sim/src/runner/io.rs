@@ -29,7 +29,9 @@ pub(super) fn build_streams(runner: &mut Runner, scenario: &Scenario) -> Result<
                 continue;
             }
             if runner.streams.len() >= MAX_STREAMS {
-                return Err(RunError::Scenario(format!("more than {MAX_STREAMS} streams")));
+                return Err(RunError::Scenario(format!(
+                    "more than {MAX_STREAMS} streams"
+                )));
             }
             let id = runner.streams.len();
             let stream = LunStream::new(
@@ -77,20 +79,33 @@ pub(super) fn issue_due(runner: &mut Runner) {
 fn issue_from(runner: &mut Runner, stream: usize) {
     let now_us = runner.now_us();
     for _ in 0..super::MAX_DRAIN_ROUNDS {
-        let Some(at_us) = runner.streams.get(stream).and_then(|s| s.wants_to_issue_at(now_us)) else {
+        let Some(at_us) = runner
+            .streams
+            .get(stream)
+            .and_then(|s| s.wants_to_issue_at(now_us))
+        else {
             return;
         };
         if at_us > now_us {
             return;
         }
-        let Some(unit) = runner.stream_path.get(stream).and_then(|p| runner.luns.get(*p)).map(|l| l.unit) else {
+        let Some(unit) = runner
+            .stream_path
+            .get(stream)
+            .and_then(|p| runner.luns.get(*p))
+            .map(|l| l.unit)
+        else {
             return;
         };
         let ledger = runner.ledgers.get(unit).and_then(Option::as_ref);
         let plan = runner.streams[stream].plan(now_us, ledger);
         match plan {
             Some(plan) => submit(runner, stream, plan),
-            None if matches!(runner.streams[stream].mode(), crate::workload::StreamMode::Closed { .. }) => {
+            None if matches!(
+                runner.streams[stream].mode(),
+                crate::workload::StreamMode::Closed { .. }
+            ) =>
+            {
                 return
             }
             None => {}
@@ -111,7 +126,11 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) {
     let mut request = Request::new(cdb, token);
     request.data_len = bytes as u32;
     request.block = BlockInfo {
-        op: if plan.access == MediaAccess::Write { BlockOp::Write } else { BlockOp::Read },
+        op: if plan.access == MediaAccess::Write {
+            BlockOp::Write
+        } else {
+            BlockOp::Read
+        },
         start_sector: plan.lba * (lun.block_size as u64 / 512),
         cmd_flags: 0,
         phys_segments: 1,
@@ -121,15 +140,31 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) {
     if plan.access == MediaAccess::Write {
         data = runner.target.buffer(bytes);
         if let Some(ledger) = runner.ledgers.get(lun.unit).and_then(Option::as_ref) {
-            fill_pattern(&mut data, lun.block_size, plan.lba, plan.write_id, ledger.key());
+            fill_pattern(
+                &mut data,
+                lun.block_size,
+                plan.lba,
+                plan.write_id,
+                ledger.key(),
+            );
         }
     }
     let device = runner.devices[path];
-    let allowed = request.allowed.unwrap_or_else(|| runner.mid.device_allowed(device).unwrap_or(0));
+    let allowed = request
+        .allowed
+        .unwrap_or_else(|| runner.mid.device_allowed(device).unwrap_or(0));
     if let Some(ledger) = runner.ledgers.get_mut(lun.unit).and_then(Option::as_mut) {
         ledger.begin(plan.lba, plan.blocks);
     }
-    runner.ios.insert(token, Io { stream, plan, submitted: runner.now, data });
+    runner.ios.insert(
+        token,
+        Io {
+            stream,
+            plan,
+            submitted: runner.now,
+            data,
+        },
+    );
     runner.streams[stream].issued();
     if runner.mid.submit(runner.now, device, request).is_err() {
         if let Some(io) = runner.ios.remove(&token) {
@@ -181,22 +216,37 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
     };
     let path = runner.stream_path[io.stream];
     let lun = runner.luns[path];
-    let latency_us = runner.now.saturating_duration_since(io.submitted).as_micros() as u64;
-    runner.recorder.io_done(path, runner.now_us(), latency_us, completion.status);
+    let latency_us = runner
+        .now
+        .saturating_duration_since(io.submitted)
+        .as_micros() as u64;
+    runner
+        .recorder
+        .io_done(path, runner.now_us(), latency_us, completion.status);
     let success = completion.status == BlkStatus::Ok;
     let verify = runner.streams[io.stream].verify;
     let media = runner.target.unit(&lun.address).map(|u| &u.media);
     let mut problem = None;
     if let Some(ledger) = runner.ledgers.get_mut(lun.unit).and_then(Option::as_mut) {
         let result = match io.plan.access {
-            MediaAccess::Write => ledger.write_finished(io.plan.lba, io.plan.blocks, io.plan.write_id, success, media),
-            _ if success && verify => ledger.read_finished(io.plan.lba, io.plan.blocks, &io.data, lun.block_size),
+            MediaAccess::Write => ledger.write_finished(
+                io.plan.lba,
+                io.plan.blocks,
+                io.plan.write_id,
+                success,
+                media,
+            ),
+            _ if success && verify => {
+                ledger.read_finished(io.plan.lba, io.plan.blocks, &io.data, lun.block_size)
+            }
             _ => {
                 ledger.end(io.plan.lba, io.plan.blocks);
                 Ok(())
             }
         };
-        problem = result.err().map(|e| format!("{} at {:?}: {e}", lun.address, runner.now));
+        problem = result
+            .err()
+            .map(|e| format!("{} at {:?}: {e}", lun.address, runner.now));
     }
     if let Some(text) = problem {
         runner.violation(text);
@@ -205,10 +255,17 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
     runner.streams[io.stream].completed();
     if io.submitted == runner.now {
         // Finished in no time (rejected at dispatch): come back in 1 ms, not in a loop.
-        runner.wakeups.push(std::cmp::Reverse((runner.now.as_nanos() + 1_000_000, io.stream)));
+        runner.wakeups.push(std::cmp::Reverse((
+            runner.now.as_nanos() + 1_000_000,
+            io.stream,
+        )));
         runner.wake_scheduled[io.stream] = true;
     }
-    let siblings = runner.streams_of_unit.get(lun.unit).cloned().unwrap_or_default();
+    let siblings = runner
+        .streams_of_unit
+        .get(lun.unit)
+        .cloned()
+        .unwrap_or_default();
     for stream in siblings {
         runner.schedule_stream(stream);
     }
@@ -220,8 +277,12 @@ pub(super) fn final_sweep(runner: &mut Runner) -> u64 {
     let mut problems = Vec::new();
     for (unit, ledger) in runner.ledgers.iter().enumerate() {
         let Some(ledger) = ledger else { continue };
-        let Some(lun) = runner.luns.iter().find(|l| l.unit == unit) else { continue };
-        let Some(logical_unit) = runner.target.unit(&lun.address) else { continue };
+        let Some(lun) = runner.luns.iter().find(|l| l.unit == unit) else {
+            continue;
+        };
+        let Some(logical_unit) = runner.target.unit(&lun.address) else {
+            continue;
+        };
         match ledger.check_all(&logical_unit.media) {
             Ok(count) => checked += count,
             Err(error) => problems.push(format!("{} at the end: {error}", lun.address)),

@@ -15,7 +15,9 @@ mod io;
 mod setup;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use crate::fast_hash::FastMap;
 
 use thiserror::Error;
 use unjam_core::harness::Checker;
@@ -109,11 +111,10 @@ struct Io {
     data: Vec<u8>,
 }
 
-/// What a target tag stands for.
+/// An error-handler command the target holds (I/O attempts need no record: their tag
+/// is their target key and the core knows their token).
 #[derive(Clone, Copy, Debug)]
-struct TagInfo {
-    tag: unjam_core::Tag,
-    token: Option<u64>,
+struct EhTag {
     request_sense: bool,
 }
 
@@ -132,8 +133,8 @@ pub struct Runner {
     wakeups: BinaryHeap<Reverse<(u64, usize)>>,
     wake_scheduled: Vec<bool>,
     ledgers: Vec<Option<WriteLedger>>,
-    ios: HashMap<u64, Io>,
-    tags: HashMap<u64, TagInfo>,
+    ios: FastMap<u64, Io>,
+    eh_tags: FastMap<u64, EhTag>,
     next_token: u64,
     recorder: Recorder,
     host_recovering: Vec<bool>,
@@ -143,6 +144,8 @@ pub struct Runner {
     exactly_once: Option<check::ExactlyOnce>,
     violations: Vec<String>,
     workload_end_ns: u64,
+    /// The last time a request completed or error handling did something.
+    last_activity_ns: u64,
     limit_ns: u64,
     steps: u64,
     commands_simulated: u64,
@@ -162,13 +165,18 @@ impl std::fmt::Debug for Runner {
 impl Runner {
     pub fn new(scenario: &Scenario, options: RunOptions) -> Result<Runner, RunError> {
         let mut halves = setup::build(scenario)?;
-        halves.mid.set_tracing(options.observe || options.trace || options.check_invariants);
+        halves
+            .mid
+            .set_tracing(options.observe || options.trace || options.check_invariants);
         let ids = halves.luns.iter().map(|l| l.address.to_string()).collect();
         let bucket_us = (scenario.duration_ms * 1000 / 200).max(1000);
         let host_count = scenario.hosts.len();
         let path_count = halves.luns.len();
         let mut runner = Runner {
-            title: scenario.name.clone().unwrap_or_else(|| "scenario".to_string()),
+            title: scenario
+                .name
+                .clone()
+                .unwrap_or_else(|| "scenario".to_string()),
             seed: scenario.seed,
             mid: halves.mid,
             target: halves.target,
@@ -181,8 +189,8 @@ impl Runner {
             wakeups: BinaryHeap::new(),
             wake_scheduled: Vec::new(),
             ledgers: Vec::new(),
-            ios: HashMap::new(),
-            tags: HashMap::new(),
+            ios: FastMap::default(),
+            eh_tags: FastMap::default(),
             next_token: 1,
             recorder: Recorder::new(ids, bucket_us),
             host_recovering: vec![false; host_count],
@@ -192,6 +200,7 @@ impl Runner {
             exactly_once: options.check_invariants.then(check::ExactlyOnce::default),
             violations: Vec::new(),
             workload_end_ns: 0,
+            last_activity_ns: 0,
             limit_ns: 0,
             steps: 0,
             commands_simulated: 0,
@@ -230,7 +239,10 @@ impl Runner {
                 return Err(RunError::StepLimit(self.options.max_steps));
             }
             if self.steps % 4096 == 0 {
-                let (done, planned) = (self.now.as_nanos() / 1_000_000, self.workload_end_ns / 1_000_000);
+                let (done, planned) = (
+                    self.now.as_nanos() / 1_000_000,
+                    self.workload_end_ns / 1_000_000,
+                );
                 if let Some(progress) = self.options.progress.as_mut() {
                     progress(done, planned);
                 }
@@ -281,7 +293,9 @@ impl Runner {
                 return;
             }
         }
-        self.violation(format!("more than {MAX_DRAIN_ROUNDS} rounds at one instant"));
+        self.violation(format!(
+            "more than {MAX_DRAIN_ROUNDS} rounds at one instant"
+        ));
     }
 
     fn check_step(&mut self) {
@@ -309,7 +323,11 @@ impl Runner {
             return;
         }
         let now_us = self.now_us();
-        let Some(at_us) = self.streams.get(stream).and_then(|s| s.wants_to_issue_at(now_us)) else {
+        let Some(at_us) = self
+            .streams
+            .get(stream)
+            .and_then(|s| s.wants_to_issue_at(now_us))
+        else {
             return;
         };
         let at = at_us.saturating_mul(1000).max(self.now.as_nanos());
@@ -323,19 +341,28 @@ impl Runner {
         if self.options.check_invariants && outstanding_at_end == 0 {
             if let Some(checker) = self.checker.as_mut() {
                 checker.finish(&self.mid);
-                let found: Vec<String> = checker.violations.drain(..).map(|v| v.to_string()).collect();
+                let found: Vec<String> = checker
+                    .violations
+                    .drain(..)
+                    .map(|v| v.to_string())
+                    .collect();
                 for violation in found {
                     self.violation(violation);
                 }
             }
-            let never = self.exactly_once.as_ref().map(check::ExactlyOnce::never_completed);
+            let never = self
+                .exactly_once
+                .as_ref()
+                .map(check::ExactlyOnce::never_completed);
             for violation in never.unwrap_or_default() {
                 self.violation(violation);
             }
         }
-        let end_us = self.now_us().max(self.workload_end_ns / 1000);
+        let end_us = self.last_activity_ns.max(self.workload_end_ns) / 1000;
         let commands = self.mid.stats().dispatched + self.mid.stats().eh_commands;
-        let report = self.recorder.finish(self.title.clone(), self.seed, end_us, commands);
+        let report = self
+            .recorder
+            .finish(self.title.clone(), self.seed, end_us, commands);
         RunResult {
             report,
             trace: self.trace.take().unwrap_or_default(),
@@ -355,4 +382,12 @@ pub fn run_scenario(scenario: &Scenario, options: RunOptions) -> Result<RunResul
 /// The key the target knows a core tag by.
 fn tag_key(tag: unjam_core::Tag) -> u64 {
     ((tag.slot as u64) << 32) | tag.generation as u64
+}
+
+/// The core tag behind a target key.
+fn tag_of(key: u64) -> unjam_core::Tag {
+    unjam_core::Tag {
+        slot: (key >> 32) as u32,
+        generation: key as u32,
+    }
 }

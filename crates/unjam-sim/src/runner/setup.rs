@@ -43,7 +43,8 @@ pub(super) fn build(scenario: &Scenario) -> Result<Halves, RunError> {
             .get(lun.address.host as usize)
             .copied()
             .ok_or_else(|| RunError::Scenario(format!("no host for {}", lun.address)))?;
-        let mut config = DeviceConfig::disk(lun.address.channel, lun.address.target, lun.address.lun);
+        let mut config =
+            DeviceConfig::disk(lun.address.channel, lun.address.target, lun.address.lun);
         config.queue_depth = scenario.command.queue_depth;
         config.timeout = Duration::from_millis(scenario.command.timeout_ms);
         config.eh_timeout = Duration::from_millis(scenario.eh.eh_timeout_ms);

@@ -216,14 +216,16 @@ impl Scenario {
             }
             _ => {}
         }
-        let span_bytes = workload.span_mib.saturating_mul(1 << 20);
+        let span_bytes = workload.span_bytes();
         if span_bytes < workload.io_bytes as u64 {
             return fail(field("span_mib"), "must hold at least one command");
         }
-        if let Some(lun) = matched
-            .iter()
-            .find(|l| span_bytes / l.block_size as u64 > l.block_count)
-        {
+        if let Some(lun) = matched.iter().find(|l| {
+            workload
+                .first_lba
+                .saturating_add(span_bytes / l.block_size as u64)
+                > l.block_count
+        }) {
             return fail(field("span_mib"), format!("larger than {}", lun.address));
         }
         if workload.start_ms > MAX_DURATION_MS

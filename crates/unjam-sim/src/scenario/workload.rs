@@ -41,6 +41,15 @@ pub struct WorkloadSpec {
     /// The region of each LUN it touches, from LBA 0 (bounds the RAM writes use).
     #[serde(default = "default_span_mib")]
     pub span_mib: u64,
+    /// Where the region starts.
+    #[serde(default)]
+    pub first_lba: u64,
+    /// Stop after this many commands per LUN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_count: Option<u64>,
+    /// The region in KiB instead (for small, cache-resident working sets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_kib: Option<u64>,
     /// Check every read against what was last written successfully.
     #[serde(default)]
     pub verify: bool,
@@ -57,6 +66,14 @@ impl WorkloadSpec {
     pub fn queue_depth_or_default(&self) -> u32 {
         self.queue_depth.unwrap_or(4)
     }
+
+    /// The region the workload touches, in bytes.
+    pub fn span_bytes(&self) -> u64 {
+        match self.span_kib {
+            Some(kib) => kib.saturating_mul(1 << 10),
+            None => self.span_mib.saturating_mul(1 << 20),
+        }
+    }
 }
 
 impl Default for WorkloadSpec {
@@ -71,6 +88,9 @@ impl Default for WorkloadSpec {
             start_ms: 0,
             duration_ms: None,
             span_mib: default_span_mib(),
+            span_kib: None,
+            first_lba: 0,
+            io_count: None,
             verify: false,
         }
     }

@@ -26,9 +26,9 @@ pub(super) fn finish(target: &mut SimTarget, _at_us: u64, tag: u64, generation: 
     if let Some(path) = command.path.and_then(|index| target.paths.get_mut(index)) {
         path.in_flight = path.in_flight.saturating_sub(1);
     }
-    if command.fate == Some(FaultAction::LostCompletion) {
+    if command.fate.as_deref() == Some(&FaultAction::LostCompletion) {
         command.state = CommandState::Lost;
-        command.finished = Some(completion);
+        command.finished = Some(Box::new(completion));
         target.stats.completions_lost += 1;
         target.commands.insert(tag, command);
         return;
@@ -54,7 +54,7 @@ fn build(target: &mut SimTarget, tag: u64, command: &mut Command) -> Completion 
         executed: false,
         polled: false,
     };
-    match command.fate {
+    match command.fate.as_deref().copied() {
         Some(FaultAction::Fail {
             host_byte,
             status,
@@ -64,7 +64,7 @@ fn build(target: &mut SimTarget, tag: u64, command: &mut Command) -> Completion 
             completion.host_byte = host_byte;
             completion.status = status;
             if autosense {
-                completion.sense = sense;
+                completion.sense = sense.map(Box::new);
             } else if let Some(path) = command.path.and_then(|i| target.paths.get_mut(i)) {
                 path.state.withheld_sense = sense;
             }
@@ -77,7 +77,7 @@ fn build(target: &mut SimTarget, tag: u64, command: &mut Command) -> Completion 
             let (host_byte, status) = response.to_host_result(status);
             completion.host_byte = host_byte;
             completion.status = status;
-            completion.sense = sense;
+            completion.sense = sense.map(Box::new);
             completion.virtio_response = Some(response);
         }
         Some(FaultAction::Busy { status }) => completion.status = status,
@@ -88,7 +88,11 @@ fn build(target: &mut SimTarget, tag: u64, command: &mut Command) -> Completion 
                 _ => code::UNRECOVERED_READ_ERROR,
             };
             completion.status = SamStatus::CHECK_CONDITION;
-            completion.sense = Some(SenseData::fixed(SenseKey::MEDIUM_ERROR, code, Some(first)));
+            completion.sense = Some(Box::new(SenseData::fixed(
+                SenseKey::MEDIUM_ERROR,
+                code,
+                Some(first),
+            )));
         }
         _ => run(target, command, &mut completion),
     }
@@ -134,7 +138,7 @@ fn run(target: &mut SimTarget, command: &Command, completion: &mut Completion) {
     };
     completion.data_in.truncate(command.data_in_len as usize);
     completion.status = reply.status;
-    completion.sense = reply.sense;
+    completion.sense = reply.sense.map(Box::new);
     completion.executed = command.path.is_some();
     target.stats.commands_executed += 1;
 }

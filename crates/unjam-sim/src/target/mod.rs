@@ -15,7 +15,9 @@ mod tables;
 mod timeline;
 mod tmf;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::fast_hash::FastMap;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -50,7 +52,7 @@ pub struct Completion {
     pub address: LunAddress,
     pub host_byte: HostByte,
     pub status: SamStatus,
-    pub sense: Option<SenseData>,
+    pub sense: Option<Box<SenseData>>,
     pub data_in: Vec<u8>,
     /// Expected data-in bytes not transferred.
     pub resid: u32,
@@ -150,11 +152,12 @@ struct Command {
     cdb_len: u8,
     data_out: Vec<u8>,
     data_in_len: u32,
-    fate: Option<FaultAction>,
+    /// What a fault made of it (boxed: rare, and commands move through a map).
+    fate: Option<Box<FaultAction>>,
     state: CommandState,
     generation: u64,
     /// A lost completion waits here for a poll.
-    finished: Option<Completion>,
+    finished: Option<Box<Completion>>,
 }
 
 /// The simulated SCSI target: every host, target and logical unit of one scenario.
@@ -165,14 +168,14 @@ pub struct SimTarget {
     hosts: Vec<HostConfig>,
     tables: Tables,
     faults: FaultEngine,
-    commands: HashMap<u64, Command>,
+    commands: FastMap<u64, Command>,
     timeline: Timeline,
     ready: VecDeque<TargetEvent>,
     tmf_latency_us: u64,
     generation: u64,
     now_us: u64,
     buffers: Vec<Vec<u8>>,
-    pending_tmfs: HashMap<u64, (TaskManagement, LunAddress)>,
+    pending_tmfs: FastMap<u64, (TaskManagement, LunAddress)>,
     hung_tmfs: u64,
     stats: TargetStats,
 }
@@ -200,14 +203,14 @@ impl SimTarget {
             hosts: config.hosts.clone(),
             tables,
             faults: FaultEngine::new(config.faults.clone(), config.seed),
-            commands: HashMap::new(),
+            commands: FastMap::default(),
             timeline: Timeline::default(),
             ready: VecDeque::new(),
             tmf_latency_us: config.tmf_latency_us,
             generation: 0,
             now_us: 0,
             buffers: Vec::new(),
-            pending_tmfs: HashMap::new(),
+            pending_tmfs: FastMap::default(),
             hung_tmfs: 0,
             stats: TargetStats::default(),
         };
@@ -263,7 +266,7 @@ impl SimTarget {
             cdb_len: cdb.len() as u8,
             data_out,
             data_in_len,
-            fate: fate.action,
+            fate: fate.action.map(Box::new),
             state: CommandState::Scheduled,
             generation: 0,
             finished: None,
@@ -274,12 +277,12 @@ impl SimTarget {
             if self.paths[index].in_flight > self.paths[index].task_set_size
                 && fate.action.is_none()
             {
-                command.fate = Some(FaultAction::Busy {
+                command.fate = Some(Box::new(FaultAction::Busy {
                     status: SamStatus::TASK_SET_FULL,
-                });
+                }));
             }
         }
-        if command.fate == Some(FaultAction::Timeout) {
+        if command.fate.as_deref() == Some(&FaultAction::Timeout) {
             command.state = CommandState::Swallowed;
             self.stats.commands_swallowed += 1;
         } else {
@@ -323,7 +326,8 @@ impl SimTarget {
             .collect();
         found.sort_unstable();
         for tag in &found {
-            if let Some(mut completion) = self.remove_command(*tag).and_then(|c| c.finished) {
+            if let Some(completion) = self.remove_command(*tag).and_then(|c| c.finished) {
+                let mut completion = *completion;
                 completion.polled = true;
                 self.stats.completions_polled += 1;
                 self.ready.push_back(TargetEvent::Completed(completion));
@@ -385,7 +389,7 @@ impl SimTarget {
 
     /// Hands a data buffer back for reuse (bounded pool).
     pub fn recycle_buffer(&mut self, mut buffer: Vec<u8>) {
-        if self.buffers.len() < 4096 {
+        if buffer.capacity() > 0 && self.buffers.len() < 4096 {
             buffer.clear();
             self.buffers.push(buffer);
         }

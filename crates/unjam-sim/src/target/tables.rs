@@ -1,12 +1,14 @@
 //! Lookup tables of the target: which path an address names and which LUNs a target has.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::fast_hash::FastMap;
 
 use crate::address::LunAddress;
 
 #[derive(Debug, Default)]
 pub struct Tables {
-    paths: HashMap<LunAddress, usize>,
+    paths: FastMap<LunAddress, usize>,
     target_luns: BTreeMap<(u32, u32, u32), Vec<u64>>,
 }
 

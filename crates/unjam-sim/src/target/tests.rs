@@ -86,7 +86,7 @@ fn power_on_unit_attention_once_per_path() {
     let done = completions(&events);
     let keys: Vec<_> = done
         .iter()
-        .map(|c| c.sense.and_then(|s| s.key_code()))
+        .map(|c| c.sense.as_ref().and_then(|s| s.key_code()))
         .collect();
     assert_eq!(keys[0].map(|k| (k.1, k.2)), Some((0x29, 0x01)));
     assert_eq!(keys[1].map(|k| (k.1, k.2)), Some((0x29, 0x01)));
@@ -234,7 +234,7 @@ fn medium_errors_carry_the_first_bad_lba() {
         .unwrap();
     let events = drain(&mut target, 1000);
     let done = completions(&events);
-    let sense = done[0].sense.unwrap();
+    let sense = done[0].sense.clone().unwrap();
     assert_eq!(
         sense.key_code().map(|k| (k.0.value(), k.1)),
         Some((0x03, 0x11))
@@ -297,7 +297,7 @@ fn withheld_sense_goes_to_request_sense() {
     let events = drain(&mut target, 1000);
     let done = completions(&events);
     assert_eq!(
-        (done[0].status, done[0].sense),
+        (done[0].status, done[0].sense.clone()),
         (SamStatus::CHECK_CONDITION, None)
     );
     assert_eq!((done[1].data_in[2], done[1].data_in[12]), (0x05, 0x24));
@@ -343,7 +343,13 @@ fn commands_to_missing_luns_and_targets() {
     read(&mut target, 0, 2, LunAddress::new(0, 0, 9, 0));
     let events = drain(&mut target, 1000);
     let done = completions(&events);
-    let sense = done.iter().find(|c| c.tag == 1).unwrap().sense.unwrap();
+    let sense = done
+        .iter()
+        .find(|c| c.tag == 1)
+        .unwrap()
+        .sense
+        .clone()
+        .unwrap();
     assert_eq!(sense.key_code().map(|k| k.1), Some(0x25));
     let missing = done.iter().find(|c| c.tag == 2).unwrap();
     assert_eq!(missing.host_byte, HostByte::DID_NO_CONNECT);

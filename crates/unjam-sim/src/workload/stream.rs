@@ -48,6 +48,9 @@ pub struct LunStream {
     next_arrival_us: u64,
     in_flight: u32,
     writes: u64,
+    first_lba: u64,
+    issued_total: u64,
+    io_limit: u64,
     id: u64,
     rng: ChaCha8Rng,
 }
@@ -63,7 +66,7 @@ impl LunStream {
         id: u64,
     ) -> Self {
         let io_blocks = (spec.io_bytes / block_size.max(1)).max(1) as u64;
-        let span_blocks = spec.span_mib.saturating_mul(1 << 20) / block_size.max(1) as u64;
+        let span_blocks = spec.span_bytes() / block_size.max(1) as u64;
         let mode = match spec.rate_iops {
             Some(rate_iops) => StreamMode::Open { rate_iops },
             None => StreamMode::Closed {
@@ -88,6 +91,9 @@ impl LunStream {
             next_arrival_us: start_us,
             in_flight: 0,
             writes: 0,
+            first_lba: spec.first_lba,
+            issued_total: 0,
+            io_limit: spec.io_count.unwrap_or(u64::MAX),
             id,
             rng: ChaCha8Rng::seed_from_u64(rng_seed),
         }
@@ -116,6 +122,9 @@ impl LunStream {
     /// When, at or after `now_us`, the stream next wants to issue, if it does: now or its
     /// start (closed loop below its depth) or its next arrival (open loop), before its end.
     pub fn wants_to_issue_at(&self, now_us: u64) -> Option<u64> {
+        if self.issued_total >= self.io_limit {
+            return None;
+        }
         let at = match self.mode {
             StreamMode::Closed { queue_depth } if self.in_flight < queue_depth => {
                 self.start_us.max(now_us)
@@ -151,7 +160,7 @@ impl LunStream {
                     slot
                 }
             };
-            let lba = slot * self.io_blocks;
+            let lba = self.first_lba + slot * self.io_blocks;
             if ledger.is_some_and(|l| !l.may_issue(lba, self.io_blocks)) {
                 continue;
             }
@@ -174,6 +183,7 @@ impl LunStream {
 
     pub fn issued(&mut self) {
         self.in_flight += 1;
+        self.issued_total += 1;
     }
 
     pub fn completed(&mut self) {
@@ -251,7 +261,11 @@ mod tests {
         assert_eq!(stream.wants_to_issue_at(0), Some(0));
         let mut closed = LunStream::new(&spec(), LunAddress::default(), 512, 1000, 1, 0);
         assert_eq!(closed.wants_to_issue_at(999_999), Some(999_999));
-        assert_eq!(closed.wants_to_issue_at(1_000_000), None, "the stream has ended");
+        assert_eq!(
+            closed.wants_to_issue_at(1_000_000),
+            None,
+            "the stream has ended"
+        );
         closed.issued();
         while let Some(at) = stream.wants_to_issue_at(0) {
             stream.plan(at, None);

@@ -12,5 +12,7 @@ pub mod luns;
 pub mod read;
 pub mod readcap;
 pub mod reset;
+pub mod run;
+mod run_bench;
 pub mod tur;
 pub mod write;

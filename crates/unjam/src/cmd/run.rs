@@ -1,0 +1,162 @@
+//! `unjam run SCENARIO.toml`: runs a scenario on the embedded target in virtual time (or
+//! paced to the wall clock with `--real-time`), prints a summary table, and writes the JSON
+//! summary, the JSON-lines trace and the HTML timeline on request. `--bench` measures
+//! simulated commands per second of wall time and the memory of an idle LUN instead.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use unjam_sim::report::render_html;
+use unjam_sim::runner::{run_scenario, RunOptions, RunResult};
+use unjam_sim::scenario::{Scenario, MAX_SCENARIO_BYTES};
+
+/// Run a scenario on the embedded fault-injecting target.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The scenario file (TOML; see docs/scenario.md).
+    scenario: PathBuf,
+    /// Replace the scenario's seed (everything random is drawn from it).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Override a field, e.g. `--set eh.scope=lun` or `--set host.0.personality=smartpqi`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Write the run summary as JSON (schema in docs/scenario.md).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write every lifecycle and error-handling event as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Write a self-contained HTML timeline (one lane per LUN).
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
+    /// Pace virtual time to the wall clock.
+    #[arg(long)]
+    real_time: bool,
+    /// Check the invariants after every step (slower); exit 1 if one breaks.
+    #[arg(long)]
+    check: bool,
+    /// Measure simulated commands per second and memory per idle LUN; no reports.
+    #[arg(long)]
+    bench: bool,
+    /// No progress bar and no table.
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let scenario = load(&args)?;
+    if args.bench {
+        return super::run_bench::bench(&scenario);
+    }
+    let options = options(&args, &scenario);
+    let started = Instant::now();
+    let result = run_scenario(&scenario, options).map_err(|e| anyhow::anyhow!(e))?;
+    let wall = started.elapsed();
+    write_outputs(&args, &result)?;
+    if !args.quiet {
+        print!("{}", result.report.summary.table());
+        println!(
+            "{} commands simulated in {:.2} s of wall time; {} blocks verified on the media",
+            result.report.commands_simulated,
+            wall.as_secs_f64(),
+            result.verified_blocks
+        );
+        if result.outstanding_at_end > 0 {
+            println!(
+                "{} requests were still outstanding when the drain limit ended the run",
+                result.outstanding_at_end
+            );
+        }
+    }
+    if result.violations.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("unjam: invariants broken:");
+    for violation in &result.violations {
+        eprintln!("  {violation}");
+    }
+    eprintln!("replay: {}", replay_command(&args, scenario.seed));
+    Ok(ExitCode::from(1))
+}
+
+fn load(args: &RunArgs) -> anyhow::Result<Scenario> {
+    let name = args.scenario.display().to_string();
+    let metadata = std::fs::metadata(&args.scenario).with_context(|| format!("reading {name}"))?;
+    if metadata.len() > MAX_SCENARIO_BYTES as u64 {
+        anyhow::bail!("{name}: larger than {MAX_SCENARIO_BYTES} bytes");
+    }
+    let text =
+        std::fs::read_to_string(&args.scenario).with_context(|| format!("reading {name}"))?;
+    let mut overrides = args.overrides.clone();
+    if let Some(seed) = args.seed {
+        overrides.push(format!("seed={seed}"));
+    }
+    Ok(Scenario::from_toml_with_overrides(
+        &text, &name, &overrides,
+    )?)
+}
+
+fn options(args: &RunArgs, scenario: &Scenario) -> RunOptions {
+    let mut options = RunOptions {
+        check_invariants: args.check,
+        trace: args.trace.is_some(),
+        ..RunOptions::default()
+    };
+    if args.real_time {
+        let start = Instant::now();
+        options.pace = Some(Box::new(move |virtual_ns| {
+            let due = start + Duration::from_nanos(virtual_ns);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }));
+    }
+    if !args.quiet && std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(scenario.duration_ms);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} ms virtual {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        options.progress = Some(Box::new(move |done_ms, planned_ms| {
+            bar.set_length(planned_ms.max(1));
+            bar.set_position(done_ms.min(planned_ms));
+            if done_ms >= planned_ms {
+                bar.finish_and_clear();
+            }
+        }));
+    }
+    options
+}
+
+fn write_outputs(args: &RunArgs, result: &RunResult) -> anyhow::Result<()> {
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&result.report.summary)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.trace {
+        std::fs::write(path, &result.trace)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.report {
+        std::fs::write(path, render_html(&result.report))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The command that replays this run exactly.
+fn replay_command(args: &RunArgs, seed: u64) -> String {
+    let mut command = format!(
+        "unjam run {} --seed {seed} --check",
+        args.scenario.display()
+    );
+    for assignment in &args.overrides {
+        command.push_str(&format!(" --set '{assignment}'"));
+    }
+    command
+}
