@@ -199,6 +199,8 @@ pub enum TraceEvent {
     EhAdded {
         device: DeviceId,
         tag: Tag,
+        /// The scope whose handler takes the command.
+        scope: EhScope,
         failed: u32,
         busy: u32,
     },

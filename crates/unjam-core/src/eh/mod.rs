@@ -211,6 +211,7 @@ impl MidLayer {
         self.trace(now, || TraceEvent::EhAdded {
             device,
             tag,
+            scope: EhScope::Host(host),
             failed,
             busy,
         });

@@ -380,6 +380,9 @@ impl MidLayer {
             .collect();
         for slot in slots {
             if try_stu || self.eh_action(now, slot) == Disposition::Success {
+                // After START UNIT (no reset) a timed-out command whose abort failed is
+                // still the transport's: the core drops it before finishing.
+                self.revoke_if_owned(now, slot);
                 run.finish(slot);
             }
         }

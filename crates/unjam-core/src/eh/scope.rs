@@ -118,6 +118,7 @@ impl MidLayer {
         self.trace(now, || TraceEvent::EhAdded {
             device,
             tag,
+            scope,
             failed,
             busy,
         });

@@ -3,6 +3,7 @@
 
 use unjam_scsi::disposition::QueueReason;
 
+use crate::eh::EhScope;
 use crate::midlayer::MidLayer;
 use crate::trace::{RejectReason, RequeueWhy, TraceEvent, TraceRecord};
 
@@ -135,9 +136,24 @@ fn timeout_line(event: &TraceEvent) -> Option<String> {
 fn eh_line(event: &TraceEvent, mid: &MidLayer) -> Option<String> {
     let disk = |device| disk(mid, device);
     Some(match *event {
-        TraceEvent::EhAdded { failed, busy, .. } => {
+        TraceEvent::EhAdded {
+            scope: EhScope::Host(_),
+            failed,
+            busy,
+            ..
+        } => {
             format!("  scsi_eh_scmd_add: host in recovery (failed {failed}, busy {busy})")
         }
+        TraceEvent::EhAdded {
+            scope,
+            failed,
+            busy,
+            ..
+        } => format!(
+            "  handed to the {} error handler; only this {} stops (failed {failed}, busy {busy})",
+            scope.name(),
+            scope.name()
+        ),
         TraceEvent::EhWake {
             failed, devices, ..
         } => {

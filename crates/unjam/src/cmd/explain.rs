@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use unjam_core::buffers::Cdb;
-use unjam_core::config::Personality;
+use unjam_core::config::{EhScopes, Personality};
 use unjam_core::harness::{explain, parse_outcome, ExplainConfig, Explanation};
 use unjam_core::request::cmd_flags;
 
@@ -25,13 +25,27 @@ OUTCOME GRAMMAR
     resid=N               residual byte count
     latency=MS            completion latency in milliseconds (default 0.1)
     rs=70 00 05 ...       what REQUEST SENSE returns if the error handler asks
-    tur=ok|fail|timeout   the error handler's TEST UNIT READY answer (default ok)
+    tur=ok|fail|timeout   the error handler's TEST UNIT READY answer (default ok);
+                          tur=fail,ok answers the first TUR fail and every later one ok
     reset=ok|fail         the answer to LUN/target/bus/host resets (default ok)
+    lun_reset=ok|fail     the answer to one kind of reset (overrides reset=); also
+    target_reset=ok|fail  bus_reset=ok|fail and host_reset=ok|fail
+
+SCOPES (--scope)
+  host        the kernel: the whole host stops while the error handler runs
+  lun         only the LUN stops: get sense, START UNIT, LUN reset + TUR; what is left
+              falls back to the host scope
+  target      the LUN's target stops: adds the target reset + TUR, then the host scope
+  lun+target  LUN, then target, then host
 
 EXAMPLE (seed 000)
   unjam explain --cdb '28 00 00 05 58 70 00 00 10 00' --personality virtio_scsi \\
     --outcome 'virtio=FAILURE' \\
-    --outcome 'status=CHECK_CONDITION sense=70 00 0b 00 00 00 00 0a 00 00 00 00 00 06 00 00 00 00'";
+    --outcome 'status=CHECK_CONDITION sense=70 00 0b 00 00 00 00 0a 00 00 00 00 00 06 00 00 00 00'
+
+EXAMPLE (seed 001: LUN reset fails, the target reset recovers)
+  unjam explain --cdb '28 00 00 00 12 34 00 00 08 00' --scope lun+target \
+    --outcome 'timeout abort=fail lun_reset=fail target_reset=ok tur=ok' --outcome 'status=GOOD'";
 
 /// Explain what the mid-layer does with one command against scripted outcomes.
 #[derive(Debug, clap::Args)]
@@ -71,6 +85,9 @@ pub struct ExplainArgs {
     /// I/O priority class printed in the block-layer line (0 none, 1 RT, 2 BE, 3 IDLE).
     #[arg(long, default_value_t = 0)]
     prio_class: u8,
+    /// Error-handler scopes of the LUN: host (the kernel), lun, target or lun+target.
+    #[arg(long, default_value = "host")]
+    scope: String,
     /// Also print the error-recovery log lines (scsi_logging_level).
     #[arg(long)]
     eh_logging: bool,
@@ -111,8 +128,15 @@ fn config(args: &ExplainArgs) -> anyhow::Result<ExplainConfig> {
     let Some(personality) = Personality::parse(&args.personality) else {
         bail!("--personality: unknown personality '{}'", args.personality);
     };
+    let Some(scopes) = EhScopes::parse(&args.scope) else {
+        bail!(
+            "--scope: unknown scope '{}' (host, lun, target or lun+target)",
+            args.scope
+        );
+    };
     let mut config = ExplainConfig::new(cdb, outcomes);
     config.personality = personality;
+    config.scopes = scopes;
     config.allowed = args.allowed;
     config.timeout = seconds("--timeout-s", args.timeout_s)?;
     config.eh_timeout = seconds("--eh-timeout-s", args.eh_timeout_s)?;
