@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the test suite compares against: sg3-utils (sg_decode_sense),
-# tgt (the tgtd iSCSI target), libiscsi-bin (iscsi-inq, iscsi-perf, ...).
+# tgt (the tgtd iSCSI target), libiscsi-bin (iscsi-inq, iscsi-perf, ...), chromium (renders
+# the HTML timeline of `unjam run --report` in a test).
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ need=()
 command -v sg_decode_sense >/dev/null 2>&1 || need+=(sg3-utils)
 command -v tgtd >/dev/null 2>&1 || need+=(tgt)
 command -v iscsi-inq >/dev/null 2>&1 || need+=(libiscsi-bin)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::summary::{EhEventRecord, RunReport};
 
-const LABEL_WIDTH: f64 = 190.0;
+const LABEL_WIDTH: f64 = 250.0;
 const PLOT_WIDTH: f64 = 900.0;
 const LANE_HEIGHT: f64 = 58.0;
 const RATE_HEIGHT: f64 = 38.0;

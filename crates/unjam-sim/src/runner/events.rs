@@ -6,6 +6,7 @@ use std::io::Write;
 
 use unjam_core::action::{Action, ResetKind, TmfOp, TmfResult};
 use unjam_core::buffers::SenseBuffer;
+use unjam_core::eh::EhScope;
 use unjam_core::request::TransportOutcome;
 use unjam_core::state::{DeviceState, HostState};
 use unjam_core::topology::DeviceId;
@@ -270,42 +271,61 @@ fn trace_target(runner: &mut Runner, event: &TargetEvent) {
     write_line(runner, &line);
 }
 
-/// A LUN is blocked while its host is in recovery or the device itself is blocked.
+/// A LUN is blocked while its host is in recovery, a LUN- or target-scope handler covering
+/// it runs, or the device itself is blocked.
 fn blocked_windows(runner: &mut Runner, event: &TraceEvent) {
-    let now_us = runner.now_us();
     match *event {
         TraceEvent::HostStateChanged { host, to, .. } => {
             let recovering = matches!(
                 to,
                 HostState::Recovery | HostState::CancelRecovery | HostState::DelRecovery
             );
-            let Some(number) = runner.mid.host_number(host) else {
-                return;
-            };
+            let Some(number) = runner.mid.host_number(host) else { return };
             if let Some(flag) = runner.host_recovering.get_mut(number as usize) {
                 *flag = recovering;
             }
             for lane in 0..runner.luns.len() {
                 if runner.luns[lane].address.host == number {
-                    let blocked = recovering || runner.device_blocked[lane];
-                    runner.recorder.set_blocked(lane, now_us, blocked);
+                    refresh_blocked(runner, lane);
                 }
             }
         }
         TraceEvent::DeviceStateChanged { device, to, .. } => {
             let lane = device.0 as usize;
-            let blocked = matches!(to, DeviceState::Block | DeviceState::CreatedBlock);
             if let Some(flag) = runner.device_blocked.get_mut(lane) {
-                *flag = blocked;
+                *flag = matches!(to, DeviceState::Block | DeviceState::CreatedBlock);
             }
-            let host = runner.luns.get(lane).map_or(0, |l| l.address.host) as usize;
-            let recovering = runner.host_recovering.get(host).copied().unwrap_or(false);
-            runner
-                .recorder
-                .set_blocked(lane, now_us, blocked || recovering);
+            refresh_blocked(runner, lane);
         }
+        TraceEvent::ScopeEhWake { scope, .. } => hold_scope(runner, scope, true),
+        TraceEvent::ScopeEhDone { scope } => hold_scope(runner, scope, false),
         _ => {}
     }
+}
+
+fn hold_scope(runner: &mut Runner, scope: EhScope, hold: bool) {
+    let lanes: Vec<usize> = (0..runner.luns.len())
+        .filter(|lane| match scope {
+            EhScope::Lun(device) => device.0 as usize == *lane,
+            EhScope::Target(target) => runner.target_of_path.get(*lane) == Some(&target.0),
+            EhScope::Host(_) => false,
+        })
+        .collect();
+    for lane in lanes {
+        if let Some(count) = runner.scope_holds.get_mut(lane) {
+            *count = if hold { *count + 1 } else { count.saturating_sub(1) };
+        }
+        refresh_blocked(runner, lane);
+    }
+}
+
+fn refresh_blocked(runner: &mut Runner, lane: usize) {
+    let host = runner.luns.get(lane).map_or(0, |l| l.address.host) as usize;
+    let blocked = runner.host_recovering.get(host).copied().unwrap_or(false)
+        || runner.device_blocked.get(lane).copied().unwrap_or(false)
+        || runner.scope_holds.get(lane).is_some_and(|c| *c > 0);
+    let now_us = runner.now_us();
+    runner.recorder.set_blocked(lane, now_us, blocked);
 }
 
 /// Error-handling steps for the `eh_events` list and the timeline.
@@ -374,12 +394,41 @@ fn eh_record(runner: &mut Runner, event: &TraceEvent) {
             "offline".into(),
         ),
         TraceEvent::HostRestart { host: id } => ("host", "restart".into(), host(id), "done".into()),
+        TraceEvent::ScopeEhWake { scope, commands } => {
+            let (name, device) = scope_names(runner, scope);
+            (name, "eh_start".into(), device, format!("{commands} failed"))
+        }
+        TraceEvent::ScopeEhFallback { scope, to, .. } => {
+            let (name, device) = scope_names(runner, scope);
+            (name, "fallback".into(), device, format!("to {}", scope_names(runner, to).0))
+        }
+        TraceEvent::ScopeEhDone { scope } => {
+            let (name, device) = scope_names(runner, scope);
+            (name, "eh_done".into(), device, "done".into())
+        }
+        TraceEvent::ScopeOfflined { device } => ("lun", "offline".into(), lun(device), "offline".into()),
         _ => return,
     };
     runner.last_activity_ns = runner.now.as_nanos();
     runner
         .recorder
         .eh_event(now_us, scope, &step, device, &outcome);
+}
+
+/// The scope's name and the device (or `targetN` / `hostN`) it covers.
+fn scope_names(runner: &Runner, scope: EhScope) -> (&'static str, String) {
+    match scope {
+        EhScope::Lun(device) => ("lun", address_of(&runner.luns, device).to_string()),
+        EhScope::Target(target) => {
+            let lane = runner.target_of_path.iter().position(|t| *t == target.0);
+            let name = lane
+                .and_then(|lane| runner.luns.get(lane))
+                .map(|l| format!("{}:{}:{}", l.address.host, l.address.channel, l.address.target))
+                .unwrap_or_else(|| format!("target{}", target.0));
+            ("target", name)
+        }
+        EhScope::Host(host) => ("host", format!("host{}", runner.mid.host_number(host).unwrap_or(host.0))),
+    }
 }
 
 fn tmf_outcome(result: TmfResult) -> &'static str {

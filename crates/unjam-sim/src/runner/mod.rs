@@ -139,6 +139,9 @@ pub struct Runner {
     recorder: Recorder,
     host_recovering: Vec<bool>,
     device_blocked: Vec<bool>,
+    /// Scoped handlers (LUN or target) currently holding each path.
+    scope_holds: Vec<u32>,
+    target_of_path: Vec<u32>,
     trace: Option<Vec<u8>>,
     checker: Option<Checker>,
     exactly_once: Option<check::ExactlyOnce>,
@@ -172,6 +175,7 @@ impl Runner {
         let bucket_us = (scenario.duration_ms * 1000 / 200).max(1000);
         let host_count = scenario.hosts.len();
         let path_count = halves.luns.len();
+        let target_of_path = setup::target_indexes(&halves.luns);
         let mut runner = Runner {
             title: scenario
                 .name
@@ -195,6 +199,8 @@ impl Runner {
             recorder: Recorder::new(ids, bucket_us),
             host_recovering: vec![false; host_count],
             device_blocked: vec![false; path_count],
+            scope_holds: vec![0; path_count],
+            target_of_path,
             trace: options.trace.then(Vec::new),
             checker: options.check_invariants.then(Checker::default),
             exactly_once: options.check_invariants.then(check::ExactlyOnce::default),

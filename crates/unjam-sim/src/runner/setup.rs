@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use unjam_core::config::{DeviceConfig, HostConfig};
+use unjam_core::config::{DeviceConfig, EhScopes, HostConfig};
 use unjam_core::topology::DeviceId;
 use unjam_core::MidLayer;
 
 use super::RunError;
 use crate::address::LunAddress;
-use crate::scenario::{target_config, ResolvedLun, Scenario};
+use crate::scenario::{target_config, EhScopeName, ResolvedLun, Scenario};
 use crate::target::SimTarget;
 
 /// The core and the target of one run, with the device of every path.
@@ -50,6 +50,7 @@ pub(super) fn build(scenario: &Scenario) -> Result<Halves, RunError> {
         config.eh_timeout = Duration::from_millis(scenario.eh.eh_timeout_ms);
         config.allowed = scenario.command.retries as i32;
         config.sector_size = lun.block_size;
+        config.eh_scopes = eh_scopes(scenario);
         let device = mid
             .add_device(host, config)
             .map_err(|e| RunError::Scenario(e.to_string()))?;
@@ -61,6 +62,34 @@ pub(super) fn build(scenario: &Scenario) -> Result<Halves, RunError> {
         devices,
         luns,
     })
+}
+
+/// The core's scopes for the scenario's `[eh]` settings.
+fn eh_scopes(scenario: &Scenario) -> EhScopes {
+    let mut scopes = match scenario.eh_scope() {
+        EhScopeName::Lun => EhScopes::LUN,
+        EhScopeName::Target => EhScopes::TARGET,
+        EhScopeName::LunTarget => EhScopes::LUN_TARGET,
+        EhScopeName::Host => EhScopes::HOST,
+    };
+    scopes.fallback = scenario.eh.fallback;
+    scopes
+}
+
+/// The core's target index of every path: targets are numbered in the order their first
+/// LUN is added, as `MidLayer::add_device` does.
+pub(super) fn target_indexes(luns: &[ResolvedLun]) -> Vec<u32> {
+    let mut seen: Vec<(u32, u32, u32)> = Vec::new();
+    luns.iter()
+        .map(|lun| {
+            let key = (lun.address.host, lun.address.channel, lun.address.target);
+            let index = seen.iter().position(|k| *k == key).unwrap_or_else(|| {
+                seen.push(key);
+                seen.len() - 1
+            });
+            index as u32
+        })
+        .collect()
 }
 
 /// The address of a core device (devices are added in path order).

@@ -65,6 +65,9 @@ pub enum Policy {
 pub enum EhScopeName {
     Lun,
     Target,
+    /// LUN scope first, then target scope, then host.
+    #[serde(rename = "lun+target", alias = "lun_target")]
+    LunTarget,
     Host,
 }
 
@@ -103,7 +106,8 @@ pub struct Scenario {
 #[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EhSettings {
-    /// Default: `host` under policy linux, `lun` under policy unjam.
+    /// `lun`, `target`, `lun+target` or `host`. Default: `host` under policy linux, `lun`
+    /// under policy unjam.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<EhScopeName>,
     /// Hand unrecovered commands to the next larger scope (false: offline the device).
