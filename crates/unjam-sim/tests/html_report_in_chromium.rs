@@ -74,16 +74,33 @@ fn the_timeline_renders_one_lane_per_lun_without_console_errors() {
     std::fs::write(&page, render_html(&result.report)).unwrap();
 
     let (dom, stderr) = load_in_chromium(&page, &directory.path().join("profile"));
-    assert_eq!(console_messages(&stderr), Vec::<&str>::new(), "console output");
+    assert_eq!(
+        console_messages(&stderr),
+        Vec::<&str>::new(),
+        "console output"
+    );
     assert_eq!(dom.matches("class=\"lane\"").count(), 6, "one lane per LUN");
     for lun in ["0:0:0:0", "0:0:1:2"] {
-        assert!(dom.contains(&format!("data-lun=\"{lun}\"")), "lane of {lun}");
+        assert!(
+            dom.contains(&format!("data-lun=\"{lun}\"")),
+            "lane of {lun}"
+        );
     }
     assert!(dom.contains("<svg"), "the timeline is in the DOM");
-    assert!(dom.contains("class=\"eh\""), "error-handling steps are drawn");
+    assert!(
+        dom.contains("class=\"eh\""),
+        "error-handling steps are drawn"
+    );
 
     let bad = directory.path().join("bad.html");
-    std::fs::write(&bad, "<!DOCTYPE html><script>console.error('boom')</script>").unwrap();
+    std::fs::write(
+        &bad,
+        "<!DOCTYPE html><script>console.error('boom')</script>",
+    )
+    .unwrap();
     let (_, stderr) = load_in_chromium(&bad, &directory.path().join("profile-bad"));
-    assert!(!console_messages(&stderr).is_empty(), "the console check catches errors");
+    assert!(
+        !console_messages(&stderr).is_empty(),
+        "the console check catches errors"
+    );
 }

@@ -280,7 +280,9 @@ fn blocked_windows(runner: &mut Runner, event: &TraceEvent) {
                 to,
                 HostState::Recovery | HostState::CancelRecovery | HostState::DelRecovery
             );
-            let Some(number) = runner.mid.host_number(host) else { return };
+            let Some(number) = runner.mid.host_number(host) else {
+                return;
+            };
             if let Some(flag) = runner.host_recovering.get_mut(number as usize) {
                 *flag = recovering;
             }
@@ -313,7 +315,11 @@ fn hold_scope(runner: &mut Runner, scope: EhScope, hold: bool) {
         .collect();
     for lane in lanes {
         if let Some(count) = runner.scope_holds.get_mut(lane) {
-            *count = if hold { *count + 1 } else { count.saturating_sub(1) };
+            *count = if hold {
+                *count + 1
+            } else {
+                count.saturating_sub(1)
+            };
         }
         refresh_blocked(runner, lane);
     }
@@ -396,17 +402,29 @@ fn eh_record(runner: &mut Runner, event: &TraceEvent) {
         TraceEvent::HostRestart { host: id } => ("host", "restart".into(), host(id), "done".into()),
         TraceEvent::ScopeEhWake { scope, commands } => {
             let (name, device) = scope_names(runner, scope);
-            (name, "eh_start".into(), device, format!("{commands} failed"))
+            (
+                name,
+                "eh_start".into(),
+                device,
+                format!("{commands} failed"),
+            )
         }
         TraceEvent::ScopeEhFallback { scope, to, .. } => {
             let (name, device) = scope_names(runner, scope);
-            (name, "fallback".into(), device, format!("to {}", scope_names(runner, to).0))
+            (
+                name,
+                "fallback".into(),
+                device,
+                format!("to {}", scope_names(runner, to).0),
+            )
         }
         TraceEvent::ScopeEhDone { scope } => {
             let (name, device) = scope_names(runner, scope);
             (name, "eh_done".into(), device, "done".into())
         }
-        TraceEvent::ScopeOfflined { device } => ("lun", "offline".into(), lun(device), "offline".into()),
+        TraceEvent::ScopeOfflined { device } => {
+            ("lun", "offline".into(), lun(device), "offline".into())
+        }
         _ => return,
     };
     runner.last_activity_ns = runner.now.as_nanos();
@@ -423,11 +441,19 @@ fn scope_names(runner: &Runner, scope: EhScope) -> (&'static str, String) {
             let lane = runner.target_of_path.iter().position(|t| *t == target.0);
             let name = lane
                 .and_then(|lane| runner.luns.get(lane))
-                .map(|l| format!("{}:{}:{}", l.address.host, l.address.channel, l.address.target))
+                .map(|l| {
+                    format!(
+                        "{}:{}:{}",
+                        l.address.host, l.address.channel, l.address.target
+                    )
+                })
                 .unwrap_or_else(|| format!("target{}", target.0));
             ("target", name)
         }
-        EhScope::Host(host) => ("host", format!("host{}", runner.mid.host_number(host).unwrap_or(host.0))),
+        EhScope::Host(host) => (
+            "host",
+            format!("host{}", runner.mid.host_number(host).unwrap_or(host.0)),
+        ),
     }
 }
 
