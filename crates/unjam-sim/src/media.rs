@@ -123,6 +123,36 @@ impl SparseMedia {
         Ok(())
     }
 
+    /// Appends `count` blocks from `lba` to `out` (no zero-fill of the copy's destination).
+    pub fn read_append(&self, lba: u64, count: u64, out: &mut Vec<u8>) -> Result<(), MediaError> {
+        self.check_range(lba, count)?;
+        let length =
+            usize::try_from(count.saturating_mul(self.block_size as u64)).map_err(|_| {
+                MediaError::BufferLength {
+                    expected: usize::MAX,
+                    actual: out.len(),
+                }
+            })?;
+        let start = lba * self.block_size as u64;
+        let mut done = 0;
+        while done < length {
+            let offset = start + done as u64;
+            let chunk_index = offset / CHUNK_BYTES as u64;
+            let within = (offset % CHUNK_BYTES as u64) as usize;
+            let take = (CHUNK_BYTES - within).min(length - done);
+            match self
+                .chunks
+                .get(&chunk_index)
+                .and_then(|c| c.get(within..within + take))
+            {
+                Some(source) => out.extend_from_slice(source),
+                None => out.resize(out.len() + take, 0),
+            }
+            done += take;
+        }
+        Ok(())
+    }
+
     /// Stores `data` (exactly `count` blocks) at `lba`. All-or-nothing: when the RAM budget
     /// would be exceeded nothing is written.
     pub fn write(&mut self, lba: u64, count: u64, data: &[u8]) -> Result<(), MediaError> {
@@ -201,6 +231,11 @@ mod tests {
         assert_eq!(media.allocated_bytes(), CHUNK_BYTES as u64);
         media.read(12345, 8, &mut out).unwrap();
         assert!(out.iter().all(|b| *b == 7));
+        let mut appended = vec![1u8];
+        media.read_append(12344, 2, &mut appended).unwrap();
+        assert_eq!(appended.len(), 1 + 1024);
+        assert!(appended[1..513].iter().all(|b| *b == 0));
+        assert!(appended[513..].iter().all(|b| *b == 7));
     }
 
     #[test]

@@ -42,8 +42,8 @@ pub(super) fn media_access(
     };
     match command.access {
         MediaAccess::Read => {
-            data_in.resize(bytes, 0);
-            finish(unit.media.read(command.lba, command.blocks, data_in))
+            data_in.clear();
+            finish(unit.media.read_append(command.lba, command.blocks, data_in))
         }
         _ => match data_out.get(..bytes) {
             Some(data) => finish(unit.media.write(command.lba, command.blocks, data)),

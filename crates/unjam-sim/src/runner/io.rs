@@ -255,19 +255,27 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
     runner.streams[io.stream].completed();
     if io.submitted == runner.now {
         // Finished in no time (rejected at dispatch): come back in 1 ms, not in a loop.
-        runner.wakeups.push(std::cmp::Reverse((
-            runner.now.as_nanos() + 1_000_000,
-            io.stream,
-        )));
-        runner.wake_scheduled[io.stream] = true;
+        if !runner.wake_scheduled[io.stream] {
+            let at = runner.now.as_nanos() + 1_000_000;
+            runner.wakeups.push(std::cmp::Reverse((at, io.stream)));
+            runner.wake_scheduled[io.stream] = true;
+        }
+        return;
     }
-    let siblings = runner
-        .streams_of_unit
-        .get(lun.unit)
-        .cloned()
-        .unwrap_or_default();
-    for stream in siblings {
-        runner.schedule_stream(stream);
+    // Refill at once (closed loop); streams sharing the unit may have waited on its blocks.
+    if !runner.wake_scheduled[io.stream] {
+        issue_from(runner, io.stream);
+        runner.schedule_stream(io.stream);
+    }
+    let siblings = runner.streams_of_unit.get(lun.unit).map_or(0, Vec::len);
+    for index in 0..siblings {
+        let sibling = runner
+            .streams_of_unit
+            .get(lun.unit)
+            .and_then(|s| s.get(index));
+        if let Some(stream) = sibling.copied().filter(|s| *s != io.stream) {
+            runner.schedule_stream(stream);
+        }
     }
 }
 
