@@ -384,3 +384,49 @@ fn eh_deadline_is_off_without_host_reset_so_the_lun_ladder_runs() {
         "lun: lun_reset=ok tur=ok retry retry"
     );
 }
+
+/// The sick LUN's TUR never answers; the core aborts the TUR (`abort=`) and escalates.
+fn tur_timeout_run(scopes: EhScopes, outcome: &str) -> String {
+    let (mid, sick, _) = setup(scopes, generic());
+    let mut transport = ScriptedTransport::new(vec![parse_outcome("status=GOOD").unwrap()]);
+    transport.set_script(
+        SICK,
+        vec![
+            parse_outcome(outcome).unwrap(),
+            parse_outcome("status=GOOD").unwrap(),
+        ],
+    );
+    let mut driver = Driver::new(mid, transport);
+    driver.submit(sick, read(SICK)).unwrap();
+    assert_eq!(driver.run_until_idle(RunLimit::default()), RunOutcome::Idle);
+    assert!(driver.check().is_clean(), "{:?}", driver.checker.violations);
+    assert_eq!(driver.completions.len(), 1);
+    let aborts = driver
+        .trace
+        .iter()
+        .filter(|r| matches!(r.event, TraceEvent::AbortDone { .. }))
+        .count();
+    format!("{} | aborts answered: {aborts}", steps(&driver))
+}
+
+#[test]
+fn a_timed_out_tur_is_aborted_and_the_lun_scope_escalates_only_to_a_lun_reset() {
+    // Abort of the command fails, LUN reset ok, TUR times out; the abort of the TUR fails
+    // too, so the LUN reset is tried for the TUR (inside the LUN scope); the TUR is
+    // FAILED and the command falls back to the host, whose target reset and TUR recover.
+    assert_eq!(
+        tur_timeout_run(EhScopes::LUN, "timeout abort=fail tur=timeout,ok"),
+        "lun: lun_reset=ok lun_reset=ok tur=fail ->host host: target_reset=ok tur=ok retry | aborts answered: 2"
+    );
+}
+
+#[test]
+fn a_timed_out_tur_in_the_target_scope_escalates_past_a_failing_lun_reset_to_the_target_reset() {
+    // LUN reset fails, target reset ok, TUR times out; its abort and its LUN reset fail,
+    // the target reset reclaims it (the scope allows no more); the TUR is FAILED and the
+    // host scope's bus reset and TUR recover the command.
+    assert_eq!(
+        tur_timeout_run(EhScopes::TARGET, "timeout abort=fail lun_reset=fail tur=timeout,ok"),
+        "target: lun_reset=fail target_reset=ok lun_reset=fail target_reset=ok tur=fail ->host host: bus_reset=ok tur=ok retry | aborts answered: 2"
+    );
+}

@@ -18,6 +18,7 @@
 //! host scope, which is the kernel's host-wide handler above. EH commands never take the
 //! normal completion path and have their own timeout (`eh_timeout`).
 
+mod escalate;
 mod jobs;
 mod results;
 mod scope;

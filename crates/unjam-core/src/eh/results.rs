@@ -5,8 +5,8 @@
 use unjam_scsi::{Disposition, HostByte};
 
 use super::{EhJob, EhRun, EhWait, TestStage};
-use crate::action::{Action, ResetKind, Tag, TmfOp, TmfResult};
-use crate::command::CommandKind;
+use crate::action::{ResetKind, Tag, TmfOp, TmfResult};
+use crate::command::{CommandKind, Phase};
 use crate::disposition::{eh_completed_normally, RETRIES_NO_LIMIT};
 use crate::midlayer::MidLayer;
 use crate::request::TransportOutcome;
@@ -18,6 +18,20 @@ use crate::trace::TraceEvent;
 impl MidLayer {
     /// An EH command completed (from `handle_transport_done`).
     pub(crate) fn eh_command_done(&mut self, now: Instant, tag: Tag, outcome: TransportOutcome) {
+        let escalating = self
+            .slab
+            .by_tag(tag)
+            .is_some_and(|c| c.phase == Phase::Aborting);
+        if !escalating {
+            return self.eh_command_answered(now, tag, outcome);
+        }
+        // Late: the escalation decides (FAILED); the transport has let go of it.
+        if let Some(cmd) = self.slab.get_mut(tag.slot) {
+            cmd.transport_owns = false;
+        }
+    }
+
+    fn eh_command_answered(&mut self, now: Instant, tag: Tag, outcome: TransportOutcome) {
         let Some(cmd) = self.slab.by_tag(tag) else {
             return;
         };
@@ -33,37 +47,6 @@ impl MidLayer {
         );
         self.slab.remove(tag.slot);
         let (result, sense) = (outcome.result, outcome.sense);
-        self.trace(now, || TraceEvent::EhCommandDone {
-            device,
-            tag,
-            command,
-            verdict,
-            result,
-            sense,
-        });
-        self.eh_answer(
-            now,
-            |run| matches!(run.waiting, EhWait::Command { tag: t, .. } if t == tag),
-            |this, run, job| this.eh_command_result(now, run, job, verdict, outcome),
-        );
-    }
-
-    /// An EH command was not answered within `eh_timeout`: FAILED, and the transport is
-    /// told to drop it. (The kernel escalates abort → resets for the EH command itself;
-    /// that ladder is left to the scoped handler of issue 5.)
-    pub(crate) fn eh_command_timed_out(&mut self, now: Instant, tag: Tag) {
-        let Some(cmd) = self.slab.by_tag(tag) else {
-            return;
-        };
-        let device = cmd.device;
-        let CommandKind::Eh(command) = cmd.kind else {
-            return;
-        };
-        self.actions.push_back(Action::Revoke { tag, device });
-        self.slab.remove(tag.slot);
-        let outcome = TransportOutcome::host(HostByte::DID_TIME_OUT);
-        let (result, sense) = (outcome.result, outcome.sense);
-        let verdict = Disposition::Failed;
         self.trace(now, || TraceEvent::EhCommandDone {
             device,
             tag,
@@ -130,7 +113,7 @@ impl MidLayer {
 
     /// Takes the parked run whose wait `matches`, runs `handle` with the job it waited
     /// for, and advances the run.
-    fn eh_answer(
+    pub(crate) fn eh_answer(
         &mut self,
         now: Instant,
         matches: impl Fn(&EhRun) -> bool,
@@ -151,7 +134,7 @@ impl MidLayer {
         self.eh_advance(now, run);
     }
 
-    fn eh_command_result(
+    pub(crate) fn eh_command_result(
         &mut self,
         now: Instant,
         run: &mut EhRun,

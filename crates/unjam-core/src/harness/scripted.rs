@@ -127,15 +127,27 @@ impl Transport for ScriptedTransport {
         events.at(now + entry.latency, TransportEvent::Done { tag, outcome });
     }
 
-    fn abort(&mut self, now: Instant, op: TmfOp, tag: Tag, _: DeviceId, events: &mut EventQueue) {
-        // Aborting a command the transport no longer has succeeds (function complete).
-        let result = self
-            .held
-            .get(&tag)
-            .map_or(TmfResult::Success, |(_, entry)| entry.abort);
+    fn abort(
+        &mut self,
+        now: Instant,
+        op: TmfOp,
+        tag: Tag,
+        device: DeviceId,
+        events: &mut EventQueue,
+    ) {
+        // Aborting a command the transport no longer has succeeds (function complete); an
+        // error-handler command it still holds answers like the device's last attempt.
+        let result = if self.eh_tags.contains(&tag) {
+            self.eh_entry(device).abort
+        } else {
+            self.held
+                .get(&tag)
+                .map_or(TmfResult::Success, |(_, entry)| entry.abort)
+        };
         if result == TmfResult::Success {
             self.held.remove(&tag);
             self.lost.remove(&tag);
+            self.eh_tags.remove(&tag);
         }
         events.at(now, TransportEvent::TmfDone { op, result });
     }

@@ -87,8 +87,20 @@ pub(crate) struct PendingTmf {
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum TmfPurpose {
-    Abort { slot: u32, generation: u32 },
-    EhReset { host: HostId, epoch: u32 },
+    Abort {
+        slot: u32,
+        generation: u32,
+    },
+    EhReset {
+        host: HostId,
+        epoch: u32,
+    },
+    /// A step of a timed-out EH command's escalation (`scsi_abort_eh_cmnd`).
+    EhCommandAbort {
+        slot: u32,
+        generation: u32,
+        stage: u8,
+    },
 }
 
 /// The SCSI mid-layer for any number of hosts.

@@ -279,6 +279,11 @@ impl MidLayer {
                 self.abort_done(now, Tag { slot, generation }, result)
             }
             TmfPurpose::EhReset { host, epoch } => self.eh_reset_done(now, host, epoch, op, result),
+            TmfPurpose::EhCommandAbort {
+                slot,
+                generation,
+                stage,
+            } => self.eh_escalation_done(now, Tag { slot, generation }, stage, result),
         }
         self.run_pending(now);
     }

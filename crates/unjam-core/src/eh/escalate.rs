@@ -1,0 +1,156 @@
+//! `scsi_abort_eh_cmnd`: an EH command (TUR, START UNIT, REQUEST SENSE) that did not answer
+//! within `eh_timeout` is aborted; when the abort fails, the resets inside the run's scope
+//! are tried in turn (LUN, then target, bus and host as the scope allows), stopping at the
+//! first success. The command's result is FAILED either way; a command no step reclaimed
+//! is revoked. A late completion during the escalation only ends the transport's
+//! ownership: EH commands never take the normal completion path.
+
+use unjam_scsi::{Disposition, HostByte};
+
+use super::scope::scope_level;
+use super::EhWait;
+use crate::action::{Action, ResetKind, Tag, TmfResult};
+use crate::command::{CommandKind, Phase};
+use crate::midlayer::{MidLayer, TmfPurpose};
+use crate::request::TransportOutcome;
+use crate::time::Instant;
+use crate::trace::TraceEvent;
+
+/// The escalation: abort (`None`), then resets from the smallest domain up.
+const ESCALATION: [Option<ResetKind>; 5] = [
+    None,
+    Some(ResetKind::Lun),
+    Some(ResetKind::Target),
+    Some(ResetKind::Bus),
+    Some(ResetKind::Host),
+];
+
+impl MidLayer {
+    /// The EH command's `eh_timeout` passed: start the escalation.
+    pub(crate) fn eh_command_timed_out(&mut self, now: Instant, tag: Tag) {
+        if self.slab.by_tag(tag).is_none() {
+            return;
+        }
+        let Some(cmd) = self.slab.get_mut(tag.slot) else {
+            return;
+        };
+        if !matches!(cmd.kind, CommandKind::Eh(_)) || cmd.phase != Phase::InFlight {
+            return;
+        }
+        cmd.phase = Phase::Aborting;
+        self.eh_escalate(now, tag, 0);
+    }
+
+    /// Sends the first step from `stage` on that the transport and the run's scope allow.
+    fn eh_escalate(&mut self, now: Instant, tag: Tag, stage: u8) {
+        let Some(device) = self.slab.by_tag(tag).map(|c| c.device) else {
+            return;
+        };
+        let host = self.host_of(device);
+        let capabilities = self.hosts[host.0 as usize].config.capabilities;
+        let scope_level = self
+            .eh_runs
+            .iter()
+            .find(|run| matches!(run.waiting, EhWait::Command { tag: t, .. } if t == tag))
+            .map_or(2, |run| scope_level(run.scope));
+        for (index, step) in ESCALATION.iter().enumerate().skip(stage as usize) {
+            let (allowed, level) = match step {
+                None => (capabilities.abort, 0),
+                Some(ResetKind::Lun) => (capabilities.lun_reset, 0),
+                Some(ResetKind::Target) => (capabilities.target_reset, 1),
+                Some(ResetKind::Bus) => (capabilities.bus_reset, 2),
+                Some(ResetKind::Host) => (capabilities.host_reset, 2),
+            };
+            if !allowed || level > scope_level {
+                continue;
+            }
+            let purpose = TmfPurpose::EhCommandAbort {
+                slot: tag.slot,
+                generation: tag.generation,
+                stage: index as u8,
+            };
+            let op = self.new_tmf(now, host, purpose);
+            match step {
+                None => {
+                    self.stats.aborts_sent += 1;
+                    self.actions.push_back(Action::Abort { op, tag, device });
+                    self.trace(now, || TraceEvent::AbortSent { device, tag, op });
+                }
+                Some(kind) => {
+                    let kind = *kind;
+                    self.stats.resets_sent += 1;
+                    self.actions.push_back(Action::Reset { op, kind, device });
+                    self.trace(now, || TraceEvent::ResetSent { device, kind, op });
+                }
+            }
+            return;
+        }
+        self.eh_command_failed(now, tag);
+    }
+
+    /// An escalation step answered: success reclaims the command, failure goes on.
+    pub(crate) fn eh_escalation_done(
+        &mut self,
+        now: Instant,
+        tag: Tag,
+        stage: u8,
+        result: TmfResult,
+    ) {
+        if let Some(device) = self.slab.by_tag(tag).map(|c| c.device) {
+            match ESCALATION.get(stage as usize).copied().flatten() {
+                None => self.trace(now, || TraceEvent::AbortDone {
+                    device,
+                    tag,
+                    result,
+                }),
+                Some(kind) => self.trace(now, || TraceEvent::ResetDone {
+                    device,
+                    kind,
+                    result,
+                }),
+            }
+        }
+        if result == TmfResult::Failed {
+            return self.eh_escalate(now, tag, stage.saturating_add(1));
+        }
+        if let Some(cmd) = self
+            .slab
+            .get_mut(tag.slot)
+            .filter(|c| c.phase == Phase::Aborting)
+        {
+            cmd.transport_owns = false;
+        }
+        self.eh_command_failed(now, tag);
+    }
+
+    /// The EH command ends FAILED; the run waiting for it goes on.
+    fn eh_command_failed(&mut self, now: Instant, tag: Tag) {
+        let Some(cmd) = self.slab.by_tag(tag) else {
+            return;
+        };
+        let (device, owned) = (cmd.device, cmd.transport_owns);
+        let CommandKind::Eh(command) = cmd.kind else {
+            return;
+        };
+        if owned {
+            self.actions.push_back(Action::Revoke { tag, device });
+        }
+        self.slab.remove(tag.slot);
+        let outcome = TransportOutcome::host(HostByte::DID_TIME_OUT);
+        let (result, sense) = (outcome.result, outcome.sense);
+        let verdict = Disposition::Failed;
+        self.trace(now, || TraceEvent::EhCommandDone {
+            device,
+            tag,
+            command,
+            verdict,
+            result,
+            sense,
+        });
+        self.eh_answer(
+            now,
+            |run| matches!(run.waiting, EhWait::Command { tag: t, .. } if t == tag),
+            |this, run, job| this.eh_command_result(now, run, job, verdict, outcome),
+        );
+    }
+}
