@@ -210,8 +210,10 @@ pub enum TraceEvent {
         busy: u32,
         devices: u32,
     },
+    /// A ladder step starts in the handler of `scope` (on `host`).
     EhStep {
         host: HostId,
+        scope: EhScope,
         step: &'static str,
     },
     /// A LUN- or target-scope handler starts (scope_busy == scope_failed).

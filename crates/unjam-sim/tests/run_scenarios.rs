@@ -90,6 +90,15 @@ fn quickstart_recovers_and_keeps_every_write() {
         steps.contains(&"abort") && steps.contains(&"lun_reset"),
         "{steps:?}"
     );
+    // Policy `unjam` recovers in LUN scope: every step is labelled with the sick LUN,
+    // never with the host.
+    for event in summary.eh_events.iter().filter(|e| e.scope != "command") {
+        assert_eq!(
+            (event.scope.as_str(), event.device.as_str()),
+            ("lun", "0:0:0:1"),
+            "{event:?}"
+        );
+    }
     let slow = &summary.luns[1];
     assert!(
         slow.latency_us.max >= 2_000_000,

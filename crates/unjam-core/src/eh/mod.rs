@@ -298,8 +298,10 @@ impl MidLayer {
             }
             run.jobs = self.eh_plan_step(&run, step);
             if !run.jobs.is_empty() {
+                let scope = run.scope;
                 self.trace(now, || TraceEvent::EhStep {
                     host,
+                    scope,
                     step: step.name(),
                 });
             } else if let (EhStep::Reset(kind), Some(device)) =

@@ -362,7 +362,10 @@ fn eh_record(runner: &mut Runner, event: &TraceEvent) {
             host(id),
             format!("{failed} failed"),
         ),
-        TraceEvent::EhStep { host: id, step } => ("host", snake(step), host(id), "started".into()),
+        TraceEvent::EhStep { scope, step, .. } => {
+            let (scope, device) = scope_names(runner, scope);
+            (scope, snake(step), device, "started".into())
+        }
         TraceEvent::EhCommandDone {
             device,
             command,
