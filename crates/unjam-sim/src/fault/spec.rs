@@ -23,7 +23,7 @@ use super::rule::{
 use super::scsi_debug;
 use crate::address::AddressSelector;
 use crate::sense_data::{code, SenseData};
-use crate::virtio::VirtioResponse;
+use crate::virtio::parse_response;
 
 /// The kinds of fault a scenario can name.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -444,7 +444,7 @@ fn virtio(fields: &FaultFields) -> Result<FaultAction, FaultSpecError> {
         kind: "virtio".into(),
         field: "response",
     })?;
-    let response: VirtioResponse = text.parse().map_err(|e| invalid("response", e))?;
+    let response = parse_response(text).map_err(|e| invalid("response", e))?;
     let status = parse_status(fields.status.as_deref())?;
     let sense = explicit_sense(fields)?;
     let default_status = if sense.is_some() {
@@ -532,6 +532,7 @@ fn parse_hex_bytes(text: &str) -> Result<Vec<u8>, FaultSpecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::virtio::VirtioResponse;
 
     fn parse(text: &str) -> Result<FaultSpec, String> {
         toml::from_str::<FaultSpec>(text).map_err(|e| e.to_string())

@@ -74,9 +74,9 @@ fn build(target: &mut SimTarget, tag: u64, command: &mut Command) -> Completion 
             status,
             sense,
         }) => {
-            let (host_byte, status) = response.to_host_result(status);
-            completion.host_byte = host_byte;
-            completion.status = status;
+            let mapped = response.to_result(status);
+            completion.host_byte = mapped.host;
+            completion.status = mapped.status;
             completion.sense = sense.map(Box::new);
             completion.virtio_response = Some(response);
         }
