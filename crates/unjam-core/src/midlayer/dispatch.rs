@@ -20,6 +20,35 @@ use crate::trace::{RejectReason, RequeueWhy, TraceEvent};
 /// `SCSI_QUEUE_DELAY`: a refused queue is re-run after 3 ms.
 const QUEUE_DELAY: Duration = Duration::from_millis(3);
 
+/// What a host, target or device blocked counter allows for one dispatch attempt.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Blocked {
+    /// Not blocked (any more): dispatch.
+    Open,
+    /// Blocked while commands are outstanding at this level: their completion re-runs it.
+    UntilCompletion,
+    /// Counted down but still blocked with nothing outstanding: re-run the queue later.
+    UntilRerun,
+}
+
+/// §1.5: a blocked counter decrements once per dispatch attempt made while nothing is
+/// outstanding at its level, and dispatch resumes when it reaches 0. One rule for the
+/// host, target and device counters.
+fn count_down_blocked(blocked: &mut u32, busy: u32) -> Blocked {
+    if *blocked == 0 {
+        return Blocked::Open;
+    }
+    if busy > 0 {
+        return Blocked::UntilCompletion;
+    }
+    *blocked -= 1;
+    if *blocked == 0 {
+        Blocked::Open
+    } else {
+        Blocked::UntilRerun
+    }
+}
+
 impl MidLayer {
     /// Queues `request` on `device` and dispatches what the gates allow.
     pub fn submit(
@@ -101,39 +130,31 @@ impl MidLayer {
         if dev.busy >= dev.queue_depth {
             return false;
         }
-        if dev.blocked == 0 {
-            return true;
+        match count_down_blocked(&mut dev.blocked, dev.busy) {
+            Blocked::Open => true,
+            Blocked::UntilCompletion => false,
+            Blocked::UntilRerun => {
+                self.arm_device_rerun(now, device);
+                false
+            }
         }
-        if dev.busy > 0 {
-            return false;
-        }
-        dev.blocked -= 1;
-        if dev.blocked == 0 {
-            return true;
-        }
-        if !dev.rerun_armed {
-            dev.rerun_armed = true;
-            self.rare_timers.arm(
-                now + QUEUE_DELAY,
-                RareTimer::DeviceRerun { device: device.0 },
-            );
-        }
-        false
     }
 
     /// `scsi_target_queue_ready`: target_blocked (no target can_queue is modelled).
     fn target_ready(&mut self, now: Instant, device: DeviceId) -> bool {
         let target = &mut self.targets[self.devices[device.0 as usize].target.0 as usize];
-        if target.blocked == 0 {
-            return true;
+        match count_down_blocked(&mut target.blocked, target.busy) {
+            Blocked::Open => true,
+            Blocked::UntilCompletion => false,
+            Blocked::UntilRerun => {
+                self.arm_device_rerun(now, device);
+                false
+            }
         }
-        if target.busy > 0 {
-            return false;
-        }
-        target.blocked -= 1;
-        if target.blocked == 0 {
-            return true;
-        }
+    }
+
+    /// Re-runs the device's queue after `SCSI_QUEUE_DELAY`, once until it runs.
+    fn arm_device_rerun(&mut self, now: Instant, device: DeviceId) {
         let dev = &mut self.devices[device.0 as usize];
         if !dev.rerun_armed {
             dev.rerun_armed = true;
@@ -142,7 +163,6 @@ impl MidLayer {
                 RareTimer::DeviceRerun { device: device.0 },
             );
         }
-        false
     }
 
     /// `scsi_host_queue_ready`: can_queue and host_blocked.
@@ -157,22 +177,18 @@ impl MidLayer {
             }
             return false;
         }
-        if host.blocked == 0 {
-            return true;
+        match count_down_blocked(&mut host.blocked, host.busy) {
+            Blocked::Open => true,
+            Blocked::UntilCompletion => false,
+            Blocked::UntilRerun => {
+                if !host.rerun_armed {
+                    host.rerun_armed = true;
+                    self.rare_timers
+                        .arm(now + QUEUE_DELAY, RareTimer::HostRerun { host: host_id.0 });
+                }
+                false
+            }
         }
-        if host.busy > 0 {
-            return false;
-        }
-        host.blocked -= 1;
-        if host.blocked == 0 {
-            return true;
-        }
-        if !host.rerun_armed {
-            host.rerun_armed = true;
-            self.rare_timers
-                .arm(now + QUEUE_DELAY, RareTimer::HostRerun { host: host_id.0 });
-        }
-        false
     }
 
     fn dispatch(&mut self, now: Instant, device: DeviceId, slot: u32) {
@@ -381,5 +397,25 @@ impl MidLayer {
             self.set_blocked(device, Some(reason));
         }
         self.run_pending(now);
+    }
+}
+
+#[cfg(test)]
+mod blocked_tests {
+    use super::{count_down_blocked, Blocked};
+
+    #[test]
+    fn counts_down_only_while_idle_and_opens_at_zero() {
+        let mut blocked = 3;
+        assert_eq!(
+            count_down_blocked(&mut blocked, 1),
+            Blocked::UntilCompletion
+        );
+        assert_eq!(blocked, 3, "no countdown while commands are outstanding");
+        assert_eq!(count_down_blocked(&mut blocked, 0), Blocked::UntilRerun);
+        assert_eq!(count_down_blocked(&mut blocked, 0), Blocked::UntilRerun);
+        assert_eq!(count_down_blocked(&mut blocked, 0), Blocked::Open);
+        assert_eq!(blocked, 0);
+        assert_eq!(count_down_blocked(&mut blocked, 5), Blocked::Open);
     }
 }
