@@ -6,11 +6,17 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-/// Bytes per allocation unit. 64 KiB keeps the map small and a 4 KiB write cheap.
-pub const CHUNK_BYTES: usize = 64 * 1024;
+/// Bytes per allocation unit: one page, so a LUN that was written a few blocks holds a few
+/// pages, not 64 KiB each (the map's per-chunk cost is about 30 bytes).
+pub const CHUNK_BYTES: usize = 4096;
 
 /// Block sizes a simulated LUN can have.
 pub const SUPPORTED_BLOCK_SIZES: [u32; 2] = [512, 4096];
+
+const _: () = assert!(
+    CHUNK_BYTES % 4096 == 0,
+    "every block size divides the chunk size"
+);
 
 /// The most blocks a LUN can have: capacities stay below 2^63 bytes for any block size.
 pub const MAX_BLOCK_COUNT: u64 = 1 << 50;
@@ -123,6 +129,19 @@ impl SparseMedia {
         Ok(())
     }
 
+    /// The stored bytes of block `lba`, or `None` when it was never written (it reads as
+    /// zeros). No copy: the write checker looks at the media itself. A block never
+    /// straddles two chunks (block sizes divide the chunk size).
+    pub fn block(&self, lba: u64) -> Result<Option<&[u8]>, MediaError> {
+        self.check_range(lba, 1)?;
+        let offset = lba * self.block_size as u64;
+        let within = (offset % CHUNK_BYTES as u64) as usize;
+        Ok(self
+            .chunks
+            .get(&(offset / CHUNK_BYTES as u64))
+            .and_then(|chunk| chunk.get(within..within + self.block_size as usize)))
+    }
+
     /// Appends `count` blocks from `lba` to `out` (no zero-fill of the copy's destination).
     pub fn read_append(&self, lba: u64, count: u64, out: &mut Vec<u8>) -> Result<(), MediaError> {
         self.check_range(lba, count)?;
@@ -227,12 +246,14 @@ mod tests {
         let mut out = vec![0xffu8; 4096];
         media.read(TIB / 512 - 8, 8, &mut out).unwrap();
         assert!(out.iter().all(|b| *b == 0));
-        media.write(12345, 8, &[7u8; 4096]).unwrap();
+        media.write(12344, 8, &[7u8; 4096]).unwrap();
         assert_eq!(media.allocated_bytes(), CHUNK_BYTES as u64);
+        media.write(12345, 8, &[7u8; 4096]).unwrap();
+        assert_eq!(media.allocated_bytes(), 2 * CHUNK_BYTES as u64);
         media.read(12345, 8, &mut out).unwrap();
         assert!(out.iter().all(|b| *b == 7));
         let mut appended = vec![1u8];
-        media.read_append(12344, 2, &mut appended).unwrap();
+        media.read_append(12343, 2, &mut appended).unwrap();
         assert_eq!(appended.len(), 1 + 1024);
         assert!(appended[1..513].iter().all(|b| *b == 0));
         assert!(appended[513..].iter().all(|b| *b == 7));
@@ -241,7 +262,7 @@ mod tests {
     #[test]
     fn writes_across_a_chunk_boundary_read_back() {
         let mut media = SparseMedia::new(4096, 1000, 1 << 30).unwrap();
-        let lba = (CHUNK_BYTES / 4096) as u64 - 1;
+        let lba = 3 * (CHUNK_BYTES / 4096) as u64 - 1;
         let data: Vec<u8> = (0..8192u32).map(|i| (i % 251) as u8).collect();
         media.write(lba, 2, &data).unwrap();
         assert_eq!(media.allocated_bytes(), 2 * CHUNK_BYTES as u64);
