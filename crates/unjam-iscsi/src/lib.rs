@@ -17,6 +17,7 @@
 pub mod chap;
 pub mod client;
 pub mod login;
+pub mod name;
 pub mod params;
 pub mod pdu;
 pub mod serial;

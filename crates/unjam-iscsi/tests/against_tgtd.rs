@@ -124,6 +124,26 @@ async fn login_without_chap_and_inquiry() {
     assert!(client.logout().await.is_ok());
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn initiator_names_over_223_bytes_are_refused_before_connecting() {
+    let config = ClientConfig {
+        initiator_name: format!("iqn.2024-01.dev.unjam:{}", "i".repeat(210)),
+        ..ClientConfig::default()
+    };
+    // Port 1 on loopback: nothing listens, so reaching the socket would fail differently.
+    let result = IscsiClient::connect(&url("iscsi://127.0.0.1:1/iqn.x:y/0"), config).await;
+    assert!(
+        matches!(
+            result,
+            Err(ClientError::Name(unjam_iscsi::name::NameError::TooLong {
+                length: 232,
+                ..
+            }))
+        ),
+        "{result:?}"
+    );
+}
+
 fn chap_options(mutual: bool) -> TgtdOptions {
     TgtdOptions {
         chap: ChapSetup {
@@ -194,6 +214,69 @@ async fn mutual_chap_login_verifies_the_target() {
     .await;
     assert!(
         matches!(result, Err(ClientError::Login(LoginError::Chap(_)))),
+        "{result:?}"
+    );
+}
+
+/// libiscsi's URL arguments and environment variables: a password with '/' and '%'
+/// (%-encoded), mutual CHAP from `target_user`/`target_password` or from
+/// `LIBISCSI_CHAP_*`, and `header_digest=crc32c` refused by a target that offers none.
+#[tokio::test(flavor = "current_thread")]
+async fn mutual_chap_and_digests_from_url_arguments_and_environment() {
+    let options = TgtdOptions {
+        chap: ChapSetup {
+            initiator: Some(("alice".into(), "pa/ss%word-12".into())),
+            target: Some(("tgt".into(), "target-secret-12".into())),
+        },
+        ..TgtdOptions::default()
+    };
+    let tgtd = Tgtd::start(options).await;
+    let port_and_target = tgtd.url(1).trim_start_matches("iscsi://").to_string();
+    let text = format!(
+        "iscsi://alice%pa%2Fss%25word-12@{port_and_target}?target_user=tgt&target_password=target-secret-12"
+    );
+    let client = connect(&text).await;
+    let outcome = run(
+        &client,
+        cdb::inquiry(36),
+        DataDirection::Read { length: 36 },
+    )
+    .await;
+    assert_eq!(outcome.status, 0);
+    assert!(client.logout().await.is_ok());
+
+    let env = |name: &str| {
+        let value = match name {
+            "LIBISCSI_CHAP_USERNAME" => "alice",
+            "LIBISCSI_CHAP_PASSWORD" => "pa/ss%word-12",
+            "LIBISCSI_CHAP_TARGET_USERNAME" => "tgt",
+            "LIBISCSI_CHAP_TARGET_PASSWORD" => "target-secret-12",
+            _ => return None,
+        };
+        Some(value.to_string())
+    };
+    let from_env = IscsiUrl::parse_with_env(&tgtd.url(1), &env);
+    let from_env = from_env.unwrap_or_else(|error| panic!("{error}"));
+    let client = IscsiClient::connect(&from_env, ClientConfig::default()).await;
+    let client = client.unwrap_or_else(|error| panic!("login with LIBISCSI_CHAP_*: {error}"));
+    assert!(client.logout().await.is_ok());
+
+    let wrong_target = format!(
+        "iscsi://alice%pa%2Fss%25word-12@{port_and_target}?target_user=tgt&target_password=not-the-secret"
+    );
+    let result = IscsiClient::connect(&url(&wrong_target), ClientConfig::default()).await;
+    assert!(
+        matches!(result, Err(ClientError::Login(LoginError::Chap(_)))),
+        "{result:?}"
+    );
+
+    // tgtd offers no digest unless configured to: a URL that requires one is refused.
+    let digest = format!(
+        "iscsi://alice%pa%2Fss%25word-12@{port_and_target}?header_digest=crc32c&target_user=tgt&target_password=target-secret-12"
+    );
+    let result = IscsiClient::connect(&url(&digest), ClientConfig::default()).await;
+    assert!(
+        matches!(result, Err(ClientError::DigestRefused("HeaderDigest"))),
         "{result:?}"
     );
 }

@@ -12,7 +12,11 @@ use crate::text::{TextAssembler, TextPairs};
 use crate::url::PortalUrl;
 
 use super::connection::Connection;
-use super::{authentication_for, random_isid, ClientConfig, ClientError};
+use super::{
+    authentication_for, check_digests, duration_ms, proposal_for, random_isid, ClientConfig,
+    ClientError,
+};
+use crate::name::check_name;
 
 /// Most Text Response PDUs accepted for one SendTargets answer.
 const MAX_TEXT_RESPONSES: usize = 64;
@@ -50,7 +54,8 @@ pub async fn discover(
     portal: &PortalUrl,
     config: &ClientConfig,
 ) -> Result<Vec<DiscoveredTarget>, ClientError> {
-    let mut connection = Connection::connect(&portal.address(), config.login_timeout).await?;
+    check_name("initiator name", &config.initiator_name)?;
+    let timeout = config.login_timeout;
     let login = LoginConfig {
         initiator_name: config.initiator_name.clone(),
         session_type: SessionType::Discovery,
@@ -60,9 +65,20 @@ pub async fn discover(
         cid: 0,
         initiator_task_tag: 1,
         initial_cmd_sn: 1,
-        proposal: config.proposal.clone(),
+        proposal: proposal_for(portal, config),
     };
-    let outcome = connection.login(login, config.login_timeout).await?;
+    let opening = async {
+        let mut connection = Connection::connect(&portal.address(), timeout).await?;
+        let outcome = connection.login(login, timeout).await?;
+        check_digests(portal, &outcome.params)?;
+        Ok::<_, ClientError>((connection, outcome))
+    };
+    let (mut connection, outcome) =
+        tokio::time::timeout(timeout, opening)
+            .await
+            .map_err(|_| ClientError::LoginTimeout {
+                timeout_ms: duration_ms(timeout),
+            })??;
     let mut exp_stat_sn = outcome.next_stat_sn;
     let mut target_transfer_tag = RESERVED_TAG;
     let mut request_data =

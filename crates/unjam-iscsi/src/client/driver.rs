@@ -21,10 +21,10 @@ use tracing::{debug, info, warn};
 use crate::login::LoginOutcome;
 use crate::pdu::TaskManagementFunction;
 use crate::session::{ScsiOutcome, Session, SessionEvent, TaskFailure, TaskId, TaskRequest};
-use crate::url::IscsiUrl;
+use crate::url::TargetUrl;
 
 use super::connection::Connection;
-use super::{login_config, ClientConfig, ClientError, CommandError, RequestId};
+use super::{open_session, ClientConfig, CommandError, RequestId};
 
 /// Commands drained from the channel per loop turn, so a flood cannot starve the socket.
 const MAX_COMMANDS_PER_TURN: usize = 64;
@@ -64,7 +64,7 @@ enum Ended {
 
 #[derive(Debug)]
 pub(crate) struct Driver {
-    url: IscsiUrl,
+    url: TargetUrl,
     config: ClientConfig,
     isid: [u8; 6],
     commands: mpsc::Receiver<Command>,
@@ -85,7 +85,7 @@ enum Recovery {
 
 impl Driver {
     pub fn new(
-        url: IscsiUrl,
+        url: TargetUrl,
         config: ClientConfig,
         isid: [u8; 6],
         commands: mpsc::Receiver<Command>,
@@ -367,13 +367,7 @@ impl Driver {
         let mut backoff = policy.initial_backoff;
         loop {
             let (url, config, isid) = (self.url.clone(), self.config.clone(), self.isid);
-            let attempt = async move {
-                let mut connection =
-                    Connection::connect(&url.portal.address(), config.login_timeout).await?;
-                let login = login_config(&url, &config, isid);
-                let outcome = connection.login(login, config.login_timeout).await?;
-                Ok::<_, ClientError>((connection, outcome))
-            };
+            let attempt = async move { open_session(&url, &config, isid).await };
             tokio::pin!(attempt);
             let failed_attempt = loop {
                 tokio::select! {

@@ -29,11 +29,12 @@ pub use connection::Connection;
 pub use discovery::{discover, parse_send_targets, DiscoveredTarget};
 
 use crate::chap::ChapCredentials;
-use crate::login::{Authentication, LoginConfig, LoginError, SessionType};
+use crate::login::{Authentication, LoginConfig, LoginError, LoginOutcome, SessionType};
+use crate::name::{check_name, NameError};
 use crate::params::{OperationalParams, OperationalProposal};
 use crate::pdu::{PduError, TaskManagementFunction};
 use crate::session::{ScsiOutcome, SessionConfig, SubmitError, TaskRequest};
-use crate::url::{IscsiUrl, PortalUrl};
+use crate::url::{DigestChoice, IscsiUrl, PortalUrl, TargetUrl};
 use driver::{Command, Driver};
 
 /// The default initiator name.
@@ -68,7 +69,8 @@ pub struct ClientConfig {
     pub initiator_name: String,
     pub proposal: OperationalProposal,
     pub session: SessionConfig,
-    /// Per login exchange (open-iscsi `login_timeout`, 15 s).
+    /// For a whole login: TCP connect and every exchange together (open-iscsi
+    /// `login_timeout`, 15 s).
     pub login_timeout: Duration,
     pub recovery: RecoveryPolicy,
     /// Credentials the target must prove for mutual CHAP.
@@ -105,6 +107,12 @@ pub enum ClientError {
     Pdu(#[from] PduError),
     #[error("protocol error: {0}")]
     Protocol(String),
+    #[error("login did not complete within login_timeout ({timeout_ms} ms)")]
+    LoginTimeout { timeout_ms: u64 },
+    #[error("{0}")]
+    Name(#[from] NameError),
+    #[error("the URL requires a CRC32C {0}, but the target negotiated none")]
+    DigestRefused(&'static str),
 }
 
 impl ClientError {
@@ -182,19 +190,43 @@ pub(crate) fn random_isid() -> [u8; 6] {
 }
 
 pub(crate) fn authentication_for(portal: &PortalUrl, config: &ClientConfig) -> Authentication {
-    match (&portal.user, &portal.password) {
-        (Some(user), Some(password)) => Authentication::Chap {
-            initiator: ChapCredentials {
-                user: user.clone(),
-                secret: password.as_bytes().to_vec(),
-            },
-            target: config.target_chap.clone(),
+    match portal.chap() {
+        Some(initiator) => Authentication::Chap {
+            initiator,
+            target: portal.target_chap().or_else(|| config.target_chap.clone()),
         },
-        _ => Authentication::None,
+        None => Authentication::None,
     }
 }
 
-pub(crate) fn login_config(url: &IscsiUrl, config: &ClientConfig, isid: [u8; 6]) -> LoginConfig {
+/// The operational proposal with the URL's digest choices applied.
+pub(crate) fn proposal_for(portal: &PortalUrl, config: &ClientConfig) -> OperationalProposal {
+    let mut proposal = config.proposal.clone();
+    if let Some(choice) = portal.header_digest {
+        proposal.header_digest = choice.offers_crc32c();
+    }
+    if let Some(choice) = portal.data_digest {
+        proposal.data_digest = choice.offers_crc32c();
+    }
+    proposal
+}
+
+/// Refuses a session that ended without a digest the URL required (`header_digest=crc32c`).
+pub(crate) fn check_digests(
+    portal: &PortalUrl,
+    params: &OperationalParams,
+) -> Result<(), ClientError> {
+    let required = |choice: Option<DigestChoice>| choice.is_some_and(DigestChoice::requires_crc32c);
+    if required(portal.header_digest) && !params.header_digest {
+        return Err(ClientError::DigestRefused("HeaderDigest"));
+    }
+    if required(portal.data_digest) && !params.data_digest {
+        return Err(ClientError::DigestRefused("DataDigest"));
+    }
+    Ok(())
+}
+
+pub(crate) fn login_config(url: &TargetUrl, config: &ClientConfig, isid: [u8; 6]) -> LoginConfig {
     LoginConfig {
         initiator_name: config.initiator_name.clone(),
         session_type: SessionType::Normal {
@@ -206,19 +238,55 @@ pub(crate) fn login_config(url: &IscsiUrl, config: &ClientConfig, isid: [u8; 6])
         cid: 0,
         initiator_task_tag: 0,
         initial_cmd_sn: 1,
-        proposal: config.proposal.clone(),
+        proposal: proposal_for(&url.portal, config),
     }
 }
 
-impl IscsiClient {
-    /// Connects, logs in and starts the driver task on the current tokio runtime.
-    pub async fn connect(url: &IscsiUrl, config: ClientConfig) -> Result<IscsiClient, ClientError> {
-        let isid = random_isid();
-        let mut connection =
-            Connection::connect(&url.portal.address(), config.login_timeout).await?;
+/// Connects and logs in within `login_timeout` in total (not per exchange), then checks the
+/// digests the URL required.
+pub(crate) async fn open_session(
+    url: &TargetUrl,
+    config: &ClientConfig,
+    isid: [u8; 6],
+) -> Result<(Connection, LoginOutcome), ClientError> {
+    check_name("initiator name", &config.initiator_name)?;
+    let timeout = config.login_timeout;
+    let attempt = async {
+        let mut connection = Connection::connect(&url.portal.address(), timeout).await?;
         let outcome = connection
-            .login(login_config(url, &config, isid), config.login_timeout)
+            .login(login_config(url, config, isid), timeout)
             .await?;
+        check_digests(&url.portal, &outcome.params)?;
+        Ok((connection, outcome))
+    };
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .map_err(|_| ClientError::LoginTimeout {
+            timeout_ms: duration_ms(timeout),
+        })?
+}
+
+pub(crate) fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl IscsiClient {
+    /// Connects, logs in and starts the driver task on the current tokio runtime; commands
+    /// built with [`IscsiClient::lun`] address the URL's LUN.
+    pub async fn connect(url: &IscsiUrl, config: ClientConfig) -> Result<IscsiClient, ClientError> {
+        let mut client = Self::connect_target(&url.target_url(), config).await?;
+        client.lun = url.lun_field();
+        Ok(client)
+    }
+
+    /// Connects to a target without naming a LUN ([`IscsiClient::lun`] is LUN 0, which every
+    /// target has for REPORT LUNS).
+    pub async fn connect_target(
+        url: &TargetUrl,
+        config: ClientConfig,
+    ) -> Result<IscsiClient, ClientError> {
+        let isid = random_isid();
+        let (connection, outcome) = open_session(url, &config, isid).await?;
         let params = outcome.params;
         let capacity = config.session.max_tasks.max(1);
         let (sender, receiver) = mpsc::channel(capacity);
@@ -228,7 +296,7 @@ impl IscsiClient {
             commands: sender,
             next_request: Arc::new(AtomicU64::new(1)),
             params,
-            lun: url.lun_field(),
+            lun: 0,
         })
     }
 

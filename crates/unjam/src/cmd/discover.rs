@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::json;
 use unjam_iscsi::client::{discover, ClientConfig, DEFAULT_INITIATOR_NAME};
-use unjam_iscsi::url::PortalUrl;
+use unjam_iscsi::url::{process_environment, ParsedUrl};
 
 use super::iscsi_common::{print_json, runtime};
 
@@ -31,7 +31,10 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_discovery(args: DiscoverArgs) -> anyhow::Result<ExitCode> {
-    let portal = PortalUrl::parse(&args.url).with_context(|| format!("bad URL {:?}", args.url))?;
+    // Any URL names a portal; a target or LUN in it is not needed for SendTargets.
+    let parsed = ParsedUrl::parse_with_env(&args.url, &process_environment())
+        .with_context(|| format!("bad URL {:?}", args.url))?;
+    let portal = parsed.portal().clone();
     let config = ClientConfig {
         initiator_name: args.initiator_name.clone(),
         login_timeout: std::time::Duration::from_secs(args.timeout_s.max(1)),

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use unjam_iscsi::client::{ClientConfig, IscsiClient, DEFAULT_INITIATOR_NAME};
 use unjam_iscsi::pdu::TaskAttribute;
 use unjam_iscsi::session::{DataDirection, ScsiOutcome, TaskRequest};
-use unjam_iscsi::url::IscsiUrl;
+use unjam_iscsi::url::{process_environment, IscsiUrl};
 use unjam_scsi::cdb::Cdb;
 use unjam_scsi::sense::{SenseHeader, SenseReport};
 use unjam_scsi::SamStatus;
@@ -21,7 +21,9 @@ const MAX_UNIT_ATTENTION_RETRIES: usize = 3;
 /// The target URL and options shared by the iSCSI subcommands.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TargetArgs {
-    /// iscsi://[user[%password]@]host[:port]/target-iqn/lun
+    /// iscsi://[user[%password]@]host[:port]/target-iqn/lun[?header_digest=crc32c|none&...];
+    /// CHAP credentials may come from LIBISCSI_CHAP_USERNAME / _PASSWORD /
+    /// _TARGET_USERNAME / _TARGET_PASSWORD instead
     #[arg(value_name = "URL")]
     pub url: String,
     /// Print one JSON object instead of text.
@@ -37,7 +39,8 @@ pub struct TargetArgs {
 
 impl TargetArgs {
     pub fn parse_url(&self) -> anyhow::Result<IscsiUrl> {
-        IscsiUrl::parse(&self.url).with_context(|| format!("bad URL {:?}", self.url))
+        IscsiUrl::parse_with_env(&self.url, &process_environment())
+            .with_context(|| format!("bad URL {:?}", self.url))
     }
 
     pub fn timeout(&self) -> Duration {
