@@ -186,12 +186,7 @@ fn needs_retry_redispatches_after_the_device_blocked_delay() {
 #[test]
 fn queue_depth_bounds_commands_in_flight() {
     let (mid, disk) = one_disk(Personality::Generic, |d| d.queue_depth = 2);
-    let mut driver = Driver::new(
-        mid,
-        NullTransport {
-            latency: Duration::from_millis(1),
-        },
-    );
+    let mut driver = Driver::new(mid, NullTransport::with_latency(Duration::from_millis(1)));
     for token in 0..10 {
         driver.submit(disk, read(token)).unwrap();
     }
@@ -331,60 +326,26 @@ fn healthy_lun_on_the_same_host_waits_while_host_wide_eh_runs() {
 
 /// A transport that refuses every dispatch with HOST_BUSY.
 #[derive(Debug, Default)]
-struct AlwaysBusy;
+struct AlwaysBusy {
+    refused: Vec<Tag>,
+}
 
 impl unjam_core::harness::Transport for AlwaysBusy {
-    fn dispatch(
-        &mut self,
-        now: Instant,
-        tag: Tag,
-        _: unjam_core::topology::DeviceId,
-        _: &Request,
-        events: &mut unjam_core::harness::EventQueue,
-    ) {
+    type Note = ();
+
+    fn execute(&mut self, _: Instant, action: &unjam_core::Action) {
+        if let unjam_core::Action::Dispatch { tag, .. } = *action {
+            self.refused.push(tag);
+        }
+    }
+    fn poll_event(&mut self, _: Instant) -> Option<unjam_core::harness::TransportEvent> {
         let reason = unjam_scsi::disposition::QueueReason::HostBusy;
-        events.at(
-            now,
-            unjam_core::harness::TransportEvent::Refused { tag, reason },
-        );
+        let tag = self.refused.pop()?;
+        Some(unjam_core::harness::TransportEvent::Refused { tag, reason })
     }
-    fn eh_command(
-        &mut self,
-        _: Instant,
-        _: Tag,
-        _: unjam_core::topology::DeviceId,
-        _: unjam_core::action::EhCommand,
-        _: &unjam_core::buffers::Cdb,
-        _: &mut unjam_core::harness::EventQueue,
-    ) {
+    fn next_due(&self) -> Option<Instant> {
+        None
     }
-    fn abort(
-        &mut self,
-        _: Instant,
-        _: unjam_core::action::TmfOp,
-        _: Tag,
-        _: unjam_core::topology::DeviceId,
-        _: &mut unjam_core::harness::EventQueue,
-    ) {
-    }
-    fn reset(
-        &mut self,
-        _: Instant,
-        _: unjam_core::action::TmfOp,
-        _: unjam_core::action::ResetKind,
-        _: unjam_core::topology::DeviceId,
-        _: &mut unjam_core::harness::EventQueue,
-    ) {
-    }
-    fn poll(
-        &mut self,
-        _: Instant,
-        _: Tag,
-        _: unjam_core::topology::DeviceId,
-        _: &mut unjam_core::harness::EventQueue,
-    ) {
-    }
-    fn revoke(&mut self, _: Instant, _: Tag, _: unjam_core::topology::DeviceId) {}
     fn holds(&self, _: Tag) -> bool {
         false
     }
@@ -393,7 +354,7 @@ impl unjam_core::harness::Transport for AlwaysBusy {
 #[test]
 fn a_transport_that_is_always_busy_is_bounded_by_the_runtime_cap() {
     let (mid, disk) = one_disk(Personality::Generic, |d| d.timeout = secs(3));
-    let mut driver = Driver::new(mid, AlwaysBusy);
+    let mut driver = Driver::new(mid, AlwaysBusy::default());
     driver.submit(disk, read(1)).unwrap();
     assert_eq!(driver.run_until_idle(RunLimit::default()), RunOutcome::Idle);
     let completion = driver.completions[0];

@@ -1,6 +1,8 @@
 //! Randomized fault storms over mixed error-handler scopes, under the invariant checker
 //! (including invariant 3, scope isolation): every request completes exactly once and
 //! every run ends. Faults hit commands, aborts, LUN/target/bus/host resets and TURs.
+//! After the last request the faults heal and every request must complete within the
+//! liveness bound of the configuration (`harness::liveness_bound`).
 //!
 //! CI runs 3000 seeds; a longer run: `UNJAM_STORM_SEEDS=100000 cargo test -p unjam-core
 //! --release --test scoped_storm`.
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use unjam_core::buffers::Cdb;
 use unjam_core::config::{DeviceConfig, EhScopes, HostConfig, Personality};
-use unjam_core::harness::{parse_outcome, Driver, RunLimit, RunOutcome, ScriptedTransport};
+use unjam_core::harness::{parse_outcome, Driver, ScriptedTransport};
 use unjam_core::{Instant, MidLayer, Request};
 
 /// xorshift64*: a tiny deterministic generator, so that a failing seed replays.
@@ -116,14 +118,13 @@ fn storm(seed: u64) {
         let until = driver.now + pause;
         driver.run_until(until.max(Instant::ZERO));
     }
-    let limit = RunLimit {
-        max_steps: 2_000_000,
-        max_time: Duration::from_secs(7 * 24 * 3600),
-    };
-    assert_eq!(
-        driver.run_until_idle(limit),
-        RunOutcome::Idle,
-        "seed {seed}"
+    driver.transport.heal();
+    let liveness = driver.run_liveness_phase();
+    assert!(
+        liveness.stuck.is_empty(),
+        "seed {seed}: stuck {:?} after the bound of {:?}",
+        liveness.stuck,
+        liveness.bound
     );
     assert!(
         driver.check().is_clean(),

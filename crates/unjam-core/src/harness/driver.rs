@@ -1,17 +1,36 @@
-//! The virtual-clock loop: delivers the transport's scheduled answers and the core's
-//! timers in time order (an answer due at the same instant as a timer goes first),
-//! executes the core's actions, and keeps completions, trace and invariant checks.
+//! The one driver loop: a [`MidLayer`] and a [`Transport`] on one virtual clock. It hands
+//! the core's actions to the transport, the transport's answers back to the core (answers
+//! due at an instant go before the core's timers due at the same instant), fires the
+//! core's timers, and feeds the [`Checker`] after every action. Tests, `explain` and the
+//! scenario runner all run on it.
+//!
+//! ```text
+//!   submit ─► MidLayer ── poll_action ──► Transport::execute      Checker (every action)
+//!               ▲   handle_timeout ◄── poll_timeout                    │
+//!               └── deliver ◄── Transport::poll_event ◄── next_due     ▼
+//!   Output: completions, trace records, transport notes (drained with poll_output)
+//! ```
+//!
+//! `Driver::new` keeps every completion, trace record and dispatch (for tests);
+//! `Driver::with_options` keeps nothing and queues outputs for the caller to drain after
+//! each step, so a long run holds only what is outstanding.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::checker::Checker;
-use super::transport::{EventQueue, Transport, TransportEvent};
-use crate::action::{Action, Completion};
+use super::checker::{Checker, Violation};
+use super::liveness::liveness_bound;
+use super::transport::{deliver, Transport};
+use crate::action::{Action, Completion, Tag};
 use crate::midlayer::{MidLayer, SubmitError};
 use crate::request::Request;
 use crate::time::Instant;
 use crate::topology::DeviceId;
 use crate::trace::TraceRecord;
+
+/// The most actions and answers handled at one instant before the driver calls it a
+/// livelock (a run of 65 536 LUNs completes about a million commands at one instant).
+pub const MAX_WORK_PER_INSTANT: u64 = 1 << 26;
 
 /// Bounds on one run.
 #[derive(Clone, Copy, Debug)]
@@ -37,33 +56,74 @@ pub enum RunOutcome {
     TimeLimit,
 }
 
+/// How the driver runs.
+#[derive(Clone, Copy, Debug)]
+pub struct DriverOptions {
+    /// Feed the checker (exactly once, held buffers, retries, requeues past the cap).
+    pub check: bool,
+    /// Keep every completion, trace record and dispatch in the driver's vectors instead of
+    /// queueing them as outputs.
+    pub keep_history: bool,
+}
+
+/// What the driver hands the caller, in the order it happened.
+#[derive(Clone, Debug)]
+pub enum Output<N> {
+    Completed(Completion),
+    Traced(TraceRecord),
+    /// A transport's note, at the time it was made.
+    Note(Instant, N),
+}
+
+/// What the liveness phase found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Liveness {
+    /// The bound that applied.
+    pub bound: Duration,
+    /// Requests still outstanding when it had passed (oldest first, at most 10).
+    pub stuck: Vec<Violation>,
+    pub outstanding: usize,
+}
+
 /// A mid-layer and a transport on one virtual clock.
 #[derive(Debug)]
 pub struct Driver<T: Transport> {
     pub mid: MidLayer,
     pub transport: T,
-    pub events: EventQueue,
     pub now: Instant,
+    /// History (only with `keep_history`).
     pub completions: Vec<Completion>,
     pub trace: Vec<TraceRecord>,
     /// Every request as it was dispatched (CDBs change when a request is prepared again).
-    pub dispatches: Vec<(Instant, crate::action::Tag, Request)>,
+    pub dispatches: Vec<(Instant, Tag, Request)>,
     pub checker: Checker,
+    outputs: VecDeque<Output<T::Note>>,
+    options: DriverOptions,
 }
 
 impl<T: Transport> Driver<T> {
-    /// Tracing is switched on so that log lines and explanations can be built.
+    /// For tests and `explain`: tracing on, every check on, history kept.
     pub fn new(mut mid: MidLayer, transport: T) -> Driver<T> {
         mid.set_tracing(true);
+        let options = DriverOptions {
+            check: true,
+            keep_history: true,
+        };
+        Driver::with_options(mid, transport, options)
+    }
+
+    /// Tracing stays as `mid` has it.
+    pub fn with_options(mid: MidLayer, transport: T, options: DriverOptions) -> Driver<T> {
         Driver {
             mid,
             transport,
-            events: EventQueue::with_capacity(64),
             now: Instant::ZERO,
             completions: Vec::new(),
             trace: Vec::new(),
             dispatches: Vec::new(),
             checker: Checker::default(),
+            outputs: VecDeque::with_capacity(64),
+            options,
         }
     }
 
@@ -73,13 +133,55 @@ impl<T: Transport> Driver<T> {
             None => self.mid.device_allowed(device).unwrap_or(0),
         };
         self.mid.submit(self.now, device, request)?;
-        self.checker.submitted(request.token, allowed);
-        self.drain();
+        if self.options.check {
+            self.checker
+                .submitted(request.token, device, allowed, self.now);
+        }
+        self.drain_actions();
         Ok(())
     }
 
-    /// Executes every pending action.
+    /// The next output (with `keep_history` off).
+    pub fn poll_output(&mut self) -> Option<Output<T::Note>> {
+        self.outputs.pop_front()
+    }
+
+    /// When the next answer or timer is due.
+    pub fn next_due(&mut self) -> Option<Instant> {
+        match (self.transport.next_due(), self.mid.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Moves the clock to `at` (never back) and does everything due by then.
+    pub fn advance_to(&mut self, at: Instant) {
+        self.now = self.now.max(at);
+        self.drain();
+    }
+
+    /// Executes the core's actions, delivers the transport's answers due now and fires the
+    /// core's timers due now, until nothing is left at this instant.
     pub fn drain(&mut self) {
+        let now = self.now;
+        for _ in 0..MAX_WORK_PER_INSTANT {
+            if let Some(action) = self.mid.poll_action() {
+                self.execute(action);
+            } else if let Some(event) = self.transport.poll_event(now) {
+                self.take_notes();
+                deliver(&mut self.mid, now, event);
+            } else if self.mid.poll_timeout().is_some_and(|t| t <= now) {
+                self.mid.handle_timeout(now);
+            } else {
+                return;
+            }
+        }
+        let text = format!("more than {MAX_WORK_PER_INSTANT} actions at {now:?}");
+        self.checker.push(Violation::Driver(text));
+    }
+
+    /// Executes the core's pending actions only (answers wait for the next step).
+    pub fn drain_actions(&mut self) {
         while let Some(action) = self.mid.poll_action() {
             self.execute(action);
         }
@@ -88,80 +190,65 @@ impl<T: Transport> Driver<T> {
     fn execute(&mut self, action: Action) {
         let now = self.now;
         match action {
-            Action::Dispatch {
-                tag,
-                device,
-                request,
-            } => {
-                self.checker.dispatched(tag, request.token);
-                self.dispatches.push((now, tag, request));
-                self.transport
-                    .dispatch(now, tag, device, &request, &mut self.events);
+            Action::Complete(completion) => return self.completed(completion),
+            Action::Trace(record) => return self.traced(record),
+            Action::Dispatch { tag, request, .. } => {
+                if self.options.check {
+                    let transport = &self.transport;
+                    self.checker
+                        .dispatched(tag, request.token, |held| transport.holds(held));
+                }
+                if self.options.keep_history {
+                    self.dispatches.push((now, tag, request));
+                }
             }
-            Action::SendEhCommand {
-                tag,
-                device,
-                command,
-                cdb,
-                ..
-            } => self
-                .transport
-                .eh_command(now, tag, device, command, &cdb, &mut self.events),
-            Action::Abort { op, tag, device } => {
-                self.transport.abort(now, op, tag, device, &mut self.events)
-            }
-            Action::Reset { op, kind, device } => {
-                self.transport
-                    .reset(now, op, kind, device, &mut self.events)
-            }
-            Action::Poll { tag, device } => self.transport.poll(now, tag, device, &mut self.events),
-            Action::Revoke { tag, device } => self.transport.revoke(now, tag, device),
-            Action::Complete(completion) => {
-                let transport = &self.transport;
-                self.checker
-                    .completed(&completion, |tag| transport.holds(tag));
-                self.completions.push(completion);
-            }
-            Action::Trace(record) => {
-                self.checker.traced(&record);
-                self.trace.push(record);
+            _ => {}
+        }
+        self.transport.execute(now, &action);
+        self.take_notes();
+    }
+
+    fn completed(&mut self, completion: Completion) {
+        if self.options.check {
+            let transport = &self.transport;
+            self.checker
+                .completed(&completion, |tag| transport.holds(tag));
+        }
+        if self.options.keep_history {
+            self.completions.push(completion);
+        } else {
+            self.outputs.push_back(Output::Completed(completion));
+        }
+    }
+
+    fn traced(&mut self, record: TraceRecord) {
+        if self.options.check {
+            self.checker.traced(&record);
+        }
+        if self.options.keep_history {
+            self.trace.push(record);
+        } else {
+            self.outputs.push_back(Output::Traced(record));
+        }
+    }
+
+    fn take_notes(&mut self) {
+        while let Some(note) = self.transport.poll_note() {
+            if !self.options.keep_history {
+                self.outputs.push_back(Output::Note(self.now, note));
             }
         }
     }
 
-    /// Delivers the next answer or timer; false when there is none.
+    /// Advances to the next answer or timer and does everything due then; false when
+    /// nothing is due.
     pub fn step(&mut self) -> bool {
-        let event_at = self.events.next_time();
-        let timer_at = self.mid.poll_timeout();
-        match (event_at, timer_at) {
-            (Some(event), timer) if timer.is_none_or(|t| event <= t) => {
-                let Some((at, event)) = self.events.pop() else {
-                    return false;
-                };
-                self.now = self.now.max(at);
-                self.deliver(event);
+        match self.next_due() {
+            Some(at) => {
+                self.advance_to(at);
+                true
             }
-            (_, Some(timer)) => {
-                self.now = self.now.max(timer);
-                self.mid.handle_timeout(self.now);
-            }
-            _ => return false,
-        }
-        self.drain();
-        true
-    }
-
-    fn deliver(&mut self, event: TransportEvent) {
-        let now = self.now;
-        match event {
-            TransportEvent::Done { tag, outcome } => {
-                self.mid.handle_transport_done(now, tag, outcome)
-            }
-            TransportEvent::TmfDone { op, result } => self.mid.handle_tmf_done(now, op, result),
-            TransportEvent::PollDone { tag } => self.mid.handle_poll_done(now, tag),
-            TransportEvent::Refused { tag, reason } => {
-                self.mid.handle_dispatch_refused(now, tag, reason)
-            }
+            None => false,
         }
     }
 
@@ -179,23 +266,102 @@ impl<T: Transport> Driver<T> {
         RunOutcome::StepLimit
     }
 
-    /// Steps while the next event or timer is at or before `until`, then sets the clock there.
+    /// Steps while the next answer or timer is at or before `until`, then sets the clock
+    /// there.
     pub fn run_until(&mut self, until: Instant) {
-        loop {
-            let next = match (self.events.next_time(), self.mid.poll_timeout()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            if next.is_none_or(|at| at > until) || !self.step() {
-                break;
-            }
+        while self.next_due().is_some_and(|at| at <= until) {
+            self.step();
         }
         self.now = self.now.max(until);
+    }
+
+    /// The liveness phase (call once faults have healed): runs until every request the
+    /// checker watches has completed or the bound of [`liveness_bound`] has passed, and
+    /// names the requests still outstanding then.
+    pub fn run_liveness_phase(&mut self) -> Liveness {
+        let bound = liveness_bound(&self.mid);
+        let deadline = self.now + bound;
+        while self.checker.outstanding() > 0 && self.next_due().is_some_and(|at| at <= deadline) {
+            self.step();
+        }
+        Liveness {
+            bound,
+            stuck: self.checker.never_completed(10),
+            outstanding: self.checker.outstanding(),
+        }
+    }
+
+    /// Runs the core's structural invariants now (after a step).
+    pub fn check_step(&mut self) {
+        if let Err(error) = self.mid.check_invariants() {
+            let text = format!("at {:?}: {error}", self.now);
+            self.checker.push(Violation::Core(text));
+        }
     }
 
     /// Finishes the invariant checks (call when idle).
     pub fn check(&mut self) -> &Checker {
         self.checker.finish(&self.mid);
         &self.checker
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buffers::Cdb;
+    use crate::config::{DeviceConfig, HostConfig, Personality};
+    use crate::harness::NullTransport;
+
+    fn one_disk() -> (MidLayer, DeviceId) {
+        let mut mid = MidLayer::new();
+        let host = mid.add_host(HostConfig::new(0, Personality::Generic));
+        let disk = mid.add_device(host, DeviceConfig::disk(0, 0, 0)).unwrap();
+        (mid, disk)
+    }
+
+    fn read(token: u64) -> Request {
+        let cdb = Cdb::new(&[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]).unwrap();
+        let mut request = Request::new(cdb, token);
+        request.data_len = 512;
+        request
+    }
+
+    #[test]
+    fn outputs_come_in_order_and_nothing_is_kept() {
+        let (mut mid, disk) = one_disk();
+        mid.set_tracing(true);
+        let options = DriverOptions {
+            check: true,
+            keep_history: false,
+        };
+        let transport = NullTransport::with_latency(Duration::from_millis(1));
+        let mut driver = Driver::with_options(mid, transport, options);
+        driver.submit(disk, read(1)).unwrap();
+        let liveness = driver.run_liveness_phase();
+        assert!(liveness.stuck.is_empty());
+        assert_eq!(driver.now, Instant::ZERO + Duration::from_millis(1));
+        let outputs: Vec<_> = std::iter::from_fn(|| driver.poll_output()).collect();
+        assert!(matches!(outputs.first(), Some(Output::Traced(_))));
+        assert!(matches!(outputs.last(), Some(Output::Completed(c)) if c.token == 1));
+        assert!(driver.completions.is_empty() && driver.trace.is_empty());
+        assert!(driver.check().is_clean());
+    }
+
+    #[test]
+    fn the_liveness_phase_names_a_request_that_never_completes() {
+        let (mid, disk) = one_disk();
+        let mut driver = Driver::new(mid, NullTransport::default());
+        driver.submit(disk, read(1)).unwrap();
+        // A request the checker saw submitted but the core never got: it cannot complete.
+        driver.checker.submitted(2, disk, 5, driver.now);
+        let liveness = driver.run_liveness_phase();
+        assert_eq!(liveness.outstanding, 1);
+        assert_eq!(liveness.bound, liveness_bound(&driver.mid));
+        assert!(matches!(
+            liveness.stuck.as_slice(),
+            [Violation::NeverCompleted { token: 2, .. }]
+        ));
+        assert!(!driver.check().is_clean());
     }
 }

@@ -1,20 +1,20 @@
-//! Drivers for tests, the simulator and the CLI: a [`Transport`] trait whose
-//! implementations answer the core's actions by scheduling events at virtual times, a null
-//! transport, a scripted transport, and [`Driver`], the virtual-clock loop that runs a
-//! [`MidLayer`](crate::midlayer::MidLayer) and a transport until idle (a 30 s timeout
-//! costs microseconds). An embedded fault-injecting target plugs in by implementing
-//! [`Transport`].
+//! The one simulation driver and what plugs into it: the [`Transport`] trait (execute an
+//! action, poll for answers, next due time, does it still hold this tag), the null and
+//! scripted transports (the embedded target of `unjam-sim` implements the same trait),
+//! [`Driver`], the virtual-clock loop (a 30 s timeout costs microseconds), the one
+//! exactly-once [`Checker`], the liveness bound, `explain` and the null-transport bench.
 //!
 //! ```text
-//!   Driver ── poll_action ──► Transport::dispatch/abort/reset/poll/eh_command/revoke
-//!     ▲                           │ schedules
-//!     └── handle_* (at event time) ◄── EventQueue (virtual time)  ◄── or handle_timeout
+//!   Driver ── poll_action ──► Transport::execute ──► answers at virtual times
+//!     ▲   ◄── deliver ◄── Transport::poll_event (due now) ◄── next_due / poll_timeout
+//!     └── Checker after every action; outputs: completions, trace, transport notes
 //! ```
 
 mod bench;
 mod checker;
 mod driver;
 mod explain;
+mod liveness;
 mod narrate;
 mod null;
 mod script;
@@ -22,11 +22,14 @@ mod scripted;
 mod transport;
 
 pub use bench::{run_null_bench, BenchReport};
-pub use checker::{Checker, Violation};
-pub use driver::{Driver, RunLimit, RunOutcome};
+pub use checker::{Checker, Violation, MAX_VIOLATIONS};
+pub use driver::{
+    Driver, DriverOptions, Liveness, Output, RunLimit, RunOutcome, MAX_WORK_PER_INSTANT,
+};
 pub use explain::{explain, ExplainConfig, Explanation};
+pub use liveness::liveness_bound;
 pub use narrate::describe;
 pub use null::NullTransport;
 pub use script::{parse_outcome, EhAnswer, OutcomeParseError, ScriptAnswer, ScriptEntry};
 pub use scripted::ScriptedTransport;
-pub use transport::{EventQueue, Transport, TransportEvent};
+pub use transport::{deliver, EventQueue, Transport, TransportEvent};

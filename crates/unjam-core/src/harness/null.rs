@@ -1,88 +1,57 @@
 //! The null transport: every command completes GOOD after a fixed latency (zero by
-//! default); aborts and resets succeed.
+//! default); aborts and resets succeed; it never holds a command past its answer.
 
 use std::time::Duration;
 
 use super::transport::{EventQueue, Transport, TransportEvent};
-use crate::action::{EhCommand, ResetKind, Tag, TmfOp, TmfResult};
-use crate::buffers::Cdb;
-use crate::request::{Request, TransportOutcome};
+use crate::action::{Action, Tag, TmfResult};
+use crate::request::TransportOutcome;
 use crate::time::Instant;
-use crate::topology::DeviceId;
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct NullTransport {
-    pub latency: Duration,
+    latency: Duration,
+    events: EventQueue,
+}
+
+impl NullTransport {
+    /// Every command answers GOOD `latency` after it was sent.
+    pub fn with_latency(latency: Duration) -> NullTransport {
+        NullTransport {
+            latency,
+            events: EventQueue::default(),
+        }
+    }
 }
 
 impl Transport for NullTransport {
-    fn dispatch(
-        &mut self,
-        now: Instant,
-        tag: Tag,
-        _device: DeviceId,
-        _request: &Request,
-        events: &mut EventQueue,
-    ) {
-        events.at(
-            now + self.latency,
-            TransportEvent::Done {
-                tag,
-                outcome: TransportOutcome::GOOD,
-            },
-        );
-    }
+    type Note = ();
 
-    fn eh_command(
-        &mut self,
-        now: Instant,
-        tag: Tag,
-        _: DeviceId,
-        _: EhCommand,
-        _: &Cdb,
-        events: &mut EventQueue,
-    ) {
-        events.at(
-            now + self.latency,
-            TransportEvent::Done {
-                tag,
-                outcome: TransportOutcome::GOOD,
-            },
-        );
-    }
-
-    fn abort(&mut self, now: Instant, op: TmfOp, _: Tag, _: DeviceId, events: &mut EventQueue) {
-        events.at(
-            now,
-            TransportEvent::TmfDone {
+    fn execute(&mut self, now: Instant, action: &Action) {
+        let event = match *action {
+            Action::Dispatch { tag, .. } | Action::SendEhCommand { tag, .. } => {
+                let outcome = TransportOutcome::GOOD;
+                self.events
+                    .at(now + self.latency, TransportEvent::Done { tag, outcome });
+                return;
+            }
+            Action::Abort { op, .. } | Action::Reset { op, .. } => TransportEvent::TmfDone {
                 op,
                 result: TmfResult::Success,
             },
-        );
+            Action::Poll { tag, .. } => TransportEvent::PollDone { tag },
+            Action::Revoke { .. } | Action::Complete(_) | Action::Trace(_) => return,
+        };
+        self.events.at(now, event);
     }
 
-    fn reset(
-        &mut self,
-        now: Instant,
-        op: TmfOp,
-        _: ResetKind,
-        _: DeviceId,
-        events: &mut EventQueue,
-    ) {
-        events.at(
-            now,
-            TransportEvent::TmfDone {
-                op,
-                result: TmfResult::Success,
-            },
-        );
+    fn poll_event(&mut self, now: Instant) -> Option<TransportEvent> {
+        self.events.pop_due(now)
     }
 
-    fn poll(&mut self, now: Instant, tag: Tag, _: DeviceId, events: &mut EventQueue) {
-        events.at(now, TransportEvent::PollDone { tag });
+    fn next_due(&self) -> Option<Instant> {
+        self.events.next_time()
     }
-
-    fn revoke(&mut self, _: Instant, _: Tag, _: DeviceId) {}
 
     fn holds(&self, _: Tag) -> bool {
         false

@@ -2,12 +2,14 @@
 //! [`ScriptEntry`]s (the last one repeats), per request token or from a default script.
 //! The error handler's commands and resets are answered from the entry of the device's
 //! latest attempt. It tracks which tags it still holds, for the invariant checker.
+//! [`ScriptedTransport::heal`] ends every fault: later attempts, error-handler commands,
+//! aborts and resets answer good (the liveness phase of the storm tests).
 
 use std::collections::{HashMap, HashSet};
 
 use super::script::{EhAnswer, ScriptAnswer, ScriptEntry};
 use super::transport::{EventQueue, Transport, TransportEvent};
-use crate::action::{EhCommand, ResetKind, Tag, TmfOp, TmfResult};
+use crate::action::{Action, EhCommand, ResetKind, Tag, TmfOp, TmfResult};
 use crate::buffers::Cdb;
 use crate::request::{Request, TransportOutcome};
 use crate::time::Instant;
@@ -26,6 +28,8 @@ pub struct ScriptedTransport {
     /// TURs answered per device (the first one may answer differently from later ones).
     turs: HashMap<DeviceId, u32>,
     poll_delay: std::time::Duration,
+    events: EventQueue,
+    healed: bool,
 }
 
 impl ScriptedTransport {
@@ -47,7 +51,26 @@ impl ScriptedTransport {
         self.poll_delay = delay;
     }
 
+    /// Ends every fault from now on: new attempts, error-handler commands, aborts and
+    /// resets answer good. Commands already swallowed stay swallowed until the core
+    /// aborts, resets or revokes them.
+    pub fn heal(&mut self) {
+        self.healed = true;
+        self.default_script.clear();
+        self.scripts.clear();
+        self.last_entry.clear();
+        for (_, entry) in self.held.values_mut() {
+            *entry = ScriptEntry {
+                answer: entry.answer,
+                ..ScriptEntry::good()
+            };
+        }
+    }
+
     fn entry_for(&mut self, token: u64) -> ScriptEntry {
+        if self.healed {
+            return ScriptEntry::good();
+        }
         let attempt = self.attempts.entry(token).or_insert(0);
         let script = self.scripts.get(&token).unwrap_or(&self.default_script);
         let entry = script
@@ -67,21 +90,14 @@ impl ScriptedTransport {
     }
 }
 
-impl Transport for ScriptedTransport {
-    fn dispatch(
-        &mut self,
-        now: Instant,
-        tag: Tag,
-        device: DeviceId,
-        request: &Request,
-        events: &mut EventQueue,
-    ) {
+impl ScriptedTransport {
+    fn dispatch(&mut self, now: Instant, tag: Tag, device: DeviceId, request: &Request) {
         let entry = self.entry_for(request.token);
         self.last_entry.insert(device, entry);
         match entry.answer {
-            ScriptAnswer::Complete(outcome) => {
-                events.at(now + entry.latency, TransportEvent::Done { tag, outcome })
-            }
+            ScriptAnswer::Complete(outcome) => self
+                .events
+                .at(now + entry.latency, TransportEvent::Done { tag, outcome }),
             ScriptAnswer::Timeout => {
                 self.held.insert(tag, (device, entry));
             }
@@ -99,7 +115,6 @@ impl Transport for ScriptedTransport {
         device: DeviceId,
         command: EhCommand,
         _: &Cdb,
-        events: &mut EventQueue,
     ) {
         let entry = self.eh_entry(device);
         let answer = if command == EhCommand::TestUnitReady {
@@ -124,17 +139,11 @@ impl Transport for ScriptedTransport {
             },
             EhAnswer::Good => TransportOutcome::GOOD,
         };
-        events.at(now + entry.latency, TransportEvent::Done { tag, outcome });
+        self.events
+            .at(now + entry.latency, TransportEvent::Done { tag, outcome });
     }
 
-    fn abort(
-        &mut self,
-        now: Instant,
-        op: TmfOp,
-        tag: Tag,
-        device: DeviceId,
-        events: &mut EventQueue,
-    ) {
+    fn abort(&mut self, now: Instant, op: TmfOp, tag: Tag, device: DeviceId) {
         // Aborting a command the transport no longer has succeeds (function complete); an
         // error-handler command it still holds answers like the device's last attempt.
         let result = if self.eh_tags.contains(&tag) {
@@ -149,17 +158,10 @@ impl Transport for ScriptedTransport {
             self.lost.remove(&tag);
             self.eh_tags.remove(&tag);
         }
-        events.at(now, TransportEvent::TmfDone { op, result });
+        self.events.at(now, TransportEvent::TmfDone { op, result });
     }
 
-    fn reset(
-        &mut self,
-        now: Instant,
-        op: TmfOp,
-        kind: ResetKind,
-        device: DeviceId,
-        events: &mut EventQueue,
-    ) {
+    fn reset(&mut self, now: Instant, op: TmfOp, kind: ResetKind, device: DeviceId) {
         let entry = self.eh_entry(device);
         let result = match kind {
             ResetKind::Lun => entry.lun_reset,
@@ -175,24 +177,59 @@ impl Transport for ScriptedTransport {
             let held = &self.held;
             self.lost.retain(|tag, _| held.contains_key(tag));
         }
-        events.at(now, TransportEvent::TmfDone { op, result });
+        self.events.at(now, TransportEvent::TmfDone { op, result });
     }
 
-    fn poll(&mut self, now: Instant, tag: Tag, _: DeviceId, events: &mut EventQueue) {
+    fn poll(&mut self, now: Instant, tag: Tag) {
         if let Some(outcome) = self.lost.remove(&tag) {
             self.held.remove(&tag);
-            events.at(now, TransportEvent::Done { tag, outcome });
+            self.events.at(now, TransportEvent::Done { tag, outcome });
         }
-        events.at(now + self.poll_delay, TransportEvent::PollDone { tag });
+        self.events
+            .at(now + self.poll_delay, TransportEvent::PollDone { tag });
     }
 
-    fn revoke(&mut self, _: Instant, tag: Tag, _: DeviceId) {
+    fn revoke(&mut self, tag: Tag) {
         self.held.remove(&tag);
         self.lost.remove(&tag);
         self.eh_tags.remove(&tag);
     }
+}
+
+impl Transport for ScriptedTransport {
+    type Note = ();
+
+    fn execute(&mut self, now: Instant, action: &Action) {
+        match *action {
+            Action::Dispatch {
+                tag,
+                device,
+                ref request,
+            } => self.dispatch(now, tag, device, request),
+            Action::SendEhCommand {
+                tag,
+                device,
+                command,
+                ref cdb,
+                ..
+            } => self.eh_command(now, tag, device, command, cdb),
+            Action::Abort { op, tag, device } => self.abort(now, op, tag, device),
+            Action::Reset { op, kind, device } => self.reset(now, op, kind, device),
+            Action::Poll { tag, .. } => self.poll(now, tag),
+            Action::Revoke { tag, .. } => self.revoke(tag),
+            Action::Complete(_) | Action::Trace(_) => {}
+        }
+    }
+
+    fn poll_event(&mut self, now: Instant) -> Option<TransportEvent> {
+        self.events.pop_due(now)
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.events.next_time()
+    }
 
     fn holds(&self, tag: Tag) -> bool {
-        self.held.contains_key(&tag)
+        self.held.contains_key(&tag) || self.eh_tags.contains(&tag)
     }
 }

@@ -1,24 +1,71 @@
-//! The transport side of the driver loop: what a transport is asked to do, and the queue
-//! of answers it schedules at virtual times.
+//! The transport side of the one driver loop: the [`Transport`] trait every transport
+//! implements (the embedded target, the scripted and the null transports; the tokio
+//! runtime can wrap its iSCSI client the same way), the answers it gives, the one routing
+//! of those answers into the core ([`deliver`]), and [`EventQueue`], a helper for
+//! transports that schedule answers at virtual times.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use unjam_scsi::disposition::QueueReason;
 
-use crate::action::{EhCommand, ResetKind, Tag, TmfOp, TmfResult};
-use crate::buffers::Cdb;
-use crate::request::{Request, TransportOutcome};
+use crate::action::{Action, Tag, TmfOp, TmfResult};
+use crate::midlayer::MidLayer;
+use crate::request::TransportOutcome;
 use crate::time::Instant;
-use crate::topology::DeviceId;
 
-/// An answer a transport schedules.
+/// An answer of a transport.
 #[derive(Clone, Copy, Debug)]
 pub enum TransportEvent {
     Done { tag: Tag, outcome: TransportOutcome },
     TmfDone { op: TmfOp, result: TmfResult },
     PollDone { tag: Tag },
     Refused { tag: Tag, reason: QueueReason },
+}
+
+/// A transport (LLD) as the driver loop sees it. Every call carries `now`.
+///
+/// The driver hands every transport-facing [`Action`] (`Dispatch`, `SendEhCommand`,
+/// `Abort`, `Reset`, `Poll`, `Revoke`) to [`Transport::execute`], then collects answers
+/// with [`Transport::poll_event`] until it returns `None`, and sleeps until
+/// [`Transport::next_due`] (or the core's own timer). A transport must answer every
+/// abort and reset (or the core counts them failed after `tmf_timeout`) and must drop a
+/// revoked command at once. `Poll` is answered with the completions it found, then
+/// `PollDone`.
+pub trait Transport {
+    /// What the transport reports for the trace beside its answers (the simulated target:
+    /// what each command did at the device). `()` for transports with nothing to add.
+    type Note;
+
+    /// Carries out one action of the core. `Complete` and `Trace` are not for the
+    /// transport and are ignored.
+    fn execute(&mut self, now: Instant, action: &Action);
+
+    /// The next answer due at or before `now`, earliest first (ties in the order they
+    /// were scheduled).
+    fn poll_event(&mut self, now: Instant) -> Option<TransportEvent>;
+
+    /// When the next answer is due; `None` when nothing is scheduled (commands the
+    /// transport swallowed may still be held).
+    fn next_due(&self) -> Option<Instant>;
+
+    /// Does the transport still hold `tag` (may it still touch the command's buffers)?
+    fn holds(&self, tag: Tag) -> bool;
+
+    /// The next note for the trace, drained by the driver after every call above.
+    fn poll_note(&mut self) -> Option<Self::Note> {
+        None
+    }
+}
+
+/// Hands one transport answer to the core: the action routing every driver shares.
+pub fn deliver(mid: &mut MidLayer, now: Instant, event: TransportEvent) {
+    match event {
+        TransportEvent::Done { tag, outcome } => mid.handle_transport_done(now, tag, outcome),
+        TransportEvent::TmfDone { op, result } => mid.handle_tmf_done(now, op, result),
+        TransportEvent::PollDone { tag } => mid.handle_poll_done(now, tag),
+        TransportEvent::Refused { tag, reason } => mid.handle_dispatch_refused(now, tag, reason),
+    }
 }
 
 /// Answers ordered by time, then by the order they were scheduled.
@@ -64,6 +111,14 @@ impl EventQueue {
         self.heap.peek().map(|Reverse((at, _, _))| *at)
     }
 
+    /// The earliest event if it is due at or before `now`.
+    pub fn pop_due(&mut self, now: Instant) -> Option<TransportEvent> {
+        if self.next_time()? > now {
+            return None;
+        }
+        self.pop().map(|(_, event)| event)
+    }
+
     pub fn pop(&mut self) -> Option<(Instant, TransportEvent)> {
         let Reverse((at, _, EventSlot(slot))) = self.heap.pop()?;
         let event = self.events.get_mut(slot)?.take()?;
@@ -78,49 +133,4 @@ impl EventQueue {
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }
-}
-
-/// A transport (LLD) as the driver loop sees it. Every call carries `now`; answers are
-/// scheduled on `events` at `now` or later. A transport must answer every abort and reset
-/// (or the core calls them failed after `tmf_timeout`) and must drop a revoked command.
-pub trait Transport {
-    fn dispatch(
-        &mut self,
-        now: Instant,
-        tag: Tag,
-        device: DeviceId,
-        request: &Request,
-        events: &mut EventQueue,
-    );
-    fn eh_command(
-        &mut self,
-        now: Instant,
-        tag: Tag,
-        device: DeviceId,
-        command: EhCommand,
-        cdb: &Cdb,
-        events: &mut EventQueue,
-    );
-    fn abort(
-        &mut self,
-        now: Instant,
-        op: TmfOp,
-        tag: Tag,
-        device: DeviceId,
-        events: &mut EventQueue,
-    );
-    fn reset(
-        &mut self,
-        now: Instant,
-        op: TmfOp,
-        kind: ResetKind,
-        device: DeviceId,
-        events: &mut EventQueue,
-    );
-    /// Reap completions of `tag` that were missed; schedule them, then `PollDone`.
-    fn poll(&mut self, now: Instant, tag: Tag, device: DeviceId, events: &mut EventQueue);
-    /// Drop every reference to `tag` now.
-    fn revoke(&mut self, now: Instant, tag: Tag, device: DeviceId);
-    /// Does the transport still hold `tag`'s buffers? (For the invariant checker.)
-    fn holds(&self, tag: Tag) -> bool;
 }

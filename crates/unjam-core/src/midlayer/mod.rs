@@ -277,6 +277,16 @@ impl MidLayer {
             .map(|d| d.config.allowed)
     }
 
+    /// The configuration `device` was added with.
+    pub fn device_config(&self, device: DeviceId) -> Option<&DeviceConfig> {
+        self.devices.get(device.0 as usize).map(|d| &d.config)
+    }
+
+    /// The configuration `host` was added with (`eh_deadline` off without host reset).
+    pub fn host_config(&self, host: HostId) -> Option<&HostConfig> {
+        self.hosts.get(host.0 as usize).map(|h| &h.config)
+    }
+
     pub fn device_count(&self) -> usize {
         self.devices.len()
     }
