@@ -48,6 +48,15 @@ fn read_request(length: u32) -> TaskRequest {
     }
 }
 
+fn tur_request() -> TaskRequest {
+    TaskRequest {
+        lun: 0,
+        cdb: Bytes::from_static(&[0, 0, 0, 0, 0, 0]),
+        direction: DataDirection::None,
+        attribute: TaskAttribute::Simple,
+    }
+}
+
 fn response(tag: u32, stat_sn: u32, max_cmd_sn: u32, status: u8) -> Pdu {
     Pdu::ScsiResponse(ScsiResponse {
         bidirectional_residual: Residual::None,
@@ -75,7 +84,7 @@ fn commands_wait_for_the_window_and_go_when_it_opens() {
         now,
     );
     let ids: Vec<TaskId> = (0..3)
-        .map(|_| session.submit(read_request(512)))
+        .map(|_| session.submit(tur_request()))
         .map(|r| r.unwrap_or(TaskId(0)))
         .collect();
     let first = sent(&mut session);
@@ -114,6 +123,7 @@ fn writes_answer_r2ts_in_bursts_split_by_the_target_segment_limit() {
         immediate_data: false,
         max_send_data_segment_length: 4096,
         max_burst_length: 8192,
+        max_outstanding_r2t: 2,
         ..OperationalParams::default()
     };
     let mut session = Session::new(&login(1, 100, params), SessionConfig::default(), now);
@@ -166,10 +176,22 @@ fn writes_answer_r2ts_in_bursts_split_by_the_target_segment_limit() {
         }
     }
     assert_eq!(joined, data.to_vec());
-    // An R2T beyond the write or above MaxBurstLength is a protocol error.
+    // An R2T beyond the write is a protocol violation: the write fails, the connection ends.
     assert!(matches!(
         session.handle_pdu(now, r2t(8192, 4096, 2)),
-        Err(SessionError::R2tOutOfRange { .. })
+        Err(SessionError::Violation {
+            violation: ProtocolViolation::R2tOutOfRange { .. },
+            ..
+        })
+    ));
+    assert!(matches!(
+        &events(&mut session)[..],
+        [SessionEvent::TaskDone {
+            result: Err(TaskFailure::Protocol(
+                ProtocolViolation::R2tOutOfRange { .. }
+            )),
+            ..
+        }]
     ));
 }
 
@@ -219,15 +241,24 @@ fn data_in_fills_the_buffer_in_order_and_status_in_the_last_pdu_completes() {
     let skipped = session.handle_pdu(now, data_in(id.0, 1, 0, b"abcd", None));
     assert_eq!(
         skipped,
-        Err(SessionError::DataSequence {
-            expected: 0,
-            received: 1
+        Err(SessionError::Violation {
+            tag: id.0,
+            violation: ProtocolViolation::DataSnOutOfOrder {
+                expected: 0,
+                received: 1
+            }
         })
     );
     let id = session.submit(read_request(8)).unwrap_or(TaskId(0));
     let _ = sent(&mut session);
     let overflow = session.handle_pdu(now, data_in(id.0, 0, 6, b"abcd", None));
-    assert!(matches!(overflow, Err(SessionError::DataOutOfRange { .. })));
+    assert!(matches!(
+        overflow,
+        Err(SessionError::Violation {
+            violation: ProtocolViolation::DataGap { .. },
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -241,6 +272,7 @@ fn abort_task_success_ends_the_task_once_and_late_answers_are_dropped() {
     let id = session.submit(read_request(512)).unwrap_or(TaskId(0));
     let _ = sent(&mut session);
     let tmf = session.task_management(TaskManagementFunction::AbortTask, 0, Some(id));
+    let tmf = tmf.unwrap_or(TaskId(0));
     let out = sent(&mut session);
     assert!(
         matches!(&out[..], [Pdu::TaskManagementRequest(r)] if r.immediate && r.referenced_task_tag == id.0 && r.ref_cmd_sn == 1)
@@ -267,7 +299,7 @@ fn abort_task_success_ends_the_task_once_and_late_answers_are_dropped() {
             },
             SessionEvent::ManagementDone {
                 id: tmf,
-                response: 0
+                response: Ok(0)
             },
         ]
     );

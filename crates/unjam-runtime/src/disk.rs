@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
-use tracing::debug;
+use tracing::{debug, warn};
 use unjam_core::action::{EhCommand, ResetKind, TmfOp, TmfResult};
 use unjam_core::buffers::Cdb;
 use unjam_core::config::{Capabilities, DeviceConfig, HostConfig, Personality};
@@ -90,6 +90,10 @@ pub struct DiskCompletion {
     pub attempts: u32,
     pub counted_retries: u32,
     pub data: Bytes,
+    /// Why the last attempt ended without a SCSI status, if it did (a lost connection, an
+    /// abort, an iSCSI protocol violation such as a gap in the data): the typed reason
+    /// behind the host byte in `result`.
+    pub transport_error: Option<CommandError>,
 }
 
 struct Submission {
@@ -189,6 +193,7 @@ struct Caller {
     direction: DataDirection,
     reply: oneshot::Sender<Result<DiskCompletion, DiskError>>,
     data: Bytes,
+    transport_error: Option<CommandError>,
 }
 
 /// A command the transport holds.
@@ -263,6 +268,7 @@ impl Driver {
                     direction: submission.direction,
                     reply: submission.reply,
                     data: Bytes::new(),
+                    transport_error: None,
                 };
                 self.callers.insert(token, caller);
             }
@@ -291,9 +297,20 @@ impl Driver {
                 if let (Some(EhCommand::RequestSense), Ok(scsi)) = (eh, &result) {
                     outcome.sense = unjam_core::buffers::SenseBuffer::from_slice(&scsi.data);
                 }
-                if let (Some(token), Ok(scsi)) = (token, &result) {
-                    if let Some(caller) = self.callers.get_mut(&token) {
-                        caller.data = scsi.data.clone();
+                if let Err(CommandError::Protocol(violation)) = &result {
+                    warn!(?tag, reason = violation.reason(), %violation,
+                        "iSCSI protocol violation; the command fails with DID_ERROR");
+                }
+                if let Some(caller) = token.and_then(|token| self.callers.get_mut(&token)) {
+                    match &result {
+                        Ok(scsi) => {
+                            caller.data = scsi.data.clone();
+                            caller.transport_error = None;
+                        }
+                        Err(error) => {
+                            caller.data = Bytes::new();
+                            caller.transport_error = Some(error.clone());
+                        }
                     }
                 }
                 self.mid.handle_transport_done(now, tag, outcome);
@@ -425,6 +442,7 @@ impl Driver {
             } else {
                 Bytes::new()
             },
+            transport_error: caller.transport_error,
         };
         let _ = caller.reply.send(Ok(result));
     }

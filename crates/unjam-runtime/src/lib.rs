@@ -18,8 +18,10 @@
 //! translation of iSCSI outcomes into the host byte, status, sense and residual the core
 //! decides on. It never decides a retry itself.
 
+mod capacity;
 mod disk;
 mod outcome;
 
+pub use capacity::{read_capacity, Capacity, CapacityError, MAX_BLOCK_LENGTH};
 pub use disk::{Disk, DiskCompletion, DiskConfig, DiskError};
 pub use outcome::transport_outcome;

@@ -14,7 +14,9 @@ use unjam_scsi::{HostByte, MlStatus, SamStatus, ScsiResult};
 ///   iSCSI "target failure" response becomes `DID_ERROR`;
 /// - a lost connection: `DID_TRANSPORT_DISRUPTED` (the core requeues);
 /// - the replacement timeout expired: `DID_TRANSPORT_FAILFAST`;
-/// - terminated by a task management function: `DID_ABORT`; rejected: `DID_ERROR`;
+/// - terminated by a task management function: `DID_ABORT`; rejected, or an iSCSI protocol
+///   violation (the data or status did not add up; nothing of it is delivered): `DID_ERROR`,
+///   which the core retries as a counted retry;
 ///   refused for lack of room: `DID_REQUEUE`; session closed: `DID_NO_CONNECT`.
 pub fn transport_outcome(result: &Result<ScsiOutcome, CommandError>) -> TransportOutcome {
     match result {
@@ -36,6 +38,7 @@ pub fn transport_outcome(result: &Result<ScsiOutcome, CommandError>) -> Transpor
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use unjam_iscsi::session::ProtocolViolation;
 
     fn outcome(status: u8, sense: &[u8], residual: Residual) -> Result<ScsiOutcome, CommandError> {
         Ok(ScsiOutcome {
@@ -72,6 +75,13 @@ mod tests {
             ),
             (CommandError::Aborted, HostByte::DID_ABORT),
             (CommandError::Rejected(4), HostByte::DID_ERROR),
+            (
+                CommandError::Protocol(ProtocolViolation::DataGap {
+                    expected: 512,
+                    offset: 1024,
+                }),
+                HostByte::DID_ERROR,
+            ),
             (CommandError::Closed, HostByte::DID_NO_CONNECT),
         ];
         for (error, host) in cases {

@@ -33,7 +33,9 @@ use crate::login::{Authentication, LoginConfig, LoginError, LoginOutcome, Sessio
 use crate::name::{check_name, NameError};
 use crate::params::{OperationalParams, OperationalProposal};
 use crate::pdu::{PduError, TaskManagementFunction};
-use crate::session::{ScsiOutcome, SessionConfig, SubmitError, TaskRequest};
+use crate::session::{
+    ProtocolViolation, ScsiOutcome, SessionConfig, SessionStats, SubmitError, TaskRequest,
+};
 use crate::url::{DigestChoice, IscsiUrl, PortalUrl, TargetUrl};
 use driver::{Command, Driver};
 
@@ -132,8 +134,14 @@ pub enum CommandError {
     Aborted,
     #[error("target rejected the command (reason {0:#04x})")]
     Rejected(u8),
+    /// The target broke the protocol for this command (a gap in the data, a lying residual,
+    /// a status before the data, ...); nothing it sent for it was kept.
+    #[error("iSCSI protocol violation: {0}")]
+    Protocol(ProtocolViolation),
     #[error("{0}")]
     Submit(#[from] SubmitError),
+    #[error("no Logout Response within the logout timeout; the connection was closed")]
+    LogoutTimeout,
     #[error("too many commands held during session recovery")]
     HeldQueueFull,
     #[error("the session is closed")]
@@ -149,10 +157,30 @@ impl CommandError {
                 HostByte::DID_TRANSPORT_FAILFAST
             }
             CommandError::Aborted => HostByte::DID_ABORT,
-            CommandError::Rejected(_) | CommandError::Submit(_) => HostByte::DID_ERROR,
+            // A protocol violation is an LLD-detected error: retried (counted) by the core.
+            CommandError::Rejected(_) | CommandError::Protocol(_) | CommandError::Submit(_) => {
+                HostByte::DID_ERROR
+            }
             CommandError::HeldQueueFull => HostByte::DID_REQUEUE,
+            CommandError::LogoutTimeout => HostByte::DID_NO_CONNECT,
         }
     }
+}
+
+/// Queue lengths, high-water marks and misbehaviour counters of a client, for tests and
+/// diagnostics: every one of them is bounded by the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClientStats {
+    /// The current (or last) connection's session counters.
+    pub session: SessionStats,
+    /// Logins so far (1 + successful re-logins).
+    pub logins: u64,
+    /// Commands held while the session is being re-established.
+    pub held: usize,
+    /// Largest encoded chunk waiting for the socket, in bytes.
+    pub write_buffer_high_water: usize,
+    /// Largest receive buffer capacity, in bytes.
+    pub read_buffer_high_water: usize,
 }
 
 /// Names a submitted command for [`IscsiClient::abort`].
@@ -368,7 +396,18 @@ impl IscsiClient {
         receiver.await.unwrap_or(Err(CommandError::Closed))
     }
 
-    /// Logs out and stops the driver.
+    /// Queue lengths and counters of the session (answered even during recovery).
+    pub async fn stats(&self) -> Result<ClientStats, CommandError> {
+        let (reply, receiver) = oneshot::channel();
+        self.commands
+            .send(Command::Stats { reply })
+            .await
+            .map_err(|_| CommandError::Closed)?;
+        receiver.await.map_err(|_| CommandError::Closed)
+    }
+
+    /// Logs out and stops the driver; a target that does not answer within the session's
+    /// `logout_timeout` gets its connection closed (`LogoutTimeout`).
     pub async fn logout(self) -> Result<(), CommandError> {
         let (reply, receiver) = oneshot::channel();
         let command = Command::Logout { reply };

@@ -2,61 +2,82 @@
 //! 0), sans-I/O: tasks in, PDUs out; PDUs in, task outcomes out.
 //!
 //! ```text
-//!  submit ─► waiting (bounded) ─► window open? ─► SCSI Command (+immediate, +unsolicited)
-//!  handle_pdu: Data-In ─► read buffer │ R2T ─► Data-Out │ SCSI Response / S bit ─► TaskDone
-//!              TMF Response ─► ManagementDone (+affected tasks Aborted) │ NOP-In │ Async │ Reject
-//!  handle_timeout: NOP-Out ping / ping timeout ─► SessionError (connection failed)
-//!  poll_transmit ─► bytes          poll_event ─► SessionEvent
+//!  submit ─► waiting (bounded) ─► window open? ─► SCSI Command (+immediate, +unsolicited run)
+//!  handle_pdu: Data-In ─► read buffer (in order) │ R2T ─► Data-Out run │ status ─► accounting
+//!              ─► TaskDone │ TMF Response ─► ManagementDone (+affected tasks Aborted)
+//!              NOP-In │ Async │ Reject │ Logout Response │ unknown tag ─► stray (bounded)
+//!  handle_timeout: NOP-Out ping / ping timeout / logout timeout ─► SessionError
+//!  poll_transmit ─► bytes (Data-Out cut lazily)          poll_event ─► SessionEvent
 //! ```
 //!
 //! Methods follow quinn-proto's taxonomy: getters; `handle_*(now, input)`; commands
 //! (`submit`, `task_management`, `logout`); `poll_*` outputs drained after every input.
-//! Owns tags, the command window, task data state and the ping timer. It never retries a
-//! command: outcomes, including connection loss, go back to the caller.
+//! Owns tags, the command window, task data accounting (see `violation` for what is checked
+//! and what a violation costs), the send queue and the ping and logout timers. Every queue is
+//! bounded: tasks by `max_tasks`, task management by `max_management_tasks`, answers to target
+//! pings by `max_queued_nop_replies`, Data-Out by the R2T rules. It never retries a command:
+//! outcomes, including connection loss, go back to the caller.
 
 mod ping;
+mod receive;
 mod task;
+mod tombstones;
+mod transmit;
+mod violation;
 mod window;
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tracing::{debug, warn};
 
 pub use ping::PingConfig;
 pub use task::DataDirection;
+pub use violation::{is_good_class_status, ProtocolViolation};
 pub use window::CommandWindow;
 
 use crate::login::LoginOutcome;
 use crate::params::OperationalParams;
 use crate::pdu::{
-    self, encode_pdu, DataIn, Digests, LogoutReason, LogoutRequest, NopIn, NopOut, Pdu, PduError,
-    ReadyToTransfer, Reject, Residual, ScsiCommand, ScsiResponse, TaskAttribute,
-    TaskManagementFunction, TaskManagementRequest, TaskManagementResponse, RESERVED_TAG,
+    self, Digests, LogoutReason, LogoutRequest, NopOut, Pdu, PduError, ScsiCommand, TaskAttribute,
+    TaskManagementFunction, TaskManagementRequest, RESERVED_TAG,
 };
 use ping::{PingAction, PingTimer};
-use task::{first_burst_split, DataOutSequence, ScsiTask, UNSOLICITED_TAG};
+use task::{first_burst_split, ScsiTask};
+use tombstones::Tombstones;
+use transmit::{DataOutRun, Outgoing};
 
 /// Bounds and timers of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionConfig {
-    /// Most tasks held at once, waiting for the window plus in flight.
+    /// Most SCSI tasks held at once, waiting for the window plus in flight.
     pub max_tasks: usize,
+    /// Most task management functions outstanding at once.
+    pub max_management_tasks: usize,
     /// Largest Expected Data Transfer Length accepted from a caller.
     pub max_transfer_length: u32,
     pub ping: PingConfig,
     /// `poll_transmit` stops adding PDUs once this many bytes are pending.
     pub transmit_chunk_bytes: usize,
+    /// PDUs naming a task we do not know that one connection tolerates before it is dropped.
+    pub max_stray_pdus: u64,
+    /// Answers to target NOP-Ins queued at once; pings beyond it go unanswered (counted).
+    pub max_queued_nop_replies: usize,
+    /// How long a Logout Request waits for its response (open-iscsi `logout_timeout`, 15 s).
+    pub logout_timeout: Duration,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             max_tasks: 1024,
+            max_management_tasks: 16,
             max_transfer_length: 64 * 1024 * 1024,
             ping: PingConfig::default(),
             transmit_chunk_bytes: 1024 * 1024,
+            max_stray_pdus: 16,
+            max_queued_nop_replies: 8,
+            logout_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -74,14 +95,15 @@ pub struct TaskRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskId(pub u32);
 
-/// What the target said about a completed SCSI command.
+/// What the target said about a completed SCSI command, after accounting: `data` holds only
+/// bytes that arrived, and `residual` covers every byte that did not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScsiOutcome {
     /// iSCSI Response: 0x00 = command completed at target, 0x01 = target failure.
     pub response: u8,
     pub status: u8,
     pub sense: Bytes,
-    pub residual: Residual,
+    pub residual: pdu::Residual,
     /// Data read (empty for writes and non-data commands).
     pub data: Bytes,
 }
@@ -96,6 +118,9 @@ pub enum TaskFailure {
     /// The connection failed; `sent` says whether the target may have seen the command.
     #[error("connection lost")]
     ConnectionLost { sent: bool },
+    /// The target broke the protocol for this task; nothing it sent for it is trusted.
+    #[error("protocol violation: {0}")]
+    Protocol(ProtocolViolation),
 }
 
 /// Why a request could not be taken.
@@ -103,6 +128,8 @@ pub enum TaskFailure {
 pub enum SubmitError {
     #[error("task queue full ({0} tasks)")]
     QueueFull(usize),
+    #[error("task management queue full ({0} functions outstanding)")]
+    ManagementQueueFull(usize),
     #[error("CDB of {0} bytes is empty or longer than 16 bytes")]
     BadCdbLength(usize),
     #[error("transfer of {length} bytes exceeds the limit of {limit}")]
@@ -118,22 +145,18 @@ pub enum SessionError {
     Pdu(#[from] PduError),
     #[error("unexpected {0} PDU in the full feature phase")]
     UnexpectedPdu(&'static str),
-    #[error("Data-In out of order: expected DataSN {expected}, received {received}")]
-    DataSequence { expected: u32, received: u32 },
-    #[error("Data-In of {length} bytes at offset {offset} outside the {buffer}-byte buffer")]
-    DataOutOfRange {
-        offset: u32,
-        length: usize,
-        buffer: usize,
+    /// The task named by `tag` already ended with this violation.
+    #[error("protocol violation on task {tag:#x}: {violation}")]
+    Violation {
+        tag: u32,
+        violation: ProtocolViolation,
     },
-    #[error("R2T for {length} bytes at offset {offset} outside the {buffer}-byte write")]
-    R2tOutOfRange {
-        offset: u32,
-        length: u32,
-        buffer: usize,
-    },
+    #[error("more than {limit} PDUs for unknown task tags")]
+    TooManyStrayPdus { limit: u64 },
     #[error("no NOP-In answer within the ping timeout")]
     PingTimeout,
+    #[error("no Logout Response within the logout timeout")]
+    LogoutTimeout,
     #[error("target rejected a PDU with a protocol error (reason {0:#04x})")]
     ProtocolReject(u8),
 }
@@ -145,10 +168,11 @@ pub enum SessionEvent {
         id: TaskId,
         result: Result<ScsiOutcome, TaskFailure>,
     },
-    /// A task management function finished with this RFC 7143 §11.6.1 response code.
+    /// A task management function finished with this RFC 7143 §11.6.1 response code, or
+    /// without one.
     ManagementDone {
         id: TaskId,
-        response: u8,
+        response: Result<u8, TaskFailure>,
     },
     /// The target asked us to log out within this many seconds (AsyncEvent 1).
     LogoutRequested {
@@ -162,8 +186,27 @@ pub enum SessionEvent {
         sense: Bytes,
     },
     LogoutDone {
-        response: u8,
+        response: Result<u8, TaskFailure>,
     },
+}
+
+/// Queue lengths, their high-water marks and misbehaviour counters of one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionStats {
+    /// SCSI tasks sent and not finished.
+    pub in_flight: usize,
+    /// SCSI tasks waiting for the command window.
+    pub waiting: usize,
+    pub management: usize,
+    /// PDUs and Data-Out runs queued for the wire.
+    pub outgoing: usize,
+    pub outgoing_high_water: usize,
+    pub queued_nop_replies: usize,
+    /// Target pings left unanswered because `max_queued_nop_replies` were queued.
+    pub nop_replies_dropped: u64,
+    /// PDUs for task tags this connection does not know.
+    pub stray_pdus: u64,
+    pub violations: u64,
 }
 
 #[derive(Debug)]
@@ -177,6 +220,16 @@ enum TaskState {
     Logout,
 }
 
+impl TaskState {
+    fn kind(&self) -> &'static str {
+        match self {
+            TaskState::Scsi(task) => task.kind(),
+            TaskState::Management { .. } => "task management function",
+            TaskState::Logout => "logout",
+        }
+    }
+}
+
 /// One session in the full feature phase.
 #[derive(Debug)]
 pub struct Session {
@@ -186,15 +239,24 @@ pub struct Session {
     next_tag: u32,
     waiting: VecDeque<(u32, TaskRequest)>,
     tasks: HashMap<u32, TaskState>,
-    outgoing: VecDeque<Pdu>,
+    management: usize,
+    outgoing: VecDeque<Outgoing>,
     events: VecDeque<SessionEvent>,
     ping: PingTimer,
     logging_out: bool,
+    /// The Logout task and its deadline while it waits for a response.
+    logout: Option<(u32, Instant)>,
+    /// Tags of tasks ended by task management: late PDUs for them are expected, not strays.
+    tombstones: Tombstones,
+    stats: SessionStats,
 }
 
 impl Session {
     /// A session that starts where `login` left off.
     pub fn new(login: &LoginOutcome, config: SessionConfig, now: Instant) -> Session {
+        // unjam always offers DataPDUInOrder=Yes and DataSequenceInOrder=Yes, and the result
+        // function is OR: the accounting below relies on it.
+        assert!(login.params.data_pdu_in_order && login.params.data_sequence_in_order);
         Session {
             config,
             params: login.params,
@@ -207,10 +269,14 @@ impl Session {
             next_tag: 1,
             waiting: VecDeque::new(),
             tasks: HashMap::new(),
+            management: 0,
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
             ping: PingTimer::new(config.ping, now),
             logging_out: false,
+            logout: None,
+            tombstones: Tombstones::new(config.max_tasks),
+            stats: SessionStats::default(),
         }
     }
 
@@ -232,13 +298,28 @@ impl Session {
         }
     }
 
-    /// Tasks waiting for the window plus tasks in flight.
+    /// SCSI tasks waiting for the window plus tasks in flight.
     pub fn task_count(&self) -> usize {
-        self.waiting.len() + self.tasks.len()
+        self.waiting.len() + self.scsi_in_flight()
     }
 
     pub fn waiting_count(&self) -> usize {
         self.waiting.len()
+    }
+
+    pub fn stats(&self) -> SessionStats {
+        SessionStats {
+            in_flight: self.scsi_in_flight(),
+            waiting: self.waiting.len(),
+            management: self.management,
+            outgoing: self.outgoing.len(),
+            ..self.stats
+        }
+    }
+
+    fn scsi_in_flight(&self) -> usize {
+        let logout = usize::from(self.logout.is_some());
+        self.tasks.len() - self.management - logout
     }
 
     // ---- commands ----
@@ -277,59 +358,72 @@ impl Session {
         function: TaskManagementFunction,
         lun: u64,
         referenced: Option<TaskId>,
-    ) -> TaskId {
+    ) -> Result<TaskId, SubmitError> {
+        if self.logging_out {
+            return Err(SubmitError::LoggingOut);
+        }
+        if self.management >= self.config.max_management_tasks {
+            return Err(SubmitError::ManagementQueueFull(
+                self.config.max_management_tasks,
+            ));
+        }
         let tag = self.allocate_tag();
         let mut ref_cmd_sn = self.window.cmd_sn;
         if let Some(TaskId(referenced_tag)) = referenced {
             if let Some(position) = self.waiting.iter().position(|(t, _)| *t == referenced_tag) {
                 self.waiting.remove(position);
-                self.finish_task(referenced_tag, Err(TaskFailure::Aborted));
+                self.push_task_done(referenced_tag, Err(TaskFailure::Aborted));
                 self.events.push_back(SessionEvent::ManagementDone {
                     id: TaskId(tag),
-                    response: 0,
+                    response: Ok(0),
                 });
-                return TaskId(tag);
+                return Ok(TaskId(tag));
             }
             if let Some(TaskState::Scsi(task)) = self.tasks.get(&referenced_tag) {
                 ref_cmd_sn = task.cmd_sn;
             }
         }
-        self.tasks.insert(
-            tag,
-            TaskState::Management {
-                function,
-                lun,
-                referenced: referenced.map(|id| id.0),
-            },
-        );
-        self.outgoing
-            .push_back(Pdu::TaskManagementRequest(TaskManagementRequest {
-                immediate: true,
-                function,
-                lun,
-                initiator_task_tag: tag,
-                referenced_task_tag: referenced.map_or(RESERVED_TAG, |id| id.0),
-                cmd_sn: self.window.cmd_sn,
-                exp_stat_sn: self.window.exp_stat_sn,
-                ref_cmd_sn,
-                exp_data_sn: 0,
-            }));
-        TaskId(tag)
+        let referenced = referenced.map(|id| id.0);
+        let state = TaskState::Management {
+            function,
+            lun,
+            referenced,
+        };
+        self.tasks.insert(tag, state);
+        self.management += 1;
+        let request = TaskManagementRequest {
+            immediate: true,
+            function,
+            lun,
+            initiator_task_tag: tag,
+            referenced_task_tag: referenced.unwrap_or(RESERVED_TAG),
+            cmd_sn: self.window.cmd_sn,
+            exp_stat_sn: self.window.exp_stat_sn,
+            ref_cmd_sn,
+            exp_data_sn: 0,
+        };
+        self.queue(Outgoing::Pdu(Pdu::TaskManagementRequest(request)));
+        Ok(TaskId(tag))
     }
 
-    /// Starts a session logout; new submissions are refused from now on.
-    pub fn logout(&mut self) -> TaskId {
+    /// Starts a session logout (once; later calls return the same task); new submissions are
+    /// refused from now on, and the response must come within `logout_timeout`.
+    pub fn logout(&mut self, now: Instant) -> TaskId {
+        if let Some((tag, _)) = self.logout {
+            return TaskId(tag);
+        }
         self.logging_out = true;
         let tag = self.allocate_tag();
         self.tasks.insert(tag, TaskState::Logout);
-        self.outgoing.push_back(Pdu::LogoutRequest(LogoutRequest {
+        self.logout = Some((tag, now + self.config.logout_timeout));
+        self.queue(Outgoing::Pdu(Pdu::LogoutRequest(LogoutRequest {
             immediate: true,
             reason: LogoutReason::CloseSession,
             initiator_task_tag: tag,
             cid: 0,
             cmd_sn: self.window.cmd_sn,
             exp_stat_sn: self.window.exp_stat_sn,
-        }));
+        })));
         TaskId(tag)
     }
 
@@ -340,56 +434,53 @@ impl Session {
         let mut sent: Vec<u32> = self.tasks.keys().copied().collect();
         sent.sort_unstable();
         for tag in sent {
-            self.finish_task(tag, Err(TaskFailure::ConnectionLost { sent: true }));
+            self.end_task(tag, TaskFailure::ConnectionLost { sent: true });
         }
         for tag in waiting {
-            self.events.push_back(SessionEvent::TaskDone {
-                id: TaskId(tag),
-                result: Err(TaskFailure::ConnectionLost { sent: false }),
-            });
+            self.push_task_done(tag, Err(TaskFailure::ConnectionLost { sent: false }));
         }
         self.outgoing.clear();
+        self.stats.queued_nop_replies = 0;
     }
 
     // ---- inputs ----
 
-    /// Consumes one PDU from the target. An error means the connection must be dropped.
+    /// Consumes one PDU from the target. An error means the connection must be dropped (any
+    /// task it concerns has already ended).
     pub fn handle_pdu(&mut self, now: Instant, pdu: Pdu) -> Result<(), SessionError> {
         self.ping.received(now);
-        match pdu {
-            Pdu::DataIn(data_in) => self.on_data_in(data_in)?,
-            Pdu::ScsiResponse(response) => self.on_scsi_response(response)?,
-            Pdu::ReadyToTransfer(r2t) => self.on_r2t(r2t)?,
+        let result = match pdu {
+            Pdu::DataIn(data_in) => self.on_data_in(data_in),
+            Pdu::ScsiResponse(response) => self.on_scsi_response(response),
+            Pdu::ReadyToTransfer(r2t) => self.on_r2t(r2t),
             Pdu::NopIn(nop_in) => self.on_nop_in(nop_in),
             Pdu::TaskManagementResponse(response) => self.on_management_response(response),
-            Pdu::AsyncMessage(message) => self.on_async(message),
-            Pdu::Reject(reject) => self.on_reject(reject)?,
-            Pdu::LogoutResponse(response) => {
-                self.window.acknowledge(response.sequence.stat_sn);
-                self.window
-                    .update(response.sequence.exp_cmd_sn, response.sequence.max_cmd_sn);
-                self.tasks.remove(&response.initiator_task_tag);
-                self.events.push_back(SessionEvent::LogoutDone {
-                    response: response.response,
-                });
+            Pdu::AsyncMessage(message) => {
+                self.on_async(message);
+                Ok(())
             }
-            Pdu::TextResponse(_) => return Err(SessionError::UnexpectedPdu("Text Response")),
-            Pdu::LoginResponse(_) => return Err(SessionError::UnexpectedPdu("Login Response")),
-            _ => return Err(SessionError::UnexpectedPdu("initiator-only")),
-        }
+            Pdu::Reject(reject) => self.on_reject(reject),
+            Pdu::LogoutResponse(response) => self.on_logout_response(response),
+            Pdu::TextResponse(_) => Err(SessionError::UnexpectedPdu("Text Response")),
+            Pdu::LoginResponse(_) => Err(SessionError::UnexpectedPdu("Login Response")),
+            _ => Err(SessionError::UnexpectedPdu("initiator-only")),
+        };
         self.send_waiting();
-        Ok(())
+        result
     }
 
-    /// Runs the ping timer. An error means the connection must be dropped.
+    /// Runs the ping and logout timers. An error means the connection must be dropped.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
+        if self.logout.is_some_and(|(_, deadline)| now >= deadline) {
+            return Err(SessionError::LogoutTimeout);
+        }
         match self.ping.on_timeout(now) {
             PingAction::Nothing => Ok(()),
             PingAction::TimedOut => Err(SessionError::PingTimeout),
             PingAction::SendPing => {
                 let tag = self.allocate_tag();
                 self.ping.sent(tag, now);
-                self.outgoing.push_back(Pdu::NopOut(NopOut {
+                self.queue(Outgoing::Pdu(Pdu::NopOut(NopOut {
                     immediate: true,
                     lun: 0,
                     initiator_task_tag: tag,
@@ -397,7 +488,7 @@ impl Session {
                     cmd_sn: self.window.cmd_sn,
                     exp_stat_sn: self.window.exp_stat_sn,
                     data: Bytes::new(),
-                }));
+                })));
                 Ok(())
             }
         }
@@ -407,20 +498,11 @@ impl Session {
 
     /// The next instant `handle_timeout` wants to run.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.ping.deadline()
-    }
-
-    /// Encodes pending PDUs into `out`, up to about `transmit_chunk_bytes`. Returns whether
-    /// PDUs remain for a later call.
-    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Result<bool, PduError> {
-        let digests = self.digests();
-        while out.len() < self.config.transmit_chunk_bytes {
-            let Some(pdu) = self.outgoing.pop_front() else {
-                return Ok(false);
-            };
-            encode_pdu(&pdu, digests, out)?;
+        let logout = self.logout.map(|(_, deadline)| deadline);
+        match (self.ping.deadline(), logout) {
+            (Some(ping), Some(logout)) => Some(ping.min(logout)),
+            (ping, logout) => ping.or(logout),
         }
-        Ok(!self.outgoing.is_empty())
     }
 
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
@@ -452,21 +534,25 @@ impl Session {
 
     fn send_command(&mut self, tag: u32, request: &TaskRequest) {
         let cmd_sn = self.window.take_cmd_sn();
-        let task = ScsiTask::new(request, cmd_sn);
-        let write_length = task.write_data.len();
+        let write_data = match &request.direction {
+            DataDirection::Write { data } => data.clone(),
+            _ => Bytes::new(),
+        };
         let (immediate, unsolicited) = first_burst_split(
-            write_length,
+            write_data.len(),
             self.params.immediate_data,
             self.params.initial_r2t,
             self.params.first_burst_length,
             self.params.max_send_data_segment_length,
         );
+        let first_burst = u32::try_from(immediate + unsolicited).unwrap_or(u32::MAX);
+        let task = ScsiTask::new(request, cmd_sn, first_burst);
         let mut cdb = [0u8; pdu::MAX_BHS_CDB_LENGTH];
         // `submit` checked 1..=16 bytes.
         if let Some(slot) = cdb.get_mut(..request.cdb.len()) {
             slot.copy_from_slice(&request.cdb);
         }
-        self.outgoing.push_back(Pdu::ScsiCommand(ScsiCommand {
+        self.queue(Outgoing::Pdu(Pdu::ScsiCommand(ScsiCommand {
             immediate: false,
             final_pdu: unsolicited == 0,
             read: matches!(request.direction, DataDirection::Read { .. }),
@@ -478,260 +564,45 @@ impl Session {
             cmd_sn,
             exp_stat_sn: self.window.exp_stat_sn,
             cdb,
-            data: task.write_data.slice(..immediate),
-        }));
+            data: write_data.slice(..immediate),
+        })));
         if unsolicited > 0 {
-            let sequence = DataOutSequence {
-                lun: request.lun,
-                initiator_task_tag: tag,
-                target_transfer_tag: UNSOLICITED_TAG,
-                exp_stat_sn: self.window.exp_stat_sn,
-                data: &task.write_data,
-                offset: immediate,
-                length: unsolicited,
-                max_segment: self.params.max_send_data_segment_length as usize,
-            };
-            let mut pdus = Vec::new();
-            sequence.emit(&mut pdus);
-            self.outgoing.extend(pdus.into_iter().map(Pdu::DataOut));
+            self.queue(Outgoing::DataOut(DataOutRun::unsolicited(
+                tag,
+                request.lun,
+                immediate,
+                first_burst,
+            )));
         }
         self.tasks.insert(tag, TaskState::Scsi(task));
     }
 
-    fn on_data_in(&mut self, data_in: DataIn) -> Result<(), SessionError> {
-        self.window.update(data_in.exp_cmd_sn, data_in.max_cmd_sn);
-        let tag = data_in.initiator_task_tag;
-        let Some(TaskState::Scsi(task)) = self.tasks.get_mut(&tag) else {
-            debug!(tag, "Data-In for a task no longer outstanding; dropped");
-            return Ok(());
-        };
-        task.accept_data_in(&data_in)?;
-        let Some(status) = data_in.status else {
-            return Ok(());
-        };
-        self.window.acknowledge(status.stat_sn);
-        let data = task.take_read_data();
-        let outcome = ScsiOutcome {
-            response: 0,
-            status: status.status,
-            sense: Bytes::new(),
-            residual: status.residual,
-            data,
-        };
-        self.finish_task(tag, Ok(outcome));
-        Ok(())
+    fn queue(&mut self, item: Outgoing) {
+        self.outgoing.push_back(item);
+        self.stats.outgoing_high_water = self.stats.outgoing_high_water.max(self.outgoing.len());
     }
 
-    fn on_scsi_response(&mut self, response: ScsiResponse) -> Result<(), SessionError> {
-        let sequence = response.sequence;
-        self.window.acknowledge(sequence.stat_sn);
-        self.window.update(sequence.exp_cmd_sn, sequence.max_cmd_sn);
-        let tag = response.initiator_task_tag;
-        let Some(TaskState::Scsi(task)) = self.tasks.get_mut(&tag) else {
-            debug!(
-                tag,
-                "SCSI Response for a task no longer outstanding; dropped"
-            );
-            return Ok(());
-        };
-        let sense = Bytes::copy_from_slice(response.sense()?);
-        let outcome = ScsiOutcome {
-            response: response.response,
-            status: response.status,
-            sense,
-            residual: response.residual,
-            data: task.take_read_data(),
-        };
-        self.finish_task(tag, Ok(outcome));
-        Ok(())
-    }
-
-    fn on_r2t(&mut self, r2t: ReadyToTransfer) -> Result<(), SessionError> {
-        self.window
-            .update(r2t.sequence.exp_cmd_sn, r2t.sequence.max_cmd_sn);
-        let tag = r2t.initiator_task_tag;
-        let Some(TaskState::Scsi(task)) = self.tasks.get_mut(&tag) else {
-            debug!(tag, "R2T for a task no longer outstanding; dropped");
-            return Ok(());
-        };
-        task.check_r2t(&r2t, self.params.max_burst_length)?;
-        let sequence = DataOutSequence {
-            lun: task.lun,
-            initiator_task_tag: tag,
-            target_transfer_tag: r2t.target_transfer_tag,
-            exp_stat_sn: self.window.exp_stat_sn,
-            data: &task.write_data,
-            offset: r2t.buffer_offset as usize,
-            length: r2t.desired_data_transfer_length as usize,
-            max_segment: self.params.max_send_data_segment_length as usize,
-        };
-        let mut pdus = Vec::new();
-        sequence.emit(&mut pdus);
-        self.outgoing.extend(pdus.into_iter().map(Pdu::DataOut));
-        Ok(())
-    }
-
-    fn on_nop_in(&mut self, nop_in: NopIn) {
-        self.window
-            .update(nop_in.sequence.exp_cmd_sn, nop_in.sequence.max_cmd_sn);
-        if nop_in.initiator_task_tag != RESERVED_TAG {
-            self.window.acknowledge(nop_in.sequence.stat_sn);
-            self.ping.answered(nop_in.initiator_task_tag);
-            return;
-        }
-        if nop_in.target_transfer_tag == RESERVED_TAG {
-            return;
-        }
-        // The target pings us: answer with its TTT, as an immediate NOP-Out.
-        let mut data = nop_in.data;
-        data.truncate(self.params.max_send_data_segment_length as usize);
-        self.outgoing.push_back(Pdu::NopOut(NopOut {
-            immediate: true,
-            lun: nop_in.lun,
-            initiator_task_tag: RESERVED_TAG,
-            target_transfer_tag: nop_in.target_transfer_tag,
-            cmd_sn: self.window.cmd_sn,
-            exp_stat_sn: self.window.exp_stat_sn,
-            data,
-        }));
-    }
-
-    fn on_management_response(&mut self, response: TaskManagementResponse) {
-        let sequence = response.sequence;
-        self.window.acknowledge(sequence.stat_sn);
-        self.window.update(sequence.exp_cmd_sn, sequence.max_cmd_sn);
-        let tag = response.initiator_task_tag;
-        let Some(TaskState::Management {
-            function,
-            lun,
-            referenced,
-        }) = self.tasks.remove(&tag)
-        else {
-            debug!(tag, "TMF Response for an unknown tag; dropped");
-            return;
-        };
-        if response.response == 0 {
-            self.terminate_affected(function, lun, referenced);
-        }
-        self.events.push_back(SessionEvent::ManagementDone {
-            id: TaskId(tag),
-            response: response.response,
-        });
-    }
-
-    /// After a successful TMF the target sends nothing more for the tasks it terminated
-    /// (RFC 7143 §4.2.3.3); they end here as aborted.
-    fn terminate_affected(
-        &mut self,
-        function: TaskManagementFunction,
-        lun: u64,
-        referenced: Option<u32>,
-    ) {
-        use TaskManagementFunction as F;
-        let mut affected: Vec<u32> = match function {
-            F::AbortTask => referenced.into_iter().collect(),
-            F::AbortTaskSet | F::ClearTaskSet | F::LogicalUnitReset => self.scsi_tags(Some(lun)),
-            F::TargetWarmReset | F::TargetColdReset => self.scsi_tags(None),
-            F::ClearAca | F::TaskReassign => Vec::new(),
-        };
-        affected.sort_unstable();
-        for tag in affected {
-            if matches!(self.tasks.get(&tag), Some(TaskState::Scsi(_))) {
-                self.finish_task(tag, Err(TaskFailure::Aborted));
+    /// Ends whatever task `tag` names with `failure` and reports it.
+    fn end_task(&mut self, tag: u32, failure: TaskFailure) {
+        match self.tasks.remove(&tag) {
+            Some(TaskState::Scsi(_)) => self.push_task_done(tag, Err(failure)),
+            Some(TaskState::Management { .. }) => {
+                self.management -= 1;
+                self.events.push_back(SessionEvent::ManagementDone {
+                    id: TaskId(tag),
+                    response: Err(failure),
+                });
             }
+            Some(TaskState::Logout) => {
+                self.logout = None;
+                let response = Err(failure);
+                self.events.push_back(SessionEvent::LogoutDone { response });
+            }
+            None => {}
         }
     }
 
-    fn scsi_tags(&self, lun: Option<u64>) -> Vec<u32> {
-        self.tasks
-            .iter()
-            .filter_map(|(tag, state)| match state {
-                TaskState::Scsi(task) if lun.is_none_or(|lun| lun == task.lun) => Some(*tag),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn on_async(&mut self, message: pdu::AsyncMessage) {
-        let sequence = message.sequence;
-        self.window.acknowledge(sequence.stat_sn);
-        self.window.update(sequence.exp_cmd_sn, sequence.max_cmd_sn);
-        let event = match message.event {
-            0 => {
-                let sense = pdu::split_sense(&message.data).map(Bytes::copy_from_slice);
-                SessionEvent::ScsiAsyncEvent {
-                    lun: message.lun,
-                    sense: sense.unwrap_or_default(),
-                }
-            }
-            1 => SessionEvent::LogoutRequested {
-                within_s: message.parameter3,
-            },
-            2 | 3 => SessionEvent::ConnectionDropAnnounced,
-            other => {
-                debug!(event = other, "asynchronous message ignored");
-                return;
-            }
-        };
-        self.events.push_back(event);
-    }
-
-    fn on_reject(&mut self, reject: Reject) -> Result<(), SessionError> {
-        let sequence = reject.sequence;
-        self.window.acknowledge(sequence.stat_sn);
-        self.window.update(sequence.exp_cmd_sn, sequence.max_cmd_sn);
-        warn!(reason = reject.reason, opcode = ?reject.rejected_opcode(), "target rejected a PDU");
-        let rejected = reject
-            .rejected_task_tag()
-            .filter(|tag| *tag != RESERVED_TAG);
-        match rejected.and_then(|tag| self.tasks.get(&tag).map(|_| tag)) {
-            Some(tag) => {
-                match self.tasks.get(&tag) {
-                    Some(TaskState::Scsi(_)) => {
-                        self.finish_task(tag, Err(TaskFailure::Rejected(reject.reason)))
-                    }
-                    Some(TaskState::Management { .. }) => {
-                        self.tasks.remove(&tag);
-                        self.events.push_back(SessionEvent::ManagementDone {
-                            id: TaskId(tag),
-                            response: 255,
-                        });
-                    }
-                    _ => {}
-                }
-                Ok(())
-            }
-            // A rejected Data-Out or unknown PDU with a protocol error: with ERL 0 the
-            // connection cannot be repaired.
-            None if reject.reason == 0x04 => Err(SessionError::ProtocolReject(reject.reason)),
-            None => Ok(()),
-        }
-    }
-
-    fn finish_task(&mut self, tag: u32, result: Result<ScsiOutcome, TaskFailure>) {
-        if let Some(state) = self.tasks.remove(&tag) {
-            let result = match (state, result) {
-                (TaskState::Scsi(_), result) => result,
-                (TaskState::Management { .. }, _) => {
-                    self.events.push_back(SessionEvent::ManagementDone {
-                        id: TaskId(tag),
-                        response: 255,
-                    });
-                    return;
-                }
-                (TaskState::Logout, _) => {
-                    self.events
-                        .push_back(SessionEvent::LogoutDone { response: 255 });
-                    return;
-                }
-            };
-            self.events.push_back(SessionEvent::TaskDone {
-                id: TaskId(tag),
-                result,
-            });
-            return;
-        }
-        // A task dropped before it was sent (ABORT TASK on a waiting task).
+    fn push_task_done(&mut self, tag: u32, result: Result<ScsiOutcome, TaskFailure>) {
         self.events.push_back(SessionEvent::TaskDone {
             id: TaskId(tag),
             result,

@@ -1,14 +1,16 @@
-//! One SCSI task's data transfer state: the read buffer filled by Data-In, and the write data
-//! cut into immediate data, unsolicited Data-Out and Data-Out answering R2Ts.
+//! One SCSI task's data accounting: the read buffer filled by Data-In in order, the write's
+//! progress (what the target asked for, what was sent, R2Ts outstanding), and the checks at
+//! status time that decide whether the bytes add up.
 //!
-//! Owns per-task bounds checks (offsets inside the buffer, DataSN order, R2T ranges). It does
-//! not know the command window or other tasks.
+//! Owns per-task rules only (DataSN, offsets, R2TSN, MaxOutstandingR2T, residuals). It does
+//! not know the command window, other tasks, or how PDUs are queued.
 
 use bytes::{Bytes, BytesMut};
 
-use crate::pdu::{DataIn, DataOut, ReadyToTransfer, RESERVED_TAG};
+use crate::pdu::{DataIn, ReadyToTransfer, Residual};
 
-use super::{SessionError, TaskRequest};
+use super::violation::{is_good_class_status, ProtocolViolation};
+use super::TaskRequest;
 
 /// Where a task's data goes or comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,41 +37,200 @@ impl DataDirection {
     }
 }
 
-/// The transfer state of a SCSI task that has been sent.
+/// A SCSI task that has been sent.
 #[derive(Debug)]
 pub(crate) struct ScsiTask {
     pub lun: u64,
     pub cmd_sn: u32,
-    pub read_buffer: BytesMut,
-    /// End of the furthest Data-In received (bytes).
-    pub read_end: usize,
-    pub next_data_sn: u32,
-    pub write_data: Bytes,
-    pub last_r2t_sn: Option<u32>,
+    pub transfer: Transfer,
+}
+
+/// The data side of a task.
+#[derive(Debug)]
+pub(crate) enum Transfer {
+    None,
+    Read(ReadState),
+    Write(WriteState),
+}
+
+/// A read: Data-In is appended in order (DataPDUInOrder=Yes is always negotiated).
+#[derive(Debug)]
+pub(crate) struct ReadState {
+    expected: u32,
+    buffer: BytesMut,
+    next_data_sn: u32,
+}
+
+/// A write: bytes allowed (immediate + unsolicited + requested by R2Ts) and bytes sent.
+#[derive(Debug)]
+pub(crate) struct WriteState {
+    pub data: Bytes,
+    /// End of the bytes the target may receive: the next R2T must start here.
+    solicited_end: u32,
+    /// End of the bytes encoded for the wire (each range is sent in offset order).
+    sent_end: u32,
+    next_r2t_sn: u32,
+    outstanding_r2ts: u32,
 }
 
 impl ScsiTask {
-    pub fn new(request: &TaskRequest, cmd_sn: u32) -> ScsiTask {
-        let (read_buffer, write_data) = match &request.direction {
-            DataDirection::Read { length } => (BytesMut::zeroed(*length as usize), Bytes::new()),
-            DataDirection::Write { data } => (BytesMut::new(), data.clone()),
-            DataDirection::None => (BytesMut::new(), Bytes::new()),
+    pub fn new(request: &TaskRequest, cmd_sn: u32, first_burst: u32) -> ScsiTask {
+        let transfer = match &request.direction {
+            DataDirection::None => Transfer::None,
+            DataDirection::Read { length } => Transfer::Read(ReadState {
+                expected: *length,
+                buffer: BytesMut::with_capacity(*length as usize),
+                next_data_sn: 0,
+            }),
+            DataDirection::Write { data } => Transfer::Write(WriteState {
+                data: data.clone(),
+                solicited_end: first_burst,
+                sent_end: 0,
+                next_r2t_sn: 0,
+                outstanding_r2ts: 0,
+            }),
         };
         ScsiTask {
             lun: request.lun,
             cmd_sn,
-            read_buffer,
-            read_end: 0,
-            next_data_sn: 0,
-            write_data,
-            last_r2t_sn: None,
+            transfer,
         }
     }
 
-    /// Copies one Data-In PDU into the read buffer after checking DataSN order and bounds.
-    pub fn accept_data_in(&mut self, pdu: &DataIn) -> Result<(), SessionError> {
+    /// A short name of the task's kind for violation reports.
+    pub fn kind(&self) -> &'static str {
+        match self.transfer {
+            Transfer::None => "command without data",
+            Transfer::Read(_) => "read",
+            Transfer::Write(_) => "write",
+        }
+    }
+
+    /// Data-In and R2T PDUs received, as a SCSI Response's ExpDataSN counts them.
+    pub fn data_pdu_count(&self) -> u32 {
+        match &self.transfer {
+            Transfer::None => 0,
+            Transfer::Read(read) => read.next_data_sn,
+            Transfer::Write(write) => write.next_r2t_sn,
+        }
+    }
+
+    /// Checks the bytes against a GOOD-class or other status; returns the data to deliver
+    /// and the residual to report. A GOOD-class status whose bytes do not add up is a
+    /// violation; any other status reports only the bytes that arrived (the residual grows to
+    /// cover the rest), so a status that counts as success never covers missing bytes.
+    pub fn finish(
+        &mut self,
+        status: u8,
+        residual: Residual,
+    ) -> Result<(Bytes, Residual), ProtocolViolation> {
+        match &mut self.transfer {
+            Transfer::None => check_counts(status, residual, 0, 0).map(|r| (Bytes::new(), r)),
+            Transfer::Read(read) => {
+                let received = read.received();
+                let residual = check_counts(status, residual, read.expected, received)?;
+                let good = read.expected - residual_bytes(residual);
+                let mut data = std::mem::take(&mut read.buffer);
+                data.truncate(good as usize);
+                Ok((data.freeze(), residual))
+            }
+            Transfer::Write(write) => {
+                let residual = check_write(status, residual, write.length(), write.sent_end)?;
+                Ok((Bytes::new(), residual))
+            }
+        }
+    }
+}
+
+/// A write's status: a GOOD-class status must not claim bytes that were never sent (a target
+/// may take fewer than were sent and say so with an underflow).
+fn check_write(
+    status: u8,
+    residual: Residual,
+    expected: u32,
+    sent: u32,
+) -> Result<Residual, ProtocolViolation> {
+    if !is_good_class_status(status) {
+        return check_counts(status, residual, expected, sent);
+    }
+    let Some(claimed) = claimed_bytes(residual, expected) else {
+        return Err(ProtocolViolation::ResidualMismatch {
+            residual,
+            received: sent,
+            expected,
+        });
+    };
+    if sent < claimed {
+        return Err(ProtocolViolation::WriteStatusBeforeData {
+            status,
+            sent,
+            claimed,
+            expected,
+        });
+    }
+    Ok(residual)
+}
+
+/// The bytes a residual says were transferred, or `None` when it claims more than nothing.
+fn claimed_bytes(residual: Residual, expected: u32) -> Option<u32> {
+    match residual {
+        Residual::None | Residual::Overflow(_) => Some(expected),
+        Residual::Underflow(count) => expected.checked_sub(count),
+    }
+}
+
+fn residual_bytes(residual: Residual) -> u32 {
+    match residual {
+        Residual::Underflow(count) => count,
+        Residual::None | Residual::Overflow(_) => 0,
+    }
+}
+
+/// `transferred` bytes moved of `expected`; a GOOD-class status must say exactly that, any
+/// other status gets a residual covering whatever did not move.
+fn check_counts(
+    status: u8,
+    residual: Residual,
+    expected: u32,
+    transferred: u32,
+) -> Result<Residual, ProtocolViolation> {
+    let claimed = claimed_bytes(residual, expected);
+    if !is_good_class_status(status) {
+        let good = claimed.unwrap_or(0).min(transferred);
+        return Ok(match good < expected {
+            true => Residual::Underflow(expected - good),
+            false => residual,
+        });
+    }
+    match claimed {
+        Some(claimed) if claimed == transferred => Ok(residual),
+        Some(claimed) if transferred < claimed && residual == Residual::None => {
+            Err(ProtocolViolation::ReadShort {
+                status,
+                received: transferred,
+                expected,
+                residual,
+            })
+        }
+        _ => Err(ProtocolViolation::ResidualMismatch {
+            residual,
+            received: transferred,
+            expected,
+        }),
+    }
+}
+
+impl ReadState {
+    fn received(&self) -> u32 {
+        // The buffer never grows past `expected` (checked on every Data-In).
+        u32::try_from(self.buffer.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Appends one Data-In after checking DataSN order, the offset (no gap, no overlap) and
+    /// the expected length.
+    pub fn accept(&mut self, pdu: &DataIn) -> Result<(), ProtocolViolation> {
         if pdu.data_sn != self.next_data_sn {
-            return Err(SessionError::DataSequence {
+            return Err(ProtocolViolation::DataSnOutOfOrder {
                 expected: self.next_data_sn,
                 received: pdu.data_sn,
             });
@@ -78,80 +239,85 @@ impl ScsiTask {
         if pdu.data.is_empty() {
             return Ok(());
         }
-        let start = pdu.buffer_offset as usize;
-        let end = start.checked_add(pdu.data.len());
-        let slot = end.and_then(|end| self.read_buffer.get_mut(start..end));
-        let Some(slot) = slot else {
-            return Err(SessionError::DataOutOfRange {
+        let received = self.received();
+        let length = u32::try_from(pdu.data.len()).unwrap_or(u32::MAX);
+        if pdu.buffer_offset < received {
+            return Err(ProtocolViolation::DataOverlap {
+                expected: received,
                 offset: pdu.buffer_offset,
-                length: pdu.data.len(),
-                buffer: self.read_buffer.len(),
-            });
-        };
-        slot.copy_from_slice(&pdu.data);
-        self.read_end = self.read_end.max(start + pdu.data.len());
-        Ok(())
-    }
-
-    /// The bytes read, up to the furthest byte received.
-    pub fn take_read_data(&mut self) -> Bytes {
-        let mut buffer = std::mem::take(&mut self.read_buffer);
-        buffer.truncate(self.read_end);
-        buffer.freeze()
-    }
-
-    /// Validates an R2T against the write buffer and the negotiated burst limit.
-    pub fn check_r2t(&mut self, r2t: &ReadyToTransfer, max_burst: u32) -> Result<(), SessionError> {
-        let end = u64::from(r2t.buffer_offset) + u64::from(r2t.desired_data_transfer_length);
-        if end > self.write_data.len() as u64
-            || r2t.desired_data_transfer_length > max_burst
-            || r2t.desired_data_transfer_length == 0
-        {
-            return Err(SessionError::R2tOutOfRange {
-                offset: r2t.buffer_offset,
-                length: r2t.desired_data_transfer_length,
-                buffer: self.write_data.len(),
             });
         }
-        self.last_r2t_sn = Some(r2t.r2t_sn);
+        if pdu.buffer_offset > received {
+            return Err(ProtocolViolation::DataGap {
+                expected: received,
+                offset: pdu.buffer_offset,
+            });
+        }
+        if u64::from(received) + u64::from(length) > u64::from(self.expected) {
+            return Err(ProtocolViolation::DataBeyondLength {
+                offset: pdu.buffer_offset,
+                length,
+                expected: self.expected,
+            });
+        }
+        self.buffer.extend_from_slice(&pdu.data);
+        assert!(self.buffer.len() <= self.expected as usize);
         Ok(())
     }
 }
 
-/// Everything needed to cut a byte range of write data into Data-Out PDUs.
-pub(crate) struct DataOutSequence<'a> {
-    pub lun: u64,
-    pub initiator_task_tag: u32,
-    /// The R2T's tag, or `RESERVED_TAG` for unsolicited data.
-    pub target_transfer_tag: u32,
-    pub exp_stat_sn: u32,
-    pub data: &'a Bytes,
-    pub offset: usize,
-    pub length: usize,
-    pub max_segment: usize,
-}
+impl WriteState {
+    pub fn length(&self) -> u32 {
+        u32::try_from(self.data.len()).unwrap_or(u32::MAX)
+    }
 
-impl DataOutSequence<'_> {
-    /// Appends the sequence's Data-Out PDUs: DataSN from 0, the F bit on the last.
-    pub fn emit(&self, out: &mut impl Extend<DataOut>) {
-        let end = self.offset + self.length;
-        let segment = self.max_segment.max(1);
-        let mut offset = self.offset;
-        let mut data_sn = 0u32;
-        while offset < end {
-            let chunk_end = end.min(offset + segment);
-            out.extend(std::iter::once(DataOut {
-                final_pdu: chunk_end == end,
-                lun: self.lun,
-                initiator_task_tag: self.initiator_task_tag,
-                target_transfer_tag: self.target_transfer_tag,
-                exp_stat_sn: self.exp_stat_sn,
-                data_sn,
-                buffer_offset: u32::try_from(offset).unwrap_or(u32::MAX),
-                data: self.data.slice(offset..chunk_end),
-            }));
-            offset = chunk_end;
-            data_sn = data_sn.wrapping_add(1);
+    /// Takes one R2T: the next R2TSN, within MaxOutstandingR2T, starting at the first byte not
+    /// yet requested, inside the write and MaxBurstLength. Returns the range to send.
+    pub fn accept_r2t(
+        &mut self,
+        r2t: &ReadyToTransfer,
+        max_burst: u32,
+        max_outstanding: u32,
+    ) -> Result<(u32, u32), ProtocolViolation> {
+        if r2t.r2t_sn != self.next_r2t_sn {
+            return Err(ProtocolViolation::R2tSnOutOfOrder {
+                expected: self.next_r2t_sn,
+                received: r2t.r2t_sn,
+            });
+        }
+        if self.outstanding_r2ts >= max_outstanding {
+            return Err(ProtocolViolation::TooManyR2ts {
+                outstanding: self.outstanding_r2ts,
+                limit: max_outstanding,
+            });
+        }
+        let (offset, length) = (r2t.buffer_offset, r2t.desired_data_transfer_length);
+        let end = u64::from(offset) + u64::from(length);
+        if length == 0 || offset != self.solicited_end || end > u64::from(self.length()) {
+            return Err(ProtocolViolation::R2tOutOfRange {
+                offset,
+                length,
+                next: self.solicited_end,
+                write_length: self.length(),
+            });
+        }
+        if length > max_burst {
+            return Err(ProtocolViolation::R2tAboveMaxBurst { length, max_burst });
+        }
+        self.next_r2t_sn = self.next_r2t_sn.wrapping_add(1);
+        self.outstanding_r2ts += 1;
+        self.solicited_end = offset + length;
+        Ok((offset, offset + length))
+    }
+
+    /// Records bytes handed to the wire; `ends_r2t` when this was the last PDU answering an
+    /// R2T (the R2T is no longer outstanding).
+    pub fn sent(&mut self, end: u32, ends_r2t: bool) {
+        assert!(end <= self.length());
+        self.sent_end = self.sent_end.max(end);
+        if ends_r2t {
+            assert!(self.outstanding_r2ts > 0, "Data-Out for an R2T never taken");
+            self.outstanding_r2ts -= 1;
         }
     }
 }
@@ -179,70 +345,5 @@ pub(crate) fn first_burst_split(
     (immediate, unsolicited)
 }
 
-pub(crate) const UNSOLICITED_TAG: u32 = RESERVED_TAG;
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn first_burst_obeys_every_key() {
-        // ImmediateData=Yes, InitialR2T=No: immediate up to MRDSL, the rest of the first burst
-        // unsolicited.
-        assert_eq!(
-            first_burst_split(100_000, true, false, 65_536, 8192),
-            (8192, 57_344)
-        );
-        // InitialR2T=Yes: only immediate data.
-        assert_eq!(
-            first_burst_split(100_000, true, true, 65_536, 8192),
-            (8192, 0)
-        );
-        // ImmediateData=No, InitialR2T=Yes: everything waits for R2T.
-        assert_eq!(
-            first_burst_split(100_000, false, true, 65_536, 8192),
-            (0, 0)
-        );
-        // A small write fits entirely.
-        assert_eq!(
-            first_burst_split(4096, true, false, 65_536, 8192),
-            (4096, 0)
-        );
-    }
-
-    #[test]
-    fn data_out_sequence_splits_by_segment_and_marks_the_last() {
-        let data = Bytes::from(vec![7u8; 10_000]);
-        let sequence = DataOutSequence {
-            lun: 1,
-            initiator_task_tag: 9,
-            target_transfer_tag: 0x55,
-            exp_stat_sn: 3,
-            data: &data,
-            offset: 1000,
-            length: 9000,
-            max_segment: 4096,
-        };
-        let mut pdus = Vec::new();
-        sequence.emit(&mut pdus);
-        let shape: Vec<_> = pdus
-            .iter()
-            .map(|pdu| {
-                (
-                    pdu.data_sn,
-                    pdu.buffer_offset,
-                    pdu.data.len(),
-                    pdu.final_pdu,
-                )
-            })
-            .collect();
-        assert_eq!(
-            shape,
-            vec![
-                (0, 1000, 4096, false),
-                (1, 5096, 4096, false),
-                (2, 9192, 808, true)
-            ]
-        );
-    }
-}
+mod tests;

@@ -18,7 +18,7 @@ use serde::Serialize;
 use unjam_iscsi::client::IscsiClient;
 use unjam_iscsi::pdu::TaskAttribute;
 use unjam_iscsi::session::{DataDirection, TaskRequest};
-use unjam_scsi::cdb::response::ReadCapacity16Data;
+use unjam_runtime::Capacity;
 use unjam_scsi::cdb::{Read16, ReadCapacity16, Write16};
 
 use super::iscsi_common::{connect, execute, require_good, runtime, TargetArgs};
@@ -149,8 +149,8 @@ async fn capacity(client: &IscsiClient, target: &TargetArgs) -> anyhow::Result<(
     )
     .await?;
     require_good(&outcome, "READ CAPACITY(16)")?;
-    let data = ReadCapacity16Data::parse(&outcome.data)?;
-    Ok((data.block_count().unwrap_or(0), data.block_length))
+    let capacity = Capacity::from_read_capacity16(&outcome.data)?;
+    Ok((capacity.blocks(), capacity.block_length))
 }
 
 async fn bench(options: IscsiBenchOptions) -> anyhow::Result<ExitCode> {

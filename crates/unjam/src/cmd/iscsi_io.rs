@@ -5,7 +5,7 @@ use serde_json::json;
 use unjam_iscsi::client::IscsiClient;
 use unjam_iscsi::pdu::Residual;
 use unjam_iscsi::session::DataDirection;
-use unjam_scsi::cdb::response::ReadCapacity16Data;
+use unjam_runtime::Capacity;
 use unjam_scsi::cdb::ReadCapacity16;
 
 use super::iscsi_common::{execute, require_good, TargetArgs};
@@ -27,7 +27,8 @@ pub async fn block_size(client: &IscsiClient, target: &TargetArgs) -> anyhow::Re
     )
     .await?;
     require_good(&outcome, "READ CAPACITY(16)")?;
-    Ok(ReadCapacity16Data::parse(&outcome.data)?.block_length)
+    // A block length of 0 is a device error, never a READ with transfer length 0.
+    Ok(Capacity::from_read_capacity16(&outcome.data)?.block_length)
 }
 
 pub fn transfer_length(blocks: u32, block_size: u32) -> anyhow::Result<u32> {
