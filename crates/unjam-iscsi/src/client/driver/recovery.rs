@@ -41,14 +41,11 @@ impl Driver {
                         }
                         Err(error) => break error,
                     },
-                    command = self.commands.recv() => match command {
-                        None => return Recovery::Exit,
-                        Some(Command::Logout { reply }) => {
-                            let _ = reply.send(Ok(()));
-                            return Recovery::Exit;
+                    command = self.commands.recv() => {
+                        if let Some(end) = self.while_recovering(command) {
+                            return end;
                         }
-                        Some(command) => self.hold(command),
-                    },
+                    }
                     _ = tokio::time::sleep_until(give_up) => return self.time_out(),
                 }
             };
@@ -56,14 +53,11 @@ impl Driver {
             let wake = (tokio::time::Instant::now() + backoff).min(give_up);
             loop {
                 tokio::select! {
-                    command = self.commands.recv() => match command {
-                        None => return Recovery::Exit,
-                        Some(Command::Logout { reply }) => {
-                            let _ = reply.send(Ok(()));
-                            return Recovery::Exit;
+                    command = self.commands.recv() => {
+                        if let Some(end) = self.while_recovering(command) {
+                            return end;
                         }
-                        Some(command) => self.hold(command),
-                    },
+                    }
                     _ = tokio::time::sleep_until(wake) => break,
                 }
             }
@@ -71,6 +65,21 @@ impl Driver {
                 return self.time_out();
             }
             backoff = (backoff * 2).min(policy.max_backoff);
+        }
+    }
+
+    /// A caller's command while there is no session; `Some` when recovery must stop.
+    fn while_recovering(&mut self, command: Option<Command>) -> Option<Recovery> {
+        match command {
+            None => Some(Recovery::Exit),
+            Some(Command::Logout { reply }) => {
+                let _ = reply.send(Ok(()));
+                Some(Recovery::Exit)
+            }
+            Some(command) => {
+                self.hold(command);
+                None
+            }
         }
     }
 
