@@ -52,8 +52,11 @@ pub struct Command {
     pub retries: i32,
     pub allowed: i32,
     pub timeout: Duration,
-    /// `jiffies_at_alloc`: kept across retries and requeues.
-    pub alloc_at: Instant,
+    /// `jiffies_at_alloc`: set when the request is first prepared for dispatch (not while it
+    /// only waits in its queue), kept across retries, requeues and re-preparations.
+    pub prepared_at: Option<Instant>,
+    /// When the caller submitted the request.
+    pub submitted_at: Instant,
     pub attempts: u32,
     pub counted_retries: u32,
     pub result: ScsiResult,
@@ -71,7 +74,20 @@ pub struct Command {
     pub busy: bool,
     pub deadline: Instant,
     pub timer_resets: u32,
+    /// Consecutive re-preparations that completed no byte (bounded by
+    /// `DeviceConfig::max_repreps_without_progress`).
+    pub repreps_without_progress: u32,
+    /// Links of the device's in-flight list (the block timer's requests), `NO_SLOT` at ends.
+    pub timer_prev: u32,
+    pub timer_next: u32,
+    /// For an error-handler command: the slot of the failed command it is sent for (the
+    /// kernel hijacks that command: log lines carry its tag, its sense buffer receives the
+    /// answer). `NO_SLOT` for requests.
+    pub eh_carrier: u32,
 }
+
+/// "No slot" in the intrusive lists and carrier links.
+pub const NO_SLOT: u32 = u32::MAX;
 
 impl Command {
     pub fn new(
@@ -90,7 +106,8 @@ impl Command {
             retries: 0,
             allowed,
             timeout,
-            alloc_at: now,
+            prepared_at: None,
+            submitted_at: now,
             attempts: 0,
             counted_retries: 0,
             result: ScsiResult::OK,
@@ -103,7 +120,34 @@ impl Command {
             busy: false,
             deadline: now,
             timer_resets: 0,
+            repreps_without_progress: 0,
+            timer_prev: NO_SLOT,
+            timer_next: NO_SLOT,
+            eh_carrier: NO_SLOT,
         }
+    }
+}
+
+impl Command {
+    /// unjam's lifetime bound ([`crate::disposition::lifetime_exceeded`]): the limit in whole
+    /// seconds once it has passed.
+    pub fn lifetime_exceeded(&self, now: Instant) -> Option<u64> {
+        crate::disposition::lifetime_exceeded(now, self.prepared_at, self.allowed, self.timeout)
+    }
+
+    /// When [`Command::lifetime_exceeded`] will say so (`None` before the first prepare).
+    pub fn lifetime_deadline(&self) -> Option<Instant> {
+        let allowed = if self.allowed < 0 {
+            crate::disposition::NO_LIMIT_LIFETIME_TIMEOUTS - 1
+        } else {
+            self.allowed as u32
+        };
+        Some(self.prepared_at? + self.timeout.saturating_mul(allowed.saturating_add(1)))
+    }
+
+    /// `cmd_age` of the log lines: since the first prepare (or submission, if never sent).
+    pub fn age(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.prepared_at.unwrap_or(self.submitted_at))
     }
 }
 
@@ -168,6 +212,24 @@ impl Slab {
 
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut Command> {
         self.slots.get_mut(slot as usize)?.command.as_mut()
+    }
+
+    /// The live command in `slot`; a dead slot here is a bug in the core.
+    #[track_caller]
+    pub fn command(&self, slot: u32) -> &Command {
+        match self.get(slot) {
+            Some(command) => command,
+            None => panic!("slot {slot} holds no command"),
+        }
+    }
+
+    /// The live command in `slot`, mutably; a dead slot here is a bug in the core.
+    #[track_caller]
+    pub fn command_mut(&mut self, slot: u32) -> &mut Command {
+        match self.get_mut(slot) {
+            Some(command) => command,
+            None => panic!("slot {slot} holds no command"),
+        }
     }
 
     /// The command `tag` names, if it is still that command's current attempt.

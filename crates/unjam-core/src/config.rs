@@ -50,10 +50,13 @@ pub enum Personality {
     VirtioScsi,
     IscsiTcp,
     HisiSas,
+    /// The kernel's `scsi_debug` module, used for kernel-observed.md: abort, LUN, target,
+    /// bus and host reset; `allow_restart` off (sd sends no START UNIT).
+    ScsiDebug,
 }
 
 impl Personality {
-    pub const ALL: [Personality; 7] = [
+    pub const ALL: [Personality; 8] = [
         Self::Generic,
         Self::Mpt3sas,
         Self::Smartpqi,
@@ -61,6 +64,7 @@ impl Personality {
         Self::VirtioScsi,
         Self::IscsiTcp,
         Self::HisiSas,
+        Self::ScsiDebug,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +76,7 @@ impl Personality {
             Self::VirtioScsi => "virtio_scsi",
             Self::IscsiTcp => "iscsi_tcp",
             Self::HisiSas => "hisi_sas",
+            Self::ScsiDebug => "scsi_debug",
         }
     }
 
@@ -90,6 +95,7 @@ impl Personality {
             Self::VirtioScsi => (true, false, false, false),
             Self::IscsiTcp => (true, true, false, false),
             Self::HisiSas => (true, true, false, false),
+            Self::ScsiDebug => (true, true, true, true),
         };
         Capabilities {
             abort: true,
@@ -101,11 +107,41 @@ impl Personality {
         }
     }
 
+    /// The device's `allow_restart` default: off for scsi_debug's disks (as for most SCSI
+    /// disks; libata turns it on), on for the other personalities.
+    pub fn allow_restart(self) -> bool {
+        self != Self::ScsiDebug
+    }
+
     /// virtio_scsi's `eh_timed_out` always resets the timer (spec §9.2).
     pub fn timed_out_hook(self) -> TimedOutHook {
         match self {
             Self::VirtioScsi => TimedOutHook::ResetTimer,
             _ => TimedOutHook::NotHandled,
+        }
+    }
+}
+
+/// How the block layer's timers tick (issue 9 item 12, kernel-observed.md). Under policy
+/// `linux` the core keeps the kernel's coarse timers; under `unjam` deadlines are exact.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Default)]
+pub enum TimerModel {
+    /// HZ = 250 (Debian's kernels): the per-queue request timer is rounded up to the next
+    /// whole second when it is armed on an idle queue (`blk_add_timer`, at most 5 s
+    /// ahead), and re-armed at the exact next deadline when it fires; a blocked device
+    /// counts down once per 4 ms jiffy; a requeue runs the queue again from kblockd after
+    /// 100 µs. See docs/core.md, "Timers".
+    #[default]
+    Jiffies,
+    /// Every deadline fires exactly; a blocked queue is re-run after 3 ms; requeues run at once.
+    Exact,
+}
+
+impl TimerModel {
+    pub fn for_policy(policy: EhPolicy) -> TimerModel {
+        match policy {
+            EhPolicy::Linux => Self::Jiffies,
+            EhPolicy::Unjam => Self::Exact,
         }
     }
 }
@@ -193,6 +229,8 @@ pub struct HostConfig {
     pub tmf_timeout: Duration,
     /// How long the core waits for a poll answer before aborting anyway.
     pub poll_timeout: Duration,
+    /// The block layer's timer granularity (policy `linux`: jiffies).
+    pub timer_model: TimerModel,
 }
 
 impl HostConfig {
@@ -211,6 +249,7 @@ impl HostConfig {
             skip_settle_delay: false,
             tmf_timeout: Duration::from_secs(30),
             poll_timeout: Duration::from_secs(1),
+            timer_model: TimerModel::Jiffies,
         }
     }
 }
@@ -243,7 +282,15 @@ pub struct DeviceConfig {
     pub max_medium_access_timeouts: u32,
     /// The error-handler scopes of this device (policy `linux`: host only).
     pub eh_scopes: EhScopes,
+    /// unjam's bound on a request prepared again and again without completing a byte
+    /// (sd's "false check condition" loop, which the kernel does not bound). Past it the
+    /// request fails with `BLK_STS_IOERR`.
+    pub max_repreps_without_progress: u32,
 }
+
+/// The default of [`DeviceConfig::max_repreps_without_progress`]: 1000 sends, a tenth of a
+/// second at the kernel's observed 7–15 k re-sends per second.
+pub const MAX_REPREPS_WITHOUT_PROGRESS: u32 = 1000;
 
 impl DeviceConfig {
     /// A disk at `channel:target:lun` with sd's defaults.
@@ -267,6 +314,7 @@ impl DeviceConfig {
             sector_size: 512,
             max_medium_access_timeouts: 2,
             eh_scopes: EhScopes::HOST,
+            max_repreps_without_progress: MAX_REPREPS_WITHOUT_PROGRESS,
         }
     }
 }
@@ -287,6 +335,12 @@ mod tests {
         assert_eq!(resets(Personality::VirtioScsi), (true, false, false, false));
         assert_eq!(resets(Personality::IscsiTcp), (true, true, false, false));
         assert_eq!(resets(Personality::HisiSas), (true, true, false, false));
+        assert_eq!(resets(Personality::ScsiDebug), (true, true, true, true));
+        assert!(!Personality::ScsiDebug.allow_restart());
+        assert_eq!(
+            Personality::parse("scsi_debug"),
+            Some(Personality::ScsiDebug)
+        );
         assert_eq!(
             Personality::VirtioScsi.timed_out_hook(),
             TimedOutHook::ResetTimer

@@ -1,129 +1,89 @@
-//! Timers. Command deadlines sit in one FIFO per timeout value: deadlines armed with the
-//! same timeout at non-decreasing `now` are monotonic, so arming is O(1) and the earliest
-//! deadline is at a front. Entries are deleted lazily (a fired or re-armed command no longer
-//! matches its entry) and compacted when a queue grows past a bound. Rare timers (abort
-//! delay, TMF and EH-command timeouts, queue re-runs, settle delays) live in a heap.
+//! Timers. Requests follow the block layer's per-queue timer (`blk_add_timer`,
+//! `blk_mq_timeout_work`): each device keeps its in-flight requests in an intrusive list
+//! (links in the commands) and one queue timer; when it fires, the requests whose deadline
+//! passed time out and the timer is re-armed at the earliest remaining deadline. How the
+//! timer is rounded and how queues re-run follow the host's [`TimerModel`]. Every timer
+//! (queue timers, abort delay, TMF and EH-command timeouts, queue re-runs, settle delays)
+//! lives in one heap; entries are validated when they fire.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 use std::time::Duration;
 
+use crate::config::TimerModel;
 use crate::time::Instant;
 
-/// One armed command deadline.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct DeadlineEntry {
-    pub deadline: Instant,
-    pub slot: u32,
-    pub generation: u32,
+/// One jiffy at HZ = 250.
+pub const JIFFY: Duration = Duration::from_millis(4);
+/// `BLK_MAX_TIMEOUT`: the queue timer is never armed further ahead than this.
+const BLK_MAX_TIMEOUT: Duration = Duration::from_secs(5);
+/// A pending queue timer is moved earlier only by at least `HZ / 2` (timer slack tolerance).
+const MOVE_EARLIER_BY: Duration = Duration::from_millis(500);
+/// `SCSI_QUEUE_DELAY` under the exact model.
+const QUEUE_DELAY: Duration = Duration::from_millis(3);
+/// How long kblockd's requeue work takes to run the queue again under the jiffies model
+/// (kernel-observed.md: 7–15 k re-sends per second in sd's false-check-condition loop).
+const REQUEUE_WORK_DELAY: Duration = Duration::from_micros(100);
+
+/// The jiffy `now` lies in.
+pub fn jiffy(now: Instant) -> u64 {
+    now.as_nanos() / JIFFY.as_nanos() as u64
 }
 
-struct Fifo {
-    timeout: Duration,
-    entries: VecDeque<DeadlineEntry>,
+/// The next jiffy tick strictly after `now`.
+pub fn next_tick(now: Instant) -> Instant {
+    Instant::from_nanos((jiffy(now) + 1).saturating_mul(JIFFY.as_nanos() as u64))
 }
 
-/// Command deadlines, one FIFO per distinct timeout.
-pub struct CommandTimers {
-    fifos: Vec<Fifo>,
-    /// A FIFO longer than this is compacted (bounds memory under out-of-order completion).
-    compact_above: usize,
+/// `round_jiffies_up`: the next whole second strictly after `at` (a whole second itself
+/// moves a full second on, as the kernel's rounding does).
+pub fn round_up_to_second(at: Instant) -> Instant {
+    const SECOND: u64 = 1_000_000_000;
+    Instant::from_nanos((at.as_nanos() / SECOND + 1).saturating_mul(SECOND))
 }
 
-impl CommandTimers {
-    pub fn new(compact_above: usize) -> CommandTimers {
-        CommandTimers {
-            fifos: Vec::new(),
-            compact_above: compact_above.max(64),
-        }
-    }
-
-    pub fn arm(
-        &mut self,
-        timeout: Duration,
-        entry: DeadlineEntry,
-        is_live: impl Fn(&DeadlineEntry) -> bool,
-    ) {
-        let index = match self.fifos.iter().position(|fifo| fifo.timeout == timeout) {
-            Some(index) => index,
-            None => {
-                self.fifos.push(Fifo {
-                    timeout,
-                    entries: VecDeque::with_capacity(self.compact_above),
-                });
-                self.fifos.len() - 1
-            }
-        };
-        let compact_above = self.compact_above;
-        let fifo = &mut self.fifos[index];
-        debug_assert!(fifo
-            .entries
-            .back()
-            .is_none_or(|last| last.deadline <= entry.deadline));
-        fifo.entries.push_back(entry);
-        if fifo.entries.len() > compact_above {
-            fifo.entries.retain(&is_live);
-            if fifo.entries.len() > compact_above / 2 {
-                self.compact_above = compact_above.saturating_mul(2);
+/// When the queue timer should fire for a request with `deadline` armed at `now`, and
+/// whether it replaces the `pending` timer (`blk_add_timer`). `None`: leave it.
+pub fn queue_timer_for(
+    model: TimerModel,
+    now: Instant,
+    deadline: Instant,
+    pending: Option<Instant>,
+) -> Option<Instant> {
+    match model {
+        TimerModel::Exact => match pending {
+            Some(pending) if pending <= deadline => None,
+            _ => Some(deadline),
+        },
+        TimerModel::Jiffies => {
+            let expiry = round_up_to_second(deadline).min(now + BLK_MAX_TIMEOUT);
+            match pending {
+                None => Some(expiry),
+                Some(pending)
+                    if expiry < pending
+                        && pending.saturating_duration_since(expiry) >= MOVE_EARLIER_BY =>
+                {
+                    Some(expiry)
+                }
+                Some(_) => None,
             }
         }
     }
+}
 
-    /// Drops dead entries at the fronts and returns the earliest live deadline.
-    pub fn earliest(&mut self, is_live: impl Fn(&DeadlineEntry) -> bool) -> Option<Instant> {
-        let mut earliest: Option<Instant> = None;
-        for fifo in &mut self.fifos {
-            while fifo.entries.front().is_some_and(|entry| !is_live(entry)) {
-                fifo.entries.pop_front();
-            }
-            if let Some(front) = fifo.entries.front() {
-                earliest = Some(earliest.map_or(front.deadline, |e| e.min(front.deadline)));
-            }
-        }
-        earliest
+/// When a blocked queue runs again (`SCSI_QUEUE_DELAY`, 3 ms = one jiffy at HZ = 250).
+pub fn queue_rerun_at(model: TimerModel, now: Instant) -> Instant {
+    match model {
+        TimerModel::Exact => now + QUEUE_DELAY,
+        TimerModel::Jiffies => next_tick(now),
     }
+}
 
-    /// Pops the earliest live entry due at `now`.
-    pub fn pop_due(
-        &mut self,
-        now: Instant,
-        is_live: impl Fn(&DeadlineEntry) -> bool,
-    ) -> Option<DeadlineEntry> {
-        self.earliest(&is_live)?;
-        let fifo = self
-            .fifos
-            .iter_mut()
-            .filter(|fifo| {
-                fifo.entries
-                    .front()
-                    .is_some_and(|entry| entry.deadline <= now)
-            })
-            .min_by_key(|fifo| {
-                fifo.entries
-                    .front()
-                    .map(|entry| (entry.deadline, entry.slot))
-            })?;
-        fifo.entries.pop_front()
-    }
-
-    /// Drops dead entries at the front of the FIFO for `timeout` (called on completion, so
-    /// in-order completions keep the FIFOs short).
-    pub fn prune(&mut self, timeout: Duration, is_live: impl Fn(&DeadlineEntry) -> bool) {
-        if let Some(fifo) = self.fifos.iter_mut().find(|fifo| fifo.timeout == timeout) {
-            while fifo.entries.front().is_some_and(|entry| !is_live(entry)) {
-                fifo.entries.pop_front();
-            }
-        }
-    }
-
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.fifos.iter().map(|fifo| fifo.entries.len()).sum()
-    }
-
-    #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+/// When a requeued request's queue runs again (`blk_mq_kick_requeue_list` on kblockd).
+pub fn requeue_run_at(model: TimerModel, now: Instant) -> Option<Instant> {
+    match model {
+        TimerModel::Exact => None,
+        TimerModel::Jiffies => Some(now + REQUEUE_WORK_DELAY),
     }
 }
 
@@ -146,6 +106,8 @@ pub enum RareTimer {
     DelayedRequeue { slot: u32, generation: u32 },
     /// The settle delay after a bus or host reset.
     EhSettle { host: u32, epoch: u32 },
+    /// A device's request timer (`q->timeout`), valid while the device's timer is `at`.
+    QueueTimer { device: u32, at: Instant },
 }
 
 /// A min-heap of rare timers; entries are validated when they fire.
@@ -171,6 +133,18 @@ impl RareTimers {
         self.heap.peek().map(|Reverse((at, _, _))| *at)
     }
 
+    /// The earliest entry and its timer.
+    pub fn peek(&self) -> Option<(Instant, RareTimer)> {
+        self.heap
+            .peek()
+            .map(|Reverse((at, _, timer))| (*at, *timer))
+    }
+
+    /// Drops the earliest entry.
+    pub fn pop(&mut self) {
+        self.heap.pop();
+    }
+
     pub fn pop_due(&mut self, now: Instant) -> Option<RareTimer> {
         if self.earliest()? > now {
             return None;
@@ -187,60 +161,8 @@ mod tests {
         Instant::ZERO + Duration::from_secs(seconds)
     }
 
-    #[test]
-    fn fifos_yield_the_earliest_live_deadline() {
-        let mut timers = CommandTimers::new(64);
-        let live = |entry: &DeadlineEntry| entry.slot != 1;
-        timers.arm(
-            Duration::from_secs(30),
-            DeadlineEntry {
-                deadline: at(30),
-                slot: 1,
-                generation: 0,
-            },
-            live,
-        );
-        timers.arm(
-            Duration::from_secs(30),
-            DeadlineEntry {
-                deadline: at(31),
-                slot: 2,
-                generation: 0,
-            },
-            live,
-        );
-        timers.arm(
-            Duration::from_secs(3),
-            DeadlineEntry {
-                deadline: at(33),
-                slot: 3,
-                generation: 0,
-            },
-            live,
-        );
-        assert_eq!(timers.earliest(live), Some(at(31)), "slot 1 is dead");
-        assert_eq!(timers.pop_due(at(30), live), None);
-        assert_eq!(timers.pop_due(at(40), live).map(|e| e.slot), Some(2));
-        assert_eq!(timers.pop_due(at(40), live).map(|e| e.slot), Some(3));
-        assert!(timers.is_empty());
-    }
-
-    #[test]
-    fn compaction_bounds_a_fifo() {
-        let mut timers = CommandTimers::new(64);
-        let never_live = |_: &DeadlineEntry| false;
-        for slot in 0..10_000 {
-            timers.arm(
-                Duration::from_secs(30),
-                DeadlineEntry {
-                    deadline: at(30),
-                    slot,
-                    generation: 0,
-                },
-                never_live,
-            );
-        }
-        assert!(timers.len() <= 65);
+    fn ms(millis: u64) -> Instant {
+        Instant::ZERO + Duration::from_millis(millis)
     }
 
     #[test]
@@ -257,5 +179,50 @@ mod tests {
             timers.pop_due(at(5)),
             Some(RareTimer::HostRerun { host: 0 })
         );
+    }
+
+    #[test]
+    fn blk_add_timer_rounds_up_to_the_next_second_at_most_5s_ahead() {
+        let jiffies = TimerModel::Jiffies;
+        // Idle queue: a 3 s request sent at 10.984 s fires at 14 s (the kernel's later
+        // timeouts came 4.05-4.19 s after the retry, kernel-observed.md).
+        assert_eq!(
+            queue_timer_for(jiffies, ms(10_984), ms(13_984), None),
+            Some(at(14))
+        );
+        // A whole second still moves on (round_jiffies_up adds HZ when rem == 0).
+        assert_eq!(queue_timer_for(jiffies, at(1), at(4), None), Some(at(5)));
+        // A 30 s request: the timer is armed at most 5 s ahead.
+        assert_eq!(queue_timer_for(jiffies, at(1), at(31), None), Some(at(6)));
+        // A pending earlier timer stays; a later one moves only by >= 0.5 s.
+        assert_eq!(queue_timer_for(jiffies, at(1), at(4), Some(at(3))), None);
+        assert_eq!(
+            queue_timer_for(jiffies, at(1), at(4), Some(ms(5_300))),
+            None
+        );
+        assert_eq!(
+            queue_timer_for(jiffies, at(1), at(4), Some(at(6))),
+            Some(at(5))
+        );
+        // Exact: the deadline itself when earlier than the pending timer.
+        let exact = TimerModel::Exact;
+        assert_eq!(queue_timer_for(exact, at(1), at(4), None), Some(at(4)));
+        assert_eq!(queue_timer_for(exact, at(1), at(4), Some(at(3))), None);
+        assert_eq!(
+            queue_timer_for(exact, at(1), at(4), Some(ms(4_001))),
+            Some(at(4))
+        );
+    }
+
+    #[test]
+    fn jiffies_tick_every_4ms() {
+        assert_eq!(next_tick(ms(0)), ms(4));
+        assert_eq!(next_tick(ms(4)), ms(8));
+        assert_eq!(next_tick(ms(5)), ms(8));
+        assert_eq!(jiffy(ms(7)), 1);
+        assert_eq!(queue_rerun_at(TimerModel::Exact, ms(5)), ms(8));
+        assert_eq!(queue_rerun_at(TimerModel::Jiffies, ms(5)), ms(8));
+        assert_eq!(queue_rerun_at(TimerModel::Jiffies, ms(9)), ms(12));
+        assert_eq!(requeue_run_at(TimerModel::Exact, ms(9)), None);
     }
 }

@@ -111,6 +111,8 @@ pub(crate) struct Host {
     /// Start of the eh_deadline clock (`last_reset`).
     pub last_reset: Option<Instant>,
     pub rerun_armed: bool,
+    /// The jiffy of the last host_blocked countdown (jiffies timer model).
+    pub blocked_jiffy: u64,
 }
 
 pub(crate) struct Target {
@@ -119,6 +121,8 @@ pub(crate) struct Target {
     pub id: u32,
     pub busy: u32,
     pub blocked: u32,
+    /// The jiffy of the last target_blocked countdown (jiffies timer model).
+    pub blocked_jiffy: u64,
     pub expecting_lun_change: bool,
     pub devices: Vec<DeviceId>,
 }
@@ -135,6 +139,15 @@ pub(crate) struct Device {
     pub queue_depth: u32,
     pub busy: u32,
     pub blocked: u32,
+    /// The jiffy of the last device_blocked countdown (jiffies timer model).
+    pub blocked_jiffy: u64,
+    /// Requests whose block timer runs, oldest first (intrusive list through the commands).
+    pub timed: TimedList,
+    /// The request queue's timer (`q->timeout`), when pending.
+    pub queue_timer: Option<Instant>,
+    /// The pending queue timer has an entry in the timer heap (`poll_timeout` drops the
+    /// entry of a timer with nothing to time out; dispatch puts it back).
+    pub queue_timer_armed: bool,
     /// Live requests (queued, in flight, in recovery); bounded by `max_outstanding`.
     pub outstanding: u32,
     pub expecting_cc_ua: bool,
@@ -143,6 +156,9 @@ pub(crate) struct Device {
     pub changed: bool,
     pub use_10_for_rw: bool,
     pub medium_access_timed_out: u32,
+    /// sd's `ignore_medium_access_errors`: cleared when a command of the device enters the
+    /// error handler, set when `eh_action` counts a medium-access timeout (once per run).
+    pub ignore_medium_access_errors: bool,
     /// "rejecting I/O to offline device" was logged since the last state change.
     pub offline_logged: bool,
     pub rerun_armed: bool,
@@ -150,6 +166,24 @@ pub(crate) struct Device {
     /// Error-handler steps a smaller scope already tried for this device's commands
     /// (`get_sense_done`, `stu_done`, `reset_done`), skipped by the larger scope.
     pub eh_done: EhDone,
+}
+
+/// Head and tail slots of a device's timed requests (`NO_SLOT` when empty).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct TimedList {
+    pub head: u32,
+    pub tail: u32,
+    pub len: u32,
+}
+
+impl Default for TimedList {
+    fn default() -> TimedList {
+        TimedList {
+            head: crate::command::NO_SLOT,
+            tail: crate::command::NO_SLOT,
+            len: 0,
+        }
+    }
 }
 
 /// Steps already tried for a device by a smaller error-handler scope.
@@ -177,6 +211,7 @@ impl Host {
             starved: VecDeque::new(),
             last_reset: None,
             rerun_armed: false,
+            blocked_jiffy: 0,
         }
     }
 }
@@ -205,12 +240,17 @@ impl Device {
             queue_depth: config.queue_depth.max(1),
             busy: 0,
             blocked: 0,
+            blocked_jiffy: 0,
+            timed: TimedList::default(),
+            queue_timer: None,
+            queue_timer_armed: false,
             outstanding: 0,
             expecting_cc_ua: false,
             was_reset: false,
             changed: false,
             use_10_for_rw: config.use_10_for_rw,
             medium_access_timed_out: 0,
+            ignore_medium_access_errors: false,
             offline_logged: false,
             rerun_armed: false,
             starved: false,

@@ -135,6 +135,13 @@ pub enum TraceEvent {
         tag: Tag,
         waited_s: u64,
     },
+    /// unjam's bound on re-preparations without progress (sd's "false check condition"
+    /// loop) ended the request.
+    RepreparedTooOften {
+        device: DeviceId,
+        tag: Tag,
+        repreps: u32,
+    },
     Requeued {
         device: DeviceId,
         tag: Tag,
@@ -176,11 +183,15 @@ pub enum TraceEvent {
         device: DeviceId,
         tag: Tag,
         op: TmfOp,
+        /// A step of a timed-out EH command's escalation (`scsi_abort_eh_cmnd`; `tag` is
+        /// the EH command's), not the async abort of a request.
+        escalation: bool,
     },
     AbortDone {
         device: DeviceId,
         tag: Tag,
         result: TmfResult,
+        escalation: bool,
     },
     AbortRetry {
         device: DeviceId,
@@ -239,6 +250,8 @@ pub enum TraceEvent {
         device: DeviceId,
         tag: Tag,
         command: EhCommand,
+        /// The failed command it is sent for (the kernel's log lines carry its tag).
+        for_tag: Tag,
     },
     EhCommandDone {
         device: DeviceId,
@@ -247,16 +260,24 @@ pub enum TraceEvent {
         verdict: Disposition,
         result: ScsiResult,
         sense: SenseBuffer,
+        for_tag: Tag,
     },
     ResetSent {
         device: DeviceId,
         kind: ResetKind,
         op: TmfOp,
+        /// The command the reset is sent with (the first of its domain, or the carrier of
+        /// an escalating EH command).
+        for_tag: Tag,
+        /// A step of a timed-out EH command's escalation rather than a ladder step.
+        escalation: bool,
     },
     ResetDone {
         device: DeviceId,
         kind: ResetKind,
         result: TmfResult,
+        for_tag: Tag,
+        escalation: bool,
     },
     ResetSkipped {
         device: DeviceId,
@@ -339,6 +360,7 @@ impl TraceEvent {
             Self::SenseReported { .. } => "sense_reported",
             Self::ReservationConflict { .. } => "reservation_conflict",
             Self::RuntimeExceeded { .. } => "runtime_exceeded",
+            Self::RepreparedTooOften { .. } => "reprepared_too_often",
             Self::Requeued { .. } => "requeued",
             Self::CompletionRule { .. } => "completion_rule",
             Self::TimedOut { .. } => "timed_out",

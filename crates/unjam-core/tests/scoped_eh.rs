@@ -169,7 +169,7 @@ mod scenario_2_target_scope {
             => "target: lun_reset=fail target_reset=ok tur=ok retry", Ok;
         lun_reset_fail_target_reset_ok_tur_fail_falls_back_to_host:
             "timeout abort=fail lun_reset=fail target_reset=ok tur=fail"
-            => "target: lun_reset=fail target_reset=ok tur=fail ->host host: bus_reset=ok tur=fail host_reset=ok stu tur=fail offline finish", IoErr;
+            => "target: lun_reset=fail target_reset=ok tur=fail ->host host: bus_reset=ok tur=fail host_reset=ok stu tur=fail tur=fail offline finish", IoErr;
         lun_reset_fail_target_reset_fail_falls_back_to_host:
             "timeout abort=fail lun_reset=fail target_reset=fail tur=ok"
             => "target: lun_reset=fail target_reset=fail ->host host: bus_reset=ok tur=ok retry", Ok;
@@ -190,7 +190,7 @@ mod scenario_3_lun_and_target_scope {
             => "lun: lun_reset=fail ->target target: target_reset=ok tur=ok retry", Ok;
         lun_reset_fail_target_reset_ok_tur_fail_falls_back_to_host:
             "timeout abort=fail lun_reset=fail target_reset=ok tur=fail"
-            => "lun: lun_reset=fail ->target target: target_reset=ok tur=fail ->host host: bus_reset=ok tur=fail host_reset=ok stu tur=fail offline finish", IoErr;
+            => "lun: lun_reset=fail ->target target: target_reset=ok tur=fail ->host host: bus_reset=ok tur=fail host_reset=ok stu tur=fail tur=fail offline finish", IoErr;
         lun_reset_fail_target_reset_fail_falls_back_to_host:
             "timeout abort=fail lun_reset=fail target_reset=fail tur=ok"
             => "lun: lun_reset=fail ->target target: target_reset=fail ->host host: bus_reset=ok tur=ok retry", Ok;

@@ -190,3 +190,54 @@ fn bench_null_completes_every_command_without_steady_state_allocation() {
         "the counting allocator sees the setup"
     );
 }
+
+#[test]
+fn explain_refuses_a_retry_count_below_no_limit() {
+    let output = unjam(&[
+        "explain",
+        "--cdb",
+        "28 00 00 00 12 34 00 00 08 00",
+        "--outcome",
+        "host=DID_ERROR",
+        "--allowed",
+        "-7",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("--allowed: -7"), "{text}");
+}
+
+#[test]
+fn explain_of_the_false_check_condition_loop_ends_with_an_error() {
+    // kernel-observed.md's unbounded loop: DID_NO_CONNECT with NO SENSE. unjam ends it after
+    // 1000 re-preparations with BLK_STS_IOERR.
+    let output = unjam(&[
+        "explain",
+        "--cdb",
+        "28 00 00 00 12 34 00 00 08 00",
+        "--outcome",
+        "host=DID_NO_CONNECT sense=70 00 00 00 00 00 00 0a 00 00 00 00 00 00 00 00 00 00",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["blk_status"], "BLK_STS_IOERR");
+    assert_eq!(value["attempts"], 1001);
+}
+
+#[test]
+fn bench_refuses_a_command_count_it_could_never_finish() {
+    let output = unjam(&[
+        "bench",
+        "--transport",
+        "null",
+        "--commands",
+        "18446744073709551615",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("--commands must lie in 1..=1000000000"),
+        "{text}"
+    );
+}

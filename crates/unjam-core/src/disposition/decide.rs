@@ -245,17 +245,29 @@ fn maybe_retry(
     decision
 }
 
+/// The error handler's verdict on its own command, with the side effects check_sense
+/// asked for (a UNIT ATTENTION clears `expecting_cc_ua` and is reported, as for any command).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct EhVerdict {
+    pub disposition: Disposition,
+    pub effects: Effects,
+}
+
 /// `scsi_eh_completed_normally`: the verdict on a command the error handler sent itself
-/// (TUR, START UNIT, REQUEST SENSE). Returns SUCCESS, NEEDS_RETRY or FAILED, and the ml
-/// byte check_sense would set.
+/// (TUR, START UNIT, REQUEST SENSE): SUCCESS, NEEDS_RETRY or FAILED.
 pub fn eh_completed_normally(
     result: ScsiResult,
     sense: &SenseBuffer,
     opcode_byte: u8,
     device: &DeviceView,
-) -> Disposition {
+) -> EhVerdict {
     use Disposition::{Failed, NeedsRetry, Success};
-    let sensed = || check_sense(sense, opcode_byte, true, device).disposition;
+    let mut effects = Effects::default();
+    let mut sensed = || {
+        let verdict = check_sense(sense, opcode_byte, true, device);
+        effects = sense_effects(&verdict);
+        verdict.disposition
+    };
     let verdict = match (result.host(), result.status()) {
         (HostByte::DID_RESET, _) => sensed(),
         (host, _) if host != HostByte::DID_OK => Failed,
@@ -268,10 +280,14 @@ pub fn eh_completed_normally(
         (_, SamStatus::TASK_SET_FULL) | (_, SamStatus::BUSY) => NeedsRetry,
         _ => Failed,
     };
-    match verdict {
+    let disposition = match verdict {
         Disposition::AddToMlQueue => NeedsRetry,
         Success | NeedsRetry | Failed => verdict,
         _ => Failed,
+    };
+    EhVerdict {
+        disposition,
+        effects,
     }
 }
 

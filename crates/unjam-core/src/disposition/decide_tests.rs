@@ -408,46 +408,46 @@ fn eh_completed_normally_table() {
     let tur = 0x00;
     let ok = ScsiResult::OK;
     assert_eq!(
-        eh_completed_normally(ok, &SenseBuffer::EMPTY, tur, &device),
+        eh_completed_normally(ok, &SenseBuffer::EMPTY, tur, &device).disposition,
         Success
     );
     let host = ScsiResult::OK.with_host(HostByte::DID_ERROR);
     assert_eq!(
-        eh_completed_normally(host, &SenseBuffer::EMPTY, tur, &device),
+        eh_completed_normally(host, &SenseBuffer::EMPTY, tur, &device).disposition,
         Failed
     );
     let cc = ScsiResult::OK.with_status(SamStatus::CHECK_CONDITION);
     assert_eq!(
-        eh_completed_normally(cc, &sense(0x2, 0x04, 0x01), tur, &device),
+        eh_completed_normally(cc, &sense(0x2, 0x04, 0x01), tur, &device).disposition,
         NeedsRetry
     );
     assert_eq!(
-        eh_completed_normally(cc, &sense(0x2, 0x3a, 0x00), tur, &device),
+        eh_completed_normally(cc, &sense(0x2, 0x3a, 0x00), tur, &device).disposition,
         Success
     );
     assert_eq!(
-        eh_completed_normally(cc, &SenseBuffer::EMPTY, tur, &device),
+        eh_completed_normally(cc, &SenseBuffer::EMPTY, tur, &device).disposition,
         Failed
     );
     let conflict = ScsiResult::OK.with_status(SamStatus::RESERVATION_CONFLICT);
     assert_eq!(
-        eh_completed_normally(conflict, &SenseBuffer::EMPTY, tur, &device),
+        eh_completed_normally(conflict, &SenseBuffer::EMPTY, tur, &device).disposition,
         Success
     );
     assert_eq!(
-        eh_completed_normally(conflict, &SenseBuffer::EMPTY, 0x1b, &device),
+        eh_completed_normally(conflict, &SenseBuffer::EMPTY, 0x1b, &device).disposition,
         Failed
     );
     let busy = ScsiResult::OK.with_status(SamStatus::BUSY);
     assert_eq!(
-        eh_completed_normally(busy, &SenseBuffer::EMPTY, tur, &device),
+        eh_completed_normally(busy, &SenseBuffer::EMPTY, tur, &device).disposition,
         NeedsRetry
     );
     let reset = ScsiResult::OK
         .with_host(HostByte::DID_RESET)
         .with_status(SamStatus::CHECK_CONDITION);
     assert_eq!(
-        eh_completed_normally(reset, &sense(0x6, 0x29, 0x00), tur, &device),
+        eh_completed_normally(reset, &sense(0x6, 0x29, 0x00), tur, &device).disposition,
         Success
     );
     let hw = sense(0x4, 0x44, 0x00);
@@ -456,8 +456,26 @@ fn eh_completed_normally_table() {
         ..device
     };
     assert_eq!(
-        eh_completed_normally(cc, &hw, tur, &retry_hw),
+        eh_completed_normally(cc, &hw, tur, &retry_hw).disposition,
         NeedsRetry,
         "ADD_TO_MLQUEUE → NEEDS_RETRY"
+    );
+}
+
+#[test]
+fn a_unit_attention_to_an_eh_command_clears_expecting_cc_ua_and_is_reported() {
+    // §3.2: check_sense's effects apply to the error handler's TUR too: the UA a reset
+    // raises clears expecting_cc_ua (retried once) and logs "Power-on or device reset".
+    let device = DeviceView {
+        expecting_cc_ua: true,
+        ..DeviceView::default()
+    };
+    let cc = ScsiResult::OK.with_status(SamStatus::CHECK_CONDITION);
+    let verdict = eh_completed_normally(cc, &sense(0x6, 0x29, 0x03), 0x00, &device);
+    assert_eq!(verdict.disposition, NeedsRetry);
+    assert!(verdict.effects.clear_cc_ua);
+    assert_eq!(
+        verdict.effects.report,
+        Some(crate::disposition::SenseReport::PowerOnReset)
     );
 }

@@ -21,8 +21,11 @@ pub use completion::{
     completed_bytes, completion_action, io_completion, result_to_blk_status, CompletionAction,
     CompletionInput, CompletionPlan, FinishOrRequeue, RequeueKind,
 };
-pub use decide::{decide_disposition, eh_completed_normally, Decision};
-pub use retry::{noretry_cmd, retry_allowed, runtime_cap, RetryCounter, RETRIES_NO_LIMIT};
+pub use decide::{decide_disposition, eh_completed_normally, Decision, EhVerdict};
+pub use retry::{
+    lifetime_exceeded, noretry_cmd, retry_allowed, runtime_cap, RetryCounter,
+    NO_LIMIT_LIFETIME_TIMEOUTS, RETRIES_NO_LIMIT,
+};
 
 use crate::buffers::SenseBuffer;
 use crate::request::Request;

@@ -65,6 +65,30 @@ pub fn runtime_cap(now: Instant, alloc: Instant, allowed: i32, timeout: Duration
     (now > alloc + limit).then_some(limit.as_secs())
 }
 
+/// With `allowed = -1` the kernel has no runtime cap at all; unjam bounds such a request's
+/// life as if it were allowed this many sends of `timeout` each (a deliberate difference,
+/// docs/core.md).
+pub const NO_LIMIT_LIFETIME_TIMEOUTS: u32 = 6;
+
+/// unjam's lifetime bound of every request, in every policy: the kernel's runtime cap, and
+/// for `allowed = -1` [`NO_LIMIT_LIFETIME_TIMEOUTS`] × `timeout`. The clock starts when the
+/// request is first prepared for dispatch (`prepared_at`); before that it cannot expire.
+/// Returns the limit in whole seconds once `now` is past it.
+pub fn lifetime_exceeded(
+    now: Instant,
+    prepared_at: Option<Instant>,
+    allowed: i32,
+    timeout: Duration,
+) -> Option<u64> {
+    let prepared_at = prepared_at?;
+    let allowed = if allowed < 0 {
+        NO_LIMIT_LIFETIME_TIMEOUTS as i32 - 1
+    } else {
+        allowed
+    };
+    runtime_cap(now, prepared_at, allowed, timeout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +200,22 @@ mod tests {
         let past = alloc + Duration::from_secs(18) + Duration::from_nanos(1);
         assert_eq!(runtime_cap(past, alloc, 5, timeout), Some(18));
         assert_eq!(runtime_cap(past, alloc, RETRIES_NO_LIMIT, timeout), None);
+    }
+
+    #[test]
+    fn lifetime_bounds_no_limit_too_and_starts_at_prepare() {
+        let timeout = Duration::from_secs(3);
+        let prepared = Instant::from_nanos(1_000);
+        let past = prepared + Duration::from_secs(18) + Duration::from_nanos(1);
+        assert_eq!(
+            lifetime_exceeded(past, Some(prepared), 5, timeout),
+            Some(18)
+        );
+        assert_eq!(
+            lifetime_exceeded(past, Some(prepared), RETRIES_NO_LIMIT, timeout),
+            Some(18),
+            "allowed = -1 is bounded by 6 × timeout"
+        );
+        assert_eq!(lifetime_exceeded(past, None, 5, timeout), None);
     }
 }

@@ -43,9 +43,10 @@ impl MidLayer {
 
     /// Sends the first step from `stage` on that the transport and the run's scope allow.
     fn eh_escalate(&mut self, now: Instant, tag: Tag, stage: u8) {
-        let Some(device) = self.slab.by_tag(tag).map(|c| c.device) else {
+        let Some(cmd) = self.slab.by_tag(tag) else {
             return;
         };
+        let (device, for_tag) = (cmd.device, self.slab.tag(cmd.eh_carrier));
         let host = self.host_of(device);
         let capabilities = self.hosts[host.0 as usize].config.capabilities;
         let scope_level = self
@@ -74,13 +75,24 @@ impl MidLayer {
                 None => {
                     self.stats.aborts_sent += 1;
                     self.actions.push_back(Action::Abort { op, tag, device });
-                    self.trace(now, || TraceEvent::AbortSent { device, tag, op });
+                    self.trace(now, || TraceEvent::AbortSent {
+                        device,
+                        tag,
+                        op,
+                        escalation: true,
+                    });
                 }
                 Some(kind) => {
                     let kind = *kind;
                     self.stats.resets_sent += 1;
                     self.actions.push_back(Action::Reset { op, kind, device });
-                    self.trace(now, || TraceEvent::ResetSent { device, kind, op });
+                    self.trace(now, || TraceEvent::ResetSent {
+                        device,
+                        kind,
+                        op,
+                        for_tag,
+                        escalation: true,
+                    });
                 }
             }
             return;
@@ -96,17 +108,21 @@ impl MidLayer {
         stage: u8,
         result: TmfResult,
     ) {
-        if let Some(device) = self.slab.by_tag(tag).map(|c| c.device) {
+        if let Some(cmd) = self.slab.by_tag(tag) {
+            let (device, for_tag) = (cmd.device, self.slab.tag(cmd.eh_carrier));
             match ESCALATION.get(stage as usize).copied().flatten() {
                 None => self.trace(now, || TraceEvent::AbortDone {
                     device,
                     tag,
                     result,
+                    escalation: true,
                 }),
                 Some(kind) => self.trace(now, || TraceEvent::ResetDone {
                     device,
                     kind,
                     result,
+                    for_tag,
+                    escalation: true,
                 }),
             }
         }
@@ -128,10 +144,11 @@ impl MidLayer {
         let Some(cmd) = self.slab.by_tag(tag) else {
             return;
         };
-        let (device, owned) = (cmd.device, cmd.transport_owns);
+        let (device, owned, carrier) = (cmd.device, cmd.transport_owns, cmd.eh_carrier);
         let CommandKind::Eh(command) = cmd.kind else {
-            return;
+            panic!("escalation of {tag:?}, which is not an EH command");
         };
+        let for_tag = self.slab.tag(carrier);
         if owned {
             self.actions.push_back(Action::Revoke { tag, device });
         }
@@ -146,6 +163,7 @@ impl MidLayer {
             verdict,
             result,
             sense,
+            for_tag,
         });
         self.eh_answer(
             now,

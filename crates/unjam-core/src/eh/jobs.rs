@@ -20,6 +20,20 @@ use crate::trace::TraceEvent;
 /// Settle time after a bus or host reset (`BUS_RESET_SETTLE_TIME`, `HOST_RESET_SETTLE_TIME`).
 const SETTLE: Duration = Duration::from_secs(10);
 
+/// `scsi_eh_stu`'s test: START UNIT is allowed and the command's sense asks for it
+/// (check_sense FAILED, i.e. 04/02 with `allow_restart`).
+fn wants_start_unit(cmd: &Command, view: &crate::disposition::DeviceView) -> bool {
+    view.allow_restart
+        && cmd.sense.is_valid()
+        && matches!(
+            check_sense(&cmd.sense, cmd.request.cdb.opcode(), false, view),
+            SenseVerdict {
+                disposition: unjam_scsi::Disposition::Failed,
+                ..
+            }
+        )
+}
+
 impl MidLayer {
     /// The jobs of `step` for the commands still in `run.work`.
     pub(crate) fn eh_plan_step(&self, run: &EhRun, step: EhStep) -> VecDeque<EhJob> {
@@ -91,22 +105,10 @@ impl MidLayer {
 
     fn wants_start_unit(&self, run: &EhRun, device: DeviceId) -> bool {
         let view = self.device_view(device);
-        view.allow_restart
-            && run
-                .work
-                .iter()
-                .filter_map(|s| self.slab.get(*s))
-                .any(|cmd| {
-                    cmd.device == device
-                        && cmd.sense.is_valid()
-                        && matches!(
-                            check_sense(&cmd.sense, cmd.request.cdb.opcode(), false, &view),
-                            SenseVerdict {
-                                disposition: unjam_scsi::Disposition::Failed,
-                                ..
-                            }
-                        )
-                })
+        run.work.iter().any(|s| {
+            let cmd = self.slab.command(*s);
+            cmd.device == device && wants_start_unit(cmd, &view)
+        })
     }
 
     pub(crate) fn can_reset(&self, run: &EhRun, kind: ResetKind) -> bool {
@@ -164,10 +166,11 @@ impl MidLayer {
                 else {
                     return;
                 };
-                self.send_eh_command(now, run, device, EhCommand::RequestSense, job);
+                self.send_eh_command(now, run, device, EhCommand::RequestSense, job, slot);
             }
             EhJob::StartUnit { device, .. } => {
-                self.send_eh_command(now, run, device, EhCommand::StartUnit, job)
+                let carrier = self.start_unit_carrier(run, device);
+                self.send_eh_command(now, run, device, EhCommand::StartUnit, job, carrier)
             }
             EhJob::Reset { kind, device } => self.send_reset(now, run, kind, device),
             EhJob::Settle => {
@@ -186,24 +189,28 @@ impl MidLayer {
                     return self.eh_device_ready(now, run, job, device);
                 }
                 let command = match stage {
-                    TestStage::StartUnit => EhCommand::StartUnit,
+                    TestStage::StartUnit { .. } => EhCommand::StartUnit,
                     TestStage::TestUnitReady { .. } => EhCommand::TestUnitReady,
                 };
-                self.send_eh_command(now, run, device, command, job);
+                let Some(carrier) = self.first_of_device(run, device) else {
+                    panic!("device test of {device:?} with no command of it in the run");
+                };
+                self.send_eh_command(now, run, device, command, job, carrier);
             }
             EhJob::Offline { device } => self.eh_offline(now, run, device),
         }
     }
 
     fn send_reset(&mut self, now: Instant, run: &mut EhRun, kind: ResetKind, device: DeviceId) {
-        let has_work = run
+        let carrier = run
             .work
             .iter()
-            .filter_map(|s| self.slab.get(*s))
-            .any(|cmd| self.in_reset_domain(device, kind, cmd.device));
-        if !has_work {
+            .copied()
+            .find(|s| self.in_reset_domain(device, kind, self.slab.command(*s).device));
+        let Some(carrier) = carrier else {
             return;
-        }
+        };
+        let for_tag = self.slab.tag(carrier);
         let host = run.host();
         let op = self.new_tmf(
             now,
@@ -215,14 +222,45 @@ impl MidLayer {
         );
         self.stats.resets_sent += 1;
         self.actions.push_back(Action::Reset { op, kind, device });
-        self.trace(now, || TraceEvent::ResetSent { device, kind, op });
+        self.trace(now, || TraceEvent::ResetSent {
+            device,
+            kind,
+            op,
+            for_tag,
+            escalation: false,
+        });
         run.waiting = EhWait::Tmf {
             op,
             job: EhJob::Reset { kind, device },
         };
     }
 
-    /// `scsi_send_eh_cmnd`: an own tag, `eh_timeout`, never completed upward.
+    /// The first command of `device` in the run's work (the one the kernel's ladder hands
+    /// to TUR).
+    fn first_of_device(&self, run: &EhRun, device: DeviceId) -> Option<u32> {
+        run.work
+            .iter()
+            .copied()
+            .find(|s| self.slab.command(*s).device == device)
+    }
+
+    /// `scsi_eh_stu`'s command: the first of the device whose sense asks for START UNIT.
+    fn start_unit_carrier(&self, run: &EhRun, device: DeviceId) -> u32 {
+        let view = self.device_view(device);
+        let wants = |slot: &u32| {
+            let cmd = self.slab.command(*slot);
+            cmd.device == device && wants_start_unit(cmd, &view)
+        };
+        match run.work.iter().copied().find(wants) {
+            Some(slot) => slot,
+            None => panic!("START UNIT planned for {device:?} without a command asking for it"),
+        }
+    }
+
+    /// `scsi_send_eh_cmnd`: an own tag, `eh_timeout`, never completed upward. The failed
+    /// command it is sent for (`carrier`) lends its tag to the log lines and its sense
+    /// buffer, which is cleared now and receives the answer's sense (the kernel's
+    /// `scsi_eh_prep_cmnd` zeroes it and does not restore it).
     fn send_eh_command(
         &mut self,
         now: Instant,
@@ -230,7 +268,10 @@ impl MidLayer {
         device: DeviceId,
         command: EhCommand,
         job: EhJob,
+        carrier: u32,
     ) {
+        let for_tag = self.slab.tag(carrier);
+        self.slab.command_mut(carrier).sense.clear();
         let dev = &self.devices[device.0 as usize];
         let timeout = dev.config.eh_timeout;
         let cdb = command.cdb();
@@ -246,6 +287,7 @@ impl MidLayer {
         eh_command.phase = crate::command::Phase::InFlight;
         eh_command.transport_owns = true;
         eh_command.attempts = 1;
+        eh_command.eh_carrier = carrier;
         let tag = self.slab.insert(eh_command);
         self.rare_timers.arm(
             now + timeout,
@@ -266,6 +308,7 @@ impl MidLayer {
             device,
             tag,
             command,
+            for_tag,
         });
         run.waiting = EhWait::Command { tag, job };
     }

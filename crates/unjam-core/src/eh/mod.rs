@@ -108,11 +108,20 @@ pub const TARGET_LADDER: &[EhStep] = &[
     EhStep::Reset(ResetKind::Target),
 ];
 
-/// Where a device test is.
+/// Where a device test is (`scsi_eh_test_devices`: with `try_stu`, START UNIT up to twice
+/// while it says NEEDS_RETRY, then TUR; TUR is retried once on NEEDS_RETRY, and after a
+/// successful START UNIT a failed TUR gets one more try).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum TestStage {
-    StartUnit,
-    TestUnitReady { tries: u8 },
+    StartUnit { tries: u8 },
+    TestUnitReady { tries: u8, second_chance: bool },
+}
+
+impl TestStage {
+    pub(crate) const TUR: TestStage = TestStage::TestUnitReady {
+        tries: 0,
+        second_chance: false,
+    };
 }
 
 /// A unit of work inside a step.
@@ -185,9 +194,11 @@ impl MidLayer {
         let Some(cmd) = self.slab.get_mut(slot) else {
             return;
         };
-        debug_assert!(cmd.busy, "only dispatched commands enter the error handler");
+        assert!(cmd.busy, "only dispatched commands enter the error handler");
         cmd.phase = Phase::InEh;
         let device = cmd.device;
+        // sd's `eh_reset`: the run may count one medium-access timeout for the device.
+        self.devices[device.0 as usize].ignore_medium_access_errors = false;
         let host = self.host_of(device);
         if let Some(scope) = self.scope_for_failed(device) {
             return self.scoped_add(now, scope, slot);
@@ -380,7 +391,7 @@ impl MidLayer {
                 RequeueWhy::FlushRetry,
                 counter.allowed != RETRIES_NO_LIMIT,
             );
-            self.set_blocked(device, Some(QueueReason::EhRetry));
+            self.set_blocked(now, device, Some(QueueReason::EhRetry));
             return;
         }
         if cmd.result == unjam_scsi::ScsiResult::OK {

@@ -32,12 +32,10 @@ impl MidLayer {
     }
 
     fn eh_command_answered(&mut self, now: Instant, tag: Tag, outcome: TransportOutcome) {
-        let Some(cmd) = self.slab.by_tag(tag) else {
-            return;
-        };
-        let (device, opcode) = (cmd.device, cmd.request.cdb.opcode());
+        let cmd = self.slab.command(tag.slot);
+        let (device, opcode, carrier) = (cmd.device, cmd.request.cdb.opcode(), cmd.eh_carrier);
         let CommandKind::Eh(command) = cmd.kind else {
-            return;
+            panic!("EH answer for {tag:?}, which is not an EH command");
         };
         let verdict = eh_completed_normally(
             outcome.result,
@@ -46,19 +44,23 @@ impl MidLayer {
             &self.device_view(device),
         );
         self.slab.remove(tag.slot);
-        let (result, sense) = (outcome.result, outcome.sense);
+        self.slab.command_mut(carrier).sense = outcome.sense;
+        let for_tag = self.slab.tag(carrier);
+        self.apply_effects(now, device, for_tag, &verdict.effects);
+        let (result, sense, disposition) = (outcome.result, outcome.sense, verdict.disposition);
         self.trace(now, || TraceEvent::EhCommandDone {
             device,
             tag,
             command,
-            verdict,
+            verdict: disposition,
             result,
             sense,
+            for_tag,
         });
         self.eh_answer(
             now,
             |run| matches!(run.waiting, EhWait::Command { tag: t, .. } if t == tag),
-            |this, run, job| this.eh_command_result(now, run, job, verdict, outcome),
+            |this, run, job| this.eh_command_result(now, run, job, disposition, outcome),
         );
     }
 
@@ -90,10 +92,13 @@ impl MidLayer {
             |run| run.epoch == epoch && matches!(run.waiting, EhWait::Tmf { op: o, .. } if o == op),
             |this, run, job| {
                 if let EhJob::Reset { kind, device } = job {
+                    let for_tag = this.reset_carrier(run, kind, device);
                     this.trace(now, || TraceEvent::ResetDone {
                         device,
                         kind,
                         result,
+                        for_tag,
+                        escalation: false,
                     });
                     this.eh_reset_result(now, run, kind, device, result);
                 }
@@ -152,7 +157,7 @@ impl MidLayer {
                 Disposition::Success => run.jobs.push_front(EhJob::TestDevice {
                     device,
                     try_stu: false,
-                    stage: TestStage::TestUnitReady { tries: 0 },
+                    stage: TestStage::TUR,
                 }),
                 _ => {}
             },
@@ -174,18 +179,13 @@ impl MidLayer {
         verdict: Disposition,
         outcome: TransportOutcome,
     ) {
+        // The answer is already in the command's sense buffer (eh_command_answered).
+        let _ = outcome;
         if verdict != Disposition::Success || !run.work.contains(&slot) {
             return;
         }
-        if let Some(cmd) = self.slab.get_mut(slot) {
-            cmd.sense = outcome.sense;
-        }
-        let Some(decision) = self.decide(now, slot) else {
-            return;
-        };
-        let Some(cmd) = self.slab.get_mut(slot) else {
-            return;
-        };
+        let decision = self.decide(now, slot);
+        let cmd = self.slab.command_mut(slot);
         match decision.disposition {
             Disposition::Success => {
                 if cmd.allowed == RETRIES_NO_LIMIT {
@@ -201,6 +201,7 @@ impl MidLayer {
         }
     }
 
+    /// `scsi_eh_test_devices` for one device: the next test, or ready.
     fn eh_test_result(
         &mut self,
         now: Instant,
@@ -210,31 +211,69 @@ impl MidLayer {
         stage: TestStage,
         verdict: Disposition,
     ) {
-        let job = EhJob::TestDevice {
-            device,
-            try_stu,
-            stage,
+        use Disposition::{NeedsRetry, Success};
+        let next = |stage| {
+            Some(EhJob::TestDevice {
+                device,
+                try_stu,
+                stage,
+            })
         };
-        match (stage, verdict) {
-            (TestStage::StartUnit, Disposition::Success) => {
-                run.jobs.push_front(EhJob::TestDevice {
+        let then = match (stage, verdict) {
+            (TestStage::StartUnit { .. }, Success) => next(TestStage::TestUnitReady {
+                tries: 0,
+                second_chance: true,
+            }),
+            (TestStage::StartUnit { tries: 0 }, NeedsRetry) => {
+                next(TestStage::StartUnit { tries: 1 })
+            }
+            // START UNIT failed: fall back to TUR alone.
+            (TestStage::StartUnit { .. }, _) => next(TestStage::TUR),
+            (
+                TestStage::TestUnitReady {
+                    tries: 0,
+                    second_chance,
+                },
+                NeedsRetry,
+            ) => next(TestStage::TestUnitReady {
+                tries: 1,
+                second_chance,
+            }),
+            (TestStage::TestUnitReady { .. }, Success | NeedsRetry) => {
+                let job = EhJob::TestDevice {
                     device,
                     try_stu,
-                    stage: TestStage::TestUnitReady { tries: 0 },
-                })
+                    stage,
+                };
+                self.eh_device_ready(now, run, job, device);
+                None
             }
-            (TestStage::StartUnit, _) => {}
-            (TestStage::TestUnitReady { tries: 0 }, Disposition::NeedsRetry) => {
-                run.jobs.push_front(EhJob::TestDevice {
-                    device,
-                    try_stu,
-                    stage: TestStage::TestUnitReady { tries: 1 },
-                })
-            }
-            (TestStage::TestUnitReady { .. }, Disposition::Success | Disposition::NeedsRetry) => {
-                self.eh_device_ready(now, run, job, device)
-            }
-            (TestStage::TestUnitReady { .. }, _) => {}
+            (
+                TestStage::TestUnitReady {
+                    second_chance: true,
+                    ..
+                },
+                _,
+            ) => next(TestStage::TUR),
+            (TestStage::TestUnitReady { .. }, _) => None,
+        };
+        if let Some(job) = then {
+            run.jobs.push_front(job);
+        }
+    }
+
+    /// The command a ladder reset of `kind` at `device` is sent with: the first of its
+    /// domain still in the run.
+    pub(crate) fn reset_carrier(&self, run: &EhRun, kind: ResetKind, device: DeviceId) -> Tag {
+        let slot = run
+            .work
+            .iter()
+            .chain(run.done.iter())
+            .copied()
+            .find(|s| self.in_reset_domain(device, kind, self.slab.command(*s).device));
+        match slot {
+            Some(slot) => self.slab.tag(slot),
+            None => panic!("{kind:?} reset of {device:?} answered with no command of its domain"),
         }
     }
 
@@ -328,9 +367,9 @@ impl MidLayer {
             }
             let start_unit = try_stu && self.devices[device.0 as usize].config.allow_restart;
             let stage = if start_unit {
-                TestStage::StartUnit
+                TestStage::StartUnit { tries: 0 }
             } else {
-                TestStage::TestUnitReady { tries: 0 }
+                TestStage::TUR
             };
             tests.push(EhJob::TestDevice {
                 device,
@@ -387,7 +426,10 @@ impl MidLayer {
         if !dev.state.is_online() || !medium || !timed_out {
             return Disposition::Success;
         }
-        dev.medium_access_timed_out += 1;
+        if !dev.ignore_medium_access_errors {
+            dev.medium_access_timed_out += 1;
+            dev.ignore_medium_access_errors = true;
+        }
         if dev.medium_access_timed_out >= dev.config.max_medium_access_timeouts {
             self.trace(now, || TraceEvent::MediumAccessOffline { device, tag });
             self.set_device_state_internal(now, device, DeviceState::Offline);

@@ -106,6 +106,7 @@ pub fn explain(config: &ExplainConfig) -> Result<Explanation, TopologyError> {
     device.eh_timeout = config.eh_timeout;
     device.allowed = config.allowed;
     device.eh_scopes = config.scopes;
+    device.allow_restart = config.personality.allow_restart();
     let disk = mid.add_device(host_id, device)?;
     let mut driver = Driver::new(mid, ScriptedTransport::new(config.outcomes.clone()));
     let submitted = driver.submit(disk, config.request());

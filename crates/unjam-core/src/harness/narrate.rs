@@ -61,6 +61,9 @@ fn lifecycle_line(event: &TraceEvent, mid: &MidLayer) -> Option<String> {
         TraceEvent::RuntimeExceeded { waited_s, .. } => {
             format!("  runtime cap reached ((allowed+1) × timeout = {waited_s}s): finish now")
         }
+        TraceEvent::RepreparedTooOften { repreps, .. } => format!(
+            "  prepared again {repreps} times without a good byte: unjam's bound ends it (the kernel loops)"
+        ),
         TraceEvent::Requeued { why, counted, .. } => requeue_line(why, counted),
         TraceEvent::CompletionRule {
             rule, good_bytes, ..
@@ -119,6 +122,9 @@ fn timeout_line(event: &TraceEvent) -> Option<String> {
         TraceEvent::AbortScheduled { .. } => {
             "  claimed by the timeout; abort scheduled (10 ms)".to_string()
         }
+        TraceEvent::AbortSent {
+            escalation: true, ..
+        } => "    ABORT TASK sent for the timed-out EH command (scsi_abort_eh_cmnd)".to_string(),
         TraceEvent::AbortSent { .. } => "  ABORT TASK sent (eh_abort_handler)".to_string(),
         TraceEvent::AbortDone { result, .. } => format!("  abort answered: {result:?}"),
         TraceEvent::AbortRetry { .. } => {

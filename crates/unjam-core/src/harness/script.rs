@@ -13,7 +13,9 @@
 //! | `resid=N` | residual byte count |
 //! | `latency=MS` | completion latency in milliseconds (default 0.1) |
 //! | `rs=HEX...` | what REQUEST SENSE returns if the error handler asks about this attempt |
-//! | `tur=ok\|fail\|timeout` | the error handler's TEST UNIT READY answer (default ok); `tur=fail,ok` answers the first TUR with `fail` and every later one with `ok` |
+//! | `tur=ok\|fail\|timeout\|ua` | the error handler's TEST UNIT READY answer (default ok; `ua`: CHECK CONDITION 06/29/00); `tur=fail,ok` answers the first TUR with `fail` and every later one with `ok` |
+//! | `stu=ok\|fail\|timeout\|ua` | the error handler's START UNIT answer (default ok) |
+//! | `reset_ua` | a successful reset raises a UNIT ATTENTION (29/03 LUN or target, 29/02 bus, 29/01 host) that the device reports to its next command, as real devices do |
 //! | `reset=ok\|fail` | the answer to LUN/target/bus/host resets (default ok) |
 //! | `lun_reset=`, `target_reset=`, `bus_reset=`, `host_reset=` `ok\|fail` | the answer to one kind of reset (after `reset=`, overrides it) |
 
@@ -42,6 +44,8 @@ pub enum EhAnswer {
     Good,
     Fail,
     Timeout,
+    /// CHECK CONDITION, UNIT ATTENTION 29/00 (power on, reset or bus device reset).
+    UnitAttention,
 }
 
 /// One attempt's script.
@@ -54,6 +58,10 @@ pub struct ScriptEntry {
     pub tur: EhAnswer,
     /// The answer to every TUR after the first (default: the same as `tur`).
     pub tur_later: Option<EhAnswer>,
+    /// The error handler's START UNIT answer.
+    pub start_unit: EhAnswer,
+    /// A successful reset raises a unit attention the device reports to its next command.
+    pub reset_ua: bool,
     pub lun_reset: TmfResult,
     pub target_reset: TmfResult,
     pub bus_reset: TmfResult,
@@ -71,6 +79,8 @@ impl ScriptEntry {
             request_sense: SenseBuffer::EMPTY,
             tur: EhAnswer::Good,
             tur_later: None,
+            start_unit: EhAnswer::Good,
+            reset_ua: false,
             lun_reset: TmfResult::Success,
             target_reset: TmfResult::Success,
             bus_reset: TmfResult::Success,
@@ -152,6 +162,8 @@ impl Parsed {
         match key.to_ascii_lowercase().as_str() {
             "timeout" if value.is_empty() => self.timeout = true,
             "lost" if value.is_empty() => self.lost = true,
+            "reset_ua" if value.is_empty() => self.entry().reset_ua = true,
+            "stu" => self.entry().start_unit = eh_answer(token, value)?,
             "host" => {
                 self.host =
                     Some(HostByte::parse(value).ok_or_else(|| bad(token, "unknown host byte"))?)
@@ -245,7 +257,8 @@ fn eh_answer(token: &str, value: &str) -> Result<EhAnswer, OutcomeParseError> {
         "ok" => Ok(EhAnswer::Good),
         "fail" => Ok(EhAnswer::Fail),
         "timeout" => Ok(EhAnswer::Timeout),
-        _ => Err(bad(token, "expected ok, fail or timeout")),
+        "ua" => Ok(EhAnswer::UnitAttention),
+        _ => Err(bad(token, "expected ok, fail, timeout or ua")),
     }
 }
 
@@ -342,6 +355,11 @@ mod tests {
             (EhAnswer::Fail, Some(EhAnswer::Good))
         );
         assert!(parse_outcome("tur=fail,maybe").is_err());
+        let ua = parse_outcome("timeout stu=ua tur=ua reset_ua").unwrap();
+        assert_eq!(
+            (ua.start_unit, ua.tur, ua.reset_ua),
+            (EhAnswer::UnitAttention, EhAnswer::UnitAttention, true)
+        );
         let lost = parse_outcome("lost resid=512").unwrap();
         let ScriptAnswer::Lost(outcome) = lost.answer else {
             panic!("not lost")

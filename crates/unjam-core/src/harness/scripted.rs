@@ -27,6 +27,8 @@ pub struct ScriptedTransport {
     eh_tags: HashSet<Tag>,
     /// TURs answered per device (the first one may answer differently from later ones).
     turs: HashMap<DeviceId, u32>,
+    /// Unit attentions raised by resets (`reset_ua`), reported to the device's next command.
+    unit_attentions: HashMap<DeviceId, u8>,
     poll_delay: std::time::Duration,
     events: EventQueue,
     healed: bool,
@@ -82,6 +84,31 @@ impl ScriptedTransport {
         entry
     }
 
+    /// The reset's unit attention, if one is pending for `device` (taken).
+    fn take_unit_attention(&mut self, device: DeviceId) -> Option<TransportOutcome> {
+        let ascq = self.unit_attentions.remove(&device)?;
+        Some(TransportOutcome::check_condition(
+            &TransportOutcome::fixed_sense(0x6, 0x29, ascq),
+        ))
+    }
+
+    /// 29/03 after a LUN or target reset, 29/02 after a bus reset, 29/01 after a host reset
+    /// (power on), on the reset device, or on every device seen for the larger resets.
+    fn raise_unit_attention(&mut self, kind: ResetKind, device: DeviceId) {
+        let ascq = match kind {
+            ResetKind::Lun | ResetKind::Target => 0x03,
+            ResetKind::Bus => 0x02,
+            ResetKind::Host => 0x01,
+        };
+        let mut devices: Vec<DeviceId> = self.last_entry.keys().copied().collect();
+        if kind == ResetKind::Lun {
+            devices = vec![device];
+        }
+        for reached in devices {
+            self.unit_attentions.insert(reached, ascq);
+        }
+    }
+
     fn eh_entry(&self, device: DeviceId) -> ScriptEntry {
         self.last_entry
             .get(&device)
@@ -94,7 +121,13 @@ impl ScriptedTransport {
     fn dispatch(&mut self, now: Instant, tag: Tag, device: DeviceId, request: &Request) {
         let entry = self.entry_for(request.token);
         self.last_entry.insert(device, entry);
-        match entry.answer {
+        let answer = match entry.answer {
+            ScriptAnswer::Complete(_) => self
+                .take_unit_attention(device)
+                .map_or(entry.answer, ScriptAnswer::Complete),
+            answer => answer,
+        };
+        match answer {
             ScriptAnswer::Complete(outcome) => self
                 .events
                 .at(now + entry.latency, TransportEvent::Done { tag, outcome }),
@@ -117,20 +150,31 @@ impl ScriptedTransport {
         _: &Cdb,
     ) {
         let entry = self.eh_entry(device);
-        let answer = if command == EhCommand::TestUnitReady {
-            let count = self.turs.entry(device).or_insert(0);
-            *count = count.saturating_add(1);
-            match (*count, entry.tur_later) {
-                (2.., Some(later)) => later,
-                _ => entry.tur,
+        let answer = match command {
+            EhCommand::TestUnitReady => {
+                let count = self.turs.entry(device).or_insert(0);
+                *count = count.saturating_add(1);
+                match (*count, entry.tur_later) {
+                    (2.., Some(later)) => later,
+                    _ => entry.tur,
+                }
             }
-        } else {
-            EhAnswer::Good
+            EhCommand::StartUnit => entry.start_unit,
+            EhCommand::RequestSense => EhAnswer::Good,
         };
+        if answer == EhAnswer::Timeout {
+            self.eh_tags.insert(tag);
+            return;
+        }
+        if let Some(outcome) = self.take_unit_attention(device) {
+            self.events
+                .at(now + entry.latency, TransportEvent::Done { tag, outcome });
+            return;
+        }
         let outcome = match answer {
-            EhAnswer::Timeout => {
-                self.eh_tags.insert(tag);
-                return;
+            EhAnswer::Timeout => return,
+            EhAnswer::UnitAttention => {
+                TransportOutcome::check_condition(&TransportOutcome::fixed_sense(0x6, 0x29, 0x00))
             }
             EhAnswer::Fail => TransportOutcome::host(HostByte::DID_NO_CONNECT),
             EhAnswer::Good if command == EhCommand::RequestSense => TransportOutcome {
@@ -176,6 +220,9 @@ impl ScriptedTransport {
                 .retain(|_, (held_device, _)| kind == ResetKind::Lun && *held_device != device);
             let held = &self.held;
             self.lost.retain(|tag, _| held.contains_key(tag));
+            if entry.reset_ua {
+                self.raise_unit_attention(kind, device);
+            }
         }
         self.events.at(now, TransportEvent::TmfDone { op, result });
     }

@@ -10,6 +10,7 @@ mod ratelimit;
 pub use format::{additional_sense, cdb_line, result_line, sense_key_line};
 pub use ratelimit::RateLimit;
 
+use crate::action::{ResetKind, TmfResult};
 use crate::midlayer::MidLayer;
 use crate::topology::{DeviceId, DeviceLabel, HostId};
 use crate::trace::{RejectReason, TraceEvent, TraceRecord};
@@ -195,9 +196,23 @@ impl KernelLog {
             TraceEvent::AbortScheduled { device, tag } => {
                 command_line(device, tag.number(), "abort scheduled")
             }
-            TraceEvent::AbortSent { device, tag, .. } => {
-                command_line(device, tag.number(), "aborting command")
-            }
+            // scsi_abort_eh_cmnd (a timed-out EH command) logs no "aborting command".
+            TraceEvent::AbortSent {
+                device,
+                tag,
+                escalation: false,
+                ..
+            } => command_line(device, tag.number(), "aborting command"),
+            TraceEvent::AbortDone {
+                device,
+                tag,
+                result,
+                escalation: false,
+            } => match result {
+                TmfResult::Success => None,
+                TmfResult::Failed => command_line(device, tag.number(), "cmd abort failed"),
+                TmfResult::FastIoFail => command_line(device, tag.number(), "cmd abort not send"),
+            },
             TraceEvent::AbortRetry { device, tag } => {
                 command_line(device, tag.number(), "retry aborted command")
             }
@@ -218,16 +233,29 @@ impl KernelLog {
                     format!("Total of {failed} commands on {devices} devices require eh work")
                 )
             )),
-            TraceEvent::ResetSent { device, kind, .. } => Some(reset_line(&label(device)?, kind)),
+            TraceEvent::ResetSent {
+                device,
+                kind,
+                for_tag,
+                escalation,
+                ..
+            } => reset_sent_lines(&label(device)?, kind, for_tag.number(), escalation),
+            TraceEvent::ResetDone {
+                device,
+                kind,
+                result: TmfResult::Failed | TmfResult::FastIoFail,
+                escalation: false,
+                ..
+            } => Some(reset_failed_line(&label(device)?, kind)),
             TraceEvent::EhCommandDone {
                 device,
-                tag,
+                for_tag,
                 command: crate::action::EhCommand::TestUnitReady,
                 verdict,
                 ..
             } => command_line(
                 device,
-                tag.number(),
+                for_tag.number(),
                 &format!("scsi_eh_tur return: {:x}", verdict.code()),
             ),
             TraceEvent::FlushRetry { device, tag } => {
@@ -260,25 +288,59 @@ impl KernelLog {
     }
 }
 
-/// The error handler's "Sending ..." line for a reset.
-fn reset_line(label: &DeviceLabel, kind: crate::action::ResetKind) -> String {
+/// The lines a reset prints when it is sent: the ladder's "Sending ..." (not for a
+/// timed-out EH command's escalation, `scsi_abort_eh_cmnd`), then what `scsi_try_bus_reset`
+/// and `scsi_try_host_reset` print themselves, for both.
+fn reset_sent_lines(
+    label: &DeviceLabel,
+    kind: ResetKind,
+    for_tag: u32,
+    escalation: bool,
+) -> Option<String> {
+    let host = label.hctl.host;
+    let eh = format!("scsi_eh_{host}");
+    let sending = match kind {
+        ResetKind::Lun => format!("{}{eh}: Sending BDR", device_prefix(label)),
+        ResetKind::Target => format!(
+            "scsi host{host}: {eh}: Sending target reset to target {}",
+            label.hctl.target
+        ),
+        ResetKind::Bus => format!(
+            "scsi host{host}: {eh}: Sending BRST chan: {}",
+            label.hctl.channel
+        ),
+        ResetKind::Host => format!("scsi host{host}: {eh}: Sending HRST"),
+    };
+    let tried = match kind {
+        ResetKind::Bus => Some(format!(
+            "{}scsi_try_bus_reset: Snd Bus RST",
+            command_prefix(label, for_tag)
+        )),
+        ResetKind::Host => Some(format!("scsi host{host}: Snd Host RST")),
+        _ => None,
+    };
+    match (escalation, tried) {
+        (false, Some(tried)) => Some(format!("{sending}\n{tried}")),
+        (false, None) => Some(sending),
+        (true, tried) => tried,
+    }
+}
+
+/// The ladder's line for a reset that failed.
+fn reset_failed_line(label: &DeviceLabel, kind: ResetKind) -> String {
     let host = label.hctl.host;
     let eh = format!("scsi_eh_{host}");
     match kind {
-        crate::action::ResetKind::Lun => format!("{}{eh}: Sending BDR", device_prefix(label)),
-        crate::action::ResetKind::Target => {
-            format!(
-                "scsi host{host}: {eh}: Sending target reset to target {}",
-                label.hctl.target
-            )
-        }
-        crate::action::ResetKind::Bus => {
-            format!(
-                "scsi host{host}: {eh}: Sending BRST chan: {}",
-                label.hctl.channel
-            )
-        }
-        crate::action::ResetKind::Host => format!("scsi host{host}: {eh}: Sending HRST"),
+        ResetKind::Lun => format!("{}{eh}: BDR failed", device_prefix(label)),
+        ResetKind::Target => format!(
+            "scsi host{host}: {eh}: Target reset failed target: {}",
+            label.hctl.target
+        ),
+        ResetKind::Bus => format!(
+            "scsi host{host}: {eh}: BRST failed chan: {}",
+            label.hctl.channel
+        ),
+        ResetKind::Host => format!("scsi host{host}: {eh}: HRST failed"),
     }
 }
 

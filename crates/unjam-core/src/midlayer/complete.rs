@@ -9,8 +9,8 @@ use super::MidLayer;
 use crate::action::{Action, Completion, Tag};
 use crate::command::{CommandKind, Phase};
 use crate::disposition::{
-    decide_disposition, io_completion, runtime_cap, CommandView, CompletionInput, Decision,
-    FinishOrRequeue, RequeueKind, RetryCounter,
+    decide_disposition, io_completion, result_to_blk_status, CommandView, CompletionInput,
+    Decision, FinishOrRequeue, RequeueKind, RetryCounter,
 };
 use crate::request::{cmd_flags, TransportOutcome};
 use crate::time::Instant;
@@ -51,10 +51,7 @@ impl MidLayer {
         cmd.result = outcome.result.with_ml(MlStatus::OK);
         cmd.sense = outcome.sense;
         cmd.resid = outcome.resid;
-        let timeout = cmd.timeout;
-        let slab = &self.slab;
-        self.command_timers
-            .prune(timeout, |e| super::deadline_is_live(slab, e));
+        self.stop_request_timer(tag.slot);
         self.trace(now, || TraceEvent::TransportDone {
             device,
             tag,
@@ -68,15 +65,11 @@ impl MidLayer {
 
     /// `scsi_complete`: disposition, runtime cap, then finish, requeue or error handler.
     fn complete_command(&mut self, now: Instant, slot: u32) {
-        let Some(decision) = self.decide(now, slot) else {
-            return;
-        };
-        let Some(cmd) = self.slab.get(slot) else {
-            return;
-        };
+        let decision = self.decide(now, slot);
+        let cmd = self.slab.command(slot);
         let mut disposition = decision.disposition;
         if disposition != Disposition::Success {
-            if let Some(waited_s) = runtime_cap(now, cmd.alloc_at, cmd.allowed, cmd.timeout) {
+            if let Some(waited_s) = cmd.lifetime_exceeded(now) {
                 let (device, tag) = (cmd.device, self.slab.tag(slot));
                 self.trace(now, || TraceEvent::RuntimeExceeded {
                     device,
@@ -100,8 +93,8 @@ impl MidLayer {
     }
 
     /// Runs decide_disposition on `slot` and applies its effects.
-    pub(crate) fn decide(&mut self, now: Instant, slot: u32) -> Option<Decision> {
-        let cmd = self.slab.get(slot)?;
+    pub(crate) fn decide(&mut self, now: Instant, slot: u32) -> Decision {
+        let cmd = self.slab.command(slot);
         let device = cmd.device;
         let view = self.device_view(device);
         let mut counter = RetryCounter {
@@ -116,7 +109,7 @@ impl MidLayer {
             submitted_by_eh: false,
         };
         let decision = decide_disposition(&command_view, &view, &mut counter);
-        let cmd = self.slab.get_mut(slot)?;
+        let cmd = self.slab.command_mut(slot);
         cmd.retries = counter.retries;
         cmd.result = decision.result;
         if decision.effects.failfast_dev_quiet {
@@ -124,7 +117,7 @@ impl MidLayer {
             cmd.request.quiet = true;
         }
         let tag = self.slab.tag(slot);
-        self.apply_effects(now, device, tag, &decision);
+        self.apply_effects(now, device, tag, &decision.effects);
         self.trace(now, || TraceEvent::Disposition {
             device,
             tag,
@@ -138,17 +131,18 @@ impl MidLayer {
                 allowed: counter.allowed,
             },
         });
-        Some(decision)
+        decision
     }
 
-    fn apply_effects(
+    /// Applies what a rule asked for to the device, its target and its host.
+    pub(crate) fn apply_effects(
         &mut self,
         now: Instant,
         device: crate::topology::DeviceId,
         tag: Tag,
-        decision: &Decision,
+        effects: &crate::disposition::Effects,
     ) {
-        let effects = decision.effects;
+        let effects = *effects;
         let dev = &mut self.devices[device.0 as usize];
         if effects.clear_cc_ua {
             dev.expecting_cc_ua = false;
@@ -188,16 +182,25 @@ impl MidLayer {
         let Some(cmd) = self.slab.get(slot) else {
             return;
         };
-        let runtime_exceeded = runtime_cap(now, cmd.alloc_at, cmd.allowed, cmd.timeout).is_some();
-        let plan = io_completion(&CompletionInput {
+        let runtime_exceeded = cmd.lifetime_exceeded(now);
+        let mut plan = io_completion(&CompletionInput {
             result: cmd.result,
             sense: &cmd.sense,
             request: &cmd.request,
             resid: cmd.resid,
             device: &view,
-            runtime_exceeded,
+            runtime_exceeded: runtime_exceeded.is_some(),
         });
         let tag = self.slab.tag(slot);
+        if let (true, Some(waited_s)) = (plan.capped, runtime_exceeded) {
+            // `scsi_io_completion_action` calls `scsi_cmd_runtime_exceeced`, which logs.
+            self.trace(now, || TraceEvent::RuntimeExceeded {
+                device,
+                tag,
+                waited_s,
+            });
+        }
+        self.bound_repreps(now, slot, &mut plan);
         let Some(cmd) = self.slab.get_mut(slot) else {
             return;
         };
@@ -258,7 +261,7 @@ impl MidLayer {
         };
         let (device, tag) = (cmd.device, self.slab.tag(slot));
         let (result, sense, cdb) = (cmd.result, cmd.sense, cmd.request.cdb);
-        let cmd_age_s = now.saturating_duration_since(cmd.alloc_at).as_secs();
+        let cmd_age_s = cmd.age(now).as_secs();
         self.trace(now, || TraceEvent::FailurePrinted {
             device,
             tag,
@@ -267,6 +270,53 @@ impl MidLayer {
             sense,
             cdb,
         });
+    }
+
+    /// unjam's bound on sd's "false check condition" loop (the kernel has none): a request
+    /// prepared again `max_repreps_without_progress` times in a row without a good byte
+    /// fails with its error, or `BLK_STS_IOERR` when it has none.
+    fn bound_repreps(
+        &mut self,
+        now: Instant,
+        slot: u32,
+        plan: &mut crate::disposition::CompletionPlan,
+    ) {
+        let is_reprep = matches!(
+            plan.next,
+            FinishOrRequeue::Requeue(RequeueKind::Reprep | RequeueKind::DelayedReprep)
+        );
+        let limit = self.devices[self.slab.command(slot).device.0 as usize]
+            .config
+            .max_repreps_without_progress;
+        let tag = self.slab.tag(slot);
+        let cmd = self.slab.command_mut(slot);
+        if !is_reprep || plan.good_bytes > 0 {
+            cmd.repreps_without_progress = 0;
+            return;
+        }
+        cmd.repreps_without_progress = cmd.repreps_without_progress.saturating_add(1);
+        if cmd.repreps_without_progress <= limit {
+            return;
+        }
+        let (device, repreps) = (cmd.device, cmd.repreps_without_progress);
+        let mapped = result_to_blk_status(cmd.result);
+        let status = if mapped == BlkStatus::Ok {
+            BlkStatus::IoErr
+        } else {
+            mapped
+        };
+        self.trace(now, || TraceEvent::RepreparedTooOften {
+            device,
+            tag,
+            repreps,
+        });
+        plan.capped = true;
+        plan.result = self.slab.command(slot).result;
+        plan.sense_cleared = false;
+        plan.next = FinishOrRequeue::Finish {
+            status,
+            print_failure: !self.slab.command(slot).request.quiet,
+        };
     }
 
     fn requeue_remainder(&mut self, now: Instant, slot: u32, kind: RequeueKind, good_bytes: u32) {

@@ -16,6 +16,7 @@
 mod complete;
 pub(crate) use complete::is_medium_access;
 mod dispatch;
+mod request_timer;
 mod timeout;
 
 use std::collections::VecDeque;
@@ -30,7 +31,7 @@ use crate::eh::{EhRun, ScopedEh};
 use crate::request::Request;
 use crate::state::{DeviceState, HostState, IllegalTransition};
 use crate::time::Instant;
-use crate::timers::{CommandTimers, DeadlineEntry, RareTimers};
+use crate::timers::RareTimers;
 use crate::topology::{
     Device, DeviceId, DeviceLabel, DiskName, Hctl, Host, HostId, Target, TargetId,
 };
@@ -43,6 +44,8 @@ pub enum SubmitError {
     UnknownDevice(DeviceId),
     #[error("device queue full: {limit} requests outstanding")]
     QueueFull { limit: u32 },
+    #[error("allowed retries {0}: must be 0 or more, or -1 for no limit")]
+    InvalidAllowed(i32),
 }
 
 /// Why a topology change was refused.
@@ -54,6 +57,8 @@ pub enum TopologyError {
     UnknownDevice(DeviceId),
     #[error(transparent)]
     IllegalTransition(#[from] IllegalTransition),
+    #[error("allowed retries {0}: must be 0 or more, or -1 for no limit")]
+    InvalidAllowed(i32),
 }
 
 /// Counters, for reports and invariant checks.
@@ -109,7 +114,6 @@ pub struct MidLayer {
     pub(crate) targets: Vec<Target>,
     pub(crate) devices: Vec<Device>,
     pub(crate) slab: Slab,
-    pub(crate) command_timers: CommandTimers,
     pub(crate) rare_timers: RareTimers,
     pub(crate) actions: VecDeque<Action>,
     pub(crate) tracing: bool,
@@ -126,6 +130,8 @@ pub struct MidLayer {
     pub(crate) pending_runs: VecDeque<DeviceId>,
     pub(crate) pending_wakes: Vec<HostId>,
     pub(crate) stats: Stats,
+    /// Reused by a queue timer's expiry scan (no allocation in steady state).
+    pub(crate) expired_scratch: Vec<crate::action::Tag>,
 }
 
 impl std::fmt::Debug for MidLayer {
@@ -157,7 +163,7 @@ impl MidLayer {
             targets: Vec::new(),
             devices: Vec::new(),
             slab: Slab::with_capacity(commands),
-            command_timers: CommandTimers::new(commands * 2),
+            expired_scratch: Vec::with_capacity(64),
             rare_timers: RareTimers::new(),
             actions: VecDeque::with_capacity(commands * 4),
             tracing: false,
@@ -193,6 +199,9 @@ impl MidLayer {
         host: HostId,
         config: DeviceConfig,
     ) -> Result<DeviceId, TopologyError> {
+        if config.allowed < crate::disposition::RETRIES_NO_LIMIT {
+            return Err(TopologyError::InvalidAllowed(config.allowed));
+        }
         let host_number = self
             .hosts
             .get(host.0 as usize)
@@ -223,6 +232,7 @@ impl MidLayer {
             id,
             busy: 0,
             blocked: 0,
+            blocked_jiffy: 0,
             expecting_lun_change: false,
             devices: Vec::new(),
         });
@@ -358,14 +368,17 @@ impl MidLayer {
 
     /// The earliest instant at which `handle_timeout` has work.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        let slab = &self.slab;
-        let commands = self
-            .command_timers
-            .earliest(|entry| deadline_is_live(slab, entry));
-        match (commands, self.rare_timers.earliest()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        while let Some((at, timer)) = self.rare_timers.peek() {
+            match timer {
+                crate::timers::RareTimer::QueueTimer { device, at: armed }
+                    if !self.queue_timer_matters(device, armed) =>
+                {
+                    self.rare_timers.pop()
+                }
+                _ => return Some(at),
+            }
         }
+        None
     }
 
     // ---- internals shared by the submodules ----
@@ -462,13 +475,4 @@ impl MidLayer {
             Err(_) => false,
         }
     }
-}
-
-/// A deadline entry still names an in-flight attempt with that deadline.
-pub(crate) fn deadline_is_live(slab: &Slab, entry: &DeadlineEntry) -> bool {
-    let tag = slab.tag(entry.slot);
-    tag.generation == entry.generation
-        && slab.get(entry.slot).is_some_and(|c| {
-            matches!(c.phase, crate::command::Phase::InFlight) && c.deadline == entry.deadline
-        })
 }

@@ -10,7 +10,7 @@ use super::{MidLayer, PendingTmf, TmfPurpose};
 use crate::action::{Action, Tag, TmfOp, TmfResult};
 use crate::command::Phase;
 use crate::config::TimedOutHook;
-use crate::disposition::{noretry_cmd, retry_allowed, runtime_cap, RetryCounter, RETRIES_NO_LIMIT};
+use crate::disposition::{noretry_cmd, retry_allowed, RetryCounter, RETRIES_NO_LIMIT};
 use crate::time::Instant;
 use crate::timers::RareTimer;
 use crate::topology::{DeviceId, HostId};
@@ -23,19 +23,7 @@ impl MidLayer {
     /// Runs every timer due at `now`. Calling it early is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance_clock(now);
-        loop {
-            let slab = &self.slab;
-            if let Some(entry) = self
-                .command_timers
-                .pop_due(now, |e| super::deadline_is_live(slab, e))
-            {
-                self.on_command_timeout(now, entry.slot);
-                self.run_pending(now);
-                continue;
-            }
-            let Some(timer) = self.rare_timers.pop_due(now) else {
-                break;
-            };
+        while let Some(timer) = self.rare_timers.pop_due(now) {
             self.on_rare_timer(now, timer);
             self.run_pending(now);
         }
@@ -62,6 +50,9 @@ impl MidLayer {
                 self.delayed_requeue(slot, generation)
             }
             RareTimer::EhSettle { host, epoch } => self.eh_settled(now, HostId(host), epoch),
+            RareTimer::QueueTimer { device, at } => {
+                self.queue_timer_fired(now, DeviceId(device), at)
+            }
         }
     }
 
@@ -89,13 +80,16 @@ impl MidLayer {
     }
 
     /// `scsi_timeout`: the hook, then poll or claim.
-    fn on_command_timeout(&mut self, now: Instant, slot: u32) {
-        let Some(cmd) = self.slab.get(slot) else {
-            return;
-        };
+    pub(crate) fn on_command_timeout(&mut self, now: Instant, slot: u32) {
+        let cmd = self.slab.command(slot);
+        assert_eq!(
+            cmd.phase,
+            Phase::InFlight,
+            "timeout of a command not in flight"
+        );
         let (device, tag) = (cmd.device, self.slab.tag(slot));
-        let age = now.saturating_duration_since(cmd.alloc_at);
-        let capped = runtime_cap(now, cmd.alloc_at, cmd.allowed, cmd.timeout).is_some();
+        let age = cmd.age(now);
+        let capped = cmd.lifetime_exceeded(now).is_some();
         let host = self.host_of(device);
         self.stats.timeouts += 1;
         self.start_deadline_clock(now, host);
@@ -129,24 +123,14 @@ impl MidLayer {
         self.claim_timed_out(now, slot);
     }
 
+    /// `BLK_EH_RESET_TIMER`: `blk_add_timer` again.
     fn rearm(&mut self, now: Instant, slot: u32) {
         let tag = self.slab.tag(slot);
-        let Some(cmd) = self.slab.get_mut(slot) else {
-            return;
-        };
-        cmd.deadline = now + cmd.timeout;
+        let cmd = self.slab.command_mut(slot);
         cmd.timer_resets += 1;
-        let (device, resets, timeout, deadline) =
-            (cmd.device, cmd.timer_resets, cmd.timeout, cmd.deadline);
+        let (device, resets) = (cmd.device, cmd.timer_resets);
         self.stats.timer_resets += 1;
-        let entry = crate::timers::DeadlineEntry {
-            deadline,
-            slot,
-            generation: tag.generation,
-        };
-        let slab = &self.slab;
-        self.command_timers
-            .arm(timeout, entry, |e| super::deadline_is_live(slab, e));
+        self.start_request_timer(now, slot);
         self.trace(now, || TraceEvent::TimerReset {
             device,
             tag,
@@ -254,7 +238,12 @@ impl MidLayer {
         let op = self.new_tmf(now, host, TmfPurpose::Abort { slot, generation });
         self.stats.aborts_sent += 1;
         self.actions.push_back(Action::Abort { op, tag, device });
-        self.trace(now, || TraceEvent::AbortSent { device, tag, op });
+        self.trace(now, || TraceEvent::AbortSent {
+            device,
+            tag,
+            op,
+            escalation: false,
+        });
     }
 
     pub(crate) fn new_tmf(&mut self, now: Instant, host: HostId, purpose: TmfPurpose) -> TmfOp {
@@ -305,6 +294,7 @@ impl MidLayer {
             device,
             tag,
             result,
+            escalation: false,
         });
         if result != TmfResult::Success {
             return self.eh_add(now, tag.slot);

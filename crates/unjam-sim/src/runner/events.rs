@@ -381,6 +381,7 @@ fn eh_record(runner: &mut Runner, event: &TraceEvent) {
             device,
             kind,
             result,
+            ..
         } => (
             reset_scope(kind),
             reset_step(kind),

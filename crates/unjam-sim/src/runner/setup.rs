@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use unjam_core::config::{DeviceConfig, EhScopes, HostConfig};
+use unjam_core::config::{DeviceConfig, EhPolicy, EhScopes, HostConfig, TimerModel};
 use unjam_core::topology::DeviceId;
 use unjam_core::MidLayer;
 
 use super::RunError;
 use crate::address::LunAddress;
-use crate::scenario::{target_config, EhScopeName, ResolvedLun, Scenario};
+use crate::scenario::{target_config, EhScopeName, Policy, ResolvedLun, Scenario};
 use crate::target::SimTarget;
 
 /// The core and the target of one run, with the device of every path.
@@ -35,6 +35,10 @@ pub(super) fn build(scenario: &Scenario) -> Result<Halves, RunError> {
         config.capabilities.poll = scenario.command.poll_before_abort;
         config.eh_deadline = scenario.eh.eh_deadline_ms.map(Duration::from_millis);
         config.skip_settle_delay = scenario.eh.skip_settle_delay;
+        config.timer_model = TimerModel::for_policy(match scenario.policy {
+            Policy::Linux => EhPolicy::Linux,
+            Policy::Unjam => EhPolicy::Unjam,
+        });
         hosts.push(mid.add_host(config));
     }
     let mut devices = Vec::with_capacity(luns.len());

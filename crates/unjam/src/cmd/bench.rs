@@ -15,6 +15,9 @@ use unjam_core::config::{DeviceConfig, HostConfig, Personality};
 use unjam_core::harness::run_null_bench;
 use unjam_core::{MidLayer, Request};
 
+/// The most commands one null-transport run may ask for: about three minutes at 6 M/s.
+const MAX_BENCH_COMMANDS: u64 = 1_000_000_000;
+
 /// Measure command throughput through the mid-layer.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -78,8 +81,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             json: args.json,
         });
     }
-    if args.commands == 0 || args.qd == 0 || args.qd > 65_536 {
-        anyhow::bail!("--commands must be > 0 and --qd in 1..=65536");
+    if !(1..=MAX_BENCH_COMMANDS).contains(&args.commands) || args.qd == 0 || args.qd > 65_536 {
+        anyhow::bail!(
+            "--commands must lie in 1..={MAX_BENCH_COMMANDS} (got {}) and --qd in 1..=65536 (got {})",
+            args.commands,
+            args.qd
+        );
     }
     let result = match args.transport {
         TransportKind::Null => run_null(args.commands, args.qd)?,

@@ -25,8 +25,12 @@ OUTCOME GRAMMAR
     resid=N               residual byte count
     latency=MS            completion latency in milliseconds (default 0.1)
     rs=70 00 05 ...       what REQUEST SENSE returns if the error handler asks
-    tur=ok|fail|timeout   the error handler's TEST UNIT READY answer (default ok);
-                          tur=fail,ok answers the first TUR fail and every later one ok
+    tur=ok|fail|timeout|ua  the error handler's TEST UNIT READY answer (default ok;
+                          ua: CHECK CONDITION 06/29/00); tur=fail,ok answers the first
+                          TUR fail and every later one ok
+    stu=ok|fail|timeout|ua  the error handler's START UNIT answer (default ok)
+    reset_ua              a successful reset raises a UNIT ATTENTION (29/03, 29/02, 29/01)
+                          that the device reports to its next command
     reset=ok|fail         the answer to LUN/target/bus/host resets (default ok)
     lun_reset=ok|fail     the answer to one kind of reset (overrides reset=); also
     target_reset=ok|fail  bus_reset=ok|fail and host_reset=ok|fail
@@ -61,7 +65,7 @@ pub struct ExplainArgs {
     /// One attempt's outcome (see OUTCOME GRAMMAR in --help); repeat for later attempts.
     #[arg(long = "outcome", value_name = "TOKENS", required = true)]
     outcomes: Vec<String>,
-    /// Retries allowed (-1 = no limit).
+    /// Retries allowed (-1 = no limit; unjam still ends the command after 6 × timeout).
     #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
     allowed: i32,
     /// Per-attempt timeout in seconds.
@@ -134,6 +138,12 @@ fn config(args: &ExplainArgs) -> anyhow::Result<ExplainConfig> {
             args.scope
         );
     };
+    if args.allowed < -1 {
+        bail!(
+            "--allowed: {} is not a retry count (0 or more, or -1 for no limit)",
+            args.allowed
+        );
+    }
     let mut config = ExplainConfig::new(cdb, outcomes);
     config.personality = personality;
     config.scopes = scopes;
