@@ -581,3 +581,51 @@ fn an_ignored_logout_times_out_in_virtual_time() {
         Err(SessionError::LogoutTimeout)
     );
 }
+
+#[test]
+fn a_lun_reset_also_ends_that_luns_commands_waiting_for_the_window() {
+    let now = Instant::now();
+    let login = LoginOutcome {
+        params: OperationalParams::default(),
+        tsih: 1,
+        next_stat_sn: 10,
+        cmd_sn: 1,
+        exp_cmd_sn: 1,
+        max_cmd_sn: 0,
+        target_alias: None,
+        target_portal_group_tag: None,
+    };
+    let mut session = Session::new(&login, SessionConfig::default(), now);
+    let waiting = read(&mut session, 512);
+    let other_lun = session.submit(TaskRequest {
+        lun: 1 << 48,
+        cdb: Bytes::from_static(&[0, 0, 0, 0, 0, 0]),
+        direction: DataDirection::None,
+        attribute: TaskAttribute::Simple,
+    });
+    let other_lun = other_lun
+        .map(|id| id.0)
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(session.stats().waiting, 2);
+    let reset = session.task_management(TaskManagementFunction::LogicalUnitReset, 0, None);
+    let reset = reset.unwrap_or_else(|error| panic!("{error}"));
+    let answer = Pdu::TaskManagementResponse(TaskManagementResponse {
+        response: 0,
+        initiator_task_tag: reset.0,
+        sequence: TargetSequence {
+            stat_sn: 10,
+            exp_cmd_sn: 1,
+            max_cmd_sn: 0,
+        },
+    });
+    assert_eq!(session.handle_pdu(now, answer), Ok(()));
+    let done = events(&mut session);
+    assert!(done.contains(&SessionEvent::TaskDone {
+        id: TaskId(waiting),
+        result: Err(TaskFailure::Aborted)
+    }));
+    assert_eq!(session.stats().waiting, 1, "LUN 1's command still waits");
+    assert!(!done
+        .iter()
+        .any(|event| matches!(event, SessionEvent::TaskDone { id, .. } if id.0 == other_lun)));
+}

@@ -42,6 +42,11 @@ pub struct DiskConfig {
     pub command_timeout: Duration,
     /// Retries allowed per command (the sd default is 5).
     pub allowed: i32,
+    /// Timeout of the error handler's own commands: TEST UNIT READY, START UNIT, REQUEST
+    /// SENSE (the kernel's 10 s).
+    pub eh_timeout: Duration,
+    /// Skip the kernel's 10 s settle after a host reset (session re-login).
+    pub skip_settle_delay: bool,
 }
 
 impl Default for DiskConfig {
@@ -51,6 +56,8 @@ impl Default for DiskConfig {
             queue_depth: 32,
             command_timeout: Duration::from_secs(30),
             allowed: 5,
+            eh_timeout: Duration::from_secs(10),
+            skip_settle_delay: false,
         }
     }
 }
@@ -125,12 +132,14 @@ impl Disk {
         let mut host = HostConfig::new(0, Personality::IscsiTcp);
         host.capabilities = iscsi_capabilities();
         host.can_queue = config.queue_depth;
+        host.skip_settle_delay = config.skip_settle_delay;
         let host = mid.add_host(host);
         let mut device = DeviceConfig::disk(0, 0, u64::from(url.lun));
         device.queue_depth = config.queue_depth;
         device.max_outstanding = config.queue_depth.saturating_mul(4);
         device.timeout = config.command_timeout;
         device.allowed = config.allowed;
+        device.eh_timeout = config.eh_timeout;
         let device = mid
             .add_device(host, device)
             .map_err(|error| DiskError::Refused(error.to_string()))?;

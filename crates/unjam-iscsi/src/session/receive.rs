@@ -6,6 +6,8 @@
 //! Owns the routing by tag and type; the per-task rules are in `task`, their costs in
 //! `violation`.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 use tracing::{debug, warn};
 
@@ -230,6 +232,20 @@ impl Session {
                 self.tombstones.add(tag);
                 self.push_task_done(tag, Err(TaskFailure::Aborted));
             }
+        }
+        // Commands of the reset LUNs still waiting for the window end too (as the Linux
+        // initiator fails them): they belong to the task set the reset cleared.
+        let lun = match function {
+            F::AbortTaskSet | F::ClearTaskSet | F::LogicalUnitReset => Some(lun),
+            F::TargetWarmReset | F::TargetColdReset => None,
+            F::AbortTask | F::ClearAca | F::TaskReassign => return,
+        };
+        let (ended, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|(_, request)| lun.is_none_or(|lun| lun == request.lun));
+        self.waiting = kept;
+        for (tag, _) in ended {
+            self.push_task_done(tag, Err(TaskFailure::Aborted));
         }
     }
 
