@@ -67,6 +67,10 @@ async fn readcap_inquiry_luns_tur_agree_with_the_target() {
         .map(|list| list.iter().filter_map(|lun| lun["lun"].as_u64()).collect())
         .unwrap_or_default();
     assert_eq!(numbers, vec![0, 1, 2]);
+    // A portal-and-target URL (no LUN) lists the same LUNs.
+    let target_url = url.trim_end_matches("/1");
+    let luns = json(&["luns", "--json", target_url]);
+    assert_eq!(luns["luns"].as_array().map(Vec::len), Some(3));
 
     let tur = unjam(&["tur", &url]);
     assert!(tur.status.success(), "{tur:?}");
@@ -123,6 +127,22 @@ fn bad_urls_are_named() {
     assert!(stderr.contains("URL has no LUN"), "{stderr}");
     let output = unjam(&["readcap", "http://127.0.0.1/iqn.x:y/1"]);
     assert!(String::from_utf8_lossy(&output.stderr).contains("iscsi://"));
+    let cases = [
+        ("iscsi://::1/iqn.x:y/0", "write it in brackets"),
+        ("iscsi://h/iqn.x:y/0?header_digest=md5", "header_digest"),
+        ("iscsi://alice@h/iqn.x:y/0", "LIBISCSI_CHAP_PASSWORD"),
+    ];
+    for (url, expected) in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_unjam"))
+            .args(["inquiry", url])
+            .env_remove("LIBISCSI_CHAP_USERNAME")
+            .env_remove("LIBISCSI_CHAP_PASSWORD")
+            .output()
+            .unwrap_or_else(|e| panic!("run unjam: {e}"));
+        assert!(!output.status.success(), "{url}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{url}: {stderr}");
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]

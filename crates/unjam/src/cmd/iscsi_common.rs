@@ -10,7 +10,7 @@ use bytes::Bytes;
 use unjam_iscsi::client::{ClientConfig, IscsiClient, DEFAULT_INITIATOR_NAME};
 use unjam_iscsi::pdu::TaskAttribute;
 use unjam_iscsi::session::{DataDirection, ScsiOutcome, TaskRequest};
-use unjam_iscsi::url::{process_environment, IscsiUrl};
+use unjam_iscsi::url::{process_environment, IscsiUrl, ParsedUrl, UrlError};
 use unjam_scsi::cdb::Cdb;
 use unjam_scsi::sense::{SenseHeader, SenseReport};
 use unjam_scsi::SamStatus;
@@ -73,6 +73,19 @@ pub async fn connect(args: &TargetArgs) -> anyhow::Result<(IscsiUrl, IscsiClient
         .await
         .with_context(|| format!("cannot log in to {url}"))?;
     Ok((url, client))
+}
+
+/// Connects to a URL with or without a LUN (`iscsi://host/target-iqn[/lun]`); without one,
+/// commands address LUN 0, which every target has (REPORT LUNS).
+pub async fn connect_target(args: &TargetArgs) -> anyhow::Result<IscsiClient> {
+    let parsed = ParsedUrl::parse_with_env(&args.url, &process_environment())
+        .with_context(|| format!("bad URL {:?}", args.url))?;
+    let client = match &parsed {
+        ParsedUrl::Lun(url) => IscsiClient::connect(url, args.client_config()).await,
+        ParsedUrl::Target(url) => IscsiClient::connect_target(url, args.client_config()).await,
+        ParsedUrl::Portal(_) => bail!("bad URL {:?}: {}", args.url, UrlError::MissingTarget),
+    };
+    client.with_context(|| format!("cannot log in to {:?}", parsed))
 }
 
 /// Runs one CDB, repeating it while the target answers UNIT ATTENTION (bounded).

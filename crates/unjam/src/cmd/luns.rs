@@ -1,4 +1,5 @@
-//! `unjam luns URL`: REPORT LUNS, printed like sg_luns.
+//! `unjam luns URL`: REPORT LUNS, printed like sg_luns. The URL may leave out the LUN
+//! (`iscsi://host/target-iqn`): REPORT LUNS then goes to LUN 0.
 
 use std::process::ExitCode;
 
@@ -7,7 +8,7 @@ use unjam_iscsi::session::DataDirection;
 use unjam_scsi::cdb::response::ReportLunsData;
 use unjam_scsi::cdb::{select_report, ReportLuns};
 
-use super::iscsi_common::{connect, execute, print_json, require_good, runtime, TargetArgs};
+use super::iscsi_common::{connect_target, execute, print_json, require_good, runtime, TargetArgs};
 
 /// Send REPORT LUNS and list the logical units.
 #[derive(Debug, clap::Args)]
@@ -24,7 +25,7 @@ pub fn run(args: LunsArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn luns(target: TargetArgs) -> anyhow::Result<ExitCode> {
-    let (_, client) = connect(&target).await?;
+    let client = connect_target(&target).await?;
     let cdb = ReportLuns {
         select_report: select_report::ALL_LOGICAL_UNITS,
         allocation_length: ALLOCATION_LENGTH,
