@@ -305,3 +305,26 @@ async fn violations_name_what_the_target_did() {
     let message = result.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("gap"), "{message}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_target_that_hangs_up_after_every_login_is_not_hammered() {
+    let rogue = Rogue::start(Misbehaviour::HangUpAfterLogin).await;
+    let url = IscsiUrl::parse(&rogue.url(0)).unwrap_or_else(|error| panic!("{error}"));
+    let mut config = config();
+    config.recovery.enabled = true;
+    config.recovery.initial_backoff = Duration::from_millis(20);
+    config.recovery.max_backoff = Duration::from_millis(160);
+    let client = IscsiClient::connect(&url, config).await;
+    let client = client.unwrap_or_else(|error| panic!("{error}"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Delays 20, 40, 80, then 160 ms: about 9 logins in a second; a tight loop would be
+    // hundreds.
+    let logins = rogue.counters().logins;
+    assert!((3..=20).contains(&logins), "{logins} logins in one second");
+    // The client counts the same logins (one may be in flight between the two counts).
+    let stats = client.stats().await.unwrap_or_default();
+    assert!(
+        u64::from(logins).abs_diff(stats.logins) <= 1,
+        "{logins} vs {stats:?}"
+    );
+}

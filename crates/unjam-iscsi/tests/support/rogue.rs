@@ -80,6 +80,8 @@ pub enum Misbehaviour {
     R2tForRead,
     /// READ CAPACITY(16) reports a logical block length of 0.
     ZeroBlockLength,
+    /// Every session is closed right after its login.
+    HangUpAfterLogin,
 }
 
 /// What the target saw.
@@ -329,6 +331,9 @@ impl Connection {
         }
         if !never {
             count(&self.counters, |c| c.logins += 1);
+            if self.misbehaviour == Misbehaviour::HangUpAfterLogin {
+                return false;
+            }
             if self.misbehaviour == Misbehaviour::NopInStorm {
                 self.start_storm();
             }

@@ -33,6 +33,9 @@ use super::connection::Connection;
 use super::{ClientConfig, ClientStats, CommandError, RequestId};
 use recovery::Recovery;
 
+/// A connection that lived this long resets the reconnect delay.
+const STABLE_CONNECTION: Duration = Duration::from_secs(10);
+
 /// Commands drained from the channel per loop turn, so a flood cannot starve the socket.
 const MAX_COMMANDS_PER_TURN: usize = 64;
 
@@ -113,11 +116,13 @@ impl Driver {
 
     pub async fn run(mut self, connection: Connection, outcome: LoginOutcome) {
         let mut current = Some((connection, outcome));
+        let mut delay = Duration::ZERO;
         loop {
             let Some((mut connection, outcome)) = current.take() else {
                 return;
             };
             self.stats.logins += 1;
+            let started = Instant::now();
             match self.connected(&mut connection, &outcome).await {
                 Ended::HandlesDropped => return,
                 Ended::LoggedOut(reply, result) => {
@@ -128,15 +133,19 @@ impl Driver {
                 }
                 Ended::ConnectionLost(reason) => {
                     warn!(target = %self.url, %reason, "iSCSI connection lost");
+                    delay = self.reconnect_delay(delay, started.elapsed());
                     if !self.config.recovery.enabled && !self.failed().await {
                         return;
                     }
                 }
-                Ended::ReconnectRequested(reply) => self.reconnect_waiters.push(reply),
+                Ended::ReconnectRequested(reply) => {
+                    self.reconnect_waiters.push(reply);
+                    delay = Duration::ZERO;
+                }
             }
             drop(connection);
             current = loop {
-                match self.recover().await {
+                match self.recover(delay).await {
                     Recovery::Connected(connection, outcome) => break Some((connection, outcome)),
                     Recovery::Exit => return,
                     Recovery::TimedOut => {
@@ -147,6 +156,20 @@ impl Driver {
                 }
             };
         }
+    }
+
+    /// How long to wait before re-logging in after a loss: nothing after a connection that
+    /// lived `STABLE_CONNECTION`, else the previous delay doubled (from the initial backoff up
+    /// to the maximum), so a target that fails every session at once is not hammered.
+    fn reconnect_delay(&self, previous: Duration, lived: Duration) -> Duration {
+        let policy = self.config.recovery;
+        if lived >= STABLE_CONNECTION {
+            return Duration::ZERO;
+        }
+        if previous.is_zero() {
+            return policy.initial_backoff;
+        }
+        (previous * 2).min(policy.max_backoff)
     }
 
     /// The full feature phase on one connection.

@@ -4,6 +4,8 @@
 //!
 //! Owns the backoff loop and what happens to commands while there is no session.
 
+use std::time::Duration;
+
 use tracing::{debug, info, warn};
 
 use crate::login::LoginOutcome;
@@ -20,11 +22,16 @@ pub(super) enum Recovery {
 }
 
 impl Driver {
-    /// Re-login with exponential backoff until success or the replacement timeout.
-    pub(super) async fn recover(&mut self) -> Recovery {
+    /// Re-login with exponential backoff until success or the replacement timeout. `delay`
+    /// comes first: a connection that keeps failing soon after each login (a target that
+    /// misbehaves right away) is retried ever more slowly, not in a tight loop.
+    pub(super) async fn recover(&mut self, delay: Duration) -> Recovery {
         let policy = self.config.recovery;
         let give_up = tokio::time::Instant::now() + policy.replacement_timeout;
         let mut backoff = policy.initial_backoff;
+        if let Some(end) = self.wait_holding(delay, give_up).await {
+            return end;
+        }
         loop {
             let (url, config, isid) = (self.url.clone(), self.config.clone(), self.isid);
             let attempt = async move { open_session(&url, &config, isid).await };
@@ -50,22 +57,34 @@ impl Driver {
                 }
             };
             debug!(target = %self.url, error = %failed_attempt, ?backoff, "re-login failed");
-            let wake = (tokio::time::Instant::now() + backoff).min(give_up);
-            loop {
-                tokio::select! {
-                    command = self.commands.recv() => {
-                        if let Some(end) = self.while_recovering(command) {
-                            return end;
-                        }
-                    }
-                    _ = tokio::time::sleep_until(wake) => break,
-                }
-            }
-            if tokio::time::Instant::now() >= give_up {
-                return self.time_out();
+            if let Some(end) = self.wait_holding(backoff, give_up).await {
+                return end;
             }
             backoff = (backoff * 2).min(policy.max_backoff);
         }
+    }
+
+    /// Waits `delay` (at most until `give_up`), holding callers' commands meanwhile.
+    async fn wait_holding(
+        &mut self,
+        delay: Duration,
+        give_up: tokio::time::Instant,
+    ) -> Option<Recovery> {
+        let wake = (tokio::time::Instant::now() + delay).min(give_up);
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => {
+                    if let Some(end) = self.while_recovering(command) {
+                        return Some(end);
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => break,
+            }
+        }
+        if tokio::time::Instant::now() >= give_up {
+            return Some(self.time_out());
+        }
+        None
     }
 
     /// A caller's command while there is no session; `Some` when recovery must stop.
