@@ -197,9 +197,11 @@ fn check_counts(
     let claimed = claimed_bytes(residual, expected);
     if !is_good_class_status(status) {
         let good = claimed.unwrap_or(0).min(transferred);
-        return Ok(match good < expected {
-            true => Residual::Underflow(expected - good),
-            false => residual,
+        return Ok(match (good < expected, residual) {
+            (true, _) => Residual::Underflow(expected - good),
+            // Nothing is missing: an underflow (even a nonsensical one) says nothing more.
+            (false, Residual::Underflow(_)) => Residual::None,
+            (false, other) => other,
         });
     }
     match claimed {

@@ -161,6 +161,12 @@ fn other_statuses_report_only_what_arrived() {
         task.finish(0x08, Residual::Overflow(5)),
         Ok((Bytes::new(), Residual::Underflow(8)))
     );
+    // A command without data: an underflow (found by the property test) means nothing.
+    let mut task = read_task(0);
+    assert_eq!(
+        task.finish(0x08, Residual::Underflow(5280)),
+        Ok((Bytes::new(), Residual::None))
+    );
 }
 
 #[test]
