@@ -15,6 +15,9 @@ use unjam_scsi::cdb::Cdb;
 use unjam_scsi::sense::{SenseHeader, SenseReport};
 use unjam_scsi::SamStatus;
 
+/// Longest a one-shot command waits for the Logout Response after its work is done.
+const ONE_SHOT_LOGOUT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Most times a command is repeated after UNIT ATTENTION.
 const MAX_UNIT_ATTENTION_RETRIES: usize = 3;
 
@@ -47,7 +50,8 @@ impl TargetArgs {
         Duration::from_secs(self.timeout_s.max(1))
     }
 
-    /// A client configuration for one-shot commands: no automatic session recovery.
+    /// A client configuration for one-shot commands: no automatic session recovery, and a
+    /// logout that waits at most `ONE_SHOT_LOGOUT_TIMEOUT` once the result is printed.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig {
             initiator_name: self.initiator_name.clone(),
@@ -55,6 +59,7 @@ impl TargetArgs {
             ..ClientConfig::default()
         };
         config.recovery.enabled = false;
+        config.session.logout_timeout = self.timeout().min(ONE_SHOT_LOGOUT_TIMEOUT);
         config
     }
 }
