@@ -132,17 +132,23 @@ pub enum Action {
         cdb: Cdb,
         timeout: Duration,
     },
-    /// Abort one command (ABORT TASK); answer with `handle_tmf_done`.
+    /// Abort one command (ABORT TASK); answer with `handle_tmf_done`. `cdb` is the
+    /// aborted command's (the kernel hands the command to the LLD's handler; fault
+    /// injection such as scsi_debug's matches on its opcode).
     Abort {
         op: TmfOp,
         tag: Tag,
         device: DeviceId,
+        cdb: Cdb,
     },
     /// Reset the LUN, target, bus or host of `device`; answer with `handle_tmf_done`.
+    /// `cdb` is that of the command the reset is sent with (the first failed command of
+    /// its domain, or a timed-out EH command).
     Reset {
         op: TmfOp,
         kind: ResetKind,
         device: DeviceId,
+        cdb: Cdb,
     },
     /// Reap completions of `tag` that may have been missed; answer with `handle_poll_done`.
     Poll { tag: Tag, device: DeviceId },

@@ -20,16 +20,20 @@ pub enum Personality {
     VirtioScsi,
     IscsiTcp,
     HisiSas,
+    /// The kernel's scsi_debug module (kernel-observed.md): abort, LUN, target, bus and host
+    /// reset; its disks have `allow_restart` off.
+    ScsiDebug,
 }
 
 impl Personality {
-    pub const ALL: [Personality; 6] = [
+    pub const ALL: [Personality; 7] = [
         Personality::Mpt3sas,
         Personality::Smartpqi,
         Personality::MegaraidSas,
         Personality::VirtioScsi,
         Personality::IscsiTcp,
         Personality::HisiSas,
+        Personality::ScsiDebug,
     ];
 
     /// The core's personality of the same name.
@@ -41,6 +45,7 @@ impl Personality {
             Personality::VirtioScsi => CorePersonality::VirtioScsi,
             Personality::IscsiTcp => CorePersonality::IscsiTcp,
             Personality::HisiSas => CorePersonality::HisiSas,
+            Personality::ScsiDebug => CorePersonality::ScsiDebug,
         }
     }
 
@@ -81,7 +86,12 @@ mod tests {
         assert_eq!(row(Personality::VirtioScsi), (true, false, false, false));
         assert_eq!(row(Personality::IscsiTcp), (true, true, false, false));
         assert_eq!(row(Personality::HisiSas), (true, true, false, false));
-        assert!(Personality::ALL.iter().all(|p| !p.capabilities().bus_reset));
+        assert_eq!(row(Personality::ScsiDebug), (true, true, true, true));
+        let with_bus_reset: Vec<Personality> = Personality::ALL
+            .into_iter()
+            .filter(|p| p.capabilities().bus_reset)
+            .collect();
+        assert_eq!(with_bus_reset, vec![Personality::ScsiDebug]);
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl MidLayer {
         let Some(cmd) = self.slab.by_tag(tag) else {
             return;
         };
-        let (device, for_tag) = (cmd.device, self.slab.tag(cmd.eh_carrier));
+        let (device, for_tag, cdb) = (cmd.device, self.slab.tag(cmd.eh_carrier), cmd.request.cdb);
         let host = self.host_of(device);
         let capabilities = self.hosts[host.0 as usize].config.capabilities;
         let scope_level = self
@@ -74,7 +74,12 @@ impl MidLayer {
             match step {
                 None => {
                     self.stats.aborts_sent += 1;
-                    self.actions.push_back(Action::Abort { op, tag, device });
+                    self.actions.push_back(Action::Abort {
+                        op,
+                        tag,
+                        device,
+                        cdb,
+                    });
                     self.trace(now, || TraceEvent::AbortSent {
                         device,
                         tag,
@@ -85,7 +90,12 @@ impl MidLayer {
                 Some(kind) => {
                     let kind = *kind;
                     self.stats.resets_sent += 1;
-                    self.actions.push_back(Action::Reset { op, kind, device });
+                    self.actions.push_back(Action::Reset {
+                        op,
+                        kind,
+                        device,
+                        cdb,
+                    });
                     self.trace(now, || TraceEvent::ResetSent {
                         device,
                         kind,

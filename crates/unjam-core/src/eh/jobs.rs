@@ -211,6 +211,7 @@ impl MidLayer {
             return;
         };
         let for_tag = self.slab.tag(carrier);
+        let cdb = self.slab.command(carrier).request.cdb;
         let host = run.host();
         let op = self.new_tmf(
             now,
@@ -221,7 +222,12 @@ impl MidLayer {
             },
         );
         self.stats.resets_sent += 1;
-        self.actions.push_back(Action::Reset { op, kind, device });
+        self.actions.push_back(Action::Reset {
+            op,
+            kind,
+            device,
+            cdb,
+        });
         self.trace(now, || TraceEvent::ResetSent {
             device,
             kind,

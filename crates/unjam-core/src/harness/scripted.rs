@@ -260,8 +260,12 @@ impl Transport for ScriptedTransport {
                 ref cdb,
                 ..
             } => self.eh_command(now, tag, device, command, cdb),
-            Action::Abort { op, tag, device } => self.abort(now, op, tag, device),
-            Action::Reset { op, kind, device } => self.reset(now, op, kind, device),
+            Action::Abort {
+                op, tag, device, ..
+            } => self.abort(now, op, tag, device),
+            Action::Reset {
+                op, kind, device, ..
+            } => self.reset(now, op, kind, device),
             Action::Poll { tag, .. } => self.poll(now, tag),
             Action::Revoke { tag, .. } => self.revoke(tag),
             Action::Complete(_) | Action::Trace(_) => {}

@@ -222,7 +222,7 @@ impl MidLayer {
         else {
             return;
         };
-        let device = cmd.device;
+        let (device, cdb) = (cmd.device, cmd.request.cdb);
         let host = self.host_of(device);
         if self.past_deadline(now, host) {
             self.trace(now, || TraceEvent::Escalated {
@@ -237,7 +237,12 @@ impl MidLayer {
         }
         let op = self.new_tmf(now, host, TmfPurpose::Abort { slot, generation });
         self.stats.aborts_sent += 1;
-        self.actions.push_back(Action::Abort { op, tag, device });
+        self.actions.push_back(Action::Abort {
+            op,
+            tag,
+            device,
+            cdb,
+        });
         self.trace(now, || TraceEvent::AbortSent {
             device,
             tag,

@@ -94,12 +94,15 @@ impl FaultEngine {
         fate
     }
 
-    /// Decides the fate of a task management function arriving at `now_us` for `address`.
+    /// Decides the fate of a task management function arriving at `now_us` for `address`,
+    /// sent for the command with `cdb` (a rule's `commands` match it: scsi_debug's error
+    /// types 3 and 4 fail the abort or LUN reset only of commands with their opcode).
     pub fn decide_tmf(
         &mut self,
         now_us: u64,
         address: &LunAddress,
         function: TaskManagement,
+        cdb: &[u8],
     ) -> TmfFate {
         if self.transport_down(now_us, address).is_some() {
             return TmfFate::Fail;
@@ -113,6 +116,9 @@ impl FaultEngine {
                 _ => continue,
             };
             if !kind.matches(function)
+                || !rule
+                    .commands
+                    .matches(cdb, MediaCommand::parse(cdb).as_ref())
                 || !rule.devices.matches(address)
                 || !rule.trigger.in_window(now_us)
                 || !self.fire(index)
@@ -292,17 +298,49 @@ mod tests {
         );
         let mut engine = FaultEngine::new(vec![fails, hangs], 1);
         let lun_reset = TaskManagement::Reset(ResetScope::Lun);
-        assert_eq!(engine.decide_tmf(0, &LUN0, lun_reset), TmfFate::Fail);
-        assert_eq!(engine.decide_tmf(0, &LUN0, lun_reset), TmfFate::Succeed);
+        let read = rw16(MediaAccess::Read, 0, 1);
+        assert_eq!(engine.decide_tmf(0, &LUN0, lun_reset, &read), TmfFate::Fail);
         assert_eq!(
-            engine.decide_tmf(0, &LUN0, TaskManagement::Reset(ResetScope::Target)),
+            engine.decide_tmf(0, &LUN0, lun_reset, &read),
             TmfFate::Succeed
         );
         assert_eq!(
-            engine.decide_tmf(0, &LUN1, TaskManagement::Abort),
+            engine.decide_tmf(0, &LUN0, TaskManagement::Reset(ResetScope::Target), &read),
+            TmfFate::Succeed
+        );
+        assert_eq!(
+            engine.decide_tmf(0, &LUN1, TaskManagement::Abort, &read),
             TmfFate::Hang { after_us: None }
         );
         assert!(engine.decide_command(0, &LUN0, &[0; 6]).action.is_none());
+    }
+
+    #[test]
+    fn scsi_debug_abort_and_lun_reset_failures_match_their_opcode() {
+        // "3 -1 0x28": only aborts of READ(10) fail, so a timed-out TUR's abort succeeds;
+        // "4 1 0x28": a LUN reset sent with a TUR succeeds, one sent with the READ fails.
+        let any = AddressSelector::ANY;
+        let abort = crate::fault::scsi_debug::parse_line("3 1 0x28", any).unwrap();
+        let reset = crate::fault::scsi_debug::parse_line("4 1 0x28", any).unwrap();
+        let mut engine = FaultEngine::new(vec![abort, reset], 1);
+        let (read10, tur) = ([0x28, 0, 0, 0, 8, 0, 0, 0, 8, 0], [0u8; 6]);
+        let lun_reset = TaskManagement::Reset(ResetScope::Lun);
+        assert_eq!(
+            engine.decide_tmf(0, &LUN0, TaskManagement::Abort, &tur),
+            TmfFate::Succeed
+        );
+        assert_eq!(
+            engine.decide_tmf(0, &LUN0, TaskManagement::Abort, &read10),
+            TmfFate::Fail
+        );
+        assert_eq!(
+            engine.decide_tmf(0, &LUN0, lun_reset, &tur),
+            TmfFate::Succeed
+        );
+        assert_eq!(
+            engine.decide_tmf(0, &LUN0, lun_reset, &read10),
+            TmfFate::Fail
+        );
     }
 
     #[test]
@@ -333,7 +371,7 @@ mod tests {
             vec![(10, 0, true), (20, 0, false)]
         );
         assert_eq!(
-            engine.decide_tmf(15, &LUN0, TaskManagement::Abort),
+            engine.decide_tmf(15, &LUN0, TaskManagement::Abort, &[0x28; 10]),
             TmfFate::Fail
         );
         assert!(engine.decide_command(15, &LUN0, &[0; 6]).action.is_none());

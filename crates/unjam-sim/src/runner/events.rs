@@ -59,17 +59,29 @@ pub(super) fn execute(runner: &mut Runner, action: Action) {
             let eh = Some(EhTag { request_sense });
             send(runner, tag, eh, device, cdb.as_slice(), Vec::new(), length);
         }
-        Action::Abort { op, tag, device } => {
+        Action::Abort {
+            op,
+            tag,
+            device,
+            cdb,
+        } => {
             let address = address_of(&runner.luns, device);
+            let key = tag_key(tag);
             runner
                 .target
-                .abort(now_us, op.0 as u64, tag_key(tag), address);
+                .abort(now_us, op.0 as u64, key, address, cdb.as_slice());
         }
-        Action::Reset { op, kind, device } => {
+        Action::Reset {
+            op,
+            kind,
+            device,
+            cdb,
+        } => {
             let address = address_of(&runner.luns, device);
+            let scope = scope_of(kind);
             runner
                 .target
-                .reset(now_us, op.0 as u64, scope_of(kind), address);
+                .reset(now_us, op.0 as u64, scope, address, cdb.as_slice());
         }
         Action::Poll { tag, device } => {
             let address = address_of(&runner.luns, device);

@@ -132,7 +132,11 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) {
             BlockOp::Read
         },
         start_sector: plan.lba * (lun.block_size as u64 / 512),
-        cmd_flags: 0,
+        cmd_flags: if runner.streams[stream].sync {
+            unjam_core::request::cmd_flags::SYNC
+        } else {
+            0
+        },
         phys_segments: 1,
         prio_class: 2,
     };
@@ -168,7 +172,8 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) {
     runner.streams[stream].issued();
     if runner.mid.submit(runner.now, device, request).is_err() {
         if let Some(io) = runner.ios.remove(&token) {
-            runner.streams[stream].completed();
+            let now_us = runner.now_us();
+            runner.streams[stream].completed(now_us);
             if let Some(ledger) = runner.ledgers.get_mut(lun.unit).and_then(Option::as_mut) {
                 ledger.end(io.plan.lba, io.plan.blocks);
             }
@@ -252,7 +257,8 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
         runner.violation(text);
     }
     runner.target.recycle_buffer(io.data);
-    runner.streams[io.stream].completed();
+    let now_us = runner.now_us();
+    runner.streams[io.stream].completed(now_us);
     if io.submitted == runner.now {
         // Finished in no time (rejected at dispatch): come back in 1 ms, not in a loop.
         if !runner.wake_scheduled[io.stream] {

@@ -50,9 +50,11 @@ pub(super) fn build(scenario: &Scenario) -> Result<Halves, RunError> {
         let mut config =
             DeviceConfig::disk(lun.address.channel, lun.address.target, lun.address.lun);
         config.queue_depth = scenario.command.queue_depth;
-        config.timeout = Duration::from_millis(scenario.command.timeout_ms);
-        config.eh_timeout = Duration::from_millis(scenario.eh.eh_timeout_ms);
-        config.allowed = scenario.command.retries as i32;
+        config.timeout = Duration::from_millis(lun.limits.timeout_ms);
+        config.eh_timeout = Duration::from_millis(lun.limits.eh_timeout_ms);
+        config.allowed = lun.limits.retries;
+        config.allow_restart = lun.limits.allow_restart;
+        config.max_medium_access_timeouts = lun.limits.max_medium_access_timeouts;
         config.sector_size = lun.block_size;
         config.eh_scopes = eh_scopes(scenario);
         let device = mid

@@ -40,6 +40,8 @@ pub struct ResolvedLun {
     pub latency: LatencyModel,
     pub task_set_size: u32,
     pub ram_limit_bytes: u64,
+    /// Command timeout, EH timeout, retries, allow_restart, medium-access limit.
+    pub limits: super::LunLimits,
 }
 
 type Check = Result<(), (String, String)>;
@@ -71,7 +73,9 @@ impl Scenario {
                 for lun in 0..host.luns {
                     let address = LunAddress::new(host_index as u32, 0, target, lun);
                     let spec = self.unit_spec_for(host.unit(), &address);
-                    luns.push(resolve(address, base + offset, spec, host_index)?);
+                    let lun_table = spec.1.and_then(|index| self.luns.get(index));
+                    let limits = self.lun_limits(host.personality, lun_table);
+                    luns.push(resolve(address, base + offset, spec, host_index, limits)?);
                     offset += 1;
                 }
             }
@@ -87,18 +91,13 @@ impl Scenario {
         if self.duration_ms == 0 || self.duration_ms > MAX_DURATION_MS {
             return fail("duration_ms", format!("must lie in 1..={MAX_DURATION_MS}"));
         }
-        if self.command.timeout_ms == 0 {
-            return fail("command.timeout_ms", "must be positive");
-        }
         if self.command.queue_depth == 0 || self.command.can_queue == 0 {
             return fail(
                 "command.queue_depth",
                 "queue_depth and can_queue must be positive",
             );
         }
-        if self.command.retries > 100 {
-            return fail("command.retries", "at most 100");
-        }
+        self.check_limits()?;
         self.check_hosts()?;
         let luns = self.resolved_luns()?;
         if luns.len() > MAX_PATHS {
@@ -228,6 +227,12 @@ impl Scenario {
         }) {
             return fail(field("span_mib"), format!("larger than {}", lun.address));
         }
+        if workload.think_time_us > MAX_DURATION_MS.saturating_mul(1000) {
+            return fail(
+                field("think_time_us"),
+                format!("at most {} (one day)", MAX_DURATION_MS.saturating_mul(1000)),
+            );
+        }
         if workload.start_ms > MAX_DURATION_MS
             || workload.duration_ms.is_some_and(|d| d > MAX_DURATION_MS)
         {
@@ -270,6 +275,7 @@ fn resolve(
     unit: usize,
     (spec, lun_index): (UnitSpec, Option<usize>),
     host_index: usize,
+    limits: super::LunLimits,
 ) -> Result<ResolvedLun, (String, String)> {
     let table = match lun_index {
         Some(index) => format!("lun[{index}]"),
@@ -308,6 +314,7 @@ fn resolve(
         latency: spec.latency.unwrap_or(DEFAULT_LATENCY),
         task_set_size: spec.task_set_size.unwrap_or(DEFAULT_TASK_SET_SIZE).max(1),
         ram_limit_bytes,
+        limits,
     })
 }
 

@@ -24,6 +24,7 @@
 //! ```
 
 mod build;
+mod limits;
 mod load;
 mod overrides;
 mod workload;
@@ -35,6 +36,7 @@ use crate::latency::LatencyModel;
 use crate::personality::Personality;
 
 pub use build::{target_config, BuildError, ResolvedLun, DEFAULT_CAPACITY_GIB, DEFAULT_LATENCY};
+pub use limits::LunLimits;
 pub use load::{ScenarioError, MAX_SCENARIO_BYTES};
 pub use overrides::{apply_override, OverrideError};
 pub use workload::{AccessPattern, WorkloadSpec};
@@ -122,6 +124,12 @@ pub struct EhSettings {
     /// Skip the kernel's 10 s settle time after a bus or host reset.
     #[serde(default)]
     pub skip_settle_delay: bool,
+    /// Default of the LUNs' `allow_restart` (may also be given in `[command]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_restart: Option<bool>,
+    /// Default of the LUNs' `max_medium_access_timeouts` (may also be given in `[command]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_medium_access_timeouts: Option<u32>,
 }
 
 /// `[command]`: per-command limits of the initiator.
@@ -130,9 +138,17 @@ pub struct EhSettings {
 pub struct CommandSettings {
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
-    /// Retries allowed per command (the kernel's sd default: 5).
+    /// Retries allowed per command (the kernel's sd default: 5; -1 = no limit).
     #[serde(default = "default_retries")]
-    pub retries: u32,
+    pub retries: i32,
+    /// The error handler may send START UNIT (`sdev->allow_restart`). Default: by
+    /// personality (off for `scsi_debug`, on for the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_restart: Option<bool>,
+    /// sd offlines a disk after this many medium-access timeouts that the error handler's
+    /// TUR could not explain (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_medium_access_timeouts: Option<u32>,
     /// Ask the transport to reap missed completions before aborting (spec §3).
     #[serde(default)]
     pub poll_before_abort: bool,
@@ -233,6 +249,21 @@ pub struct LunOverride {
     pub task_set_size: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ram_limit_mib: Option<u64>,
+    /// Per-attempt timeout of this LUN's commands (default `[command].timeout_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Timeout of the error handler's commands to this LUN (default `[eh].eh_timeout_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eh_timeout_ms: Option<u64>,
+    /// Retries allowed (default `[command].retries`; -1 = no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<i32>,
+    /// The error handler may send START UNIT (default `[command]`/`[eh]`, then personality).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_restart: Option<bool>,
+    /// sd's limit of unexplained medium-access timeouts (default `[command]`/`[eh]`, then 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_medium_access_timeouts: Option<u32>,
 }
 
 impl Scenario {
@@ -253,6 +284,8 @@ impl Default for EhSettings {
             eh_deadline_ms: None,
             eh_timeout_ms: default_eh_timeout_ms(),
             skip_settle_delay: false,
+            allow_restart: None,
+            max_medium_access_timeouts: None,
         }
     }
 }
@@ -262,6 +295,8 @@ impl Default for CommandSettings {
         CommandSettings {
             timeout_ms: default_timeout_ms(),
             retries: default_retries(),
+            allow_restart: None,
+            max_medium_access_timeouts: None,
             poll_before_abort: false,
             queue_depth: default_queue_depth(),
             can_queue: default_can_queue(),
@@ -299,7 +334,7 @@ fn default_eh_timeout_ms() -> u64 {
 fn default_timeout_ms() -> u64 {
     30_000
 }
-fn default_retries() -> u32 {
+fn default_retries() -> i32 {
     5
 }
 fn default_queue_depth() -> u32 {

@@ -53,6 +53,13 @@ pub struct WorkloadSpec {
     /// Check every read against what was last written successfully.
     #[serde(default)]
     pub verify: bool,
+    /// Pause between a stream's I/Os: a closed-loop slot is refilled this long after its
+    /// command completed (a reader that thinks between reads).
+    #[serde(default)]
+    pub think_time_us: u64,
+    /// REQ_SYNC, as O_DIRECT reads carry it (logged as `flags 0x800`).
+    #[serde(default)]
+    pub sync: bool,
 }
 
 /// The most commands one workload keeps in flight per LUN.
@@ -92,6 +99,8 @@ impl Default for WorkloadSpec {
             first_lba: 0,
             io_count: None,
             verify: false,
+            think_time_us: 0,
+            sync: false,
         }
     }
 }

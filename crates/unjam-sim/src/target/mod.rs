@@ -302,16 +302,25 @@ impl SimTarget {
 
     /// Receives ABORT TASK for `tag` on `address`; the answer comes as a
     /// `TaskManagementDone` event with `id`.
-    pub fn abort(&mut self, now_us: u64, id: u64, tag: u64, address: LunAddress) {
+    /// `cdb` is the aborted command's (fault rules may match on it).
+    pub fn abort(&mut self, now_us: u64, id: u64, tag: u64, address: LunAddress, cdb: &[u8]) {
         self.advance(now_us);
-        tmf::abort(self, now_us, id, tag, address);
+        tmf::abort(self, now_us, id, tag, address, cdb);
     }
 
     /// Receives a reset of `scope` at `address`; answered as a `TaskManagementDone`
     /// event with `id`.
-    pub fn reset(&mut self, now_us: u64, id: u64, scope: ResetScope, address: LunAddress) {
+    /// `cdb` is that of the command the reset is sent with (fault rules may match on it).
+    pub fn reset(
+        &mut self,
+        now_us: u64,
+        id: u64,
+        scope: ResetScope,
+        address: LunAddress,
+        cdb: &[u8],
+    ) {
         self.advance(now_us);
-        tmf::reset(self, now_us, id, scope, address);
+        tmf::reset(self, now_us, id, scope, address, cdb);
     }
 
     /// Reaps completions on `host` whose notification was lost; they come out as

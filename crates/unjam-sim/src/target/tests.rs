@@ -101,7 +101,7 @@ fn a_swallowed_command_waits_for_an_abort() {
     read(&mut target, 0, 1, LUN0);
     assert!(drain(&mut target, 10_000_000).is_empty());
     assert!(target.holds(1));
-    target.abort(10_000_000, 77, 1, LUN0);
+    target.abort(10_000_000, 77, 1, LUN0, &[0x28]);
     assert!(
         !target.holds(1),
         "an aborted command no longer touches its buffers"
@@ -130,7 +130,7 @@ fn failed_abort_keeps_the_command_and_lun_reset_drops_it() {
     let mut target = target_with(vec![swallow, abort_fails]);
     read(&mut target, 0, 1, LUN0);
     read(&mut target, 0, 2, LUN1);
-    target.abort(50, 10, 1, LUN0);
+    target.abort(50, 10, 1, LUN0, &[0x28]);
     let events = drain(&mut target, 150);
     assert!(events.contains(&TargetEvent::TaskManagementDone {
         id: 10,
@@ -139,7 +139,7 @@ fn failed_abort_keeps_the_command_and_lun_reset_drops_it() {
         success: false
     }));
     assert!(target.holds(1));
-    target.reset(200, 11, ResetScope::Lun, LUN0);
+    target.reset(200, 11, ResetScope::Lun, LUN0, &[0x28]);
     assert!(!target.holds(1));
     let events = drain(&mut target, 300);
     assert!(matches!(
@@ -380,8 +380,8 @@ fn hung_resets_never_answer_and_hangs_with_a_limit_fail_late() {
         },
     );
     let mut target = target_with(vec![hang, late]);
-    target.reset(0, 1, ResetScope::Target, LUN0);
-    target.reset(0, 2, ResetScope::Host, LUN0);
+    target.reset(0, 1, ResetScope::Target, LUN0, &[0x28]);
+    target.reset(0, 2, ResetScope::Host, LUN0, &[0x28]);
     assert!(drain(&mut target, 4_999_999).is_empty());
     let events = drain(&mut target, 5_000_000);
     assert!(matches!(

@@ -12,9 +12,16 @@ use crate::fault::{FaultAction, ResetScope, TaskManagement, TmfFate};
 use crate::media_command::MediaCommand;
 use crate::sense_data::code;
 
-pub(super) fn abort(target: &mut SimTarget, now_us: u64, id: u64, tag: u64, address: LunAddress) {
+pub(super) fn abort(
+    target: &mut SimTarget,
+    now_us: u64,
+    id: u64,
+    tag: u64,
+    address: LunAddress,
+    cdb: &[u8],
+) {
     let function = TaskManagement::Abort;
-    let fate = target.faults.decide_tmf(now_us, &address, function);
+    let fate = target.faults.decide_tmf(now_us, &address, function, cdb);
     if fate == TmfFate::Succeed && target.remove_command(tag).is_some() {
         target.stats.commands_dropped_by_tmf += 1;
     }
@@ -27,9 +34,10 @@ pub(super) fn reset(
     id: u64,
     scope: ResetScope,
     address: LunAddress,
+    cdb: &[u8],
 ) {
     let function = TaskManagement::Reset(scope);
-    let fate = target.faults.decide_tmf(now_us, &address, function);
+    let fate = target.faults.decide_tmf(now_us, &address, function, cdb);
     if fate == TmfFate::Succeed {
         apply_reset(target, scope, address);
     }

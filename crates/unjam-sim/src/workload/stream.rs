@@ -2,6 +2,8 @@
 //! `queue_depth` commands in flight; open loop issues at `rate_iops` with exponential
 //! inter-arrival times. Every draw comes from the stream's own seeded generator.
 
+use std::collections::VecDeque;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
@@ -36,6 +38,11 @@ pub struct IoPlan {
 pub struct LunStream {
     pub address: LunAddress,
     pub verify: bool,
+    /// Requests carry REQ_SYNC.
+    pub sync: bool,
+    think_time_us: u64,
+    /// When closed-loop slots whose command completed may issue again (think time).
+    thinking: VecDeque<u64>,
     block_size: u32,
     io_blocks: u64,
     slots: u64,
@@ -79,6 +86,9 @@ impl LunStream {
         LunStream {
             address,
             verify: spec.verify,
+            sync: spec.sync,
+            think_time_us: spec.think_time_us,
+            thinking: VecDeque::new(),
             block_size,
             io_blocks,
             slots: (span_blocks / io_blocks).max(1),
@@ -125,9 +135,13 @@ impl LunStream {
         if self.issued_total >= self.io_limit {
             return None;
         }
+        let thinking = self.thinking.iter().filter(|t| **t > now_us).count() as u32;
         let at = match self.mode {
-            StreamMode::Closed { queue_depth } if self.in_flight < queue_depth => {
+            StreamMode::Closed { queue_depth } if self.in_flight + thinking < queue_depth => {
                 self.start_us.max(now_us)
+            }
+            StreamMode::Closed { queue_depth } if self.in_flight < queue_depth => {
+                *self.thinking.iter().find(|t| **t > now_us)?
             }
             StreamMode::Closed { .. } => return None,
             StreamMode::Open { .. } => self.next_arrival_us,
@@ -186,8 +200,16 @@ impl LunStream {
         self.issued_total += 1;
     }
 
-    pub fn completed(&mut self) {
+    /// A command completed at `now_us`: its slot thinks for `think_time_us`.
+    pub fn completed(&mut self, now_us: u64) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        while self.thinking.front().is_some_and(|t| *t <= now_us) {
+            self.thinking.pop_front();
+        }
+        if self.think_time_us > 0 {
+            self.thinking
+                .push_back(now_us.saturating_add(self.think_time_us));
+        }
     }
 }
 
@@ -206,6 +228,22 @@ mod tests {
     }
 
     #[test]
+    fn think_time_pauses_a_closed_loop_slot_after_its_completion() {
+        let spec = WorkloadSpec {
+            queue_depth: Some(1),
+            think_time_us: 500,
+            ..spec()
+        };
+        let mut stream = LunStream::new(&spec, LunAddress::default(), 512, 1000, 1, 1);
+        assert_eq!(stream.wants_to_issue_at(0), Some(0));
+        stream.issued();
+        assert_eq!(stream.wants_to_issue_at(10), None, "at its depth");
+        stream.completed(100);
+        assert_eq!(stream.wants_to_issue_at(100), Some(600), "thinks 500 us");
+        assert_eq!(stream.wants_to_issue_at(600), Some(600));
+    }
+
+    #[test]
     fn closed_loop_stays_at_its_depth() {
         let address = LunAddress::default();
         let mut stream = LunStream::new(&spec(), address, 512, 1000, 1, 0);
@@ -217,7 +255,7 @@ mod tests {
         stream.issued();
         stream.issued();
         assert_eq!(stream.wants_to_issue_at(0), None);
-        stream.completed();
+        stream.completed(0);
         assert_eq!(stream.wants_to_issue_at(0), Some(0));
     }
 
