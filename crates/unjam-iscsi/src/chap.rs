@@ -111,16 +111,17 @@ pub fn parse_identifier(value: &str) -> Result<u8, ChapError> {
         .map_err(|_| ChapError::BadIdentifier(value.chars().take(16).collect()))
 }
 
-/// The challenge unjam sends in mutual CHAP, and the check of the target's answer to it.
+/// A challenge one side sends and the check of the other side's answer to it: the
+/// initiator's challenge in mutual CHAP, or the target's challenge to the initiator.
 #[derive(Debug, Clone)]
-pub struct MutualChallenge {
+pub struct ChapChallenge {
     pub identifier: u8,
     pub challenge: [u8; CHALLENGE_LENGTH],
 }
 
-impl MutualChallenge {
-    pub fn random() -> MutualChallenge {
-        MutualChallenge {
+impl ChapChallenge {
+    pub fn random() -> ChapChallenge {
+        ChapChallenge {
             identifier: rand::random(),
             challenge: rand::random(),
         }
@@ -139,12 +140,18 @@ impl MutualChallenge {
                 expected: expected.user.clone(),
             });
         }
-        let received = decode_binary(response_value)?;
-        let wanted = response(self.identifier, &expected.secret, &self.challenge);
-        if received.as_slice() != wanted.as_slice() {
+        if !self.answered_by(&expected.secret, response_value)? {
             return Err(ChapError::WrongTargetResponse);
         }
         Ok(())
+    }
+
+    /// Whether `response_value` (a CHAP_R value) is the answer of someone who knows
+    /// `secret`. A malformed value is an error; a wrong answer is `Ok(false)`.
+    pub fn answered_by(&self, secret: &[u8], response_value: &str) -> Result<bool, ChapError> {
+        let received = decode_binary(response_value)?;
+        let wanted = response(self.identifier, secret, &self.challenge);
+        Ok(received.as_slice() == wanted.as_slice())
     }
 }
 
@@ -187,7 +194,7 @@ mod tests {
 
     #[test]
     fn mutual_verification_accepts_only_the_right_secret() {
-        let challenge = MutualChallenge::random();
+        let challenge = ChapChallenge::random();
         let target = ChapCredentials {
             user: "tgt".into(),
             secret: b"target-secret".to_vec(),

@@ -22,5 +22,6 @@ pub mod params;
 pub mod pdu;
 pub mod serial;
 pub mod session;
+pub mod target;
 pub mod text;
 pub mod url;

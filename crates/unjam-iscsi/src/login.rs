@@ -15,7 +15,7 @@
 use bytes::Bytes;
 use tracing::debug;
 
-use crate::chap::{self, ChapCredentials, ChapError, MutualChallenge};
+use crate::chap::{self, ChapChallenge, ChapCredentials, ChapError};
 use crate::params::{NegotiationError, Negotiator, OperationalParams, OperationalProposal};
 use crate::pdu::{LoginRequest, LoginResponse, LoginStage};
 use crate::text::{TextAssembler, TextError, TextPairs};
@@ -138,7 +138,7 @@ enum Step {
     /// Sent CHAP_A.
     ChapAlgorithm,
     /// Sent CHAP_N and CHAP_R (and our own challenge for mutual CHAP).
-    ChapResponse { mutual: Option<MutualChallenge> },
+    ChapResponse { mutual: Option<ChapChallenge> },
     /// Sent operational keys (or answers) with T=1 towards the full feature phase.
     Operational,
 }
@@ -294,7 +294,7 @@ impl Login {
         request.push("CHAP_N", initiator.user.clone());
         let answer = chap::response(identifier, &initiator.secret, &challenge);
         request.push("CHAP_R", chap::encode_binary(&answer));
-        let mutual = target.map(|_| MutualChallenge::random());
+        let mutual = target.map(|_| ChapChallenge::random());
         if let Some(ours) = &mutual {
             if ours.challenge.as_slice() == challenge.as_slice() {
                 return Err(ChapError::ReflectedChallenge.into());
@@ -311,7 +311,7 @@ impl Login {
         &mut self,
         response: &LoginResponse,
         pairs: &TextPairs,
-        mutual: Option<MutualChallenge>,
+        mutual: Option<ChapChallenge>,
     ) -> Result<LoginProgress, LoginError> {
         if let (
             Some(ours),

@@ -4,7 +4,7 @@
 //! Owns lengths, padding and digests. A length read from the wire is checked against the
 //! decoder's `max_data_segment_length` before any buffer is reserved for it.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::header::{Bhs, BHS_LENGTH, MAX_DATA_SEGMENT_FIELD};
 use super::{Pdu, PduError};
@@ -75,6 +75,17 @@ impl PduDecoder {
     /// Removes one complete PDU from the front of `buffer`, or returns `Ok(None)` when more
     /// bytes are needed (after reserving room for the rest of the PDU).
     pub fn decode(&self, buffer: &mut BytesMut) -> Result<Option<Pdu>, PduError> {
+        match self.decode_frame(buffer)? {
+            Some((bhs, data)) => Pdu::from_parts(&bhs, data).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Like [`PduDecoder::decode`], but stops after framing and digests: the header and the
+    /// data segment of one PDU. A receiver that answers PDUs it cannot parse (a target's
+    /// Reject) needs the header even when [`Pdu::from_parts`] refuses it; the stream stays
+    /// in step either way.
+    pub fn decode_frame(&self, buffer: &mut BytesMut) -> Result<Option<(Bhs, Bytes)>, PduError> {
         let Some(header) = buffer.first_chunk::<BHS_LENGTH>() else {
             return Ok(None);
         };
@@ -124,7 +135,7 @@ impl PduDecoder {
             }
         }
         frame.truncate(data_length);
-        Pdu::from_parts(&bhs, frame).map(Some)
+        Ok(Some((bhs, frame)))
     }
 }
 
