@@ -23,7 +23,8 @@ pub(super) fn inquiry(
         if page != 0 {
             return Reply::invalid_field();
         }
-        return respond(data_in, &standard(0x00), allocation_length);
+        let data = standard(0x00, super::alua::tpgs_bits(port));
+        return respond(data_in, &data, allocation_length);
     }
     let mut page_data = [0u8; 64];
     let length = match page {
@@ -40,16 +41,18 @@ pub(super) fn inquiry_absent(cdb: &[u8], data_in: &mut Vec<u8>) -> Reply {
     if byte(cdb, 1) & 0x01 != 0 || byte(cdb, 2) != 0 {
         return Reply::invalid_field();
     }
-    respond(data_in, &standard(0x7f), be16(cdb, 3) as usize)
+    respond(data_in, &standard(0x7f, 0), be16(cdb, 3) as usize)
 }
 
-/// 36 bytes of standard INQUIRY data: SPC-4, HISUP, response format 2, CMDQUE.
-fn standard(peripheral: u8) -> [u8; 36] {
+/// 36 bytes of standard INQUIRY data: SPC-4, HISUP, response format 2, CMDQUE, and the
+/// TPGS bits of byte 5.
+fn standard(peripheral: u8, tpgs: u8) -> [u8; 36] {
     let mut data = [0u8; 36];
     data[0] = peripheral;
     data[2] = 0x06;
     data[3] = 0x12;
     data[4] = 31;
+    data[5] = tpgs;
     data[7] = 0x02;
     data[8..16].copy_from_slice(VENDOR);
     data[16..32].copy_from_slice(PRODUCT);
@@ -72,8 +75,8 @@ fn unit_serial(unit: &LogicalUnit, out: &mut [u8; 64]) -> usize {
     4 + serial.len()
 }
 
-/// Three designators: NAA (the logical unit), T10 vendor ID (vendor + serial) and the
-/// relative target port (which path this is).
+/// Designators: NAA (the logical unit), T10 vendor ID (vendor + serial), the relative
+/// target port (which path this is) and, with ALUA, the target port group.
 fn identification(unit: &LogicalUnit, port: PortView<'_>, out: &mut [u8; 64]) -> usize {
     out[1] = 0x83;
     let mut at = 4;
@@ -92,6 +95,12 @@ fn identification(unit: &LogicalUnit, port: PortView<'_>, out: &mut [u8; 64]) ->
     out[at..at + 4].copy_from_slice(&[0x01, 0x14, 0x00, 4]);
     out[at + 6..at + 8].copy_from_slice(&port.relative_port.to_be_bytes());
     at += 8;
+    if !port.port_groups.is_empty() {
+        // Target port group: code set binary, association target port, type 5.
+        out[at..at + 4].copy_from_slice(&[0x01, 0x15, 0x00, 4]);
+        out[at + 6..at + 8].copy_from_slice(&port.port_group.to_be_bytes());
+        at += 8;
+    }
     out[2..4].copy_from_slice(&((at - 4) as u16).to_be_bytes());
     at
 }

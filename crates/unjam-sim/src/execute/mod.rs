@@ -8,6 +8,7 @@
 //!                                   └► anything else: ILLEGAL REQUEST 20/00
 //! ```
 
+mod alua;
 mod inquiry;
 mod media;
 mod misc;
@@ -62,13 +63,22 @@ impl Reply {
 }
 
 /// What the executor needs to know about the port the command arrived on.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct PortView<'a> {
     /// The LUN numbers that exist behind this target, ascending.
     pub target_luns: &'a [u64],
     /// The relative target port identifier reported in VPD 83h (one per path).
     pub relative_port: u16,
+    /// The I_T nexus the command arrived on (reservations belong to one); 0 when there is
+    /// only one initiator, as in the simulator.
+    pub nexus: u64,
+    /// Target port groups for ALUA (empty: the logical unit does not report ALUA).
+    pub port_groups: &'a [PortGroup],
+    /// The group of the port the command arrived on.
+    pub port_group: u16,
 }
+
+pub use alua::PortGroup;
 
 /// Executes `cdb` on a logical unit that exists. `data_in` is cleared and filled with the
 /// data the target transfers to the initiator (never more than the CDB's allocation length
@@ -93,6 +103,9 @@ pub fn execute(
             return Reply::check(SenseKey::UNIT_ATTENTION, asc_ascq);
         }
     }
+    if let Some(refusal) = alua::refuse_in_state(port, cdb) {
+        return refusal;
+    }
     match first {
         opcode::INQUIRY => inquiry::inquiry(unit, port, cdb, data_in),
         opcode::REPORT_LUNS => report_luns::report_luns(port.target_luns, cdb, data_in),
@@ -110,7 +123,18 @@ pub fn execute(
         | opcode::WRITE_16
         | opcode::SYNCHRONIZE_CACHE_10
         | opcode::SYNCHRONIZE_CACHE_16 => media::media_access(unit, cdb, data_out, data_in),
+        opcode::MAINTENANCE_IN => maintenance_in(port, cdb, data_in),
         _ => Reply::illegal_request(code::INVALID_OPCODE),
+    }
+}
+
+/// MAINTENANCE IN: the service actions the target serves.
+fn maintenance_in(port: PortView<'_>, cdb: &[u8], data_in: &mut Vec<u8>) -> Reply {
+    match byte(cdb, 1) & 0x1f {
+        opcode::SA_REPORT_TARGET_PORT_GROUPS if !port.port_groups.is_empty() => {
+            alua::report_target_port_groups(port, cdb, data_in)
+        }
+        _ => Reply::invalid_field(),
     }
 }
 

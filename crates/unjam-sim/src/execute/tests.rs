@@ -18,6 +18,7 @@ fn port() -> PortView<'static> {
     PortView {
         target_luns: &LUNS,
         relative_port: 2,
+        ..PortView::default()
     }
 }
 
@@ -240,4 +241,99 @@ fn unknown_opcodes_short_cdbs_and_absent_luns() {
         &mut data_in,
     );
     assert_eq!((reply, data_in.len()), (Reply::GOOD, 32));
+}
+
+mod alua_states {
+    use super::*;
+    use unjam_scsi::cdb::response::AccessState;
+
+    const GROUPS: [PortGroup; 2] = [
+        PortGroup {
+            id: 1,
+            state: AccessState::ActiveOptimized,
+            preferred: true,
+            relative_port: 1,
+        },
+        PortGroup {
+            id: 2,
+            state: AccessState::Standby,
+            preferred: false,
+            relative_port: 2,
+        },
+    ];
+
+    fn on(groups: &[PortGroup], group: u16, cdb: &[u8]) -> (Reply, Vec<u8>) {
+        let mut unit = unit(512, 1000);
+        let port = PortView {
+            target_luns: &LUNS,
+            relative_port: group,
+            port_groups: groups,
+            port_group: group,
+            ..PortView::default()
+        };
+        let mut data_in = Vec::new();
+        let reply = execute(
+            &mut unit,
+            &mut PathState::default(),
+            port,
+            cdb,
+            &[],
+            &mut data_in,
+        );
+        (reply, data_in)
+    }
+
+    fn with_state(state: AccessState) -> [PortGroup; 2] {
+        let mut groups = GROUPS;
+        groups[1].state = state;
+        groups
+    }
+
+    #[test]
+    fn io_in_each_state_gets_the_standard_sense() {
+        let read = rw16(MediaAccess::Read, 0, 1);
+        let tur = [0u8; 6];
+        assert_eq!(on(&GROUPS, 1, &read).0, Reply::GOOD);
+        for (state, ascq) in [
+            (AccessState::Standby, 0x0b),
+            (AccessState::Unavailable, 0x0c),
+            (AccessState::Transitioning, 0x0a),
+        ] {
+            let groups = with_state(state);
+            assert_eq!(sense_of(&on(&groups, 2, &read).0), (0x02, 0x04, ascq));
+            assert_eq!(sense_of(&on(&groups, 2, &tur).0), (0x02, 0x04, ascq));
+            let (inquiry, _) = on(&groups, 2, &[0x12, 0, 0, 0, 36, 0]);
+            assert_eq!(inquiry, Reply::GOOD, "INQUIRY runs in every state");
+        }
+        let groups = with_state(AccessState::ActiveNonOptimized);
+        assert_eq!(on(&groups, 2, &read).0, Reply::GOOD);
+        let (mode_sense, _) = on(&GROUPS, 2, &[0x1a, 0, 0x3f, 0, 255, 0]);
+        assert_eq!(mode_sense, Reply::GOOD, "MODE SENSE runs in standby");
+    }
+
+    #[test]
+    fn report_target_port_groups_and_inquiry_tell_the_states() {
+        let rtpg = [0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
+        let (reply, data) = on(&GROUPS, 2, &rtpg);
+        assert_eq!(reply, Reply::GOOD);
+        assert_eq!(u32::from_be_bytes([data[0], data[1], data[2], data[3]]), 24);
+        assert_eq!(data[4], 0x80, "group 1: preferred, active/optimized");
+        assert_eq!(&data[6..8], &[0, 1]);
+        assert_eq!(data[16], 0x02, "group 2: standby");
+        assert_eq!(&data[26..28], &[0, 2], "its relative port");
+        let (_, extended) = on(&GROUPS, 1, &[0xa3, 0x2a, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(extended[4], 0x10);
+        let (_, inquiry) = on(&GROUPS, 1, &[0x12, 0, 0, 0, 36, 0]);
+        assert_eq!(inquiry[5] & 0x30, 0x10, "implicit ALUA");
+        let (_, plain) = on(&[], 1, &[0x12, 0, 0, 0, 36, 0]);
+        assert_eq!(plain[5] & 0x30, 0);
+        assert_eq!(sense_of(&on(&[], 1, &rtpg).0), (0x05, 0x24, 0x00));
+        let (_, vpd) = on(&GROUPS, 2, &[0x12, 1, 0x83, 0, 255, 0]);
+        let tail = &vpd[vpd.len() - 8..];
+        assert_eq!(
+            tail,
+            &[0x01, 0x15, 0, 4, 0, 0, 0, 2],
+            "target port group designator"
+        );
+    }
 }

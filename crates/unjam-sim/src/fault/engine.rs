@@ -74,6 +74,7 @@ impl FaultEngine {
         for index in 0..self.rules.len() {
             let rule = self.rules[index];
             if rule.is_task_management()
+                || rule.is_wire()
                 || matches!(rule.action, FaultAction::TransportDown { .. })
                 || (fate.action.is_some() && !matches!(rule.action, FaultAction::Slow { .. }))
                 || !rule.applies(now_us, address, cdb, media.as_ref())
@@ -161,8 +162,9 @@ impl FaultEngine {
     }
 
     /// Counts a match of rule `index` and says whether it fires: past its skip, within its
-    /// count, and lucky if it has a probability.
-    fn fire(&mut self, index: usize) -> bool {
+    /// count, and lucky if it has a probability. Public so that a front evaluating its own
+    /// kinds of rule (the wire faults) counts hits the same way.
+    pub fn fire(&mut self, index: usize) -> bool {
         let Some(rule) = self.rules.get(index) else {
             return false;
         };

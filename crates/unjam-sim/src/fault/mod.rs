@@ -11,10 +11,12 @@ mod engine;
 mod rule;
 pub mod scsi_debug;
 mod spec;
+mod wire;
 
 pub use engine::{CommandFate, FaultEngine, TmfFate};
 pub use rule::{
     CommandMatch, Count, FaultAction, FaultRule, QueueRejection, ResetScope, TaskManagement,
-    TmfKind, Trigger,
+    TmfKind, Trigger, WireAction,
 };
 pub use spec::{FaultSpec, FaultSpecError};
+pub use wire::AluaStateName;

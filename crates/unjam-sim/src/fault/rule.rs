@@ -7,6 +7,8 @@ use crate::media_command::{MediaAccess, MediaCommand};
 use crate::sense_data::SenseData;
 use crate::virtio::VirtioResponse;
 
+pub use super::wire::WireAction;
+
 /// Which commands a rule applies to.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub enum CommandMatch {
@@ -178,6 +180,12 @@ pub enum FaultAction {
         function: TmfKind,
         after_us: Option<u64>,
     },
+    /// A fault on the wire of a network front (`portal`: the index of the portal it is
+    /// limited to); the simulator ignores it.
+    Wire {
+        action: WireAction,
+        portal: Option<u16>,
+    },
 }
 
 /// Which task management functions a TMF rule matches.
@@ -220,6 +228,11 @@ impl FaultRule {
             trigger: Trigger::default(),
             action,
         }
+    }
+
+    /// A fault of a network front's wire (ignored by the simulator).
+    pub fn is_wire(&self) -> bool {
+        matches!(self.action, FaultAction::Wire { .. })
     }
 
     pub fn is_task_management(&self) -> bool {

@@ -21,6 +21,7 @@ use super::rule::{
     CommandMatch, Count, FaultAction, FaultRule, QueueRejection, ResetScope, TmfKind, Trigger,
 };
 use super::scsi_debug;
+use super::wire::{AluaStateName, WireAction};
 use crate::address::AddressSelector;
 use crate::sense_data::{code, SenseData};
 use crate::virtio::parse_response;
@@ -44,6 +45,36 @@ pub enum FaultKind {
     AbortHangs,
     ResetFails,
     ResetHangs,
+    DropResponse,
+    DuplicateResponse,
+    CorruptDigest,
+    ResetConnection,
+    RejectPdu,
+    DelayPdu,
+    StallCmdsn,
+    IgnoreNop,
+    PortalDown,
+    RejectLogin,
+    LogoutRequest,
+    AluaState,
+}
+
+impl FaultKind {
+    /// Wire faults that act on a window of time or on logins, not on commands: device,
+    /// command and LBA selectors do not apply to them.
+    fn is_wire_window(self) -> bool {
+        use FaultKind as K;
+        matches!(
+            self,
+            K::DelayPdu
+                | K::StallCmdsn
+                | K::IgnoreNop
+                | K::PortalDown
+                | K::RejectLogin
+                | K::LogoutRequest
+                | K::AluaState
+        )
+    }
 }
 
 /// Which commands, by name.
@@ -132,6 +163,22 @@ pub struct FaultFields {
     pub scope: Option<ScopeName>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub portal: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_class: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_detail: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject_reason: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub within_s: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<AluaStateName>,
 }
 
 /// A validated fault: the fields as written and the rule they make.
@@ -336,7 +383,7 @@ fn check_relevant(kind: FaultKind, fields: &FaultFields) -> Result<(), FaultSpec
             &[K::ResetFails, K::ResetHangs, K::AbortHangs],
         ),
     ];
-    for (field, is_present, kinds) in present {
+    for (field, is_present, kinds) in present.into_iter().chain(wire_fields(kind, fields)) {
         if is_present && !kinds.contains(&kind) {
             return Err(FaultSpecError::Irrelevant {
                 field,
@@ -351,6 +398,102 @@ fn check_relevant(kind: FaultKind, fields: &FaultFields) -> Result<(), FaultSpec
         });
     }
     Ok(())
+}
+
+type FieldRow = (&'static str, bool, &'static [FaultKind]);
+
+/// The fields only wire faults take, and the selectors window faults do not take.
+fn wire_fields(kind: FaultKind, fields: &FaultFields) -> Vec<FieldRow> {
+    use FaultKind as K;
+    const WIRE: &[FaultKind] = &[
+        K::DropResponse,
+        K::DuplicateResponse,
+        K::CorruptDigest,
+        K::ResetConnection,
+        K::RejectPdu,
+        K::DelayPdu,
+        K::StallCmdsn,
+        K::IgnoreNop,
+        K::PortalDown,
+        K::RejectLogin,
+        K::LogoutRequest,
+        K::AluaState,
+    ];
+    let mut rows: Vec<FieldRow> = vec![
+        ("portal", fields.portal.is_some(), WIRE),
+        ("delay_ms", fields.delay_ms.is_some(), &[K::DelayPdu]),
+        (
+            "status_class",
+            fields.status_class.is_some(),
+            &[K::RejectLogin],
+        ),
+        (
+            "status_detail",
+            fields.status_detail.is_some(),
+            &[K::RejectLogin],
+        ),
+        (
+            "reject_reason",
+            fields.reject_reason.is_some(),
+            &[K::RejectPdu],
+        ),
+        ("within_s", fields.within_s.is_some(), &[K::LogoutRequest]),
+        ("group", fields.group.is_some(), &[K::AluaState]),
+        ("state", fields.state.is_some(), &[K::AluaState]),
+    ];
+    if kind.is_wire_window() {
+        let selectors = [
+            ("device", fields.device.is_some()),
+            ("commands", fields.commands.is_some()),
+            ("opcode", fields.opcode.is_some()),
+            ("lba_first", fields.lba_first.is_some()),
+        ];
+        rows.extend(selectors.map(|(field, present)| (field, present, &[] as &[FaultKind])));
+    }
+    rows
+}
+
+fn wire_action(kind: FaultKind, fields: &FaultFields) -> Result<WireAction, FaultSpecError> {
+    let needs = |field| FaultSpecError::Needs {
+        kind: kind.to_string(),
+        field,
+    };
+    Ok(match kind {
+        FaultKind::DropResponse => WireAction::DropResponse,
+        FaultKind::DuplicateResponse => WireAction::DuplicateResponse,
+        FaultKind::CorruptDigest => WireAction::CorruptDigest,
+        FaultKind::ResetConnection => WireAction::ResetConnection,
+        FaultKind::RejectPdu => WireAction::RejectPdu {
+            reason: fields.reject_reason.unwrap_or(0x09),
+        },
+        FaultKind::DelayPdu => WireAction::DelayPdus {
+            delay_us: fields
+                .delay_ms
+                .ok_or(needs("delay_ms"))?
+                .saturating_mul(1000),
+        },
+        FaultKind::StallCmdsn => WireAction::StallCmdSn,
+        FaultKind::IgnoreNop => WireAction::IgnoreNops,
+        FaultKind::PortalDown => WireAction::PortalDown,
+        FaultKind::RejectLogin => {
+            let class = fields.status_class.unwrap_or(0x03);
+            if !(1..=3).contains(&class) {
+                return Err(invalid("status_class", "must be 1, 2 or 3"));
+            }
+            WireAction::RejectLogin {
+                class,
+                detail: fields.status_detail.unwrap_or(0x01),
+            }
+        }
+        FaultKind::LogoutRequest => WireAction::LogoutRequest {
+            within_s: fields.within_s.unwrap_or(0),
+        },
+        FaultKind::AluaState => WireAction::AluaState {
+            group: fields.group.ok_or(needs("group"))?,
+            state: fields.state.ok_or(needs("state"))?.access_state(),
+        },
+        _ => return Err(needs("a wire kind")),
+    })
 }
 
 fn action(kind: FaultKind, fields: &FaultFields) -> Result<FaultAction, FaultSpecError> {
@@ -412,6 +555,10 @@ fn action(kind: FaultKind, fields: &FaultFields) -> Result<FaultAction, FaultSpe
         FaultKind::ResetHangs => FaultAction::TmfHangs {
             function: TmfKind::Reset(scope),
             after_us,
+        },
+        wire => FaultAction::Wire {
+            action: wire_action(wire, fields)?,
+            portal: fields.portal,
         },
     })
 }
@@ -635,6 +782,46 @@ mod tests {
         assert!(error.contains("device"), "{error}");
         let error = parse("scsi_debug = \"7 1 0xff\"").unwrap_err();
         assert!(error.contains("unknown type 7"), "{error}");
+    }
+
+    #[test]
+    fn wire_kinds_take_their_fields_and_refuse_the_rest() {
+        let drop = parse("kind = \"drop_response\"\ncommands = \"writes\"\ntimes = 1").unwrap();
+        assert_eq!(
+            drop.rule.action,
+            FaultAction::Wire {
+                action: WireAction::DropResponse,
+                portal: None
+            }
+        );
+        assert_eq!(drop.rule.commands, CommandMatch::Writes);
+        let down =
+            parse("kind = \"portal_down\"\nportal = 1\nfrom_ms = 5\nduration_ms = 10").unwrap();
+        assert_eq!(
+            down.rule.action,
+            FaultAction::Wire {
+                action: WireAction::PortalDown,
+                portal: Some(1)
+            }
+        );
+        let alua = parse("kind = \"alua_state\"\ngroup = 2\nstate = \"standby\"").unwrap();
+        assert!(matches!(
+            alua.rule.action,
+            FaultAction::Wire {
+                action: WireAction::AluaState { group: 2, .. },
+                ..
+            }
+        ));
+        let error = parse("kind = \"alua_state\"\ngroup = 2").unwrap_err();
+        assert!(error.contains("needs field `state`"), "{error}");
+        let error = parse("kind = \"portal_down\"\ndevice = \"0:0:0:0\"").unwrap_err();
+        assert!(error.contains("`device` does not apply"), "{error}");
+        let error = parse("kind = \"timeout\"\nportal = 0").unwrap_err();
+        assert!(error.contains("`portal` does not apply"), "{error}");
+        let error = parse("kind = \"reject_login\"\nstatus_class = 0").unwrap_err();
+        assert!(error.contains("status_class"), "{error}");
+        let error = parse("kind = \"delay_pdu\"").unwrap_err();
+        assert!(error.contains("delay_ms"), "{error}");
     }
 
     #[test]

@@ -114,7 +114,7 @@ impl Scenario {
         for index in 0..self.workloads.len() {
             self.check_workload(index, &luns)?;
         }
-        Ok(())
+        self.check_network()
     }
 
     fn check_hosts(&self) -> Check {

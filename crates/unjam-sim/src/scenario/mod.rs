@@ -26,6 +26,7 @@
 mod build;
 mod limits;
 mod load;
+mod network;
 mod overrides;
 mod workload;
 
@@ -38,6 +39,9 @@ use crate::personality::Personality;
 pub use build::{target_config, BuildError, ResolvedLun, DEFAULT_CAPACITY_GIB, DEFAULT_LATENCY};
 pub use limits::LunLimits;
 pub use load::{ScenarioError, MAX_SCENARIO_BYTES};
+pub use network::{
+    ChapSpec, IscsiSettings, PortGroupSpec, PortalSpec, DEFAULT_TARGET_NAME, MAX_PORTALS,
+};
 pub use overrides::{apply_override, OverrideError};
 pub use workload::{AccessPattern, WorkloadSpec};
 
@@ -102,6 +106,13 @@ pub struct Scenario {
     pub faults: Vec<FaultSpec>,
     #[serde(default, rename = "workload")]
     pub workloads: Vec<WorkloadSpec>,
+    /// The network front (`unjam target`); `unjam run` ignores it.
+    #[serde(default)]
+    pub iscsi: IscsiSettings,
+    #[serde(default, rename = "portal")]
+    pub portals: Vec<PortalSpec>,
+    #[serde(default, rename = "port_group")]
+    pub port_groups: Vec<PortGroupSpec>,
 }
 
 /// `[eh]`: the error handler.

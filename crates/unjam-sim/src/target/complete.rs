@@ -115,6 +115,7 @@ fn run(target: &mut SimTarget, command: &Command, completion: &mut Completion) {
             let port = PortView {
                 target_luns: luns,
                 relative_port: path.relative_port,
+                ..PortView::default()
             };
             match target.units.get_mut(path.unit) {
                 Some(unit) => execute(
@@ -131,7 +132,7 @@ fn run(target: &mut SimTarget, command: &Command, completion: &mut Completion) {
         None => {
             let port = PortView {
                 target_luns: luns,
-                relative_port: 0,
+                ..PortView::default()
             };
             execute_absent(port, cdb, &mut completion.data_in)
         }
