@@ -31,7 +31,7 @@ pub mod virtio;
 pub mod workload;
 
 pub use address::{AddressSelector, LunAddress};
-pub use execute::{execute, execute_absent, PortView, Reply};
+pub use execute::{data_out_length, execute, execute_absent, PortView, Reply};
 pub use identity::Identity;
 pub use logical_unit::{LogicalUnit, PathState};
 pub use media::SparseMedia;

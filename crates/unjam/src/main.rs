@@ -43,6 +43,9 @@ enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Run a scenario on the embedded fault-injecting target (virtual time by default).
     Run(cmd::run::RunArgs),
+    Target(cmd::target::TargetArgs),
+    /// Send a request to a running target's control socket.
+    TargetCtl(cmd::target_ctl::TargetCtlArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,6 +63,8 @@ fn main() -> std::process::ExitCode {
         Command::Explain(args) => cmd::explain::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Run(args) => cmd::run::run(args),
+        Command::Target(args) => cmd::target::run(args),
+        Command::TargetCtl(args) => cmd::target_ctl::run(args),
     };
     match result {
         Ok(code) => code,

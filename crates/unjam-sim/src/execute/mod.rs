@@ -157,6 +157,24 @@ pub fn execute_absent(port: PortView<'_>, cdb: &[u8], data_in: &mut Vec<u8>) -> 
     }
 }
 
+/// The data-out bytes `cdb` takes from the initiator on `unit` (`None`: the command sends
+/// no data). A transport checks the initiator's expected length against it.
+pub fn data_out_length(unit: &LogicalUnit, cdb: &[u8]) -> Option<u64> {
+    let first = *cdb.first()?;
+    let block_size = u64::from(unit.media.block_size());
+    match first {
+        opcode::WRITE_6
+        | opcode::WRITE_10
+        | opcode::WRITE_12
+        | opcode::WRITE_16
+        | opcode::WRITE_AND_VERIFY_10
+        | opcode::WRITE_AND_VERIFY_12
+        | opcode::WRITE_AND_VERIFY_16 => unjam_scsi::cdb::lba_and_block_count(cdb)
+            .map(|(_, blocks)| u64::from(blocks) * block_size),
+        _ => None,
+    }
+}
+
 /// The CDB length implied by the opcode's group code (SPC-4 §4.2.5.1).
 pub fn cdb_length(first: u8) -> usize {
     match first >> 5 {

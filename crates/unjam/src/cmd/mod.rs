@@ -14,5 +14,7 @@ pub mod readcap;
 pub mod reset;
 pub mod run;
 mod run_bench;
+pub mod target;
+pub mod target_ctl;
 pub mod tur;
 pub mod write;

@@ -84,20 +84,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn load(args: &RunArgs) -> anyhow::Result<Scenario> {
-    let name = args.scenario.display().to_string();
-    let metadata = std::fs::metadata(&args.scenario).with_context(|| format!("reading {name}"))?;
-    if metadata.len() > MAX_SCENARIO_BYTES as u64 {
-        anyhow::bail!("{name}: larger than {MAX_SCENARIO_BYTES} bytes");
-    }
-    let text =
-        std::fs::read_to_string(&args.scenario).with_context(|| format!("reading {name}"))?;
     let mut overrides = args.overrides.clone();
     if let Some(seed) = args.seed {
         overrides.push(format!("seed={seed}"));
     }
-    Ok(Scenario::from_toml_with_overrides(
-        &text, &name, &overrides,
-    )?)
+    read_scenario(&args.scenario, &overrides)
+}
+
+/// Reads and checks a scenario file (bounded in size) with `--set` overrides applied.
+pub fn read_scenario(path: &std::path::Path, overrides: &[String]) -> anyhow::Result<Scenario> {
+    let name = path.display().to_string();
+    let metadata = std::fs::metadata(path).with_context(|| format!("reading {name}"))?;
+    if metadata.len() > MAX_SCENARIO_BYTES as u64 {
+        anyhow::bail!("{name}: larger than {MAX_SCENARIO_BYTES} bytes");
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {name}"))?;
+    Ok(Scenario::from_toml_with_overrides(&text, &name, overrides)?)
 }
 
 fn options(args: &RunArgs, scenario: &Scenario) -> RunOptions {

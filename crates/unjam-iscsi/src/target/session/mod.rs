@@ -309,6 +309,24 @@ impl TargetSession {
         self.send_async(2, 0);
     }
 
+    /// Answers a PDU the caller could not parse (its header kept) with a Reject.
+    pub fn reject_pdu(&mut self, reason: u8, header: &Bhs) {
+        self.reject(reason, header);
+    }
+
+    /// Sends the current ExpCmdSN and MaxCmdSN in a NOP-In that asks for no answer (after a
+    /// stalled window thaws, the initiator may have nothing in flight to learn it from).
+    pub fn announce_window(&mut self) {
+        let sequence = self.peek_sequence();
+        self.push(Pdu::NopIn(NopIn {
+            lun: 0,
+            initiator_task_tag: RESERVED_TAG,
+            target_transfer_tag: RESERVED_TAG,
+            sequence,
+            data: Bytes::new(),
+        }));
+    }
+
     /// Freezes (or thaws) MaxCmdSN: the initiator can send no more than the window it has.
     pub fn set_window_stalled(&mut self, stalled: bool) {
         self.order.set_stalled(stalled);
