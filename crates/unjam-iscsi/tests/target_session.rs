@@ -338,7 +338,7 @@ fn abort_task_ends_a_held_command() {
     }));
     assert!(events
         .iter()
-        .any(|e| matches!(e, SessionEvent::ManagementDone { response: 0, .. })));
+        .any(|e| matches!(e, SessionEvent::ManagementDone { response: Ok(0), .. })));
     assert_eq!(pair.target.task_count(), 0);
 }
 
@@ -370,11 +370,11 @@ fn logout_and_target_requested_logout() {
     assert!(pair
         .events()
         .contains(&SessionEvent::LogoutRequested { within_s: 3 }));
-    pair.initiator.logout();
+    pair.initiator.logout(pair.now);
     pair.pump();
     assert!(pair
         .events()
-        .contains(&SessionEvent::LogoutDone { response: 0 }));
+        .contains(&SessionEvent::LogoutDone { response: Ok(0) }));
     assert!(pair.target.is_logged_out());
 }
 

@@ -158,7 +158,7 @@ impl Engine {
             target_luns
                 .entry((lun.address.host, lun.address.target))
                 .or_default()
-                .push(lun.address.lun);
+                .push(lun_as_report_luns_number(lun.address.lun));
             paths.push(Path {
                 unit: lun.unit,
                 latency: lun.latency,
@@ -203,7 +203,7 @@ impl Engine {
 
     /// Decides what happens to a command arriving at `now_us`.
     pub fn admit(&mut self, now_us: u64, origin: Origin, lun: u64, cdb: &[u8]) -> Plan {
-        let Some(address) = self.layout.address(origin.portal, origin.target, lun) else {
+        let Some(address) = self.address(origin, lun) else {
             return Plan::Reject(0x09);
         };
         let wire = self
@@ -308,7 +308,7 @@ impl Engine {
     }
 
     fn run(&mut self, origin: Origin, lun: u64, cdb: &[u8], data_out: &[u8]) -> CommandResult {
-        let Some(address) = self.layout.address(origin.portal, origin.target, lun) else {
+        let Some(address) = self.address(origin, lun) else {
             return status_only(SamStatus::CHECK_CONDITION);
         };
         let group = self
@@ -381,10 +381,7 @@ impl Engine {
                 }
             }
         };
-        let address = self
-            .layout
-            .address(origin.portal, origin.target, lun)
-            .unwrap_or_default();
+        let address = self.address(origin, lun).unwrap_or_default();
         let fate = self.faults.decide_tmf(now_us, &address, kind);
         let (answer_after_us, success) = match fate {
             TmfFate::Succeed => (Some(self.tmf_latency_us), true),
@@ -428,6 +425,13 @@ impl Engine {
             }
         }
         let _ = origin;
+    }
+
+    /// The path a command through `origin` to the 8-byte LUN field `lun` takes (a LUN that
+    /// cannot be decoded gets an address that names no logical unit).
+    fn address(&self, origin: Origin, lun: u64) -> Option<LunAddress> {
+        let lun = lun_from_field(lun).unwrap_or(u64::MAX);
+        self.layout.address(origin.portal, origin.target, lun)
     }
 
     fn unit_of(&self, address: &LunAddress) -> Option<usize> {
@@ -479,6 +483,30 @@ impl Engine {
     /// An I_T nexus ended (its session closed): what it held alone is released.
     pub fn nexus_lost(&mut self, nexus: u64) {
         self.nexus.forget_if_idle(nexus);
+    }
+}
+
+/// The LUN number of an 8-byte LUN field (SAM-5 §4.7): peripheral device addressing on bus 0
+/// (`00 LL`) or flat space addressing (`01LL LLLL`), single level. `None` for anything else.
+pub fn lun_from_field(field: u64) -> Option<u64> {
+    let [first, second, rest @ ..] = field.to_be_bytes();
+    if rest.iter().any(|byte| *byte != 0) {
+        return None;
+    }
+    match first >> 6 {
+        0 if first == 0 => Some(u64::from(second)),
+        1 => Some(u64::from(first & 0x3f) << 8 | u64::from(second)),
+        _ => None,
+    }
+}
+
+/// A LUN number as the executor's REPORT LUNS writes it (the kernel's `int_to_scsilun`
+/// convention): numbers from 256 carry the flat space addressing bits.
+fn lun_as_report_luns_number(lun: u64) -> u64 {
+    if lun < 256 {
+        lun
+    } else {
+        0x4000 | (lun & 0x3fff)
     }
 }
 
@@ -537,5 +565,21 @@ fn medium_error(cdb: &[u8], range: Option<(u64, u64)>) -> CommandResult {
         status: SamStatus::CHECK_CONDITION.0,
         sense: Bytes::copy_from_slice(sense.as_bytes()),
         ..CommandResult::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lun_fields_decode_peripheral_and_flat_addressing() {
+        assert_eq!(lun_from_field(0), Some(0));
+        assert_eq!(lun_from_field(0x0001_0000_0000_0000), Some(1));
+        assert_eq!(lun_from_field(0x4101_0000_0000_0000), Some(257));
+        assert_eq!(lun_from_field(0x0101_0000_0000_0000), None, "bus 1");
+        assert_eq!(lun_from_field(0x0001_0001_0000_0000), None, "second level");
+        assert_eq!(lun_from_field(0x8001_0000_0000_0000), None, "logical unit addressing");
+        assert_eq!(lun_as_report_luns_number(257), 0x4101);
     }
 }
