@@ -336,9 +336,13 @@ fn abort_task_ends_a_held_command() {
         id,
         result: Err(TaskFailure::Aborted)
     }));
-    assert!(events
-        .iter()
-        .any(|e| matches!(e, SessionEvent::ManagementDone { response: Ok(0), .. })));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        SessionEvent::ManagementDone {
+            response: Ok(0),
+            ..
+        }
+    )));
     assert_eq!(pair.target.task_count(), 0);
 }
 

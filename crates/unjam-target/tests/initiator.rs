@@ -58,7 +58,9 @@ mutual_chap = { user = "tgt", secret = "target-secret" }
 #[tokio::test(flavor = "current_thread")]
 async fn chap_and_mutual_chap_log_in_and_wrong_secrets_are_refused() {
     let target = Running::start(&format!("{ONE_LUN}{CHAP}"));
-    let url = target.url(0).replace("iscsi://", "iscsi://alice%alice-secret@");
+    let url = target
+        .url(0)
+        .replace("iscsi://", "iscsi://alice%alice-secret@");
     assert!(connect(&url, ClientConfig::default()).await.is_ok());
     let mutual = ClientConfig {
         target_chap: Some(ChapCredentials {
@@ -70,7 +72,10 @@ async fn chap_and_mutual_chap_log_in_and_wrong_secrets_are_refused() {
     assert!(connect(&url, mutual).await.is_ok());
     let wrong = target.url(0).replace("iscsi://", "iscsi://alice%guess@");
     match connect(&wrong, ClientConfig::default()).await {
-        Err(ClientError::Login(LoginError::Refused { class: 2, detail: 1 })) => {}
+        Err(ClientError::Login(LoginError::Refused {
+            class: 2,
+            detail: 1,
+        })) => {}
         other => panic!("expected 2/01, got {other:?}"),
     }
     match connect(target.url(0), ClientConfig::default()).await {
@@ -109,7 +114,10 @@ async fn writes_read_back_across_sizes_with_and_without_digests() {
             let write = DataDirection::Write {
                 data: Bytes::from(data.clone()),
             };
-            assert_eq!(run(&client, &rw16(0x8a, lba, blocks), write).await.status, 0);
+            assert_eq!(
+                run(&client, &rw16(0x8a, lba, blocks), write).await.status,
+                0
+            );
             let read = DataDirection::Read {
                 length: blocks * 512,
             };
@@ -187,19 +195,29 @@ async fn alua_states_gate_io_and_a_change_raises_2a_06() {
     let vpd = [0x12, 1, 0x83, 0, 255, 0];
     let one = run(&active, &vpd, DataDirection::Read { length: 255 }).await;
     let two = run(&standby, &vpd, DataDirection::Read { length: 255 }).await;
-    assert_eq!(one.data[4..16], two.data[4..16], "one NAA identity on both paths");
+    assert_eq!(
+        one.data[4..16],
+        two.data[4..16],
+        "one NAA identity on both paths"
+    );
     assert_ne!(one.data, two.data, "relative ports differ");
     let rtpg = [0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
     let groups = run(&active, &rtpg, DataDirection::Read { length: 256 }).await;
     assert_eq!((groups.data[4], groups.data[16]), (0x80, 0x02));
     let answer = target.control("fault add kind=alua_state group=2 state=active_non_optimized");
-    assert!(answer.last().is_some_and(|l| l.starts_with("ok ")), "{answer:?}");
+    assert!(
+        answer.last().is_some_and(|l| l.starts_with("ok ")),
+        "{answer:?}"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let attention = run(&standby, &rw16(0x88, 0, 8), read()).await;
     assert_eq!(sense(&attention), (0x06, 0x2a, 0x06));
     let now_active = run(&standby, &rw16(0x88, 0, 8), read()).await;
     assert_eq!(now_active.status, 0);
-    assert!(now_active.data == data, "the second path reaches the same media");
+    assert!(
+        now_active.data == data,
+        "the second path reaches the same media"
+    );
     for (state, ascq) in [("unavailable", 0x0c), ("transitioning", 0x0a)] {
         target.control("fault clear");
         target.control(&format!("fault add kind=alua_state group=2 state={state}"));

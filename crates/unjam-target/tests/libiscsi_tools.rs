@@ -32,14 +32,20 @@ fn iscsi_inq_and_readcapacity16_see_the_disk() {
     assert!(ok, "{text}");
     let (ok, text) = tool("iscsi-readcapacity16", &[target.url(0)]);
     assert!(ok, "{text}");
-    assert!(text.contains("RETURNED LOGICAL BLOCK ADDRESS:131071"), "{text}");
+    assert!(
+        text.contains("RETURNED LOGICAL BLOCK ADDRESS:131071"),
+        "{text}"
+    );
     assert!(text.contains("LOGICAL BLOCK LENGTH IN BYTES:512"), "{text}");
 }
 
 #[test]
 fn iscsi_perf_reads_for_a_second() {
     let target = Running::start(ONE_LUN);
-    let (_, text) = tool("iscsi-perf", &["-m", "8", "-b", "8", "-t", "1", "-r", target.url(0)]);
+    let (_, text) = tool(
+        "iscsi-perf",
+        &["-m", "8", "-b", "8", "-t", "1", "-r", target.url(0)],
+    );
     let average = text
         .replace('\r', "\n")
         .lines()

@@ -154,7 +154,10 @@ fn scenario_errors_name_the_line_and_field() {
     assert!(text.contains("target.toml:5: `portal[0].group`"), "{text}");
     let bad_portal = unjam(&[
         "target",
-        &scenario.display().to_string().replace("target.toml", "missing.toml"),
+        &scenario
+            .display()
+            .to_string()
+            .replace("target.toml", "missing.toml"),
     ]);
     assert_eq!(bad_portal.status.code(), Some(2));
 }

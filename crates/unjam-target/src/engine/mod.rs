@@ -579,7 +579,11 @@ mod tests {
         assert_eq!(lun_from_field(0x4101_0000_0000_0000), Some(257));
         assert_eq!(lun_from_field(0x0101_0000_0000_0000), None, "bus 1");
         assert_eq!(lun_from_field(0x0001_0001_0000_0000), None, "second level");
-        assert_eq!(lun_from_field(0x8001_0000_0000_0000), None, "logical unit addressing");
+        assert_eq!(
+            lun_from_field(0x8001_0000_0000_0000),
+            None,
+            "logical unit addressing"
+        );
         assert_eq!(lun_as_report_luns_number(257), 0x4101);
     }
 }
