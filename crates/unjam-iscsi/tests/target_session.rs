@@ -329,7 +329,8 @@ fn abort_task_ends_a_held_command() {
     assert_eq!(pair.held.len(), 1);
     assert!(pair.target.has_task(pair.held[0]));
     pair.initiator
-        .task_management(TaskManagementFunction::AbortTask, 0, Some(id));
+        .task_management(TaskManagementFunction::AbortTask, 0, Some(id))
+        .unwrap_or_else(|e| panic!("{e}"));
     pair.pump();
     let events = pair.events();
     assert!(events.contains(&SessionEvent::TaskDone {

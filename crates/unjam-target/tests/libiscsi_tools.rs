@@ -51,6 +51,6 @@ fn iscsi_perf_reads_for_a_second() {
         .lines()
         .filter_map(|line| line.split("iops average ").nth(1))
         .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-        .last();
+        .next_back();
     assert!(average.is_some_and(|iops| iops > 0), "{text}");
 }
