@@ -153,14 +153,17 @@ impl Faults {
         (fate, range)
     }
 
+    /// The fate of a task management function sent for the command with `cdb` (a rule's
+    /// `commands` match it).
     pub fn decide_tmf(
         &mut self,
         now_us: u64,
         address: &LunAddress,
         function: TaskManagement,
+        cdb: &[u8],
     ) -> TmfFate {
         for (engine, since) in self.engines() {
-            let fate = engine.decide_tmf(now_us.saturating_sub(since), address, function);
+            let fate = engine.decide_tmf(now_us.saturating_sub(since), address, function, cdb);
             if fate != TmfFate::Succeed {
                 return fate;
             }

@@ -264,10 +264,19 @@ impl Connection {
             return;
         };
         let now = self.shared.clock.now_us();
-        let plan = self
-            .shared
-            .engine()
-            .task_management(now, origin, request.function, request.lun);
+        let cdb = match request.referenced_itt {
+            Some(itt) => self.session.task_cdb(itt),
+            None => self
+                .session
+                .tasks_on(Some(request.lun))
+                .first()
+                .and_then(|itt| self.session.task_cdb(*itt)),
+        };
+        let cdb = cdb.unwrap_or_default();
+        let plan =
+            self.shared
+                .engine()
+                .task_management(now, origin, request.function, request.lun, &cdb);
         let mut response = plan.response;
         if let Some(reach) = plan.reach {
             response = self.terminate(origin, &request, reach).unwrap_or(response);

@@ -357,14 +357,16 @@ impl Engine {
         }
     }
 
-    /// Decides a task management function arriving at `now_us` and, when it succeeds, applies
-    /// its effect on the units (epochs, unit attentions, reservations).
+    /// Decides a task management function arriving at `now_us`, sent for the command with
+    /// `cdb` (the aborted task, or a task on the LUN), and, when it succeeds, applies its
+    /// effect on the units (epochs, unit attentions).
     pub fn task_management(
         &mut self,
         now_us: u64,
         origin: Origin,
         function: TaskManagementFunction,
         lun: u64,
+        cdb: &[u8],
     ) -> TmfPlan {
         use TaskManagementFunction as F;
         let (kind, reach) = match function {
@@ -382,7 +384,7 @@ impl Engine {
             }
         };
         let address = self.address(origin, lun).unwrap_or_default();
-        let fate = self.faults.decide_tmf(now_us, &address, kind);
+        let fate = self.faults.decide_tmf(now_us, &address, kind, cdb);
         let (answer_after_us, success) = match fate {
             TmfFate::Succeed => (Some(self.tmf_latency_us), true),
             TmfFate::Fail => (Some(self.tmf_latency_us), false),

@@ -225,6 +225,11 @@ impl TargetSession {
         self.tasks.contains_key(&itt)
     }
 
+    /// The CDB of task `itt`, while the connection holds it.
+    pub fn task_cdb(&self, itt: u32) -> Option<[u8; MAX_BHS_CDB_LENGTH]> {
+        self.tasks.get(&itt).map(|task| task.cdb)
+    }
+
     /// The tasks addressed to `lun` (every task when `None`), in tag order.
     pub fn tasks_on(&self, lun: Option<u64>) -> Vec<u32> {
         let mut tags: Vec<u32> = self
