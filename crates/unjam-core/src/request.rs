@@ -20,7 +20,7 @@ pub mod cmd_flags {
 }
 
 /// The block-layer operation (`REQ_OP_*`), printed as `op 0x%x:(%s)`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, serde::Serialize)]
 pub enum BlockOp {
     #[default]
     Read,
@@ -64,7 +64,7 @@ impl BlockOp {
 }
 
 /// The block request's identity as the "I/O error, dev sda, sector ..." line prints it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize)]
 pub struct BlockInfo {
     pub op: BlockOp,
     /// Start sector in 512-byte units.

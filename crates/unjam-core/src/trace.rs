@@ -1,9 +1,16 @@
 //! Structured trace events: every lifecycle and error-handler step, with its virtual time.
 //! Kernel-format log lines (`log/`) and the `explain` narration are both built from these.
 //! Events are only built when tracing is enabled.
+//!
+//! Events serialize with typed fields and `kind` first (`{"kind":"dispatched","tag":
+//! {"slot":3,"generation":7},"attempt":1}`). The device is left out of the serialized
+//! event: whoever writes a line names it beside the event (`"device":"0:0:0:1"`, from
+//! [`TraceEvent::device`]), so core and simulator lines spell devices one way. Scopes
+//! serialize as their kind (`lun`, `target`, `host`).
 
 use std::time::Duration;
 
+use serde::{Serialize, Serializer};
 use unjam_scsi::disposition::QueueReason;
 use unjam_scsi::{BlkStatus, Disposition, ScsiResult};
 
@@ -25,7 +32,8 @@ pub struct TraceRecord {
 }
 
 /// Why a request was rejected at dispatch (spec §6.8 gating).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     Offline,
     Dead,
@@ -33,7 +41,8 @@ pub enum RejectReason {
 }
 
 /// Why a command went back to the head of its device queue.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RequeueWhy {
     /// decide_disposition said NEEDS_RETRY.
     NeedsRetry,
@@ -69,7 +78,7 @@ impl RequeueWhy {
 }
 
 /// The verdict of decide_disposition, as traced.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
 pub struct DispositionTrace {
     pub disposition: Disposition,
     pub result: ScsiResult,
@@ -80,30 +89,36 @@ pub struct DispositionTrace {
     pub allowed: i32,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TraceEvent {
     Submitted {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         token: u64,
     },
     Dispatched {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         attempt: u32,
     },
     Rejected {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         reason: RejectReason,
         logged: bool,
     },
     DispatchRefused {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         reason: QueueReason,
     },
     TransportDone {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         result: ScsiResult,
@@ -114,23 +129,28 @@ pub enum TraceEvent {
         tag: Tag,
     },
     LateCompletionDropped {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
     },
     Disposition {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         decision: DispositionTrace,
     },
     SenseReported {
+        #[serde(skip)]
         device: DeviceId,
         report: SenseReport,
     },
     ReservationConflict {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
     },
     RuntimeExceeded {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         waited_s: u64,
@@ -138,11 +158,13 @@ pub enum TraceEvent {
     /// unjam's bound on re-preparations without progress (sd's "false check condition"
     /// loop) ended the request.
     RepreparedTooOften {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         repreps: u32,
     },
     Requeued {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         why: RequeueWhy,
@@ -150,36 +172,44 @@ pub enum TraceEvent {
         cap_deadline: Option<Instant>,
     },
     CompletionRule {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         rule: &'static str,
         good_bytes: u32,
     },
     TimedOut {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         hook: TimedOutHook,
+        #[serde(rename = "age_ms", serialize_with = "millis")]
         age: Duration,
     },
     TimerReset {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         resets: u32,
         limit_reached: bool,
     },
     PollStarted {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
     },
     PollFoundNothing {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
     },
     AbortScheduled {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
     },
     AbortSent {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         op: TmfOp,
@@ -188,29 +218,35 @@ pub enum TraceEvent {
         escalation: bool,
     },
     AbortDone {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         result: TmfResult,
         escalation: bool,
     },
     AbortRetry {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
     },
     AbortFinish {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
     },
     /// A timed-out command goes to the error handler without an async abort.
     Escalated {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         why: &'static str,
     },
     EhAdded {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         /// The scope whose handler takes the command.
+        #[serde(serialize_with = "scope_kind")]
         scope: EhScope,
         failed: u32,
         busy: u32,
@@ -224,29 +260,36 @@ pub enum TraceEvent {
     /// A ladder step starts in the handler of `scope` (on `host`).
     EhStep {
         host: HostId,
+        #[serde(serialize_with = "scope_kind")]
         scope: EhScope,
         step: &'static str,
     },
     /// A LUN- or target-scope handler starts (scope_busy == scope_failed).
     ScopeEhWake {
+        #[serde(serialize_with = "scope_kind")]
         scope: EhScope,
         commands: u32,
     },
     /// A scope could not recover `commands` commands and hands them to `to`.
     ScopeEhFallback {
+        #[serde(serialize_with = "scope_kind")]
         scope: EhScope,
+        #[serde(serialize_with = "scope_kind")]
         to: EhScope,
         commands: u32,
     },
     /// A LUN- or target-scope handler ended; its devices dispatch again.
     ScopeEhDone {
+        #[serde(serialize_with = "scope_kind")]
         scope: EhScope,
     },
     /// A scoped handler without fallback offlined the device (`luneh`).
     ScopeOfflined {
+        #[serde(skip)]
         device: DeviceId,
     },
     EhCommandSent {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         command: EhCommand,
@@ -254,6 +297,7 @@ pub enum TraceEvent {
         for_tag: Tag,
     },
     EhCommandDone {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         command: EhCommand,
@@ -263,7 +307,9 @@ pub enum TraceEvent {
         for_tag: Tag,
     },
     ResetSent {
+        #[serde(skip)]
         device: DeviceId,
+        #[serde(rename = "reset")]
         kind: ResetKind,
         op: TmfOp,
         /// The command the reset is sent with (the first of its domain, or the carrier of
@@ -273,45 +319,57 @@ pub enum TraceEvent {
         escalation: bool,
     },
     ResetDone {
+        #[serde(skip)]
         device: DeviceId,
+        #[serde(rename = "reset")]
         kind: ResetKind,
         result: TmfResult,
         for_tag: Tag,
         escalation: bool,
     },
     ResetSkipped {
+        #[serde(skip)]
         device: DeviceId,
+        #[serde(rename = "reset")]
         kind: ResetKind,
     },
     MediumAccessOffline {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
     },
     DeviceOfflined {
+        #[serde(skip)]
         device: DeviceId,
     },
     FlushRetry {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
     },
     FlushFinish {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
     },
     HostRestart {
         host: HostId,
     },
+    #[serde(rename = "device_state")]
     DeviceStateChanged {
+        #[serde(skip)]
         device: DeviceId,
         from: DeviceState,
         to: DeviceState,
     },
+    #[serde(rename = "host_state")]
     HostStateChanged {
         host: HostId,
         from: HostState,
         to: HostState,
     },
     FailurePrinted {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         result: ScsiResult,
@@ -320,22 +378,26 @@ pub enum TraceEvent {
         cdb: Cdb,
     },
     RecoveredPrinted {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         sense: SenseBuffer,
     },
     UnalignedResid {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         resid: u32,
         sector_size: u32,
     },
     BlockError {
+        #[serde(skip)]
         device: DeviceId,
         status: BlkStatus,
         block: BlockInfo,
     },
     Completed {
+        #[serde(skip)]
         device: DeviceId,
         tag: Tag,
         token: u64,
@@ -345,7 +407,72 @@ pub enum TraceEvent {
     },
 }
 
+fn scope_kind<S: Serializer>(scope: &EhScope, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(scope.name())
+}
+
+fn millis<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(duration.as_secs_f64() * 1000.0)
+}
+
 impl TraceEvent {
+    /// The device the event is about: its own, or the LUN of a LUN-scope event.
+    pub fn device(&self) -> Option<DeviceId> {
+        match *self {
+            Self::Submitted { device, .. }
+            | Self::Dispatched { device, .. }
+            | Self::Rejected { device, .. }
+            | Self::DispatchRefused { device, .. }
+            | Self::TransportDone { device, .. }
+            | Self::LateCompletionDropped { device, .. }
+            | Self::Disposition { device, .. }
+            | Self::SenseReported { device, .. }
+            | Self::ReservationConflict { device, .. }
+            | Self::RuntimeExceeded { device, .. }
+            | Self::RepreparedTooOften { device, .. }
+            | Self::Requeued { device, .. }
+            | Self::CompletionRule { device, .. }
+            | Self::TimedOut { device, .. }
+            | Self::TimerReset { device, .. }
+            | Self::PollStarted { device, .. }
+            | Self::PollFoundNothing { device, .. }
+            | Self::AbortScheduled { device, .. }
+            | Self::AbortSent { device, .. }
+            | Self::AbortDone { device, .. }
+            | Self::AbortRetry { device, .. }
+            | Self::AbortFinish { device, .. }
+            | Self::Escalated { device, .. }
+            | Self::EhAdded { device, .. }
+            | Self::ScopeOfflined { device }
+            | Self::EhCommandSent { device, .. }
+            | Self::EhCommandDone { device, .. }
+            | Self::ResetSent { device, .. }
+            | Self::ResetDone { device, .. }
+            | Self::ResetSkipped { device, .. }
+            | Self::MediumAccessOffline { device, .. }
+            | Self::DeviceOfflined { device }
+            | Self::FlushRetry { device, .. }
+            | Self::FlushFinish { device, .. }
+            | Self::DeviceStateChanged { device, .. }
+            | Self::FailurePrinted { device, .. }
+            | Self::RecoveredPrinted { device, .. }
+            | Self::UnalignedResid { device, .. }
+            | Self::BlockError { device, .. }
+            | Self::Completed { device, .. } => Some(device),
+            Self::EhStep { scope, .. }
+            | Self::ScopeEhWake { scope, .. }
+            | Self::ScopeEhFallback { scope, .. }
+            | Self::ScopeEhDone { scope } => match scope {
+                EhScope::Lun(device) => Some(device),
+                _ => None,
+            },
+            Self::StaleCompletion { .. }
+            | Self::EhWake { .. }
+            | Self::HostRestart { .. }
+            | Self::HostStateChanged { .. } => None,
+        }
+    }
+
     /// A short machine name, e.g. `dispatched`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -77,7 +77,8 @@ impl fmt::Display for Disposition {
 }
 
 /// Requeue reasons (`SCSI_MLQUEUE_*`, spec §1.5) and the blocked counter each one sets.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum QueueReason {
     HostBusy,
     DeviceBusy,

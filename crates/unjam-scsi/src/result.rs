@@ -63,6 +63,18 @@ impl fmt::Debug for ScsiResult {
     }
 }
 
+/// Serialized as its parts: `{"host_byte": "DID_OK", "status": "GOOD", "word": 0}`.
+impl serde::Serialize for ScsiResult {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut parts = serializer.serialize_struct("ScsiResult", 3)?;
+        parts.serialize_field("host_byte", &self.host().to_string())?;
+        parts.serialize_field("status", &self.status().to_string())?;
+        parts.serialize_field("word", &self.0)?;
+        parts.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,7 @@ pub mod runner;
 pub mod scenario;
 pub mod sense_data;
 pub mod target;
+pub mod transport;
 pub mod virtio;
 pub mod workload;
 

@@ -1,8 +1,12 @@
 //! Randomized fault storms under every checker: faults drawn from the seed at rates
 //! (swallowed commands, lost completions, host errors, BUSY, medium errors, failed aborts
 //! and resets), verified writes on every LUN. Every request must complete exactly once,
-//! never while the target holds it, and no write reported good may be missing from the
-//! media. A failure prints the seed and the command that replays it.
+//! never while the target holds it, no write reported good may be missing from the media,
+//! and once the workload ends and the faults heal every request must complete within the
+//! liveness bound. A failure prints the seed and the command that replays it.
+//!
+//! CI runs seeds until 10⁶ commands were simulated; the longer run:
+//! `UNJAM_STORM_COMMANDS=10000000 cargo test --release -p unjam-sim --test fault_storms`.
 
 use unjam_sim::runner::{run_scenario, RunOptions};
 use unjam_sim::scenario::Scenario;
@@ -55,14 +59,17 @@ span_kib = 512
 verify = true
 "#;
 
+/// Simulated commands (every attempt and error-handler command) per run by default.
+const DEFAULT_COMMANDS: u64 = 1_000_000;
+
 #[test]
 fn storms_keep_every_invariant() {
-    let seeds: u64 = std::env::var("UNJAM_STORM_SEEDS")
+    let wanted: u64 = std::env::var("UNJAM_STORM_COMMANDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(12);
-    let mut faults_seen = 0;
-    for seed in 0..seeds {
+        .unwrap_or(DEFAULT_COMMANDS);
+    let (mut commands, mut faults_seen, mut seed) = (0, 0, 0u64);
+    while commands < wanted {
         let scenario =
             Scenario::from_toml_with_overrides(STORM, "storm.toml", &[format!("seed={seed}")])
                 .unwrap();
@@ -85,6 +92,9 @@ fn storms_keep_every_invariant() {
             "seed {seed}: writes were checked"
         );
         faults_seen += result.report.summary.eh_events.len();
+        commands += result.report.commands_simulated;
+        seed += 1;
     }
     assert!(faults_seen > 0, "the storms did trigger error handling");
+    eprintln!("{commands} commands in {seed} storms, 0 violations");
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use unjam_sim::runner::{run_scenario, RunOptions, RunResult};
+use unjam_sim::runner::{run_scenario, RunOptions, RunResult, SharedBuffer};
 use unjam_sim::scenario::Scenario;
 
 fn examples_dir() -> PathBuf {
@@ -19,11 +19,26 @@ fn example(name: &str, overrides: &[&str]) -> (PathBuf, Scenario) {
     (path, scenario)
 }
 
+/// A checked run and its trace.
+struct Run {
+    result: RunResult,
+    trace: Vec<u8>,
+}
+
+impl std::ops::Deref for Run {
+    type Target = RunResult;
+
+    fn deref(&self) -> &RunResult {
+        &self.result
+    }
+}
+
 /// Runs with every checker on; fails with the seed and the command that replays the run.
-fn run_checked(path: &Path, scenario: &Scenario, overrides: &[&str]) -> RunResult {
+fn run_checked(path: &Path, scenario: &Scenario, overrides: &[&str]) -> Run {
+    let trace = SharedBuffer::default();
     let options = RunOptions {
         check_invariants: true,
-        trace: true,
+        trace: Some(Box::new(trace.clone())),
         ..RunOptions::default()
     };
     let result = run_scenario(scenario, options).unwrap();
@@ -35,10 +50,13 @@ fn run_checked(path: &Path, scenario: &Scenario, overrides: &[&str]) -> RunResul
         result.violations.join("\n"),
         seed = scenario.seed,
     );
-    result
+    Run {
+        result,
+        trace: trace.contents(),
+    }
 }
 
-fn trace_lines<'a>(result: &'a RunResult, kind: &str) -> Vec<&'a str> {
+fn trace_lines<'a>(result: &'a Run, kind: &str) -> Vec<&'a str> {
     let needle = format!("\"kind\":\"{kind}\"");
     std::str::from_utf8(&result.trace)
         .unwrap()
@@ -117,7 +135,7 @@ fn seed_000_six_attempts_then_ioerr() {
     let virtio = trace_lines(&result, "target_done");
     assert!(virtio[0].contains("VIRTIO_SCSI_S_FAILURE"), "{}", virtio[0]);
     assert!(
-        virtio[1].contains("0b 00 00 00 00 0a 00 00 00 00 00 06"),
+        virtio[1].contains(r#""sense":[112,0,11,0,0,0,0,10,0,0,0,0,0,6,"#),
         "{}",
         virtio[1]
     );

@@ -25,7 +25,8 @@ pub struct SenseVerdict {
 }
 
 /// A UNIT ATTENTION that `scsi_report_sense` logs (it never changes the verdict).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SenseReport {
     InquiryChanged,
     LunsChanged,

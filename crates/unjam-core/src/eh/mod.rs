@@ -38,7 +38,8 @@ use crate::time::Instant;
 use crate::topology::{DeviceId, HostId, TargetId};
 use crate::trace::{RequeueWhy, TraceEvent};
 
-/// What one error-handler run may touch and block.
+/// What one error-handler run may touch and block. Serialized as its kind (`lun`,
+/// `target`, `host`); trace lines name the device beside it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum EhScope {
     /// One LUN (Wenchao Hao's LUN-based handler).

@@ -43,6 +43,8 @@ pub struct FaultEngine {
     rules: Vec<FaultRule>,
     state: Vec<RuleState>,
     rng: ChaCha8Rng,
+    /// From this time on no rule fires (the liveness phase).
+    healed_at_us: Option<u64>,
 }
 
 impl FaultEngine {
@@ -52,11 +54,31 @@ impl FaultEngine {
             rules,
             state,
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6661_756c_7473),
+            healed_at_us: None,
         }
     }
 
     pub fn rules(&self) -> &[FaultRule] {
         &self.rules
+    }
+
+    /// Every fault ends at `now_us`: no rule fires afterwards and every transport is up.
+    /// Returns the transport rules that were down (their devices come back up now).
+    pub fn heal(&mut self, now_us: u64) -> Vec<usize> {
+        let down = (0..self.rules.len())
+            .filter(|index| {
+                let rule = &self.rules[*index];
+                matches!(rule.action, FaultAction::TransportDown { .. })
+                    && rule.trigger.in_window(now_us)
+            })
+            .collect();
+        self.healed_at_us = Some(self.healed_at_us.unwrap_or(now_us).min(now_us));
+        down
+    }
+
+    /// Whether faults have healed by `now_us`.
+    pub fn is_healed(&self, now_us: u64) -> bool {
+        self.healed_at_us.is_some_and(|at| now_us >= at)
     }
 
     /// How often rule `index` has fired.
@@ -67,7 +89,7 @@ impl FaultEngine {
     /// Decides the fate of a command arriving at `now_us`.
     pub fn decide_command(&mut self, now_us: u64, address: &LunAddress, cdb: &[u8]) -> CommandFate {
         let mut fate = CommandFate::default();
-        if self.rules.is_empty() {
+        if self.rules.is_empty() || self.is_healed(now_us) {
             return fate;
         }
         let media = MediaCommand::parse(cdb);
@@ -105,6 +127,9 @@ impl FaultEngine {
         function: TaskManagement,
         cdb: &[u8],
     ) -> TmfFate {
+        if self.is_healed(now_us) {
+            return TmfFate::Succeed;
+        }
         if self.transport_down(now_us, address).is_some() {
             return TmfFate::Fail;
         }
@@ -136,6 +161,9 @@ impl FaultEngine {
 
     /// The host byte commands to `address` get if its transport is down at `now_us`.
     pub fn transport_down(&self, now_us: u64, address: &LunAddress) -> Option<HostByte> {
+        if self.is_healed(now_us) {
+            return None;
+        }
         self.rules.iter().find_map(|rule| match rule.action {
             FaultAction::TransportDown { host_byte }
                 if rule.devices.matches(address) && rule.trigger.in_window(now_us) =>
@@ -377,5 +405,20 @@ mod tests {
             TmfFate::Fail
         );
         assert!(engine.decide_command(15, &LUN0, &[0; 6]).action.is_none());
+        assert_eq!(engine.heal(15), vec![0], "the transport was down");
+        assert_eq!(engine.transport_down(16, &LUN0), None);
+        assert_eq!(
+            engine.decide_tmf(16, &LUN0, TaskManagement::Abort, &[0x28]),
+            TmfFate::Succeed
+        );
+    }
+
+    #[test]
+    fn nothing_fires_once_healed() {
+        let mut engine = FaultEngine::new(vec![busy_rule()], 1);
+        assert!(engine.decide_command(0, &LUN0, &[0; 6]).action.is_some());
+        assert!(engine.heal(10).is_empty());
+        assert!(engine.decide_command(9, &LUN0, &[0; 6]).action.is_some());
+        assert!(engine.decide_command(10, &LUN0, &[0; 6]).action.is_none());
     }
 }

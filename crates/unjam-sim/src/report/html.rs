@@ -317,7 +317,7 @@ mod tests {
         recorder.set_blocked(1, 60_000, false);
         recorder.eh_event(45_000, "lun", "lun_reset", "0:0:0:1".into(), "success");
         recorder.eh_event(46_000, "host", "host_reset", "host0".into(), "failed");
-        let html = render_html(&recorder.finish("a <test>".into(), 1, 100_000, 101));
+        let html = render_html(&recorder.finish("a <test>".into(), 1, 100_000, 101, Vec::new()));
         assert_eq!(html.matches("class=\"lane\"").count(), 3);
         assert_eq!(html.matches("class=\"blocked\"").count(), 1);
         assert_eq!(

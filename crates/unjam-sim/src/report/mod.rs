@@ -9,5 +9,5 @@ mod summary;
 
 pub use histogram::LatencyHistogram;
 pub use html::render_html;
-pub use recorder::{Recorder, MAX_EH_EVENTS, MAX_ERRORS_PER_LANE};
+pub use recorder::{Counter, Recorder, MAX_EH_EVENTS, MAX_ERRORS_PER_LANE};
 pub use summary::{EhEventRecord, LaneDetail, LatencyQuantiles, LunSummary, RunReport, RunSummary};

@@ -19,6 +19,16 @@ const MAX_BLOCKED_WINDOWS: usize = 10_000;
 /// The most rate buckets per lane; later commands count in the last one.
 const MAX_BUCKETS: usize = 4_000;
 
+/// A per-LUN count of the summary.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Counter {
+    Dispatched,
+    Timeouts,
+    Retries,
+    Aborts,
+    Resets,
+}
+
 #[derive(Debug)]
 struct Lane {
     id: String,
@@ -28,6 +38,8 @@ struct Lane {
     detail: LaneDetail,
     blocked_since_us: Option<u64>,
     blocked_total_us: u64,
+    /// Indexed by `Counter as usize`.
+    counts: [u64; 5],
 }
 
 /// The run's collector.
@@ -51,6 +63,7 @@ impl Recorder {
                 detail: LaneDetail::default(),
                 blocked_since_us: None,
                 blocked_total_us: 0,
+                counts: [0; 5],
             })
             .collect();
         Recorder {
@@ -82,6 +95,13 @@ impl Recorder {
         }
         if let Some(count) = buckets.get_mut(bucket) {
             *count += 1;
+        }
+    }
+
+    /// Counts one `counter` event on `lane`.
+    pub fn count(&mut self, lane: usize, counter: Counter) {
+        if let Some(lane) = self.lanes.get_mut(lane) {
+            lane.counts[counter as usize] += 1;
         }
     }
 
@@ -127,17 +147,20 @@ impl Recorder {
         });
     }
 
-    /// Closes open windows at `end_us` and builds the report.
+    /// Closes open windows at `end_us` and builds the report; `states[lane]` is the
+    /// device state at the end.
     pub fn finish(
         mut self,
         title: String,
         seed: u64,
         end_us: u64,
         commands_simulated: u64,
+        states: Vec<&str>,
     ) -> RunReport {
         let mut luns = Vec::with_capacity(self.lanes.len());
         let mut lanes = Vec::with_capacity(self.lanes.len());
-        for lane in &mut self.lanes {
+        for (index, lane) in self.lanes.iter_mut().enumerate() {
+            let counts = lane.counts;
             if let Some(since) = lane.blocked_since_us.take() {
                 close_window(lane, since, end_us);
             }
@@ -156,6 +179,12 @@ impl Recorder {
                     max: lane.latency.max_us(),
                 },
                 blocked_ms: lane.blocked_total_us / 1000,
+                dispatched: counts[Counter::Dispatched as usize],
+                timeouts: counts[Counter::Timeouts as usize],
+                retries: counts[Counter::Retries as usize],
+                aborts: counts[Counter::Aborts as usize],
+                resets: counts[Counter::Resets as usize],
+                state: states.get(index).copied().unwrap_or("unknown").to_string(),
             });
             lanes.push(std::mem::take(&mut lane.detail));
         }
@@ -196,7 +225,10 @@ mod tests {
         recorder.set_blocked(1, 7000, false);
         recorder.set_blocked(0, 9000, true);
         recorder.eh_event(2000, "lun", "lun_reset", "0:0:0:1".into(), "success");
-        let report = recorder.finish("t".into(), 3, 10_000, 4);
+        recorder.count(1, Counter::Timeouts);
+        recorder.count(1, Counter::Dispatched);
+        recorder.count(1, Counter::Dispatched);
+        let report = recorder.finish("t".into(), 3, 10_000, 4, vec!["running", "offline"]);
         let luns = &report.summary.luns;
         assert_eq!(luns[0].ios_ok, 2);
         assert_eq!(luns[0].latency_us.max, 400);
@@ -209,6 +241,10 @@ mod tests {
         let json = serde_json::to_value(&report.summary).unwrap();
         assert_eq!(json["luns"][1]["ios_failed"]["BLK_STS_IOERR"], 1);
         assert_eq!(json["luns"][0]["latency_us"]["p999"], 400);
+        assert_eq!(json["luns"][1]["dispatched"], 2);
+        assert_eq!(json["luns"][1]["timeouts"], 1);
+        assert_eq!(json["luns"][1]["retries"], 0);
+        assert_eq!(json["luns"][1]["state"], "offline");
         let table = report.summary.table();
         assert!(table.contains("BLK_STS_IOERR=1"), "{table}");
     }

@@ -25,6 +25,19 @@ pub struct LunSummary {
     pub latency_us: LatencyQuantiles,
     /// Time the LUN could not dispatch because error handling held it.
     pub blocked_ms: u64,
+    /// Sends of workload commands, retries included (error-handler commands excluded).
+    pub dispatched: u64,
+    /// Command timeouts (attempts whose timer expired).
+    pub timeouts: u64,
+    /// Retries counted against the retry limit.
+    pub retries: u64,
+    /// Aborts sent for the LUN's commands (error-handler commands included).
+    pub aborts: u64,
+    /// Resets sent for the LUN (LUN, target, bus or host reset, as the error handler names
+    /// the device it resets through).
+    pub resets: u64,
+    /// The device state at the end (`running`, `offline`, `blocked`, ... as in sysfs).
+    pub state: String,
 }
 
 /// One error-handling step.

@@ -1,286 +1,140 @@
-//! The glue between the core's actions and the target: each action becomes a target call,
-//! each target event a `handle_*` call on the core; trace events become JSON lines, blocked
-//! windows and error-handling records.
+//! What the runner does with the driver's outputs: completions go back to the workloads;
+//! core trace records and target notes become `--trace` JSON lines, kernel log lines,
+//! per-LUN counters, blocked windows and error-handling records.
 
-use std::io::Write;
-
-use unjam_core::action::{Action, ResetKind, TmfOp, TmfResult};
-use unjam_core::buffers::SenseBuffer;
+use unjam_core::action::{ResetKind, TmfResult};
 use unjam_core::eh::EhScope;
-use unjam_core::request::TransportOutcome;
+use unjam_core::harness::Output;
 use unjam_core::state::{DeviceState, HostState};
 use unjam_core::topology::DeviceId;
 use unjam_core::trace::{TraceEvent, TraceRecord};
-use unjam_scsi::disposition::QueueReason;
-use unjam_scsi::{MlStatus, ScsiResult};
 
+use super::output::{dmesg_line, write_json_line, TraceLine};
 use super::setup::address_of;
-use super::{io, tag_key, tag_of, EhTag, Runner};
-use crate::fault::{QueueRejection, ResetScope};
-use crate::target::{Completion, Queued, TargetEvent};
+use super::{io, Runner};
+use crate::report::Counter;
+use crate::transport::SimNote;
 
-/// Carries out one action of the core.
-pub(super) fn execute(runner: &mut Runner, action: Action) {
-    let now_us = runner.now_us();
-    match action {
-        Action::Dispatch {
-            tag,
-            device,
-            request,
-        } => {
-            if let Some(checker) = runner.exactly_once.as_mut() {
-                checker.dispatched(request.token, tag_key(tag));
-            }
-            let data_out = io::write_data(runner, request.token);
-            let data_in_len = if data_out.is_empty() {
-                request.data_len
-            } else {
-                0
-            };
-            send(
-                runner,
-                tag,
-                None,
-                device,
-                request.cdb.as_slice(),
-                data_out,
-                data_in_len,
-            );
-        }
-        Action::SendEhCommand {
-            tag,
-            device,
-            command,
-            cdb,
-            ..
-        } => {
-            let request_sense = command == unjam_core::action::EhCommand::RequestSense;
-            let length = if request_sense { 96 } else { 0 };
-            let eh = Some(EhTag { request_sense });
-            send(runner, tag, eh, device, cdb.as_slice(), Vec::new(), length);
-        }
-        Action::Abort {
-            op,
-            tag,
-            device,
-            cdb,
-        } => {
-            let address = address_of(&runner.luns, device);
-            let key = tag_key(tag);
-            runner
-                .target
-                .abort(now_us, op.0 as u64, key, address, cdb.as_slice());
-        }
-        Action::Reset {
-            op,
-            kind,
-            device,
-            cdb,
-        } => {
-            let address = address_of(&runner.luns, device);
-            let scope = scope_of(kind);
-            runner
-                .target
-                .reset(now_us, op.0 as u64, scope, address, cdb.as_slice());
-        }
-        Action::Poll { tag, device } => {
-            let address = address_of(&runner.luns, device);
-            runner.target.poll_host(now_us, address.host);
-            while let Some(event) = runner.target.poll_event() {
-                deliver(runner, event);
-            }
-            runner.mid.handle_poll_done(runner.now, tag);
-        }
-        Action::Revoke { tag, .. } => {
-            runner.target.revoke(now_us, tag_key(tag));
-            runner.eh_tags.remove(&tag_key(tag));
-        }
-        Action::Complete(completion) => {
-            if let Some(checker) = runner.exactly_once.as_mut() {
-                let target = &runner.target;
-                let problems = checker.completed(&completion, |key| target.holds(key));
-                for problem in problems {
-                    runner.violation(format!("at {:?}: {problem}", runner.now));
-                }
-            }
+/// Handles one output of the driver.
+pub(super) fn handle(runner: &mut Runner, output: Output<SimNote>) {
+    match output {
+        Output::Completed(completion) => {
             runner.last_activity_ns = runner.now.as_nanos();
             io::completed(runner, &completion);
         }
-        Action::Trace(record) => observe(runner, &record),
+        Output::Traced(record) => observe(runner, &record),
+        Output::Note(at, note) => noted(runner, at.as_nanos(), &note),
     }
 }
 
-fn send(
-    runner: &mut Runner,
-    tag: unjam_core::Tag,
-    eh: Option<EhTag>,
-    device: DeviceId,
-    cdb: &[u8],
-    data_out: Vec<u8>,
-    data_in_len: u32,
-) {
-    let address = address_of(&runner.luns, device);
-    let key = tag_key(tag);
-    let now_us = runner.now_us();
-    match runner
-        .target
-        .queue_command(now_us, key, address, cdb, data_out, data_in_len)
-    {
-        Ok(Queued::Accepted) => {
-            if let Some(eh) = eh {
-                runner.eh_tags.insert(key, eh);
+/// A note of the target: JSON line, transport edges as error-handling records.
+fn noted(runner: &mut Runner, t_ns: u64, note: &SimNote) {
+    let device = match note {
+        SimNote::TargetDone { device, .. }
+        | SimNote::TmfDone { device, .. }
+        | SimNote::Misuse { device, .. } => Some(address_of(&runner.luns, *device).to_string()),
+        SimNote::TransportDown { devices, .. } | SimNote::TransportUp { devices } => {
+            Some(devices.clone())
+        }
+    };
+    write_trace(runner, t_ns, "sim", device.as_deref(), note);
+    let now_us = t_ns / 1000;
+    match note {
+        SimNote::TransportDown { devices, .. } => {
+            let devices = devices.clone();
+            runner
+                .recorder
+                .eh_event(now_us, "transport", "transport_down", devices, "down");
+        }
+        SimNote::TransportUp { devices } => {
+            let devices = devices.clone();
+            runner
+                .recorder
+                .eh_event(now_us, "transport", "transport_up", devices, "up");
+        }
+        SimNote::Misuse { tag, error, .. } => {
+            let text = format!(
+                "target refused {} {tag:?}: {error}",
+                device.unwrap_or_default()
+            );
+            runner.violation(text);
+        }
+        _ => {}
+    }
+}
+
+/// A trace record of the core: JSON line, kernel log lines, counters, blocked windows,
+/// error-handling records.
+fn observe(runner: &mut Runner, record: &TraceRecord) {
+    if runner.trace.is_some() {
+        let device = record
+            .event
+            .device()
+            .map(|d| address_of(&runner.luns, d).to_string());
+        write_trace(
+            runner,
+            record.at.as_nanos(),
+            "core",
+            device.as_deref(),
+            &record.event,
+        );
+    }
+    if let Some((log, out)) = runner.kernel_log.as_mut() {
+        log.record(record, &runner.driver.mid);
+        let mut failed = None;
+        for line in log.take_lines() {
+            let text = dmesg_line(record.at.as_nanos(), &line);
+            if let Err(error) = out.write_all(text.as_bytes()) {
+                failed = Some(error);
             }
         }
-        Ok(Queued::Rejected(reason)) => {
-            let reason = match reason {
-                QueueRejection::HostBusy => QueueReason::HostBusy,
-                QueueRejection::DeviceBusy => QueueReason::DeviceBusy,
-                QueueRejection::TargetBusy => QueueReason::TargetBusy,
-            };
-            runner.mid.handle_dispatch_refused(runner.now, tag, reason);
-        }
-        Err(error) => {
-            runner.violation(format!("target refused {address} {tag:?}: {error}"));
-            let outcome = TransportOutcome::host(unjam_scsi::HostByte::DID_ERROR);
-            runner.mid.handle_transport_done(runner.now, tag, outcome);
+        if let Some(error) = failed {
+            runner.kernel_log = None;
+            runner.violation(format!("writing the kernel log: {error}"));
         }
     }
-}
-
-/// Hands one target event to the core.
-pub(super) fn deliver(runner: &mut Runner, event: TargetEvent) {
-    if runner.trace.is_some() {
-        trace_target(runner, &event);
-    }
-    match event {
-        TargetEvent::Completed(completion) => completed(runner, completion),
-        TargetEvent::TaskManagementDone { id, success, .. } => {
-            let result = if success {
-                TmfResult::Success
-            } else {
-                TmfResult::Failed
-            };
-            runner
-                .mid
-                .handle_tmf_done(runner.now, TmfOp(id as u32), result);
-        }
-        TargetEvent::TransportDown { devices, .. } => {
-            let now_us = runner.now_us();
-            runner.recorder.eh_event(
-                now_us,
-                "transport",
-                "transport_down",
-                devices.to_string(),
-                "down",
-            );
-        }
-        TargetEvent::TransportUp { devices } => {
-            let now_us = runner.now_us();
-            runner.recorder.eh_event(
-                now_us,
-                "transport",
-                "transport_up",
-                devices.to_string(),
-                "up",
-            );
-        }
-    }
-}
-
-fn completed(runner: &mut Runner, mut completion: Completion) {
-    runner.commands_simulated += 1;
-    let tag = tag_of(completion.tag);
-    let eh = runner.eh_tags.remove(&completion.tag);
-    let mut outcome = TransportOutcome {
-        result: ScsiResult::new(completion.host_byte, MlStatus::OK, completion.status),
-        sense: completion.sense.as_ref().map_or(SenseBuffer::EMPTY, |s| {
-            SenseBuffer::from_slice(s.as_bytes())
-        }),
-        resid: completion.resid,
-    };
-    let data = std::mem::take(&mut completion.data_in);
-    let token = runner.mid.request(tag).map(|request| request.token);
-    match (eh, token) {
-        (
-            Some(EhTag {
-                request_sense: true,
-            }),
-            _,
-        ) => {
-            outcome.sense = SenseBuffer::from_slice(&data);
-            runner.target.recycle_buffer(data);
-        }
-        (None, Some(token)) => io::keep_read_data(runner, token, data),
-        _ => runner.target.recycle_buffer(data),
-    }
-    runner.mid.handle_transport_done(runner.now, tag, outcome);
-}
-
-fn scope_of(kind: ResetKind) -> ResetScope {
-    match kind {
-        ResetKind::Lun => ResetScope::Lun,
-        ResetKind::Target => ResetScope::Target,
-        ResetKind::Bus => ResetScope::Bus,
-        ResetKind::Host => ResetScope::Host,
-    }
-}
-
-/// A trace event of the core: checker, JSON line, blocked windows, EH records.
-fn observe(runner: &mut Runner, record: &TraceRecord) {
-    if let Some(checker) = runner.checker.as_mut() {
-        checker.traced(record);
-    }
-    if runner.trace.is_some() {
-        let device = device_of(&record.event).map(|d| address_of(&runner.luns, d).to_string());
-        let line = serde_json::json!({
-            "t_ns": record.at.as_nanos(),
-            "source": "core",
-            "kind": record.event.kind(),
-            "device": device,
-            "detail": format!("{:?}", record.event),
-        });
-        write_line(runner, &line);
-    }
+    count(runner, &record.event);
     blocked_windows(runner, &record.event);
     eh_record(runner, &record.event);
 }
 
-fn write_line(runner: &mut Runner, line: &serde_json::Value) {
-    if let Some(out) = runner.trace.as_mut() {
-        let _ = serde_json::to_writer(&mut *out, line);
-        let _ = out.write_all(b"\n");
+fn write_trace(
+    runner: &mut Runner,
+    t_ns: u64,
+    source: &'static str,
+    device: Option<&str>,
+    event: &impl serde::Serialize,
+) {
+    let Some(out) = runner.trace.as_mut() else {
+        return;
+    };
+    let line = TraceLine {
+        t_ns,
+        source,
+        device,
+        event,
+    };
+    if let Err(error) = write_json_line(out.as_mut(), &line) {
+        runner.trace = None;
+        runner.violation(format!("writing the trace: {error}"));
     }
 }
 
-fn trace_target(runner: &mut Runner, event: &TargetEvent) {
-    let line = match event {
-        TargetEvent::Completed(c) => serde_json::json!({
-            "t_ns": runner.now.as_nanos(), "source": "sim", "kind": "target_done",
-            "device": c.address.to_string(), "tag": c.tag,
-            "host_byte": c.host_byte.to_string(), "status": c.status.to_string(),
-            "sense": c.sense.as_ref().map(|s| format!("{s:?}")), "executed": c.executed,
-            "polled": c.polled, "virtio": c.virtio_response.map(|v| v.to_string()),
-        }),
-        TargetEvent::TaskManagementDone {
-            id,
-            function,
-            address,
-            success,
-        } => serde_json::json!({
-            "t_ns": runner.now.as_nanos(), "source": "sim", "kind": "tmf_done",
-            "device": address.to_string(), "op": id, "function": format!("{function:?}"),
-            "success": success,
-        }),
-        TargetEvent::TransportDown { devices, host_byte } => serde_json::json!({
-            "t_ns": runner.now.as_nanos(), "source": "sim", "kind": "transport_down",
-            "device": devices.to_string(), "host_byte": host_byte.to_string(),
-        }),
-        TargetEvent::TransportUp { devices } => serde_json::json!({
-            "t_ns": runner.now.as_nanos(), "source": "sim", "kind": "transport_up",
-            "device": devices.to_string(),
-        }),
+/// The per-LUN counters of the summary.
+fn count(runner: &mut Runner, event: &TraceEvent) {
+    let (device, counter) = match *event {
+        TraceEvent::Dispatched { device, .. } => (device, Counter::Dispatched),
+        TraceEvent::TimedOut { device, .. } => (device, Counter::Timeouts),
+        TraceEvent::Requeued {
+            device,
+            counted: true,
+            ..
+        } => (device, Counter::Retries),
+        TraceEvent::AbortSent { device, .. } => (device, Counter::Aborts),
+        TraceEvent::ResetSent { device, .. } => (device, Counter::Resets),
+        _ => return,
     };
-    write_line(runner, &line);
+    runner.recorder.count(device.0 as usize, counter);
 }
 
 /// A LUN is blocked while its host is in recovery, a LUN- or target-scope handler covering
@@ -292,7 +146,7 @@ fn blocked_windows(runner: &mut Runner, event: &TraceEvent) {
                 to,
                 HostState::Recovery | HostState::CancelRecovery | HostState::DelRecovery
             );
-            let Some(number) = runner.mid.host_number(host) else {
+            let Some(number) = runner.driver.mid.host_number(host) else {
                 return;
             };
             if let Some(flag) = runner.host_recovering.get_mut(number as usize) {
@@ -351,7 +205,7 @@ fn eh_record(runner: &mut Runner, event: &TraceEvent) {
     let now_us = runner.now_us();
     let lun = |device: DeviceId| address_of(&runner.luns, device).to_string();
     let host = |id: unjam_core::topology::HostId| {
-        format!("host{}", runner.mid.host_number(id).unwrap_or(id.0))
+        format!("host{}", runner.driver.mid.host_number(id).unwrap_or(id.0))
     };
     let (scope, step, device, outcome): (&str, String, String, String) = match *event {
         TraceEvent::TimedOut { device, hook, .. } => (
@@ -468,7 +322,10 @@ fn scope_names(runner: &Runner, scope: EhScope) -> (&'static str, String) {
         }
         EhScope::Host(host) => (
             "host",
-            format!("host{}", runner.mid.host_number(host).unwrap_or(host.0)),
+            format!(
+                "host{}",
+                runner.driver.mid.host_number(host).unwrap_or(host.0)
+            ),
         ),
     }
 }
@@ -510,12 +367,4 @@ fn snake(text: &str) -> String {
             }
         })
         .collect()
-}
-
-/// The device an event names, if any.
-fn device_of(event: &TraceEvent) -> Option<DeviceId> {
-    let text = format!("{event:?}");
-    let start = text.find("device: DeviceId(")? + "device: DeviceId(".len();
-    let end = text.get(start..)?.find(')')? + start;
-    text.get(start..end)?.parse().ok().map(DeviceId)
 }

@@ -140,9 +140,12 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) {
         phys_segments: 1,
         prio_class: 2,
     };
-    let mut data = Vec::new();
-    if plan.access == MediaAccess::Write {
-        data = runner.target.buffer(bytes);
+    let write = plan.access == MediaAccess::Write;
+    let mut data = runner
+        .driver
+        .transport
+        .buffer(if write { bytes } else { 0 });
+    if write {
         if let Some(ledger) = runner.ledgers.get(lun.unit).and_then(Option::as_ref) {
             fill_pattern(
                 &mut data,
@@ -154,63 +157,29 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) {
         }
     }
     let device = runner.devices[path];
-    let allowed = request
-        .allowed
-        .unwrap_or_else(|| runner.mid.device_allowed(device).unwrap_or(0));
     if let Some(ledger) = runner.ledgers.get_mut(lun.unit).and_then(Option::as_mut) {
         ledger.begin(plan.lba, plan.blocks);
     }
+    runner.driver.transport.stage(token, write, data);
     runner.ios.insert(
         token,
         Io {
             stream,
             plan,
             submitted: runner.now,
-            data,
         },
     );
     runner.streams[stream].issued();
-    if runner.mid.submit(runner.now, device, request).is_err() {
+    if runner.driver.submit(device, request).is_err() {
         if let Some(io) = runner.ios.remove(&token) {
             let now_us = runner.now_us();
             runner.streams[stream].completed(now_us);
             if let Some(ledger) = runner.ledgers.get_mut(lun.unit).and_then(Option::as_mut) {
                 ledger.end(io.plan.lba, io.plan.blocks);
             }
-            runner.target.recycle_buffer(io.data);
+            let data = runner.driver.transport.take(token);
+            runner.driver.transport.recycle(data);
         }
-        return;
-    }
-    if let Some(checker) = runner.exactly_once.as_mut() {
-        checker.submitted(token, allowed);
-    }
-}
-
-/// The write data of `token`'s request (copied for one dispatch).
-pub(super) fn write_data(runner: &mut Runner, token: u64) -> Vec<u8> {
-    let Some(len) = runner
-        .ios
-        .get(&token)
-        .filter(|io| io.plan.access == MediaAccess::Write)
-        .map(|io| io.data.len())
-    else {
-        return Vec::new();
-    };
-    let mut copy = runner.target.buffer(len);
-    if let Some(io) = runner.ios.get(&token) {
-        copy.copy_from_slice(&io.data);
-    }
-    copy
-}
-
-/// Keeps the data a read attempt returned (the last attempt's data is what the caller gets).
-pub(super) fn keep_read_data(runner: &mut Runner, token: u64, data: Vec<u8>) {
-    match runner.ios.get_mut(&token) {
-        Some(io) if io.plan.access == MediaAccess::Read => {
-            let old = std::mem::replace(&mut io.data, data);
-            runner.target.recycle_buffer(old);
-        }
-        _ => runner.target.recycle_buffer(data),
     }
 }
 
@@ -230,7 +199,13 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
         .io_done(path, runner.now_us(), latency_us, completion.status);
     let success = completion.status == BlkStatus::Ok;
     let verify = runner.streams[io.stream].verify;
-    let media = runner.target.unit(&lun.address).map(|u| &u.media);
+    let data = runner.driver.transport.take(completion.token);
+    let media = runner
+        .driver
+        .transport
+        .target()
+        .unit(&lun.address)
+        .map(|u| &u.media);
     let mut problem = None;
     if let Some(ledger) = runner.ledgers.get_mut(lun.unit).and_then(Option::as_mut) {
         let result = match io.plan.access {
@@ -242,7 +217,7 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
                 media,
             ),
             _ if success && verify => {
-                ledger.read_finished(io.plan.lba, io.plan.blocks, &io.data, lun.block_size)
+                ledger.read_finished(io.plan.lba, io.plan.blocks, &data, lun.block_size)
             }
             _ => {
                 ledger.end(io.plan.lba, io.plan.blocks);
@@ -256,7 +231,7 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
     if let Some(text) = problem {
         runner.violation(text);
     }
-    runner.target.recycle_buffer(io.data);
+    runner.driver.transport.recycle(data);
     let now_us = runner.now_us();
     runner.streams[io.stream].completed(now_us);
     if io.submitted == runner.now {
@@ -294,7 +269,7 @@ pub(super) fn final_sweep(runner: &mut Runner) -> u64 {
         let Some(lun) = runner.luns.iter().find(|l| l.unit == unit) else {
             continue;
         };
-        let Some(logical_unit) = runner.target.unit(&lun.address) else {
+        let Some(logical_unit) = runner.driver.transport.target().unit(&lun.address) else {
             continue;
         };
         match ledger.check_all(&logical_unit.media) {
@@ -306,4 +281,29 @@ pub(super) fn final_sweep(runner: &mut Runner) -> u64 {
         runner.violation(problem);
     }
     checked
+}
+
+/// The requests still outstanding, oldest first (at most 10): token, LUN, operation, LBA,
+/// when it was submitted.
+pub(super) fn stuck_requests(runner: &Runner) -> Vec<String> {
+    let mut stuck: Vec<(&u64, &Io)> = runner.ios.iter().collect();
+    stuck.sort_unstable_by_key(|(token, io)| (io.submitted, **token));
+    stuck
+        .into_iter()
+        .take(10)
+        .map(|(token, io)| {
+            let lun = runner
+                .stream_path
+                .get(io.stream)
+                .and_then(|path| runner.luns.get(*path))
+                .map_or_else(String::new, |lun| lun.address.to_string());
+            format!(
+                "request {token} on {lun}: {:?} of {} block(s) at LBA {}, submitted at {:.3} ms",
+                io.plan.access,
+                io.plan.blocks,
+                io.plan.lba,
+                io.submitted.as_nanos() as f64 / 1e6
+            )
+        })
+        .collect()
 }

@@ -1,32 +1,39 @@
-//! The scenario runner: the core (`unjam_core::MidLayer`) and the simulated target on one
-//! virtual clock, fed by the scenario's workloads, observed by the recorder, checked by the
-//! invariant checkers. Deterministic: one scenario and seed give one trace, byte for byte.
+//! The scenario runner: the core's one driver loop (`unjam_core::harness::Driver`) with the
+//! simulated target behind the `Transport` trait, fed by the scenario's workloads,
+//! observed by the recorder (and the trace and kernel-log writers), checked by the
+//! checker and the write ledger. When the workloads end the faults heal, and every request
+//! must complete within the liveness bound. Deterministic: one scenario and seed give one
+//! trace, byte for byte.
 //!
 //! ```text
-//!  streams ── submit ──► MidLayer ── Dispatch/Abort/Reset/Poll/Revoke/SendEhCommand ──► SimTarget
-//!     ▲                     ▲  handle_transport_done / handle_tmf_done / handle_poll_done  │
-//!     └── Complete ─────────┴─────────────── target events (at their virtual time) ◄───────┘
-//!  next step = min(target due, core timer, stream wake-up)
+//!  streams ── submit ──► Driver (MidLayer ⇄ SimTransport ⇄ SimTarget, Checker)
+//!     ▲                     │ outputs: completions, trace records, target notes
+//!     └── completions ◄─────┴──► recorder, --trace lines, --kernel-log lines
+//!  next step = min(driver due, stream wake-up); workloads end → heal → liveness bound
 //! ```
 
-mod check;
 mod events;
 mod io;
+mod output;
 mod setup;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::io::Write;
 
 use crate::fast_hash::FastMap;
 
 use thiserror::Error;
-use unjam_core::harness::Checker;
+use unjam_core::harness::{liveness_bound, Driver, DriverOptions};
+use unjam_core::log::KernelLog;
 use unjam_core::topology::DeviceId;
-use unjam_core::{Instant, MidLayer};
+use unjam_core::Instant;
+
+pub use output::SharedBuffer;
 
 use crate::report::{Recorder, RunReport};
 use crate::scenario::{ResolvedLun, Scenario};
-use crate::target::SimTarget;
+use crate::transport::SimTransport;
 use crate::workload::{IoPlan, LunStream, WriteLedger};
 
 /// Why a run could not be carried out.
@@ -42,12 +49,16 @@ pub enum RunError {
 pub struct RunOptions {
     /// Check the core's and the target's invariants after every step.
     pub check_invariants: bool,
-    /// Keep every trace event as a JSON line.
-    pub trace: bool,
+    /// Write every trace event as a JSON line here, as it happens (constant memory).
+    pub trace: Option<Box<dyn Write>>,
+    /// Write the run's kernel-format log lines here, with dmesg-style timestamps.
+    pub kernel_log: Option<Box<dyn Write>>,
     /// Trace the core at all (needed for blocked windows and EH events; off for benchmarks).
     pub observe: bool,
-    /// Virtual time allowed after the workloads end for outstanding commands to finish.
-    pub drain_limit_ms: u64,
+    /// Virtual time after the workloads end (and the faults heal) for every request to
+    /// complete; `None`: the liveness bound of the configuration
+    /// (`unjam_core::harness::liveness_bound`). A request still outstanding then is stuck.
+    pub liveness_ms: Option<u64>,
     pub max_steps: u64,
     /// Called with the virtual time (ns) of the step about to run (real-time pacing).
     pub pace: Option<Box<dyn FnMut(u64)>>,
@@ -59,9 +70,10 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             check_invariants: false,
-            trace: false,
+            trace: None,
+            kernel_log: None,
             observe: true,
-            drain_limit_ms: 600_000,
+            liveness_ms: None,
             max_steps: 2_000_000_000,
             pace: None,
             progress: None,
@@ -73,9 +85,10 @@ impl std::fmt::Debug for RunOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunOptions")
             .field("check_invariants", &self.check_invariants)
-            .field("trace", &self.trace)
+            .field("trace", &self.trace.is_some())
+            .field("kernel_log", &self.kernel_log.is_some())
             .field("observe", &self.observe)
-            .field("drain_limit_ms", &self.drain_limit_ms)
+            .field("liveness_ms", &self.liveness_ms)
             .field("max_steps", &self.max_steps)
             .finish()
     }
@@ -85,12 +98,14 @@ impl std::fmt::Debug for RunOptions {
 #[derive(Debug)]
 pub struct RunResult {
     pub report: RunReport,
-    /// JSON lines, when asked for.
-    pub trace: Vec<u8>,
     /// Broken invariants (empty when the run was clean).
     pub violations: Vec<String>,
-    /// Requests still outstanding when the drain limit ended the run.
+    /// Requests still outstanding when the liveness bound had passed.
     pub outstanding_at_end: u32,
+    /// The liveness bound that applied after the workloads ended.
+    pub liveness_ms: u64,
+    /// The stuck requests (at most 10), named by token, LUN, operation and LBA.
+    pub stuck: Vec<String>,
     pub steps: u64,
     /// Blocks checked on the media at the end against the write ledger.
     pub verified_blocks: u64,
@@ -98,32 +113,22 @@ pub struct RunResult {
 
 /// The most violations kept.
 const MAX_VIOLATIONS: usize = 100;
-/// Rounds of action draining at one instant before giving up (a bound on zero-time loops).
+/// Rounds of output handling at one instant before giving up (a bound on zero-time loops).
 const MAX_DRAIN_ROUNDS: usize = 1_000_000;
 
-/// One I/O of a workload in flight.
+/// One I/O of a workload in flight (its data lives in the transport's buffer).
 #[derive(Debug)]
 struct Io {
     stream: usize,
     plan: IoPlan,
     submitted: Instant,
-    /// The write data, or the data the last read attempt returned.
-    data: Vec<u8>,
-}
-
-/// An error-handler command the target holds (I/O attempts need no record: their tag
-/// is their target key and the core knows their token).
-#[derive(Clone, Copy, Debug)]
-struct EhTag {
-    request_sense: bool,
 }
 
 /// A run in progress.
 pub struct Runner {
     title: String,
     seed: u64,
-    mid: MidLayer,
-    target: SimTarget,
+    driver: Driver<SimTransport>,
     devices: Vec<DeviceId>,
     luns: Vec<ResolvedLun>,
     now: Instant,
@@ -134,7 +139,6 @@ pub struct Runner {
     wake_scheduled: Vec<bool>,
     ledgers: Vec<Option<WriteLedger>>,
     ios: FastMap<u64, Io>,
-    eh_tags: FastMap<u64, EhTag>,
     next_token: u64,
     recorder: Recorder,
     host_recovering: Vec<bool>,
@@ -142,16 +146,15 @@ pub struct Runner {
     /// Scoped handlers (LUN or target) currently holding each path.
     scope_holds: Vec<u32>,
     target_of_path: Vec<u32>,
-    trace: Option<Vec<u8>>,
-    checker: Option<Checker>,
-    exactly_once: Option<check::ExactlyOnce>,
+    trace: Option<Box<dyn Write>>,
+    kernel_log: Option<(KernelLog, Box<dyn Write>)>,
     violations: Vec<String>,
     workload_end_ns: u64,
+    healed: bool,
     /// The last time a request completed or error handling did something.
     last_activity_ns: u64,
-    limit_ns: u64,
+    liveness_ns: u64,
     steps: u64,
-    commands_simulated: u64,
     options: RunOptions,
 }
 
@@ -166,11 +169,24 @@ impl std::fmt::Debug for Runner {
 }
 
 impl Runner {
-    pub fn new(scenario: &Scenario, options: RunOptions) -> Result<Runner, RunError> {
+    pub fn new(scenario: &Scenario, mut options: RunOptions) -> Result<Runner, RunError> {
         let mut halves = setup::build(scenario)?;
-        halves
-            .mid
-            .set_tracing(options.observe || options.trace || options.check_invariants);
+        let trace = options.trace.take();
+        let kernel_log = options.kernel_log.take();
+        let observe =
+            options.observe || trace.is_some() || kernel_log.is_some() || options.check_invariants;
+        halves.mid.set_tracing(observe);
+        let liveness_ms = options
+            .liveness_ms
+            .unwrap_or_else(|| liveness_bound(&halves.mid).as_millis() as u64);
+        let addresses = halves.luns.iter().map(|l| l.address).collect();
+        let mut transport = SimTransport::new(halves.target, addresses);
+        transport.set_note_completions(trace.is_some());
+        let driver_options = DriverOptions {
+            check: options.check_invariants,
+            keep_history: false,
+        };
+        let driver = Driver::with_options(halves.mid, transport, driver_options);
         let ids = halves.luns.iter().map(|l| l.address.to_string()).collect();
         let bucket_us = (scenario.duration_ms * 1000 / 200).max(1000);
         let host_count = scenario.hosts.len();
@@ -182,8 +198,7 @@ impl Runner {
                 .clone()
                 .unwrap_or_else(|| "scenario".to_string()),
             seed: scenario.seed,
-            mid: halves.mid,
-            target: halves.target,
+            driver,
             devices: halves.devices,
             luns: halves.luns,
             now: Instant::ZERO,
@@ -194,22 +209,20 @@ impl Runner {
             wake_scheduled: Vec::new(),
             ledgers: Vec::new(),
             ios: FastMap::default(),
-            eh_tags: FastMap::default(),
             next_token: 1,
             recorder: Recorder::new(ids, bucket_us),
             host_recovering: vec![false; host_count],
             device_blocked: vec![false; path_count],
             scope_holds: vec![0; path_count],
             target_of_path,
-            trace: options.trace.then(Vec::new),
-            checker: options.check_invariants.then(Checker::default),
-            exactly_once: options.check_invariants.then(check::ExactlyOnce::default),
+            trace,
+            kernel_log: kernel_log.map(|out| (KernelLog::default(), out)),
             violations: Vec::new(),
             workload_end_ns: 0,
+            healed: false,
             last_activity_ns: 0,
-            limit_ns: 0,
+            liveness_ns: liveness_ms.saturating_mul(1_000_000),
             steps: 0,
-            commands_simulated: 0,
             options,
         };
         io::build_streams(&mut runner, scenario)?;
@@ -220,9 +233,6 @@ impl Runner {
             .max()
             .unwrap_or(scenario.duration_ms);
         runner.workload_end_ns = end_ms.saturating_mul(1_000_000);
-        runner.limit_ns = end_ms
-            .saturating_add(runner.options.drain_limit_ms)
-            .saturating_mul(1_000_000);
         Ok(runner)
     }
 
@@ -232,7 +242,11 @@ impl Runner {
             self.schedule_stream(stream);
         }
         while let Some(next) = self.next_time() {
-            if next > self.limit_ns {
+            if !self.healed && next >= self.workload_end_ns {
+                self.heal();
+                continue;
+            }
+            if self.healed && next > self.limit_ns() {
                 break;
             }
             if let Some(pace) = self.options.pace.as_mut() {
@@ -257,12 +271,27 @@ impl Runner {
         Ok(self.finish())
     }
 
-    /// The earliest of: the target's next answer, the core's next timer, a stream wake-up.
+    /// The workloads are over: every fault ends now, and the liveness bound starts.
+    fn heal(&mut self) {
+        self.healed = true;
+        self.now = self.now.max(Instant::from_nanos(self.workload_end_ns));
+        self.driver.transport.heal(self.now);
+        self.driver.advance_to(self.now);
+        self.handle_outputs();
+    }
+
+    /// The end of the liveness bound.
+    fn limit_ns(&self) -> u64 {
+        self.workload_end_ns.saturating_add(self.liveness_ns)
+    }
+
+    /// The earliest of: the driver's next answer or timer, a stream wake-up, and the end
+    /// of the workloads (when the faults heal).
     fn next_time(&mut self) -> Option<u64> {
-        let target = self.target.next_due_us().map(|us| us.saturating_mul(1000));
-        let timer = self.mid.poll_timeout().map(Instant::as_nanos);
+        let driver = self.driver.next_due().map(Instant::as_nanos);
         let wake = self.wakeups.peek().map(|Reverse((at, _))| *at);
-        [target, timer, wake].into_iter().flatten().min()
+        let heal = (!self.healed).then_some(self.workload_end_ns);
+        [driver, wake, heal].into_iter().flatten().min()
     }
 
     fn now_us(&self) -> u64 {
@@ -270,51 +299,42 @@ impl Runner {
     }
 
     fn step(&mut self) {
-        self.drain();
-        if self.mid.poll_timeout().is_some_and(|t| t <= self.now) {
-            self.mid.handle_timeout(self.now);
-        }
-        self.drain();
+        self.driver.advance_to(self.now);
+        self.handle_outputs();
         io::issue_due(self);
-        self.drain();
+        self.handle_outputs();
         if self.options.check_invariants {
-            self.check_step();
+            self.driver.check_step();
+            self.take_checker_violations();
         }
     }
 
-    /// Executes the core's actions and delivers the target's answers until both are quiet.
-    fn drain(&mut self) {
+    /// Hands the driver's outputs to the recorder, the writers and the workloads, until
+    /// none is left at this instant (a completion may submit, which may complete).
+    fn handle_outputs(&mut self) {
         for _ in 0..MAX_DRAIN_ROUNDS {
-            let mut progressed = false;
-            while let Some(action) = self.mid.poll_action() {
-                events::execute(self, action);
-                progressed = true;
-            }
-            self.target.advance(self.now_us());
-            while let Some(event) = self.target.poll_event() {
-                events::deliver(self, event);
-                progressed = true;
-            }
-            if !progressed {
+            let Some(output) = self.driver.poll_output() else {
                 return;
-            }
+            };
+            events::handle(self, output);
+            self.driver.drain();
         }
         self.violation(format!(
-            "more than {MAX_DRAIN_ROUNDS} rounds at one instant"
+            "more than {MAX_DRAIN_ROUNDS} outputs at {:?}",
+            self.now
         ));
     }
 
-    fn check_step(&mut self) {
-        if let Err(error) = self.mid.check_invariants() {
-            self.violation(format!("core at {:?}: {error}", self.now));
-        }
+    fn take_checker_violations(&mut self) {
         let found: Vec<String> = self
+            .driver
             .checker
-            .as_mut()
-            .map(|c| c.violations.drain(..).map(|v| v.to_string()).collect())
-            .unwrap_or_default();
+            .violations
+            .drain(..)
+            .map(|v| v.to_string())
+            .collect();
         for violation in found {
-            self.violation(format!("at {:?}: {violation}", self.now));
+            self.violation(violation);
         }
     }
 
@@ -342,40 +362,63 @@ impl Runner {
     }
 
     fn finish(mut self) -> RunResult {
-        let verified_blocks = io::final_sweep(&mut self);
-        let outstanding_at_end = self.mid.outstanding();
-        if self.options.check_invariants && outstanding_at_end == 0 {
-            if let Some(checker) = self.checker.as_mut() {
-                checker.finish(&self.mid);
-                let found: Vec<String> = checker
-                    .violations
-                    .drain(..)
-                    .map(|v| v.to_string())
-                    .collect();
-                for violation in found {
-                    self.violation(violation);
-                }
-            }
-            let never = self
-                .exactly_once
-                .as_ref()
-                .map(check::ExactlyOnce::never_completed);
-            for violation in never.unwrap_or_default() {
-                self.violation(violation);
-            }
+        if !self.healed {
+            self.heal();
         }
+        let verified_blocks = io::final_sweep(&mut self);
+        let stuck = io::stuck_requests(&self);
+        let outstanding_at_end = self.ios.len() as u32;
+        if outstanding_at_end > 0 && self.options.check_invariants {
+            self.violation(format!(
+                "{outstanding_at_end} request(s) did not complete within the liveness bound of {} ms after the workloads ended (faults healed at {} ms)",
+                self.liveness_ns / 1_000_000,
+                self.workload_end_ns / 1_000_000
+            ));
+            for request in &stuck {
+                self.violation(format!("stuck: {request}"));
+            }
+        } else if self.options.check_invariants {
+            self.driver.check();
+        }
+        self.take_checker_violations();
+        self.flush_writers();
         let end_us = self.last_activity_ns.max(self.workload_end_ns) / 1000;
-        let commands = self.mid.stats().dispatched + self.mid.stats().eh_commands;
+        let commands = self.driver.transport.commands_completed();
+        let states = (0..self.devices.len())
+            .map(|index| {
+                let device = self.devices[index];
+                let state = self.driver.mid.device_state(device);
+                state.map_or("unknown", |s| s.name())
+            })
+            .collect();
         let report = self
             .recorder
-            .finish(self.title.clone(), self.seed, end_us, commands);
+            .finish(self.title.clone(), self.seed, end_us, commands, states);
         RunResult {
             report,
-            trace: self.trace.take().unwrap_or_default(),
             violations: self.violations,
             outstanding_at_end,
+            liveness_ms: self.liveness_ns / 1_000_000,
+            stuck,
             steps: self.steps,
             verified_blocks,
+        }
+    }
+
+    fn flush_writers(&mut self) {
+        let mut failed = Vec::new();
+        if let Some(out) = self.trace.as_mut() {
+            if let Err(error) = out.flush() {
+                failed.push(format!("writing the trace: {error}"));
+            }
+        }
+        if let Some((_, out)) = self.kernel_log.as_mut() {
+            if let Err(error) = out.flush() {
+                failed.push(format!("writing the kernel log: {error}"));
+            }
+        }
+        for text in failed {
+            self.violation(text);
         }
     }
 }
@@ -383,17 +426,4 @@ impl Runner {
 /// Runs `scenario` with `options`.
 pub fn run_scenario(scenario: &Scenario, options: RunOptions) -> Result<RunResult, RunError> {
     Runner::new(scenario, options)?.run()
-}
-
-/// The key the target knows a core tag by.
-fn tag_key(tag: unjam_core::Tag) -> u64 {
-    ((tag.slot as u64) << 32) | tag.generation as u64
-}
-
-/// The core tag behind a target key.
-fn tag_of(key: u64) -> unjam_core::Tag {
-    unjam_core::Tag {
-        slot: (key >> 32) as u32,
-        generation: key as u32,
-    }
 }

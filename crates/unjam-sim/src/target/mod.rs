@@ -352,6 +352,18 @@ impl SimTarget {
         self.remove_command(tag).is_some()
     }
 
+    /// Every fault ends at `now_us` (the liveness phase): no rule fires afterwards and
+    /// every transport that was down comes back up now. Commands already swallowed or
+    /// with a lost completion stay so until an abort, a reset or a poll reaches them.
+    pub fn heal(&mut self, now_us: u64) {
+        self.advance(now_us);
+        for rule in self.faults.heal(now_us) {
+            if let Some(devices) = self.faults.rules().get(rule).map(|r| r.devices) {
+                self.ready.push_back(TargetEvent::TransportUp { devices });
+            }
+        }
+    }
+
     /// A buffer of `len` bytes from the pool (its content is unspecified).
     pub fn buffer(&mut self, len: usize) -> Vec<u8> {
         let mut buffer = self.take_buffer();

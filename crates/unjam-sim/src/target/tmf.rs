@@ -122,7 +122,10 @@ fn apply_reset(target: &mut SimTarget, scope: ResetScope, address: LunAddress) {
 
 /// A transport goes down: every command it carries completes at once with the rule's host
 /// byte. Or it comes back up. Either way the edge is reported.
-pub(super) fn transport_edge(target: &mut SimTarget, _at_us: u64, rule: usize, down: bool) {
+pub(super) fn transport_edge(target: &mut SimTarget, at_us: u64, rule: usize, down: bool) {
+    if target.faults.is_healed(at_us) {
+        return; // healed: it came up when the faults healed and stays up
+    }
     let Some(rule) = target.faults.rules().get(rule).copied() else {
         return;
     };

@@ -1,9 +1,11 @@
 //! `unjam run SCENARIO.toml`: runs a scenario on the embedded target in virtual time (or
 //! paced to the wall clock with `--real-time`), prints a summary table, and writes the JSON
-//! summary, the JSON-lines trace and the HTML timeline on request. `--bench` measures
+//! summary, the HTML timeline, and (streamed as the run goes) the JSON-lines trace and the
+//! kernel log on request. With `--check` a broken invariant or a request still stuck when
+//! the liveness bound has passed exits 1 with the replay command. `--bench` measures
 //! simulated commands per second of wall time and the memory of an idle LUN instead.
 
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -27,9 +29,16 @@ pub struct RunArgs {
     /// Write the run summary as JSON (schema in docs/scenario.md).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Write every lifecycle and error-handling event as JSON lines.
+    /// Write every lifecycle and error-handling event as JSON lines (streamed).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Write the run's kernel-format log lines with dmesg-style timestamps (`-`: stdout).
+    #[arg(long, value_name = "FILE")]
+    kernel_log: Option<PathBuf>,
+    /// Virtual time every request gets to complete after the workloads end and the faults
+    /// heal (default: the liveness bound of the configuration).
+    #[arg(long, value_name = "MS")]
+    liveness_ms: Option<u64>,
     /// Write a self-contained HTML timeline (one lane per LUN).
     #[arg(long, value_name = "FILE.html")]
     report: Option<PathBuf>,
@@ -52,7 +61,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.bench {
         return super::run_bench::bench(&scenario);
     }
-    let options = options(&args, &scenario);
+    let options = options(&args, &scenario)?;
     let started = Instant::now();
     let result = run_scenario(&scenario, options).map_err(|e| anyhow::anyhow!(e))?;
     let wall = started.elapsed();
@@ -65,10 +74,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             wall.as_secs_f64(),
             result.verified_blocks
         );
-        if result.outstanding_at_end > 0 {
+        if result.outstanding_at_end > 0 && !args.check {
             println!(
-                "{} requests were still outstanding when the drain limit ended the run",
-                result.outstanding_at_end
+                "{} requests were still outstanding {} ms after the workloads ended (the liveness bound); --check makes this an error",
+                result.outstanding_at_end, result.liveness_ms
             );
         }
     }
@@ -102,10 +111,12 @@ pub fn read_scenario(path: &std::path::Path, overrides: &[String]) -> anyhow::Re
     Ok(Scenario::from_toml_with_overrides(&text, &name, overrides)?)
 }
 
-fn options(args: &RunArgs, scenario: &Scenario) -> RunOptions {
+fn options(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<RunOptions> {
     let mut options = RunOptions {
         check_invariants: args.check,
-        trace: args.trace.is_some(),
+        trace: args.trace.as_deref().map(create).transpose()?,
+        kernel_log: args.kernel_log.as_deref().map(create).transpose()?,
+        liveness_ms: args.liveness_ms,
         ..RunOptions::default()
     };
     if args.real_time {
@@ -132,17 +143,23 @@ fn options(args: &RunArgs, scenario: &Scenario) -> RunOptions {
             }
         }));
     }
-    options
+    Ok(options)
+}
+
+/// A buffered writer to `path` (`-` is stdout).
+fn create(path: &std::path::Path) -> anyhow::Result<Box<dyn Write>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(BufWriter::new(std::io::stdout())));
+    }
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(Box::new(BufWriter::with_capacity(1 << 16, file)))
 }
 
 fn write_outputs(args: &RunArgs, result: &RunResult) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&result.report.summary)?;
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
-    }
-    if let Some(path) = &args.trace {
-        std::fs::write(path, &result.trace)
-            .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.report {
         std::fs::write(path, render_html(&result.report))
