@@ -177,5 +177,8 @@ fn replay_command(args: &RunArgs, seed: u64) -> String {
     for assignment in &args.overrides {
         command.push_str(&format!(" --set '{assignment}'"));
     }
+    if let Some(liveness_ms) = args.liveness_ms {
+        command.push_str(&format!(" --liveness-ms {liveness_ms}"));
+    }
     command
 }
