@@ -25,6 +25,20 @@ const QUEUE_DELAY: Duration = Duration::from_millis(3);
 /// (kernel-observed.md: 7–15 k re-sends per second in sd's false-check-condition loop).
 const REQUEUE_WORK_DELAY: Duration = Duration::from_micros(100);
 
+/// How long after a command enters the error handler it counts as failed
+/// (`scsi_eh_scmd_add` increments `host_failed` from an RCU callback, `call_rcu_hurry`):
+/// kernel-observed.md shows 17–19 ms from "previous abort failed" to the first EH step.
+const RCU_GRACE: Duration = Duration::from_millis(16);
+
+/// When a command added to the error handler at `now` is seen as failed by the wake-up
+/// check (jiffies model: after an RCU grace period; exact: at once).
+pub fn eh_failed_visible_at(model: TimerModel, now: Instant) -> Instant {
+    match model {
+        TimerModel::Exact => now,
+        TimerModel::Jiffies => now + RCU_GRACE,
+    }
+}
+
 /// The jiffy `now` lies in.
 pub fn jiffy(now: Instant) -> u64 {
     now.as_nanos() / JIFFY.as_nanos() as u64
@@ -108,6 +122,8 @@ pub enum RareTimer {
     EhSettle { host: u32, epoch: u32 },
     /// A device's request timer (`q->timeout`), valid while the device's timer is `at`.
     QueueTimer { device: u32, at: Instant },
+    /// Failed commands of a host became visible to the error handler's wake-up check.
+    EhVisible { host: u32 },
 }
 
 /// A min-heap of rare timers; entries are validated when they fire.

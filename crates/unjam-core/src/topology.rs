@@ -113,6 +113,11 @@ pub(crate) struct Host {
     pub rerun_armed: bool,
     /// The jiffy of the last host_blocked countdown (jiffies timer model).
     pub blocked_jiffy: u64,
+    /// The error handler's wake-up check sees the failed commands from this instant on
+    /// (the RCU grace period of `scsi_eh_scmd_add`; jiffies timer model).
+    pub failed_visible_at: Instant,
+    /// The host-scope handler holds only some targets (`held_by_host_eh`), not the host.
+    pub eh_partial: bool,
 }
 
 pub(crate) struct Target {
@@ -123,6 +128,8 @@ pub(crate) struct Target {
     pub blocked: u32,
     /// The jiffy of the last target_blocked countdown (jiffies timer model).
     pub blocked_jiffy: u64,
+    /// The host-scope handler, entered by fallback, holds this target's LUNs.
+    pub held_by_host_eh: bool,
     pub expecting_lun_change: bool,
     pub devices: Vec<DeviceId>,
 }
@@ -212,6 +219,8 @@ impl Host {
             last_reset: None,
             rerun_armed: false,
             blocked_jiffy: 0,
+            failed_visible_at: Instant::ZERO,
+            eh_partial: false,
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::eh::EhScope;
 use crate::request::BlockInfo;
 use crate::state::{DeviceState, HostState};
 use crate::time::Instant;
-use crate::topology::{DeviceId, HostId};
+use crate::topology::{DeviceId, HostId, TargetId};
 
 /// One event at one instant.
 #[derive(Clone, Copy, Debug)]
@@ -283,6 +283,13 @@ pub enum TraceEvent {
         #[serde(serialize_with = "scope_kind")]
         scope: EhScope,
     },
+    /// The host-scope handler, entered by fallback, holds (or releases) one target's LUNs
+    /// back from dispatch without stopping the rest of the host (`eh/host_hold.rs`).
+    HostEhHoldsTarget {
+        host: HostId,
+        target: TargetId,
+        held: bool,
+    },
     /// A scoped handler without fallback offlined the device (`luneh`).
     ScopeOfflined {
         #[serde(skip)]
@@ -469,6 +476,7 @@ impl TraceEvent {
             Self::StaleCompletion { .. }
             | Self::EhWake { .. }
             | Self::HostRestart { .. }
+            | Self::HostEhHoldsTarget { .. }
             | Self::HostStateChanged { .. } => None,
         }
     }
@@ -507,6 +515,7 @@ impl TraceEvent {
             Self::ScopeEhFallback { .. } => "scope_eh_fallback",
             Self::ScopeEhDone { .. } => "scope_eh_done",
             Self::ScopeOfflined { .. } => "scope_offlined",
+            Self::HostEhHoldsTarget { .. } => "host_eh_holds_target",
             Self::EhCommandSent { .. } => "eh_command_sent",
             Self::EhCommandDone { .. } => "eh_command_done",
             Self::ResetSent { .. } => "reset_sent",

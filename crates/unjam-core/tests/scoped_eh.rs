@@ -430,3 +430,77 @@ fn a_timed_out_tur_in_the_target_scope_escalates_past_a_failing_lun_reset_to_the
         "target: lun_reset=fail target_reset=ok lun_reset=fail target_reset=ok tur=fail ->host host: bus_reset=ok tur=ok retry | aborts answered: 2"
     );
 }
+
+/// Sick LUN 0:0:0:0 (LUN scope) whose LUN reset fails, a LUN on the same target and one on
+/// another target. `sick_outcome` scripts the rest; the EH's TURs take 50 ms. A read is
+/// submitted to both healthy LUNs 10 ms after the host handler's first step starts (no
+/// settle delay: `generic()` skips it); returns
+/// how long each waited for its dispatch (same target, other target).
+fn waits_during_host_fallback(sick_outcome: &str) -> (Duration, Duration) {
+    let mut mid = MidLayer::new();
+    let host = mid.add_host(generic());
+    let mut devices = Vec::new();
+    for (target, lun) in [(0, 0), (0, 1), (1, 0)] {
+        let mut config = DeviceConfig::disk(0, target, lun);
+        config.eh_scopes = EhScopes::LUN;
+        devices.push(mid.add_device(host, config).unwrap());
+    }
+    let mut transport = ScriptedTransport::new(vec![parse_outcome("status=GOOD").unwrap()]);
+    transport.set_script(
+        SICK,
+        vec![
+            parse_outcome(sick_outcome).unwrap(),
+            parse_outcome("status=GOOD").unwrap(),
+        ],
+    );
+    let mut driver = Driver::new(mid, transport);
+    driver.submit(devices[0], read(SICK)).unwrap();
+    let host_step = |driver: &Driver<ScriptedTransport>| {
+        driver.trace.iter().find_map(|r| match r.event {
+            TraceEvent::EhStep {
+                scope: unjam_core::eh::EhScope::Host(_),
+                ..
+            } => Some(r.at),
+            _ => None,
+        })
+    };
+    while host_step(&driver).is_none() {
+        assert!(driver.step(), "the host handler never started");
+    }
+    let submit_at = host_step(&driver).unwrap() + Duration::from_millis(10);
+    driver.run_until(submit_at);
+    driver.submit(devices[1], read(20)).unwrap();
+    driver.submit(devices[2], read(21)).unwrap();
+    assert_eq!(driver.run_until_idle(RunLimit::default()), RunOutcome::Idle);
+    assert!(driver.check().is_clean(), "{:?}", driver.checker.violations);
+    assert!(driver.completions.iter().all(|c| c.status == BlkStatus::Ok));
+    let sent = |token: u64| {
+        let (at, _, _) = driver
+            .dispatches
+            .iter()
+            .find(|(_, _, request)| request.token == token)
+            .unwrap();
+        at.saturating_duration_since(submit_at)
+    };
+    (sent(20), sent(21))
+}
+
+#[test]
+fn lun_scope_fallback_holds_the_target_and_takes_the_host_only_for_a_host_wide_step() {
+    // LUN reset fails, the host handler's target reset recovers: only the sick LUN's
+    // target stops (the reset reaches its LUNs); the other target keeps dispatching.
+    let (same, other) =
+        waits_during_host_fallback("timeout abort=fail lun_reset=fail target_reset=ok latency=50");
+    assert_eq!(other, Duration::ZERO, "another target is not held");
+    assert!(
+        same > Duration::from_millis(30),
+        "the reset target is held: {same:?}"
+    );
+    // The target reset fails too: the bus reset is host-wide, so every LUN of the host
+    // waits until the host handler ends (bus reset, then the 50 ms TUR; no settle here).
+    let (same, other) = waits_during_host_fallback(
+        "timeout abort=fail lun_reset=fail target_reset=fail bus_reset=ok latency=50",
+    );
+    assert!(other > Duration::from_millis(30), "{other:?}");
+    assert_eq!(same, other, "both dispatch when the host restarts");
+}

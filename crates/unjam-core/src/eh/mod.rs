@@ -19,6 +19,7 @@
 //! normal completion path and have their own timeout (`eh_timeout`).
 
 mod escalate;
+mod host_hold;
 mod jobs;
 mod results;
 mod scope;
@@ -35,6 +36,7 @@ use crate::disposition::{noretry_cmd, retry_allowed, RetryCounter, RETRIES_NO_LI
 use crate::midlayer::MidLayer;
 use crate::state::HostState;
 use crate::time::Instant;
+use crate::timers::RareTimer;
 use crate::topology::{DeviceId, HostId, TargetId};
 use crate::trace::{RequeueWhy, TraceEvent};
 
@@ -154,9 +156,17 @@ pub(crate) enum EhJob {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum EhWait {
     Nothing,
-    Command { tag: Tag, job: EhJob },
-    Tmf { op: TmfOp, job: EhJob },
+    Command {
+        tag: Tag,
+        job: EhJob,
+    },
+    Tmf {
+        op: TmfOp,
+        job: EhJob,
+    },
     Settle,
+    /// Before a host-wide step: until every busy command of the host has failed.
+    Quiesce,
 }
 
 /// One run of the error handler.
@@ -201,23 +211,27 @@ impl MidLayer {
         // sd's `eh_reset`: the run may count one medium-access timeout for the device.
         self.devices[device.0 as usize].ignore_medium_access_errors = false;
         let host = self.host_of(device);
+        let target = self.devices[device.0 as usize].target;
+        if self.targets[target.0 as usize].held_by_host_eh {
+            // The host handler already holds the device's target: it takes this one too.
+            return self.host_add(now, host, slot, true);
+        }
         if let Some(scope) = self.scope_for_failed(device) {
             return self.scoped_add(now, scope, slot);
         }
-        self.host_add(now, host, slot);
+        self.host_add(now, host, slot, false);
     }
 
-    /// Adds a failed command to the host scope's queue: the host enters RECOVERY.
-    pub(crate) fn host_add(&mut self, now: Instant, host: HostId, slot: u32) {
+    /// Adds a failed command to the host scope's queue: the host enters RECOVERY, or,
+    /// for a command a smaller scope hands over (`fallback`), only its target is held
+    /// (`host_hold.rs`).
+    pub(crate) fn host_add(&mut self, now: Instant, host: HostId, slot: u32, fallback: bool) {
         let tag = self.slab.tag(slot);
-        let Some(device) = self.slab.get(slot).map(|c| c.device) else {
-            return;
-        };
-        if !self.set_host_state(now, host, HostState::Recovery) {
-            self.set_host_state(now, host, HostState::CancelRecovery);
-        }
+        let device = self.slab.command(slot).device;
+        self.host_hold(now, host, device, fallback);
         self.start_deadline_clock(now, host);
         self.eh_queues[host.0 as usize].push(slot);
+        self.delay_eh_wake(now, host);
         let entry = &mut self.hosts[host.0 as usize];
         entry.failed += 1;
         let (failed, busy) = (entry.failed, entry.busy);
@@ -233,16 +247,36 @@ impl MidLayer {
         }
     }
 
+    /// A command of `host` entered the error handler at `now`: the wake-up check sees it
+    /// only after the RCU grace period of the timer model (`scsi_eh_scmd_add`).
+    pub(crate) fn delay_eh_wake(&mut self, now: Instant, host: HostId) {
+        let model = self.hosts[host.0 as usize].config.timer_model;
+        let visible_at = crate::timers::eh_failed_visible_at(model, now);
+        let entry = &mut self.hosts[host.0 as usize];
+        if visible_at > entry.failed_visible_at {
+            entry.failed_visible_at = visible_at;
+            self.rare_timers
+                .arm(visible_at, RareTimer::EhVisible { host: host.0 });
+        }
+    }
+
+    /// Every command added to the host's handlers is visible to the wake-up check.
+    pub(crate) fn eh_failed_visible(&self, now: Instant, host: HostId) -> bool {
+        now >= self.hosts[host.0 as usize].failed_visible_at
+    }
+
     /// `scsi_eh_wakeup`: start a run when every busy command of the host has failed and
     /// no smaller scope of the host is still recovering.
     pub(crate) fn maybe_wake_eh(&mut self, now: Instant, host: HostId) {
         self.maybe_wake_scopes(now, host);
+        self.resume_quiesced(now, host);
         let index = host.0 as usize;
         let entry = &self.hosts[index];
         if self.eh_running[index]
             || entry.failed == 0
-            || entry.busy != entry.failed
+            || self.host_eh_busy(host) != entry.failed
             || self.host_has_scopes(host)
+            || !self.eh_failed_visible(now, host)
         {
             return;
         }
@@ -316,6 +350,9 @@ impl MidLayer {
                     scope,
                     step: step.name(),
                 });
+                if matches!(step, EhStep::Reset(ResetKind::Bus | ResetKind::Host)) {
+                    self.go_host_wide(now, &mut run);
+                }
             } else if let (EhStep::Reset(kind), Some(device)) =
                 (step, self.work_devices(&run).first().copied())
             {
@@ -357,6 +394,7 @@ impl MidLayer {
         if requeued == 0 && !self.set_host_state(now, host, HostState::Running) {
             self.set_host_state(now, host, HostState::Cancel);
         }
+        self.release_host_holds(now, host);
         self.trace(now, || TraceEvent::HostRestart { host });
         for device in self.hosts[host.0 as usize].devices.clone() {
             self.schedule_run(device);

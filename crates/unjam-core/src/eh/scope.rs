@@ -46,9 +46,12 @@ impl MidLayer {
 
     /// An active LUN- or target-scope handler holds `device` back from dispatch.
     pub(crate) fn held_by_scope(&self, device: DeviceId) -> bool {
-        self.scoped_eh
-            .iter()
-            .any(|entry| self.scope_contains(entry.scope, device))
+        let target = self.devices[device.0 as usize].target;
+        self.targets[target.0 as usize].held_by_host_eh
+            || self
+                .scoped_eh
+                .iter()
+                .any(|entry| self.scope_contains(entry.scope, device))
     }
 
     pub(crate) fn host_has_scopes(&self, host: HostId) -> bool {
@@ -113,6 +116,7 @@ impl MidLayer {
             }
         };
         self.scoped_eh[index].queue.push(slot);
+        self.delay_eh_wake(now, host);
         let failed = self.scoped_eh[index].queue.len() as u32;
         let busy = self.scope_busy(scope);
         self.trace(now, || TraceEvent::EhAdded {
@@ -156,6 +160,9 @@ impl MidLayer {
 
     /// Starts every scoped handler of `host` that is ready (several may run at once).
     pub(crate) fn maybe_wake_scopes(&mut self, now: Instant, host: HostId) {
+        if !self.eh_failed_visible(now, host) {
+            return;
+        }
         let bound = self.scoped_eh.len() * 2 + 1;
         for _ in 0..bound {
             let ready = (0..self.scoped_eh.len())
@@ -226,7 +233,7 @@ impl MidLayer {
                 None => handed.push((to, 1)),
             }
             match to {
-                EhScope::Host(_) => self.host_add(now, host, slot),
+                EhScope::Host(_) => self.host_add(now, host, slot, true),
                 _ => self.scoped_add(now, to, slot),
             }
         }

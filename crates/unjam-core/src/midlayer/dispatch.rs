@@ -391,7 +391,7 @@ impl MidLayer {
         self.targets[target.0 as usize].busy -= 1;
         let host = &mut self.hosts[host_id.0 as usize];
         host.busy -= 1;
-        let recovering = host.state.in_recovery() || !self.scoped_eh.is_empty();
+        let recovering = host.state.in_recovery() || host.eh_partial || !self.scoped_eh.is_empty();
         if recovering && !self.pending_wakes.contains(&host_id) {
             self.pending_wakes.push(host_id);
         }

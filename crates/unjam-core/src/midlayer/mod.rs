@@ -233,6 +233,7 @@ impl MidLayer {
             busy: 0,
             blocked: 0,
             blocked_jiffy: 0,
+            held_by_host_eh: false,
             expecting_lun_change: false,
             devices: Vec::new(),
         });

@@ -53,6 +53,11 @@ impl MidLayer {
             RareTimer::QueueTimer { device, at } => {
                 self.queue_timer_fired(now, DeviceId(device), at)
             }
+            RareTimer::EhVisible { host } => {
+                if !self.pending_wakes.contains(&HostId(host)) {
+                    self.pending_wakes.push(HostId(host));
+                }
+            }
         }
     }
 

@@ -167,6 +167,9 @@ fn blocked_windows(runner: &mut Runner, event: &TraceEvent) {
         }
         TraceEvent::ScopeEhWake { scope, .. } => hold_scope(runner, scope, true),
         TraceEvent::ScopeEhDone { scope } => hold_scope(runner, scope, false),
+        TraceEvent::HostEhHoldsTarget { target, held, .. } => {
+            hold_scope(runner, EhScope::Target(target), held)
+        }
         _ => {}
     }
 }
