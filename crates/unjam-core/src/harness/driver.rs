@@ -32,6 +32,9 @@ use crate::trace::TraceRecord;
 /// livelock (a run of 65 536 LUNs completes about a million commands at one instant).
 pub const MAX_WORK_PER_INSTANT: u64 = 1 << 26;
 
+/// Queued outputs at which `drain` hands back to the caller (without history).
+pub const OUTPUTS_BEFORE_YIELD: usize = 1024;
+
 /// Bounds on one run.
 #[derive(Clone, Copy, Debug)]
 pub struct RunLimit {
@@ -146,6 +149,11 @@ impl<T: Transport> Driver<T> {
         self.outputs.pop_front()
     }
 
+    /// Outputs queued and not yet drained.
+    pub fn pending_outputs(&self) -> usize {
+        self.outputs.len()
+    }
+
     /// When the next answer or timer is due.
     pub fn next_due(&mut self) -> Option<Instant> {
         match (self.transport.next_due(), self.mid.poll_timeout()) {
@@ -162,9 +170,16 @@ impl<T: Transport> Driver<T> {
 
     /// Executes the core's actions, delivers the transport's answers due now and fires the
     /// core's timers due now, until nothing is left at this instant.
+    ///
+    /// Without history it stops early once [`OUTPUTS_BEFORE_YIELD`] outputs are queued, so
+    /// the caller drains them before calling again (memory stays bounded by that, not by
+    /// the commands finishing at one instant).
     pub fn drain(&mut self) {
         let now = self.now;
         for _ in 0..MAX_WORK_PER_INSTANT {
+            if !self.options.keep_history && self.outputs.len() >= OUTPUTS_BEFORE_YIELD {
+                return;
+            }
             if let Some(action) = self.mid.poll_action() {
                 self.execute(action);
             } else if let Some(event) = self.transport.poll_event(now) {

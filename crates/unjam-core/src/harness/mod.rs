@@ -25,6 +25,7 @@ pub use bench::{run_null_bench, BenchReport};
 pub use checker::{Checker, Violation, MAX_VIOLATIONS};
 pub use driver::{
     Driver, DriverOptions, Liveness, Output, RunLimit, RunOutcome, MAX_WORK_PER_INSTANT,
+    OUTPUTS_BEFORE_YIELD,
 };
 pub use explain::{explain, ExplainConfig, Explanation};
 pub use liveness::liveness_bound;

@@ -1,6 +1,6 @@
 //! A log-linear latency histogram: exact below 64 µs, then 32 linear buckets per power of
-//! two (relative error under 3.2 %), exact maximum, fixed memory (15 KiB) whatever the
-//! count.
+//! two (relative error under 3.2 %), exact maximum; memory grows with the largest value
+//! seen (under 1 KiB for sub-millisecond latencies, 15 KiB at most) whatever the count.
 
 /// Values below this are counted exactly; above, 6 significant bits are kept.
 const SUB_BUCKETS: u64 = 64;
@@ -18,7 +18,7 @@ pub struct LatencyHistogram {
 impl Default for LatencyHistogram {
     fn default() -> Self {
         LatencyHistogram {
-            counts: vec![0; BUCKETS],
+            counts: Vec::new(),
             total: 0,
             max_us: 0,
         }
@@ -27,7 +27,10 @@ impl Default for LatencyHistogram {
 
 impl LatencyHistogram {
     pub fn record(&mut self, value_us: u64) {
-        let index = bucket_of(value_us).min(self.counts.len() - 1);
+        let index = bucket_of(value_us).min(BUCKETS - 1);
+        if self.counts.len() <= index {
+            self.counts.resize(index + 1, 0);
+        }
         if let Some(count) = self.counts.get_mut(index) {
             *count += 1;
         }

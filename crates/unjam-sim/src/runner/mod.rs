@@ -313,11 +313,18 @@ impl Runner {
     /// none is left at this instant (a completion may submit, which may complete).
     fn handle_outputs(&mut self) {
         for _ in 0..MAX_DRAIN_ROUNDS {
-            let Some(output) = self.driver.poll_output() else {
-                return;
-            };
-            events::handle(self, output);
-            self.driver.drain();
+            match self.driver.poll_output() {
+                Some(output) => {
+                    events::handle(self, output);
+                    self.driver.drain_actions();
+                }
+                None => {
+                    self.driver.drain();
+                    if self.driver.pending_outputs() == 0 {
+                        return;
+                    }
+                }
+            }
         }
         self.violation(format!(
             "more than {MAX_DRAIN_ROUNDS} outputs at {:?}",

@@ -26,7 +26,10 @@ pub(super) fn build(scenario: &Scenario) -> Result<Halves, RunError> {
         .map_err(|(field, message)| RunError::Scenario(format!("`{field}`: {message}")))?;
     let config = target_config(scenario).map_err(|e| RunError::Scenario(e.to_string()))?;
     let target = SimTarget::new(&config).map_err(|e| RunError::Scenario(e.to_string()))?;
-    let capacity = (luns.len() * scenario.command.queue_depth as usize).clamp(1024, 1 << 20);
+    // A quarter of the commands the LUNs may hold: the slab grows to what is used (by
+    // doubling, so to the exact power of two), and the action queue, sized 4 × this, only
+    // ever holds what one instant produces.
+    let capacity = (luns.len() * scenario.command.queue_depth as usize / 4).clamp(1024, 1 << 20);
     let mut mid = MidLayer::with_capacity(capacity);
     let mut hosts = Vec::with_capacity(scenario.hosts.len());
     for (index, host) in scenario.hosts.iter().enumerate() {
