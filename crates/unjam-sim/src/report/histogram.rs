@@ -8,21 +8,11 @@ const SUB_BUCKETS: u64 = 64;
 const BUCKETS: usize = 64 + 58 * 32;
 
 /// Latencies in microseconds.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct LatencyHistogram {
     counts: Vec<u64>,
     total: u64,
     max_us: u64,
-}
-
-impl Default for LatencyHistogram {
-    fn default() -> Self {
-        LatencyHistogram {
-            counts: Vec::new(),
-            total: 0,
-            max_us: 0,
-        }
-    }
 }
 
 impl LatencyHistogram {
