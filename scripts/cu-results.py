@@ -26,14 +26,17 @@ def results(text):
             continue
         if current is None:
             continue
-        end = re.search(r"(passed|FAILED)\s*(\n|$)", part)
+        # What follows the outcome word belongs to the next suite's set-up, not this test.
+        end = re.search(r"(?:^|\n)(passed|FAILED)", part)
+        body = part[: end.start()] if end else part
         if end and end.group(1) == "FAILED":
             outcome = "failed"
-        elif "[SKIPPED]" in part:
+            body = part
+        elif "[SKIPPED]" in body:
             outcome = "skipped"
         else:
             outcome = "passed"
-        lines = [line.strip() for line in part.strip().splitlines() if line.strip()]
+        lines = [line.strip() for line in body.strip().splitlines() if line.strip()]
         reason = next((l for l in lines if l.startswith("[")), lines[0] if lines else "")
         tests.append((suite, current, outcome, reason))
         current = None

@@ -23,6 +23,7 @@ pub mod media;
 pub mod media_command;
 pub mod personality;
 pub mod report;
+pub mod reservation;
 pub mod runner;
 pub mod scenario;
 pub mod sense_data;
@@ -32,7 +33,7 @@ pub mod virtio;
 pub mod workload;
 
 pub use address::{AddressSelector, LunAddress};
-pub use execute::{data_out_length, execute, execute_absent, PortView, Reply};
+pub use execute::{cut_write, data_out_length, execute, execute_absent, PortView, Reply};
 pub use identity::Identity;
 pub use logical_unit::{LogicalUnit, PathState};
 pub use media::SparseMedia;

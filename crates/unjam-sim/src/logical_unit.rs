@@ -4,6 +4,7 @@
 
 use crate::identity::Identity;
 use crate::media::SparseMedia;
+use crate::reservation::Reservations;
 use crate::sense_data::SenseData;
 
 /// The most unit attentions queued on one path; a new one past that replaces the newest
@@ -19,6 +20,8 @@ pub struct LogicalUnit {
     pub started: bool,
     /// Caching mode page WCE bit.
     pub write_cache_enabled: bool,
+    /// RESERVE/RELEASE and persistent reservations.
+    pub reservations: Reservations,
 }
 
 impl LogicalUnit {
@@ -28,6 +31,7 @@ impl LogicalUnit {
             media,
             started: true,
             write_cache_enabled: true,
+            reservations: Reservations::default(),
         }
     }
 }

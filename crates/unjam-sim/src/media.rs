@@ -198,6 +198,72 @@ impl SparseMedia {
         Ok(())
     }
 
+    /// Deallocates `count` blocks from `lba` (thin provisioning's unmap): chunks wholly
+    /// inside the range are freed, the edges of partly covered chunks are zeroed. The
+    /// blocks read as zeros afterwards either way.
+    pub fn deallocate(&mut self, lba: u64, count: u64) -> Result<(), MediaError> {
+        self.check_range(lba, count)?;
+        if count == 0 {
+            return Ok(());
+        }
+        let chunk = CHUNK_BYTES as u64;
+        let start = lba * self.block_size as u64;
+        let end = (lba + count) * self.block_size as u64;
+        let first_whole = start.div_ceil(chunk);
+        let last_whole = end / chunk;
+        let freed: Vec<u64> = self
+            .chunks
+            .range(first_whole..last_whole.max(first_whole))
+            .map(|(index, _)| *index)
+            .collect();
+        for index in freed {
+            self.chunks.remove(&index);
+        }
+        for (from, to) in [
+            (start, (first_whole * chunk).min(end)),
+            ((last_whole * chunk).max(start), end),
+        ] {
+            if from >= to {
+                continue;
+            }
+            if let Some(data) = self.chunks.get_mut(&(from / chunk)) {
+                let within = (from % chunk) as usize;
+                data[within..within + (to - from) as usize].fill(0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether block `lba` is mapped (holds written data) and how many blocks from `lba`
+    /// on, at most `limit`, share that state; mapping is tracked per chunk.
+    pub fn mapping(&self, lba: u64, limit: u64) -> Result<(bool, u64), MediaError> {
+        self.check_range(lba, 1)?;
+        let chunk = CHUNK_BYTES as u64;
+        let blocks_per_chunk = chunk / self.block_size as u64;
+        let first = lba * self.block_size as u64 / chunk;
+        let limit_chunks = limit.div_ceil(blocks_per_chunk).saturating_add(1);
+        let mapped = self.chunks.contains_key(&first);
+        let run_chunks = if mapped {
+            let mut next = first;
+            for index in self.chunks.range(first..).map(|(index, _)| *index) {
+                if index != next || next - first >= limit_chunks {
+                    break;
+                }
+                next += 1;
+            }
+            next - first
+        } else {
+            let next_mapped = self.chunks.range(first..).next().map(|(index, _)| *index);
+            next_mapped.map_or(limit_chunks, |index| index - first)
+        };
+        let end_block = (first + run_chunks).saturating_mul(blocks_per_chunk);
+        let blocks = end_block
+            .min(self.block_count)
+            .saturating_sub(lba)
+            .clamp(1, limit.max(1));
+        Ok((mapped, blocks))
+    }
+
     /// Drops every written chunk (the media reads as zeros again).
     pub fn clear(&mut self) {
         self.chunks.clear();
@@ -291,6 +357,29 @@ mod tests {
         ));
         assert!(SparseMedia::new(1024, 10, 0).is_err());
         assert!(SparseMedia::new(512, 0, 0).is_err());
+    }
+
+    #[test]
+    fn deallocation_frees_whole_chunks_zeroes_edges_and_shows_in_the_mapping() {
+        let per_chunk = (CHUNK_BYTES / 512) as u64;
+        let mut media = SparseMedia::new(512, 1 << 20, 1 << 30).unwrap();
+        media
+            .write(0, 4 * per_chunk, &vec![7u8; 4 * CHUNK_BYTES])
+            .unwrap();
+        assert_eq!(media.mapping(0, 1000).unwrap(), (true, 4 * per_chunk));
+        assert_eq!(media.mapping(per_chunk, 2).unwrap(), (true, 2));
+        media.deallocate(1, 2 * per_chunk).unwrap();
+        assert_eq!(media.allocated_bytes(), 3 * CHUNK_BYTES as u64);
+        let mut out = vec![9u8; 3 * CHUNK_BYTES];
+        media.read(0, 3 * per_chunk, &mut out).unwrap();
+        assert_eq!(out[..512], [7u8; 512]);
+        assert!(out[512..(2 * per_chunk + 1) as usize * 512]
+            .iter()
+            .all(|b| *b == 0));
+        assert_eq!(out[(2 * per_chunk + 1) as usize * 512], 7);
+        assert_eq!(media.mapping(per_chunk, 100).unwrap(), (false, per_chunk));
+        assert_eq!(media.mapping(100 * per_chunk, 50).unwrap(), (false, 50));
+        assert!(media.deallocate((1 << 20) - 1, 2).is_err());
     }
 
     #[test]

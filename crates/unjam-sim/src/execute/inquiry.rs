@@ -1,5 +1,6 @@
-//! INQUIRY: standard data and the vital product data pages 00h (supported pages), 80h (unit
-//! serial number) and 83h (device identification).
+//! INQUIRY: standard data (with version descriptors) and the vital product data pages 00h
+//! (supported pages), 80h (unit serial number), 83h (device identification) and the SBC
+//! pages of `vpd`.
 
 use super::{be16, byte, respond, PortView, Reply};
 use crate::logical_unit::LogicalUnit;
@@ -8,7 +9,10 @@ pub const VENDOR: &[u8; 8] = b"UNJAM   ";
 pub const PRODUCT: &[u8; 16] = b"SIMULATED DISK  ";
 pub const REVISION: &[u8; 4] = b"0001";
 
-const SUPPORTED_PAGES: [u8; 3] = [0x00, 0x80, 0x83];
+const SUPPORTED_PAGES: [u8; 6] = [0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2];
+
+/// Version descriptors: SAM-5, SPC-4, SBC-3, iSCSI (SPC-4 table 28).
+const VERSIONS: [u16; 4] = [0x00a0, 0x0460, 0x04c0, 0x0960];
 
 pub(super) fn inquiry(
     unit: &LogicalUnit,
@@ -31,7 +35,10 @@ pub(super) fn inquiry(
         0x00 => supported_pages(&mut page_data),
         0x80 => unit_serial(unit, &mut page_data),
         0x83 => identification(unit, port, &mut page_data),
-        _ => return Reply::invalid_field(),
+        other => match super::vpd::page(unit, other, &mut page_data) {
+            Some(length) => length,
+            None => return Reply::invalid_field(),
+        },
     };
     respond(data_in, &page_data[..length], allocation_length)
 }
@@ -44,15 +51,18 @@ pub(super) fn inquiry_absent(cdb: &[u8], data_in: &mut Vec<u8>) -> Reply {
     respond(data_in, &standard(0x7f, 0), be16(cdb, 3) as usize)
 }
 
-/// 36 bytes of standard INQUIRY data: SPC-4, HISUP, response format 2, CMDQUE, and the
-/// TPGS bits of byte 5.
-fn standard(peripheral: u8, tpgs: u8) -> [u8; 36] {
-    let mut data = [0u8; 36];
+/// 96 bytes of standard INQUIRY data: SPC-4, HISUP, response format 2, CMDQUE, the TPGS
+/// bits of byte 5 and the version descriptors.
+fn standard(peripheral: u8, tpgs: u8) -> [u8; 96] {
+    let mut data = [0u8; 96];
     data[0] = peripheral;
     data[2] = 0x06;
     data[3] = 0x12;
-    data[4] = 31;
+    data[4] = 91;
     data[5] = tpgs;
+    for (index, version) in VERSIONS.iter().enumerate() {
+        data[58 + 2 * index..60 + 2 * index].copy_from_slice(&version.to_be_bytes());
+    }
     data[7] = 0x02;
     data[8..16].copy_from_slice(VENDOR);
     data[16..32].copy_from_slice(PRODUCT);

@@ -1,7 +1,6 @@
 //! The small commands: TEST UNIT READY, START STOP UNIT, REQUEST SENSE and READ CAPACITY
 //! (10) and (16).
 
-use unjam_scsi::cdb::opcode;
 use unjam_scsi::sense::SenseKey;
 
 use super::{be32, byte, respond, Reply};
@@ -71,14 +70,33 @@ pub(super) fn read_capacity_10(unit: &LogicalUnit, data_in: &mut Vec<u8>) -> Rep
     respond(data_in, &data, data.len())
 }
 
-/// SERVICE ACTION IN(16): only READ CAPACITY(16) is served.
-pub(super) fn service_action_in_16(unit: &LogicalUnit, cdb: &[u8], data_in: &mut Vec<u8>) -> Reply {
-    if byte(cdb, 1) & 0x1f != opcode::SA_READ_CAPACITY_16 {
-        return Reply::invalid_field();
-    }
+/// READ CAPACITY(16): last LBA, block length, and LBPME with LBPRZ (the sparse media is
+/// thinly provisioned and unmapped blocks read as zeros).
+pub(super) fn read_capacity_16(unit: &LogicalUnit, cdb: &[u8], data_in: &mut Vec<u8>) -> Reply {
     let allocation_length = be32(cdb, 10) as usize;
     let mut data = [0u8; 32];
     data[0..8].copy_from_slice(&(unit.media.block_count() - 1).to_be_bytes());
     data[8..12].copy_from_slice(&unit.media.block_size().to_be_bytes());
+    data[14] = 0x80 | 0x40;
     respond(data_in, &data, allocation_length)
+}
+
+/// READ DEFECT DATA(10) and (12): an empty defect list in the requested format.
+pub(super) fn read_defect_data(cdb: &[u8], data_in: &mut Vec<u8>) -> Reply {
+    let ten = byte(cdb, 0) == 0x37;
+    let (flags, allocation_length) = if ten {
+        (
+            byte(cdb, 2),
+            usize::from(u16::from_be_bytes([byte(cdb, 7), byte(cdb, 8)])),
+        )
+    } else {
+        (byte(cdb, 1), be32(cdb, 6) as usize)
+    };
+    let lists_and_format = flags & 0x1f;
+    let header: &[u8] = if ten {
+        &[0, lists_and_format, 0, 0]
+    } else {
+        &[0, lists_and_format, 0, 0, 0, 0, 0, 0]
+    };
+    respond(data_in, header, allocation_length)
 }

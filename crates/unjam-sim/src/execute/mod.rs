@@ -3,17 +3,23 @@
 //! about time, faults or transports: those belong to the target engine around it.
 //!
 //! ```text
-//!  CDB ─► unit attention? ─► opcode ─► inquiry / capacity / mode_sense / report_luns /
-//!                                      media (READ, WRITE, SYNCHRONIZE CACHE) / misc
-//!                                   └► anything else: ILLEGAL REQUEST 20/00
+//!  CDB ─► unit attention? ─► ALUA state? ─► reservation conflict? ─► opcode ─►
+//!        inquiry (+ vpd) / capacity / mode_sense / report_luns / block (READ, WRITE, VERIFY,
+//!        WRITE SAME, COMPARE AND WRITE, ...) / provisioning (UNMAP, GET LBA STATUS) /
+//!        reserve / opcodes (REPORT SUPPORTED OPERATION CODES) / alua / misc
+//!        └► anything else: ILLEGAL REQUEST 20/00
 //! ```
 
 mod alua;
+mod block;
 mod inquiry;
-mod media;
 mod misc;
 mod mode_sense;
+mod opcodes;
+mod provisioning;
 mod report_luns;
+mod reserve;
+mod vpd;
 
 use unjam_scsi::cdb::opcode;
 use unjam_scsi::sense::SenseKey;
@@ -106,6 +112,24 @@ pub fn execute(
     if let Some(refusal) = alua::refuse_in_state(port, cdb) {
         return refusal;
     }
+    if let Some(conflict) = reserve::conflict(unit, port, first) {
+        return conflict;
+    }
+    dispatch(unit, path, port, cdb, data_out, data_in)
+}
+
+fn dispatch(
+    unit: &mut LogicalUnit,
+    path: &mut PathState,
+    port: PortView<'_>,
+    cdb: &[u8],
+    data_out: &[u8],
+    data_in: &mut Vec<u8>,
+) -> Reply {
+    let first = byte(cdb, 0);
+    if block::is_block_command(first) {
+        return block::block_access(unit, cdb, data_out, data_in);
+    }
     match first {
         opcode::INQUIRY => inquiry::inquiry(unit, port, cdb, data_in),
         opcode::REPORT_LUNS => report_luns::report_luns(port.target_luns, cdb, data_in),
@@ -113,18 +137,29 @@ pub fn execute(
         opcode::TEST_UNIT_READY => misc::test_unit_ready(unit),
         opcode::START_STOP_UNIT => misc::start_stop_unit(unit, cdb),
         opcode::READ_CAPACITY_10 => misc::read_capacity_10(unit, data_in),
-        opcode::SERVICE_ACTION_IN_16 => misc::service_action_in_16(unit, cdb, data_in),
+        opcode::SERVICE_ACTION_IN_16 => service_action_in_16(unit, cdb, data_in),
         opcode::MODE_SENSE_6 | opcode::MODE_SENSE_10 => mode_sense::mode_sense(unit, cdb, data_in),
-        opcode::READ_6
-        | opcode::READ_10
-        | opcode::READ_16
-        | opcode::WRITE_6
-        | opcode::WRITE_10
-        | opcode::WRITE_16
-        | opcode::SYNCHRONIZE_CACHE_10
-        | opcode::SYNCHRONIZE_CACHE_16 => media::media_access(unit, cdb, data_out, data_in),
         opcode::MAINTENANCE_IN => maintenance_in(port, cdb, data_in),
+        UNMAP => provisioning::unmap(unit, cdb, data_out),
+        READ_DEFECT_DATA_10 | READ_DEFECT_DATA_12 => misc::read_defect_data(cdb, data_in),
+        reserve::RESERVE_6 | reserve::RESERVE_10 => reserve::reserve(unit, port, cdb),
+        reserve::RELEASE_6 | reserve::RELEASE_10 => reserve::release(unit, port, cdb),
         _ => Reply::illegal_request(code::INVALID_OPCODE),
+    }
+}
+
+const UNMAP: u8 = 0x42;
+const READ_DEFECT_DATA_10: u8 = 0x37;
+const READ_DEFECT_DATA_12: u8 = 0xb7;
+const SA_GET_LBA_STATUS: u8 = 0x12;
+const SA_REPORT_SUPPORTED_OPERATION_CODES: u8 = 0x0c;
+
+/// SERVICE ACTION IN(16): READ CAPACITY(16) and GET LBA STATUS.
+fn service_action_in_16(unit: &LogicalUnit, cdb: &[u8], data_in: &mut Vec<u8>) -> Reply {
+    match byte(cdb, 1) & 0x1f {
+        opcode::SA_READ_CAPACITY_16 => misc::read_capacity_16(unit, cdb, data_in),
+        SA_GET_LBA_STATUS => provisioning::get_lba_status(unit, cdb, data_in),
+        _ => Reply::invalid_field(),
     }
 }
 
@@ -134,6 +169,7 @@ fn maintenance_in(port: PortView<'_>, cdb: &[u8], data_in: &mut Vec<u8>) -> Repl
         opcode::SA_REPORT_TARGET_PORT_GROUPS if !port.port_groups.is_empty() => {
             alua::report_target_port_groups(port, cdb, data_in)
         }
+        SA_REPORT_SUPPORTED_OPERATION_CODES => opcodes::report_supported(port, cdb, data_in),
         _ => Reply::invalid_field(),
     }
 }
@@ -162,17 +198,23 @@ pub fn execute_absent(port: PortView<'_>, cdb: &[u8], data_in: &mut Vec<u8>) -> 
 pub fn data_out_length(unit: &LogicalUnit, cdb: &[u8]) -> Option<u64> {
     let first = *cdb.first()?;
     let block_size = u64::from(unit.media.block_size());
+    if let Some(command) = block::decode(cdb) {
+        return block::data_out_length(&command, block_size);
+    }
     match first {
-        opcode::WRITE_6
-        | opcode::WRITE_10
-        | opcode::WRITE_12
-        | opcode::WRITE_16
-        | opcode::WRITE_AND_VERIFY_10
-        | opcode::WRITE_AND_VERIFY_12
-        | opcode::WRITE_AND_VERIFY_16 => unjam_scsi::cdb::lba_and_block_count(cdb)
-            .map(|(_, blocks)| u64::from(blocks) * block_size),
+        UNMAP => Some(provisioning::unmap_parameter_length(cdb)),
         _ => None,
     }
+}
+
+/// What to run when a transport delivered only `available` bytes of a write's data-out
+/// (its expected length was shorter than the command: SAM-5's overflow, where the device
+/// server processes only the data transferred): the CDB cut to the whole blocks that
+/// arrived, or `None` when not one block did (nothing to write) or the command is not a
+/// write.
+pub fn cut_write(unit: &LogicalUnit, cdb: &[u8], available: u64) -> Option<[u8; 16]> {
+    let blocks = available / u64::from(unit.media.block_size());
+    block::with_transfer_length(cdb, blocks)
 }
 
 /// The CDB length implied by the opcode's group code (SPC-4 §4.2.5.1).

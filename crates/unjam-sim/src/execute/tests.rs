@@ -39,8 +39,9 @@ fn standard_inquiry_names_a_disk() {
     let mut unit = unit(512, 1000);
     let (reply, data) = run(&mut unit, &[0x12, 0, 0, 0, 96, 0], &[]);
     assert_eq!(reply, Reply::GOOD);
-    assert_eq!(data.len(), 36);
+    assert_eq!(data.len(), 96);
     assert_eq!(data[0], 0x00, "connected direct-access block device");
+    assert_eq!(&data[58..60], &[0x00, 0xa0], "claims SAM-5");
     assert_eq!(data[4] as usize, data.len() - 5);
     assert_eq!(&data[8..16], b"UNJAM   ");
     let (_, short) = run(&mut unit, &[0x12, 0, 0, 0, 5, 0], &[]);
@@ -57,7 +58,7 @@ fn standard_inquiry_names_a_disk() {
 fn vpd_pages_carry_the_identity() {
     let mut unit = unit(512, 1000);
     let (_, pages) = run(&mut unit, &[0x12, 1, 0x00, 0, 255, 0], &[]);
-    assert_eq!(&pages[4..], &[0x00, 0x80, 0x83]);
+    assert_eq!(&pages[4..], &[0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2]);
     let (_, serial) = run(&mut unit, &[0x12, 1, 0x80, 0, 255, 0], &[]);
     assert_eq!(&serial[4..], &unit.identity.serial());
     let (_, ids) = run(&mut unit, &[0x12, 1, 0x83, 0, 255, 0], &[]);
@@ -68,8 +69,12 @@ fn vpd_pages_carry_the_identity() {
     let port_at = ids.len() - 8;
     assert_eq!(ids[port_at + 1], 0x14, "relative target port designator");
     assert_eq!(&ids[port_at + 6..], &[0, 2]);
-    let (reply, _) = run(&mut unit, &[0x12, 1, 0xb0, 0, 255, 0], &[]);
+    let (reply, _) = run(&mut unit, &[0x12, 1, 0xb3, 0, 255, 0], &[]);
     assert_eq!(sense_of(&reply), (0x05, 0x24, 0x00));
+    let (_, limits) = run(&mut unit, &[0x12, 1, 0xb0, 0, 255, 0], &[]);
+    assert_eq!((limits.len(), limits[1], limits[3]), (64, 0xb0, 0x3c));
+    let (_, provisioning) = run(&mut unit, &[0x12, 1, 0xb2, 0, 255, 0], &[]);
+    assert_eq!(provisioning[6] & 0x07, 0x02, "thin provisioned");
 }
 
 #[test]
@@ -149,11 +154,17 @@ fn writes_read_back_and_ranges_are_checked() {
     assert_eq!(sense_of(&reply), (0x05, 0x21, 0x00));
     let (reply, _) = run(&mut unit, &rw16(MediaAccess::Write, 0, 2), &data[..512]);
     assert_eq!(sense_of(&reply), (0x0b, 0x4b, 0x00), "short data-out");
-    let (reply, none) = run(&mut unit, &rw16(MediaAccess::Read, 5000, 0), &[]);
+    let (reply, none) = run(&mut unit, &rw16(MediaAccess::Read, 500, 0), &[]);
     assert_eq!(
         (reply, none.len()),
         (Reply::GOOD, 0),
         "zero blocks is no transfer"
+    );
+    let (reply, _) = run(&mut unit, &rw16(MediaAccess::Read, 5000, 0), &[]);
+    assert_eq!(
+        sense_of(&reply),
+        (0x05, 0x21, 0x00),
+        "zero blocks still need an LBA on the media"
     );
     let (reply, _) = run(&mut unit, &[0x35, 0, 0, 0, 0x03, 0xe8, 0, 0, 0, 0], &[]);
     assert_eq!(sense_of(&reply), (0x05, 0x21, 0x00), "sync past the end");
@@ -335,5 +346,233 @@ mod alua_states {
             &[0x01, 0x15, 0, 4, 0, 0, 0, 2],
             "target port group designator"
         );
+    }
+}
+
+/// The commands libiscsi's conformance suite exercises beyond READ and WRITE.
+mod sbc {
+    use super::*;
+
+    fn cdb10(opcode: u8, flags: u8, lba: u32, blocks: u16) -> [u8; 10] {
+        let mut cdb = [0u8; 10];
+        cdb[0] = opcode;
+        cdb[1] = flags;
+        cdb[2..6].copy_from_slice(&lba.to_be_bytes());
+        cdb[7..9].copy_from_slice(&blocks.to_be_bytes());
+        cdb
+    }
+
+    fn cdb16(opcode: u8, flags: u8, lba: u64, blocks: u32) -> [u8; 16] {
+        let mut cdb = [0u8; 16];
+        cdb[0] = opcode;
+        cdb[1] = flags;
+        cdb[2..10].copy_from_slice(&lba.to_be_bytes());
+        cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
+        cdb
+    }
+
+    fn written(unit: &mut LogicalUnit, lba: u32, fill: u8, blocks: u16) -> Vec<u8> {
+        let data = vec![fill; blocks as usize * 512];
+        let (reply, _) = run(unit, &cdb10(0x2a, 0, lba, blocks), &data);
+        assert_eq!(reply, Reply::GOOD);
+        data
+    }
+
+    fn read(unit: &mut LogicalUnit, lba: u32, blocks: u16) -> Vec<u8> {
+        run(unit, &cdb10(0x28, 0, lba, blocks), &[]).1
+    }
+
+    #[test]
+    fn twelve_byte_reads_and_writes_and_protection_refused() {
+        let mut unit = unit(512, 1000);
+        let mut write12 = [0u8; 12];
+        write12[0] = 0xaa;
+        write12[5] = 7;
+        write12[9] = 2;
+        let (reply, _) = run(&mut unit, &write12, &[3u8; 1024]);
+        assert_eq!(reply, Reply::GOOD);
+        let mut read12 = write12;
+        read12[0] = 0xa8;
+        assert_eq!(run(&mut unit, &read12, &[]).1, vec![3u8; 1024]);
+        read12[1] = 0x20;
+        assert_eq!(
+            sense_of(&run(&mut unit, &read12, &[]).0),
+            (0x05, 0x24, 0x00)
+        );
+    }
+
+    #[test]
+    fn verify_compares_only_with_bytchk() {
+        let mut unit = unit(512, 1000);
+        let data = written(&mut unit, 10, 0x5a, 2);
+        assert_eq!(
+            run(&mut unit, &cdb10(0x2f, 0x02, 10, 2), &data).0,
+            Reply::GOOD
+        );
+        let mut other = data.clone();
+        other[700] ^= 1;
+        let (reply, _) = run(&mut unit, &cdb10(0x2f, 0x02, 10, 2), &other);
+        assert_eq!(sense_of(&reply), (0x0e, 0x1d, 0x00));
+        assert_eq!(
+            unjam_scsi::sense::information(reply.sense.unwrap().as_bytes()),
+            Some(700)
+        );
+        assert_eq!(
+            run(&mut unit, &cdb10(0x2f, 0, 10, 2), &other).0,
+            Reply::GOOD
+        );
+        let one = &data[..512];
+        assert_eq!(
+            run(&mut unit, &cdb10(0x2f, 0x06, 10, 2), one).0,
+            Reply::GOOD
+        );
+        assert_eq!(
+            sense_of(&run(&mut unit, &cdb10(0x2f, 0x04, 10, 2), &data).0).2,
+            0x00
+        );
+    }
+
+    #[test]
+    fn compare_and_write_swaps_only_on_a_match_and_orwrite_ors() {
+        let mut unit = unit(512, 1000);
+        let old = written(&mut unit, 0, 0x11, 1);
+        let mut caw = [0u8; 16];
+        caw[0] = 0x89;
+        caw[13] = 1;
+        let mut data = old.clone();
+        data.extend_from_slice(&[0x22; 512]);
+        assert_eq!(run(&mut unit, &caw, &data).0, Reply::GOOD);
+        assert_eq!(read(&mut unit, 0, 1), vec![0x22; 512]);
+        let (reply, _) = run(&mut unit, &caw, &data);
+        assert_eq!(sense_of(&reply), (0x0e, 0x1d, 0x00), "stale compare data");
+        assert_eq!(
+            sense_of(&run(&mut unit, &caw, &data[..512]).0),
+            (0x05, 0x24, 0x00)
+        );
+        let (reply, _) = run(&mut unit, &cdb16(0x8b, 0, 0, 1), &[0x41; 512]);
+        assert_eq!(reply, Reply::GOOD);
+        assert_eq!(read(&mut unit, 0, 1), vec![0x63; 512]);
+    }
+
+    #[test]
+    fn write_same_fills_unmaps_and_runs_to_the_end() {
+        let mut unit = unit(512, 1000);
+        let (reply, _) = run(&mut unit, &cdb10(0x41, 0, 100, 3), &[0x77; 512]);
+        assert_eq!(reply, Reply::GOOD);
+        assert_eq!(read(&mut unit, 100, 3), vec![0x77; 1536]);
+        let (reply, _) = run(&mut unit, &cdb10(0x41, 0x08, 100, 3), &[0x77; 512]);
+        assert_eq!(reply, Reply::GOOD);
+        assert_eq!(read(&mut unit, 100, 3), vec![0; 1536], "UNMAP deallocates");
+        written(&mut unit, 990, 9, 10);
+        let (reply, _) = run(&mut unit, &cdb16(0x93, 0x09, 995, 0), &[]);
+        assert_eq!(reply, Reply::GOOD, "NDOB and 0 blocks: to the end");
+        assert_eq!(read(&mut unit, 995, 5), vec![0; 2560]);
+        assert_eq!(read(&mut unit, 990, 1), vec![9; 512]);
+        let (reply, _) = run(&mut unit, &cdb10(0x41, 0x10, 0, 1), &[0; 512]);
+        assert_eq!(sense_of(&reply), (0x05, 0x24, 0x00), "ANCHOR");
+    }
+
+    #[test]
+    fn unmap_and_get_lba_status() {
+        let mut unit = unit(512, 4096);
+        written(&mut unit, 0, 1, 64);
+        let mut list = vec![0u8; 24];
+        list[1] = 22;
+        list[3] = 16;
+        list[8..16].copy_from_slice(&8u64.to_be_bytes());
+        list[16..20].copy_from_slice(&16u32.to_be_bytes());
+        let unmap = [0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0];
+        assert_eq!(run(&mut unit, &unmap, &list).0, Reply::GOOD);
+        let status = cdb16(0x9e, 0x12, 0, 4096);
+        let (reply, data) = run(&mut unit, &status, &[]);
+        assert_eq!(reply, Reply::GOOD);
+        let descriptor = |n: usize| {
+            let at = 8 + 16 * n;
+            let lba = u64::from_be_bytes(data[at..at + 8].try_into().unwrap());
+            let blocks = u32::from_be_bytes(data[at + 8..at + 12].try_into().unwrap());
+            (lba, blocks, data[at + 12])
+        };
+        assert_eq!(descriptor(0), (0, 8, 0));
+        assert_eq!(descriptor(1), (8, 16, 1));
+        assert_eq!(descriptor(2), (24, 40, 0));
+        let (reply, _) = run(&mut unit, &cdb16(0x9e, 0x12, 4096, 4096), &[]);
+        assert_eq!(sense_of(&reply), (0x05, 0x21, 0x00));
+        list[8..16].copy_from_slice(&4090u64.to_be_bytes());
+        assert_eq!(
+            sense_of(&run(&mut unit, &unmap, &list).0),
+            (0x05, 0x21, 0x00)
+        );
+        list[16..20].copy_from_slice(&0u32.to_be_bytes());
+        assert_eq!(run(&mut unit, &unmap, &list).0, Reply::GOOD, "zero blocks");
+    }
+
+    #[test]
+    fn reservations_shut_other_nexuses_out() {
+        let mut unit = unit(512, 1000);
+        let luns = [0u64];
+        let on = |nexus| PortView {
+            target_luns: &luns,
+            nexus,
+            ..PortView::default()
+        };
+        let mut path = PathState::default();
+        let mut data_in = Vec::new();
+        let mut send = |unit: &mut LogicalUnit, nexus, cdb: &[u8]| {
+            execute(unit, &mut path, on(nexus), cdb, &[], &mut data_in).status
+        };
+        let reserve = [0x16, 0, 0, 0, 0, 0];
+        let release = [0x17, 0, 0, 0, 0, 0];
+        let mode_sense = [0x1a, 0, 0x3f, 0, 255, 0];
+        assert_eq!(send(&mut unit, 1, &reserve), SamStatus::GOOD);
+        assert_eq!(
+            send(&mut unit, 2, &reserve),
+            SamStatus::RESERVATION_CONFLICT
+        );
+        assert_eq!(
+            send(&mut unit, 2, &mode_sense),
+            SamStatus::RESERVATION_CONFLICT
+        );
+        assert_eq!(send(&mut unit, 2, &[0x12, 0, 0, 0, 36, 0]), SamStatus::GOOD);
+        assert_eq!(send(&mut unit, 2, &release), SamStatus::GOOD, "a no-op");
+        assert_eq!(send(&mut unit, 1, &mode_sense), SamStatus::GOOD);
+        assert_eq!(send(&mut unit, 1, &release), SamStatus::GOOD);
+        assert_eq!(send(&mut unit, 2, &mode_sense), SamStatus::GOOD);
+    }
+
+    #[test]
+    fn report_supported_operation_codes_lists_what_is_dispatched() {
+        let mut unit = unit(512, 1000);
+        let all = [0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0];
+        let (reply, data) = run(&mut unit, &all, &[]);
+        assert_eq!(reply, Reply::GOOD);
+        let length = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
+        assert_eq!(length, data.len() - 4);
+        for descriptor in data[4..].chunks(8) {
+            let usage_length = usize::from(u16::from_be_bytes([descriptor[6], descriptor[7]]));
+            let mut cdb = vec![0u8; usage_length];
+            cdb[0] = descriptor[0];
+            cdb[1] = descriptor[3];
+            if descriptor[0] == 0xa3 {
+                cdb[9] = 64;
+            }
+            let (reply, _) = run(&mut unit, &cdb, &[0u8; 1 << 16]);
+            let refused_as_unknown = reply
+                .sense
+                .is_some_and(|s| s.key_code().map(|k| (k.1, k.2)) == Some((0x20, 0)));
+            assert!(
+                !refused_as_unknown,
+                "listed but not served: {descriptor:02x?}"
+            );
+        }
+        let one = [0xa3, 0x0c, 0x01, 0x28, 0, 0, 0, 0, 0, 64, 0, 0];
+        let (_, read10) = run(&mut unit, &one, &[]);
+        assert_eq!(&read10[..6], &[0, 0x03, 0, 10, 0x28, 0x18]);
+        let with_action = [0xa3, 0x0c, 0x01, 0x9e, 0, 0, 0, 0, 0, 64, 0, 0];
+        assert_eq!(
+            sense_of(&run(&mut unit, &with_action, &[]).0),
+            (0x05, 0x24, 0x00)
+        );
+        let missing = [0xa3, 0x0c, 0x01, 0xee, 0, 0, 0, 0, 0, 64, 0, 0];
+        assert_eq!(run(&mut unit, &missing, &[]).1, [0, 0x01, 0, 0]);
     }
 }

@@ -70,6 +70,9 @@ pub async fn serve(
     };
     connection.run(&mut stream, control).await;
     connection.release_all();
+    if let Some(origin) = connection.origin {
+        connection.shared.engine().nexus_lost(origin.nexus);
+    }
     if connection.close == Close::Reset {
         // SO_LINGER 0 makes the close a TCP reset. tokio deprecates it because a non-zero
         // linger blocks on drop; a zero linger never waits.

@@ -34,7 +34,7 @@ use unjam_sim::media::SparseMedia;
 use unjam_sim::media_command::{MediaAccess, MediaCommand};
 use unjam_sim::scenario::{target_config, Scenario};
 use unjam_sim::sense_data::SenseData;
-use unjam_sim::{data_out_length, execute, execute_absent, LogicalUnit, PortView};
+use unjam_sim::{cut_write, data_out_length, execute, execute_absent, LogicalUnit, PortView};
 
 use crate::faults::Faults;
 use crate::layout::Layout;
@@ -337,7 +337,16 @@ impl Engine {
                 match self.units.get_mut(unit_index) {
                     Some(unit) => {
                         let needed = data_out_length(unit, cdb);
-                        let reply = execute(unit, state, port, cdb, data_out, &mut data_in);
+                        let short = needed.is_some_and(|n| (data_out.len() as u64) < n);
+                        let reply = match short.then(|| cut_write(unit, cdb, data_out.len() as u64))
+                        {
+                            // Overflow: the write runs on the whole blocks that arrived.
+                            Some(Some(cut)) => {
+                                execute(unit, state, port, &cut, data_out, &mut data_in)
+                            }
+                            Some(None) if is_write(cdb) => unjam_sim::Reply::GOOD,
+                            _ => execute(unit, state, port, cdb, data_out, &mut data_in),
+                        };
                         (reply, needed)
                     }
                     None => (execute_absent(port, cdb, &mut data_in), None),
@@ -422,6 +431,11 @@ impl Engine {
             if let Some(epoch) = self.epochs.get_mut(unit) {
                 *epoch += 1;
             }
+            if function != F::ClearTaskSet {
+                if let Some(unit) = self.units.get_mut(unit) {
+                    unit.reservations.reset();
+                }
+            }
             if let Some(code) = unit_attention {
                 self.nexus.raise_all(unit, code, None);
             }
@@ -482,9 +496,11 @@ impl Engine {
         self.groups.iter().find(|g| g.id == group).map(|g| g.state)
     }
 
-    /// An I_T nexus ended (its session closed): what it held alone is released.
+    /// An I_T nexus ended (its session closed): its reservations are released.
     pub fn nexus_lost(&mut self, nexus: u64) {
-        self.nexus.forget_if_idle(nexus);
+        for unit in &mut self.units {
+            unit.reservations.nexus_lost(nexus);
+        }
     }
 }
 
@@ -500,6 +516,14 @@ pub fn lun_from_field(field: u64) -> Option<u64> {
         1 => Some(u64::from(first & 0x3f) << 8 | u64::from(second)),
         _ => None,
     }
+}
+
+/// WRITE and WRITE AND VERIFY of every size (the commands an overflow may cut).
+fn is_write(cdb: &[u8]) -> bool {
+    matches!(
+        cdb.first(),
+        Some(0x0a | 0x2a | 0xaa | 0x8a | 0x2e | 0xae | 0x8e)
+    )
 }
 
 /// A LUN number as the executor's REPORT LUNS writes it (the kernel's `int_to_scsilun`

@@ -58,9 +58,6 @@ impl NexusStates {
             }
         }
     }
-
-    /// A nexus ended; its unit attentions stay for when it logs in again.
-    pub(super) fn forget_if_idle(&mut self, _nexus: u64) {}
 }
 
 #[cfg(test)]
