@@ -16,6 +16,7 @@ mod inquiry;
 mod misc;
 mod mode_sense;
 mod opcodes;
+mod persistent;
 mod provisioning;
 mod report_luns;
 mod reserve;
@@ -82,6 +83,9 @@ pub struct PortView<'a> {
     pub port_groups: &'a [PortGroup],
     /// The group of the port the command arrived on.
     pub port_group: u16,
+    /// The initiator port's name (iSCSI: `name,i,0xISID`), as persistent reservations
+    /// report it.
+    pub initiator_port: &'a str,
 }
 
 pub use alua::PortGroup;
@@ -112,7 +116,7 @@ pub fn execute(
     if let Some(refusal) = alua::refuse_in_state(port, cdb) {
         return refusal;
     }
-    if let Some(conflict) = reserve::conflict(unit, port, first) {
+    if let Some(conflict) = reserve::conflict(unit, port, cdb) {
         return conflict;
     }
     dispatch(unit, path, port, cdb, data_out, data_in)
@@ -144,6 +148,8 @@ fn dispatch(
         READ_DEFECT_DATA_10 | READ_DEFECT_DATA_12 => misc::read_defect_data(cdb, data_in),
         reserve::RESERVE_6 | reserve::RESERVE_10 => reserve::reserve(unit, port, cdb),
         reserve::RELEASE_6 | reserve::RELEASE_10 => reserve::release(unit, port, cdb),
+        persistent::PERSISTENT_RESERVE_IN => persistent::reserve_in(unit, cdb, data_in),
+        persistent::PERSISTENT_RESERVE_OUT => persistent::reserve_out(unit, port, cdb, data_out),
         _ => Reply::illegal_request(code::INVALID_OPCODE),
     }
 }
@@ -203,6 +209,7 @@ pub fn data_out_length(unit: &LogicalUnit, cdb: &[u8]) -> Option<u64> {
     }
     match first {
         UNMAP => Some(provisioning::unmap_parameter_length(cdb)),
+        persistent::PERSISTENT_RESERVE_OUT => Some(persistent::out_parameter_length(cdb)),
         _ => None,
     }
 }

@@ -576,3 +576,110 @@ mod sbc {
         assert_eq!(run(&mut unit, &missing, &[]).1, [0, 0x01, 0, 0]);
     }
 }
+
+mod persistent_reservations {
+    use super::*;
+
+    struct Nexuses {
+        unit: LogicalUnit,
+        path: PathState,
+    }
+
+    impl Nexuses {
+        fn send(&mut self, nexus: u64, cdb: &[u8], data_out: &[u8]) -> (SamStatus, Vec<u8>) {
+            let luns = [0u64];
+            let port = PortView {
+                target_luns: &luns,
+                nexus,
+                initiator_port: "iqn.2024-11.dev.unjam:i,i,0x400001370000",
+                ..PortView::default()
+            };
+            let mut data_in = Vec::new();
+            let reply = execute(
+                &mut self.unit,
+                &mut self.path,
+                port,
+                cdb,
+                data_out,
+                &mut data_in,
+            );
+            (reply.status, data_in)
+        }
+
+        fn out(
+            &mut self,
+            nexus: u64,
+            action: u8,
+            kind: u8,
+            key: u64,
+            action_key: u64,
+        ) -> SamStatus {
+            let cdb = [0x5f, action, kind, 0, 0, 0, 0, 0, 24, 0];
+            let mut list = [0u8; 24];
+            list[..8].copy_from_slice(&key.to_be_bytes());
+            list[8..16].copy_from_slice(&action_key.to_be_bytes());
+            self.send(nexus, &cdb, &list).0
+        }
+
+        fn keys(&mut self) -> Vec<u64> {
+            let (_, data) = self.send(1, &[0x5e, 0, 0, 0, 0, 0, 0, 1, 0, 0], &[]);
+            data[8..]
+                .chunks(8)
+                .map(|k| u64::from_be_bytes(k.try_into().unwrap()))
+                .collect()
+        }
+    }
+
+    const GOOD: SamStatus = SamStatus::GOOD;
+    const CONFLICT: SamStatus = SamStatus::RESERVATION_CONFLICT;
+
+    #[test]
+    fn register_reserve_access_release_preempt_clear() {
+        let mut lu = Nexuses {
+            unit: unit(512, 1000),
+            path: PathState::default(),
+        };
+        assert_eq!(lu.out(1, 0x00, 0, 0, 0xaa), GOOD);
+        assert_eq!(lu.out(2, 0x00, 0, 0, 0xbb), GOOD);
+        assert_eq!(lu.out(2, 0x00, 0, 0x99, 0xbc), CONFLICT, "wrong key");
+        assert_eq!(lu.keys(), [0xaa, 0xbb]);
+        assert_eq!(lu.out(1, 0x01, 0x01, 0xaa, 0), GOOD, "WRITE EXCLUSIVE");
+        let write = [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+        let read = [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+        assert_eq!(lu.send(2, &write, &[0; 512]).0, CONFLICT);
+        assert_eq!(lu.send(2, &read, &[]).0, GOOD);
+        assert_eq!(lu.send(1, &write, &[0; 512]).0, GOOD);
+        assert_eq!(
+            lu.send(3, &[0x16, 0, 0, 0, 0, 0], &[]).0,
+            CONFLICT,
+            "RESERVE(6)"
+        );
+        let (_, reservation) = lu.send(2, &[0x5e, 1, 0, 0, 0, 0, 0, 0, 64, 0], &[]);
+        assert_eq!(&reservation[8..16], &0xaau64.to_be_bytes());
+        assert_eq!(reservation[21], 0x01);
+        assert_eq!(lu.out(2, 0x04, 0x03, 0xbb, 0xaa), GOOD, "PREEMPT into EA");
+        assert_eq!(lu.keys(), [0xbb]);
+        assert_eq!(lu.send(1, &read, &[]).0, CONFLICT, "exclusive access");
+        let owed = lu.unit.reservations.take_attentions();
+        assert_eq!(
+            owed,
+            Some((1, (0x2a, 0x03))),
+            "the preempted nexus is owed 2A/03"
+        );
+        assert_eq!(
+            lu.out(2, 0x02, 0x01, 0xbb, 0),
+            SamStatus::CHECK_CONDITION,
+            "wrong type"
+        );
+        assert_eq!(lu.out(2, 0x03, 0, 0xbb, 0), GOOD, "CLEAR");
+        assert!(lu.keys().is_empty());
+        assert_eq!(lu.send(1, &read, &[]).0, GOOD);
+        let (_, full) = lu.send(1, &[0x5e, 3, 0, 0, 0, 0, 0, 1, 0, 0], &[]);
+        assert_eq!(&full[4..8], &[0, 0, 0, 0]);
+        assert_eq!(lu.out(1, 0x00, 0, 0, 0x11), GOOD);
+        let (_, full) = lu.send(1, &[0x5e, 3, 0, 0, 0, 0, 0, 1, 0, 0], &[]);
+        assert_eq!(full[8 + 24], 0x45, "an iSCSI TransportID");
+        let (status, _) = lu.send(1, &[0x5e, 4, 0, 0, 0, 0, 0, 1, 0, 0], &[]);
+        assert_eq!(status, SamStatus::CHECK_CONDITION, "no service action 4");
+    }
+}

@@ -232,11 +232,16 @@ fn admit_normal(
         .registry()
         .admit(connection, target, key, outcome.tsih)?;
     let group = layout.portals.get(portal).map_or(1, |p| p.group);
+    let isid: String = outcome.isid.iter().map(|b| format!("{b:02x}")).collect();
+    let initiator_port = format!("{},i,0x{isid}", outcome.initiator_name);
     let origin = Origin {
         nexus: nexus_id(&outcome.initiator_name, outcome.isid, target_name, group),
         portal,
         target,
     };
+    shared
+        .engine()
+        .nexus_logged_in(origin.nexus, initiator_port);
     Ok((tsih, Some(origin)))
 }
 

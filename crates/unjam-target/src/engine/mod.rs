@@ -131,6 +131,8 @@ pub struct Engine {
     faults: Faults,
     groups: Vec<PortGroup>,
     tmf_latency_us: u64,
+    /// Initiator port names of the nexuses (persistent reservations report them).
+    initiator_ports: HashMap<u64, String>,
 }
 
 /// A scenario whose units cannot be built.
@@ -181,6 +183,7 @@ impl Engine {
             faults: Faults::new(&scenario.faults, scenario.seed),
             groups: layout.groups.clone(),
             tmf_latency_us: config.tmf_latency_us,
+            initiator_ports: HashMap::new(),
             layout,
         })
     }
@@ -321,15 +324,21 @@ impl Engine {
             .get(&(address.host, address.target))
             .map(Vec::as_slice)
             .unwrap_or(&[]);
+        let initiator_port = self
+            .initiator_ports
+            .get(&origin.nexus)
+            .map_or("", String::as_str);
         let port = PortView {
             target_luns: luns,
             relative_port: group,
             nexus: origin.nexus,
             port_groups: &self.groups,
             port_group: group,
+            initiator_port,
         };
         let mut data_in = Vec::new();
         let path = self.path_of.get(&address).and_then(|i| self.paths.get(*i));
+        let unit_of_path = path.map(|p| p.unit);
         let (reply, write_length) = match path {
             Some(path) => {
                 let unit_index = path.unit;
@@ -354,6 +363,9 @@ impl Engine {
             }
             None => (execute_absent(port, cdb, &mut data_in), None),
         };
+        if let Some(unit) = unit_of_path {
+            self.hand_out_attentions(unit);
+        }
         CommandResult {
             response: 0,
             status: reply.status.0,
@@ -494,6 +506,24 @@ impl Engine {
     /// The ALUA state of `group`.
     pub fn group_state(&self, group: u16) -> Option<AccessState> {
         self.groups.iter().find(|g| g.id == group).map(|g| g.state)
+    }
+
+    /// Unit attentions a reservation change owes other nexuses go to their state.
+    fn hand_out_attentions(&mut self, unit: usize) {
+        let Some(logical_unit) = self.units.get_mut(unit) else {
+            return;
+        };
+        while let Some((nexus, code)) = logical_unit.reservations.take_attentions() {
+            self.nexus.state(nexus, unit).raise_unit_attention(code);
+        }
+    }
+
+    /// A nexus logged in: its initiator port name (`name,i,0xISID`) for reservations.
+    pub fn nexus_logged_in(&mut self, nexus: u64, initiator_port: String) {
+        if self.initiator_ports.len() >= nexus::MAX_NEXUS_STATES {
+            self.initiator_ports.clear();
+        }
+        self.initiator_ports.insert(nexus, initiator_port);
     }
 
     /// An I_T nexus ended (its session closed): its reservations are released.
