@@ -19,7 +19,7 @@ fn setup(queue_depth: u32) -> (MidLayer, DeviceId, Request) {
     device.queue_depth = queue_depth;
     let disk = mid.add_device(host, device).expect("host exists");
     let mut request = Request::new(
-        Cdb::new(&[0x28, 0, 0, 0, 0, 0x10, 0, 0, 8, 0]).expect("cdb"),
+        Cdb::from_slice(&[0x28, 0, 0, 0, 0, 0x10, 0, 0, 8, 0]).expect("cdb"),
         0,
     );
     request.data_len = 4096;

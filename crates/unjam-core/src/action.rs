@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::Serialize;
+use unjam_scsi::cdb::{RequestSense, StartStopUnit, TestUnitReady};
 use unjam_scsi::{BlkStatus, ScsiResult};
 
 use crate::buffers::{Cdb, SenseBuffer};
@@ -77,11 +78,25 @@ pub enum EhCommand {
 }
 
 impl EhCommand {
+    /// TEST UNIT READY, START STOP UNIT with START (§6.4: `1b 00 00 00 01 00`), REQUEST
+    /// SENSE of 96 bytes, built by unjam-scsi.
     pub fn cdb(self) -> Cdb {
-        match self {
-            Self::TestUnitReady => Cdb::six([0x00, 0, 0, 0, 0, 0]),
-            Self::StartUnit => Cdb::six([0x1b, 0, 0, 0, 1, 0]),
-            Self::RequestSense => Cdb::six([0x03, 0, 0, 0, 96, 0]),
+        let built = match self {
+            Self::TestUnitReady => TestUnitReady.build(),
+            Self::StartUnit => StartStopUnit {
+                start: true,
+                ..StartStopUnit::default()
+            }
+            .build(),
+            Self::RequestSense => RequestSense {
+                descriptor_format: false,
+                allocation_length: 96,
+            }
+            .build(),
+        };
+        match built {
+            Ok(cdb) => cdb,
+            Err(error) => panic!("the error handler's fixed {self:?} CDB: {error}"),
         }
     }
 

@@ -1,83 +1,12 @@
-//! Fixed-size inline buffers for a command's CDB and sense data, so that a command never
-//! allocates. Lengths from the wire are clamped, never trusted.
+//! Fixed-size inline buffers for a command's CDB (`unjam_scsi::cdb::Cdb`) and sense data,
+//! so that a command never allocates. Lengths from the wire are clamped, never trusted.
 
 use std::fmt;
 
 use unjam_scsi::sense::{SenseHeader, SENSE_BUFFER_SIZE};
 
-/// The longest CDB unjam carries (variable-length CDBs up to 32 bytes).
-pub const MAX_CDB_LEN: usize = 32;
-
-/// A command descriptor block stored inline.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Cdb {
-    bytes: [u8; MAX_CDB_LEN],
-    len: u8,
-}
-
-/// A CDB that cannot be carried.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
-pub enum CdbError {
-    #[error("a CDB needs at least one byte")]
-    Empty,
-    #[error("a CDB of {0} bytes is longer than {MAX_CDB_LEN}")]
-    TooLong(usize),
-}
-
-impl Cdb {
-    pub fn new(bytes: &[u8]) -> Result<Cdb, CdbError> {
-        if bytes.is_empty() {
-            return Err(CdbError::Empty);
-        }
-        if bytes.len() > MAX_CDB_LEN {
-            return Err(CdbError::TooLong(bytes.len()));
-        }
-        let mut cdb = Cdb {
-            bytes: [0; MAX_CDB_LEN],
-            len: bytes.len() as u8,
-        };
-        cdb.bytes[..bytes.len()].copy_from_slice(bytes);
-        Ok(cdb)
-    }
-
-    /// A six-byte CDB from a fixed array (cannot fail).
-    pub const fn six(bytes: [u8; 6]) -> Cdb {
-        let mut all = [0u8; MAX_CDB_LEN];
-        let mut index = 0;
-        while index < 6 {
-            all[index] = bytes[index];
-            index += 1;
-        }
-        Cdb { bytes: all, len: 6 }
-    }
-
-    pub fn as_slice(&self) -> &[u8] {
-        &self.bytes[..self.len as usize]
-    }
-
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
-        &mut self.bytes[..self.len as usize]
-    }
-
-    pub fn opcode(&self) -> u8 {
-        self.bytes[0]
-    }
-
-    pub fn len(&self) -> usize {
-        self.len as usize
-    }
-
-    /// Never true: a CDB has at least its opcode.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-impl fmt::Debug for Cdb {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_hex(f, self.as_slice())
-    }
-}
+/// The CDB type is the protocol crate's (one CDB codec, `unjam_scsi::cdb`).
+pub use unjam_scsi::cdb::Cdb;
 
 /// Sense data stored inline, at most the kernel's 96 bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,13 +79,6 @@ fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
     Ok(())
 }
 
-/// Serialized as its bytes.
-impl serde::Serialize for Cdb {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.as_slice())
-    }
-}
-
 /// Serialized as its valid bytes.
 impl serde::Serialize for SenseBuffer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -167,19 +89,6 @@ impl serde::Serialize for SenseBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cdb_bounds() {
-        assert_eq!(Cdb::new(&[]), Err(CdbError::Empty));
-        assert_eq!(Cdb::new(&[0; 33]), Err(CdbError::TooLong(33)));
-        let cdb = Cdb::new(&[0x28, 0, 0, 5]).unwrap();
-        assert_eq!(cdb.as_slice(), &[0x28, 0, 0, 5]);
-        assert_eq!(format!("{cdb:?}"), "28 00 00 05");
-        assert_eq!(
-            Cdb::six([0x1b, 0, 0, 0, 1, 0]).as_slice(),
-            &[0x1b, 0, 0, 0, 1, 0]
-        );
-    }
 
     #[test]
     fn sense_is_clamped_to_96_bytes() {

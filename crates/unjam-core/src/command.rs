@@ -274,7 +274,7 @@ mod tests {
     use crate::buffers::Cdb;
 
     fn command() -> Command {
-        let request = Request::new(Cdb::six([0; 6]), 1);
+        let request = Request::new(Cdb::from_array([0; 6]), 1);
         Command::new(
             request,
             DeviceId(0),

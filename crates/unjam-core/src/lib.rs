@@ -23,7 +23,6 @@
 
 pub mod action;
 pub mod buffers;
-mod cdb_rw;
 mod command;
 pub mod config;
 pub mod disposition;

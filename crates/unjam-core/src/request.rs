@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use unjam_scsi::sense::{FixedFields, SenseBody, SenseData, SenseKey};
 use unjam_scsi::{HostByte, MlStatus, SamStatus, ScsiResult};
 
 use crate::buffers::{Cdb, SenseBuffer};
@@ -164,14 +165,22 @@ impl TransportOutcome {
         }
     }
 
-    /// Fixed-format current sense with `key`, `asc`, `ascq` (18 bytes).
+    /// Fixed-format current sense with `key`, `asc`, `ascq` (18 bytes), encoded by
+    /// unjam-scsi.
     pub fn fixed_sense(key: u8, asc: u8, ascq: u8) -> [u8; 18] {
-        let mut sense = [0u8; 18];
-        sense[0] = 0x70;
-        sense[2] = key & 0x0f;
-        sense[7] = 0x0a;
-        sense[12] = asc;
-        sense[13] = ascq;
-        sense
+        let sense = SenseData {
+            deferred: false,
+            key: SenseKey::new(key & 0x0f),
+            asc,
+            ascq,
+            sdat_overflow: false,
+            body: SenseBody::Fixed(FixedFields::default()),
+        };
+        let mut bytes = [0u8; 18];
+        match sense.to_bytes() {
+            Ok(encoded) if encoded.len() == bytes.len() => bytes.copy_from_slice(&encoded),
+            other => panic!("fixed sense {key:x}/{asc:02x}/{ascq:02x} encoded as {other:?}"),
+        }
+        bytes
     }
 }

@@ -9,7 +9,7 @@ use unjam_core::harness::{explain, parse_outcome, ExplainConfig, Explanation};
 
 /// READ(10) of 8 blocks at LBA 0x1234 (sector 4660), as in kernel-observed.md.
 pub fn read10() -> Cdb {
-    Cdb::new(&[0x28, 0, 0, 0, 0x12, 0x34, 0, 0, 0x08, 0]).unwrap()
+    Cdb::from_slice(&[0x28, 0, 0, 0, 0x12, 0x34, 0, 0, 0x08, 0]).unwrap()
 }
 
 /// `status=CHECK_CONDITION sense=<fixed sense with key/asc/ascq>`.

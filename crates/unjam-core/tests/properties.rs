@@ -143,7 +143,7 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
     let mut driver = Driver::new(mid, transport);
     for token in 0..case.scripts.len() {
         let mut request = Request::new(
-            unjam_core::buffers::Cdb::new(&[0x28, 0, 0, 0, 0, 0x10, 0, 0, 8, 0]).unwrap(),
+            unjam_core::buffers::Cdb::from_slice(&[0x28, 0, 0, 0, 0, 0x10, 0, 0, 8, 0]).unwrap(),
             token as u64,
         );
         request.data_len = 4096;

@@ -108,7 +108,7 @@ fn storm(seed: u64) {
         transport.set_script(token, script);
     }
     let mut driver = Driver::new(mid, transport);
-    let cdb = Cdb::new(&[0x28, 0, 0, 0, 0x12, 0x34, 0, 0, 0x08, 0]).unwrap();
+    let cdb = Cdb::from_slice(&[0x28, 0, 0, 0, 0x12, 0x34, 0, 0, 0x08, 0]).unwrap();
     for token in 0..requests {
         let mut request = Request::new(cdb, token);
         request.data_len = 4096;

@@ -16,7 +16,8 @@ use unjam_scsi::BlkStatus;
 const SENSE: &str = "70 00 0b 00 00 00 00 0a 00 00 00 00 00 06 00 00 00 00";
 
 fn seed_000() -> ExplainConfig {
-    let cdb = Cdb::new(&[0x28, 0x00, 0x00, 0x05, 0x58, 0x70, 0x00, 0x00, 0x10, 0x00]).unwrap();
+    let cdb =
+        Cdb::from_slice(&[0x28, 0x00, 0x00, 0x05, 0x58, 0x70, 0x00, 0x00, 0x10, 0x00]).unwrap();
     let outcomes = vec![
         parse_outcome("virtio=FAILURE").unwrap(),
         parse_outcome(&format!("status=CHECK_CONDITION sense={SENSE}")).unwrap(),

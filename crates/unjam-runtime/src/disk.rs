@@ -166,7 +166,7 @@ impl Disk {
         direction: DataDirection,
         block: BlockInfo,
     ) -> Result<DiskCompletion, DiskError> {
-        let cdb = Cdb::new(cdb).map_err(|error| DiskError::Cdb(error.to_string()))?;
+        let cdb = Cdb::from_slice(cdb).map_err(|error| DiskError::Cdb(error.to_string()))?;
         let (reply, receiver) = oneshot::channel();
         let submission = Submission {
             cdb,

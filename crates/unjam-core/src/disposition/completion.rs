@@ -2,6 +2,7 @@
 //! completed-bytes rule (§4.4), `scsi_io_completion` (§4.3) and the completion-action
 //! table (§4.5).
 
+use unjam_scsi::cdb::opcode;
 use unjam_scsi::sense::SenseKey;
 use unjam_scsi::{BlkStatus, HostByte, MlStatus, ScsiResult};
 
@@ -353,8 +354,11 @@ fn illegal_request(
     device: &DeviceView,
 ) -> (CompletionAction, &'static str) {
     use CompletionAction::{Fail, ReprepWithSixByteCdb};
-    let opcode = request.cdb.opcode();
-    if (asc, ascq) == (0x20, 0x00) && device.use_10_for_rw && matches!(opcode, 0x28 | 0x2a) {
+    let command = request.cdb.opcode();
+    if (asc, ascq) == (0x20, 0x00)
+        && device.use_10_for_rw
+        && matches!(command, opcode::READ_10 | opcode::WRITE_10)
+    {
         return (
             ReprepWithSixByteCdb,
             "ILLEGAL REQUEST 20/00 on READ(10)/WRITE(10) → REPREP as 6-byte",

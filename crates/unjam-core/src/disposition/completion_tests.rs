@@ -7,7 +7,10 @@ use crate::request::{cmd_flags, TransportOutcome};
 use unjam_scsi::SamStatus;
 
 fn read10(data_len: u32) -> Request {
-    let mut request = Request::new(Cdb::new(&[0x28, 0, 0, 0, 0x10, 0, 0, 0, 8, 0]).unwrap(), 1);
+    let mut request = Request::new(
+        Cdb::from_slice(&[0x28, 0, 0, 0, 0x10, 0, 0, 0, 8, 0]).unwrap(),
+        1,
+    );
     request.data_len = data_len;
     request.block.start_sector = 0x10;
     request

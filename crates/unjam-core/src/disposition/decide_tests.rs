@@ -6,7 +6,10 @@ use crate::request::Request;
 use unjam_scsi::Disposition::{AddToMlQueue, Failed, NeedsRetry, Success};
 
 fn read10() -> Request {
-    Request::new(Cdb::new(&[0x28, 0, 0, 0, 8, 0, 0, 0, 8, 0]).unwrap(), 7)
+    Request::new(
+        Cdb::from_slice(&[0x28, 0, 0, 0, 8, 0, 0, 0, 8, 0]).unwrap(),
+        7,
+    )
 }
 
 fn decide_full(
@@ -190,7 +193,7 @@ fn host_did_bus_busy_and_parity_maybe_retry() {
 #[test]
 fn host_did_time_out_on_tur_or_inquiry_is_success() {
     for op in [0x00u8, 0x12] {
-        let request = Request::new(Cdb::six([op, 0, 0, 0, 0, 0]), 1);
+        let request = Request::new(Cdb::from_array([op, 0, 0, 0, 0, 0]), 1);
         let result = ScsiResult::new(HostByte::DID_TIME_OUT, MlStatus::OK, SamStatus::GOOD);
         let (decision, _) = decide_full(
             result,
@@ -264,7 +267,7 @@ fn status_good_is_success_and_sets_ml_from_valid_sense() {
     assert_eq!(decision.disposition, Success);
     assert_eq!(decision.result.ml(), MlStatus::MED_ERROR);
     let report_luns = Request::new(
-        Cdb::new(&[0xa0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0]).unwrap(),
+        Cdb::from_slice(&[0xa0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0]).unwrap(),
         1,
     );
     let (decision, _) = decide_full(

@@ -96,7 +96,7 @@ mod tests {
     use crate::request::cmd_flags;
 
     fn request(flags: u32, passthrough: bool) -> Request {
-        let mut request = Request::new(Cdb::six([0x08, 0, 0, 0, 1, 0]), 1);
+        let mut request = Request::new(Cdb::from_array([0x08, 0, 0, 0, 1, 0]), 1);
         request.block.cmd_flags = flags;
         request.passthrough = passthrough;
         request

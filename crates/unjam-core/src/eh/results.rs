@@ -421,8 +421,8 @@ impl MidLayer {
         let device = cmd.device;
         let dev = &mut self.devices[device.0 as usize];
         let timed_out = cmd.result.host() == HostByte::DID_TIME_OUT;
-        let medium =
-            crate::midlayer::is_medium_access(cmd.request.cdb.opcode()) && !cmd.request.passthrough;
+        let medium = unjam_scsi::cdb::is_medium_access(cmd.request.cdb.as_slice())
+            && !cmd.request.passthrough;
         if !dev.state.is_online() || !medium || !timed_out {
             return Disposition::Success;
         }

@@ -336,7 +336,7 @@ mod tests {
     }
 
     fn read(token: u64) -> Request {
-        let cdb = Cdb::new(&[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]).unwrap();
+        let cdb = Cdb::from_slice(&[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]).unwrap();
         let mut request = Request::new(cdb, token);
         request.data_len = 512;
         request

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use unjam_scsi::cdb::{lba_and_block_count, opcode, DataDirection};
 use unjam_scsi::{BlkStatus, Disposition};
 
 use super::driver::{Driver, RunLimit};
@@ -63,10 +64,10 @@ impl ExplainConfig {
     /// The request: data length and start sector from a READ/WRITE CDB (512-byte blocks).
     pub fn request(&self) -> Request {
         let mut request = Request::new(self.cdb, 1);
-        let (lba, blocks) = lba_and_blocks(self.cdb.as_slice());
+        let (lba, blocks) = lba_and_block_count(self.cdb.as_slice()).unwrap_or((0, 0));
         request.data_len = blocks.saturating_mul(512);
         request.block.start_sector = lba;
-        request.block.op = block_op(self.cdb.opcode(), self.passthrough);
+        request.block.op = block_op(self.cdb.as_slice(), self.passthrough);
         request.block.cmd_flags = self.cmd_flags & !0xff;
         request.block.phys_segments = self.phys_segments;
         request.block.prio_class = self.prio_class;
@@ -183,32 +184,19 @@ fn set_last(dispositions: &mut [&'static str], name: &'static str) {
     }
 }
 
-fn lba_and_blocks(cdb: &[u8]) -> (u64, u32) {
-    let be = |range: std::ops::Range<usize>| {
-        cdb.get(range).map_or(0u64, |bytes| {
-            bytes.iter().fold(0u64, |v, b| v << 8 | u64::from(*b))
-        })
-    };
-    match cdb.first() {
-        Some(0x08 | 0x0a) => {
-            let lba = (be(1..2) & 0x1f) << 16 | be(2..4);
-            let blocks = be(4..5);
-            (lba, if blocks == 0 { 256 } else { blocks as u32 })
-        }
-        Some(0x28 | 0x2a | 0x2f | 0x2e) => (be(2..6), be(7..9) as u32),
-        Some(0xa8 | 0xaa) => (be(2..6), be(6..10) as u32),
-        Some(0x88 | 0x8a | 0x8f | 0x8e) => (be(2..10), be(10..14) as u32),
-        _ => (0, 0),
-    }
-}
-
-fn block_op(opcode: u8, passthrough: bool) -> BlockOp {
-    match opcode {
-        _ if passthrough && matches!(opcode, 0x0a | 0x2a | 0xaa | 0x8a) => BlockOp::DriverOut,
+/// The block-layer operation a CDB stands for: passthrough is DRV_IN/DRV_OUT by data
+/// direction; reads, writes and flushes as sd builds them (unjam-scsi's classification).
+fn block_op(cdb: &[u8], passthrough: bool) -> BlockOp {
+    let direction = unjam_scsi::cdb::data_direction(cdb);
+    let out = direction == Some(DataDirection::ToDevice);
+    match cdb.first().copied() {
+        _ if passthrough && out => BlockOp::DriverOut,
         _ if passthrough => BlockOp::DriverIn,
-        0x08 | 0x28 | 0xa8 | 0x88 => BlockOp::Read,
-        0x0a | 0x2a | 0xaa | 0x8a | 0x2e | 0x8e => BlockOp::Write,
-        0x35 | 0x91 => BlockOp::Flush,
+        Some(opcode::SYNCHRONIZE_CACHE_10 | opcode::SYNCHRONIZE_CACHE_16) => BlockOp::Flush,
+        _ if out => BlockOp::Write,
+        _ if direction == Some(DataDirection::FromDevice) && lba_and_block_count(cdb).is_some() => {
+            BlockOp::Read
+        }
         _ => BlockOp::DriverIn,
     }
 }

@@ -2,11 +2,12 @@
 //! (disposition, runtime cap, finish / requeue / error handler; spec §2.3, §10), and
 //! scsi_finish_command with io_completion (§4). The caller's completion is built here.
 
-use unjam_scsi::cdb::opcode;
+use unjam_scsi::cdb::{lba_and_block_count, opcode, with_lba_and_block_count, Read6, Write6};
 use unjam_scsi::{BlkStatus, Disposition, MlStatus};
 
 use super::MidLayer;
 use crate::action::{Action, Completion, Tag};
+use crate::buffers::Cdb;
 use crate::command::{CommandKind, Phase};
 use crate::disposition::{
     decide_disposition, io_completion, result_to_blk_status, CommandView, CompletionInput,
@@ -331,10 +332,8 @@ impl MidLayer {
             }
             RequeueKind::SixByteCdb => {
                 self.reprep(slot, good_bytes);
-                let Some(cmd) = self.slab.get_mut(slot) else {
-                    return;
-                };
-                if let Some(six) = crate::cdb_rw::to_six_byte(&cmd.request.cdb) {
+                let cmd = self.slab.command_mut(slot);
+                if let Some(six) = six_byte(&cmd.request.cdb) {
                     cmd.request.cdb = six;
                 }
                 let device = cmd.device;
@@ -378,7 +377,11 @@ impl MidLayer {
             .sector_size
             .max(1);
         if good_bytes > 0 {
-            crate::cdb_rw::advance(&mut cmd.request.cdb, good_bytes / sector);
+            // A command the extent codec does not know keeps its CDB (only READ and WRITE
+            // complete part of their blocks).
+            if let Some(moved) = advance_extent(&cmd.request.cdb, good_bytes / sector) {
+                cmd.request.cdb = moved;
+            }
             cmd.request.data_len = cmd.request.data_len.saturating_sub(good_bytes);
             cmd.request.block.start_sector += u64::from(good_bytes / 512);
         }
@@ -405,7 +408,8 @@ impl MidLayer {
         let device = cmd.device;
         let dev = &mut self.devices[device.0 as usize];
         dev.outstanding -= 1;
-        if status == BlkStatus::Ok && is_medium_access(cmd.request.cdb.opcode()) {
+        if status == BlkStatus::Ok && unjam_scsi::cdb::is_medium_access(cmd.request.cdb.as_slice())
+        {
             dev.medium_access_timed_out = 0;
         }
         let completion = Completion {
@@ -442,29 +446,56 @@ impl MidLayer {
     }
 }
 
-/// sd's `scsi_medium_access_command`: reads, writes, verifies and the like.
-pub(crate) fn is_medium_access(op: u8) -> bool {
-    matches!(
-        op,
-        opcode::READ_6
-            | opcode::WRITE_6
-            | opcode::READ_10
-            | opcode::WRITE_10
-            | opcode::READ_16
-            | opcode::WRITE_16
-            | 0xa8 // READ(12)
-            | 0xaa // WRITE(12)
-            | 0x2e // WRITE AND VERIFY(10)
-            | 0x2f // VERIFY(10)
-            | 0x41 // WRITE SAME(10)
-            | 0x93 // WRITE SAME(16)
-            | 0x8e // WRITE AND VERIFY(16)
-            | 0x8f // VERIFY(16)
-            | 0x04 // FORMAT UNIT
-            | 0x42 // UNMAP
-            | 0x7f // variable length
-            | 0xae // WRITE AND VERIFY(12)
-            | 0xaf // VERIFY(12)
-            | 0x89 // COMPARE AND WRITE
-    )
+/// The same READ/WRITE past its first `done` blocks, through unjam-scsi's extent codec
+/// (READ(6)/WRITE(6) with transfer length 0 move 256 blocks). `None` when nothing is left
+/// or the CDB is not a read or write.
+fn advance_extent(cdb: &Cdb, done: u32) -> Option<Cdb> {
+    let (lba, blocks) = lba_and_block_count(cdb.as_slice())?;
+    let left = blocks.checked_sub(done).filter(|left| *left > 0)?;
+    with_lba_and_block_count(cdb.as_slice(), lba.checked_add(u64::from(done))?, left)
+}
+
+/// sd's fallback after ILLEGAL REQUEST 20/00: READ(10)/WRITE(10) as READ(6)/WRITE(6), when
+/// the LBA fits 21 bits and the count 256 blocks.
+fn six_byte(cdb: &Cdb) -> Option<Cdb> {
+    let (lba, blocks) = lba_and_block_count(cdb.as_slice())?;
+    let lba = u32::try_from(lba).ok()?;
+    let blocks = u16::try_from(blocks).ok()?;
+    match cdb.opcode() {
+        opcode::READ_10 => Read6 { lba, blocks }.build().ok(),
+        opcode::WRITE_10 => Write6 { lba, blocks }.build().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod cdb_tests {
+    use super::*;
+
+    #[test]
+    fn advancing_a_read6_of_256_blocks_leaves_253() {
+        // Transfer length 0 is 256 blocks (SBC-4): 3 done leave 253, not an overrun.
+        let read6 = Cdb::from_array([0x08, 0, 0x10, 0, 0, 0]);
+        let moved = advance_extent(&read6, 3).unwrap();
+        assert_eq!(moved.as_slice(), &[0x08, 0, 0x10, 3, 253, 0]);
+        assert_eq!(advance_extent(&read6, 256), None, "nothing left");
+        let read10 = Cdb::from_array([0x28, 0, 0, 0x05, 0x58, 0x70, 0, 0, 0x10, 0]);
+        let moved = advance_extent(&read10, 3).unwrap();
+        assert_eq!(
+            moved.as_slice(),
+            &[0x28, 0, 0, 0x05, 0x58, 0x73, 0, 0, 0x0d, 0]
+        );
+        assert_eq!(advance_extent(&Cdb::from_array([0u8; 6]), 1), None);
+    }
+
+    #[test]
+    fn six_byte_fallback() {
+        let read10 = Cdb::from_array([0x28, 0, 0, 0x01, 0x02, 0x03, 0, 0, 0x08, 0]);
+        assert_eq!(
+            six_byte(&read10).unwrap().as_slice(),
+            &[0x08, 0x01, 0x02, 0x03, 0x08, 0]
+        );
+        let far = Cdb::from_array([0x28, 0, 0x10, 0, 0, 0, 0, 0, 8, 0]);
+        assert_eq!(six_byte(&far), None);
+    }
 }

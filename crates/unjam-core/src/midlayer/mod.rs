@@ -14,7 +14,6 @@
 //! value is treated as the latest seen).
 
 mod complete;
-pub(crate) use complete::is_medium_access;
 mod dispatch;
 mod request_timer;
 mod timeout;

@@ -92,6 +92,13 @@ impl fmt::Debug for Cdb {
     }
 }
 
+/// Serialized as its bytes.
+impl serde::Serialize for Cdb {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.as_slice())
+    }
+}
+
 /// Space-separated lower-case two-digit hex of a byte slice.
 #[derive(Clone, Copy, Debug)]
 pub struct HexBytes<'a>(pub &'a [u8]);

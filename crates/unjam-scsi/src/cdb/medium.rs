@@ -2,7 +2,7 @@
 //! which blocks does it move, which way does data flow. Works on raw bytes; never fails
 //! loudly (an unreadable CDB answers `false` / `None`).
 
-use super::opcode;
+use super::{opcode, Cdb};
 
 /// Which way a command's data moves, seen from the initiator.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -85,6 +85,68 @@ pub fn lba_and_block_count(cdb: &[u8]) -> Option<(u64, u32)> {
             u32::from_be_bytes(field(cdb, 28)?),
         )),
     }
+}
+
+/// The same read or write with its LBA and transfer length replaced (the inverse of
+/// [`lba_and_block_count`]; the other bytes are kept). For READ(6)/WRITE(6) a count of
+/// 256 is written as 0, and an LBA above 21 bits or a count of 0 or above 256 does not fit.
+/// `None` for other commands or values a field cannot hold.
+pub fn with_lba_and_block_count(cdb: &[u8], lba: u64, blocks: u32) -> Option<Cdb> {
+    let (layout, _) = transfer_layout(cdb)?;
+    let mut bytes = [0u8; Cdb::MAX_LEN];
+    bytes.get_mut(..cdb.len())?.copy_from_slice(cdb);
+    match layout {
+        Layout::Six => {
+            let lba = u32::try_from(lba).ok().filter(|l| *l <= 0x1f_ffff)?;
+            let length = match blocks {
+                1..=255 => blocks as u8,
+                256 => 0,
+                _ => return None,
+            };
+            let [_, high, mid, low] = lba.to_be_bytes();
+            let flags = cdb.get(1)? & 0xe0;
+            put(&mut bytes, cdb.len(), 1, &[flags | high, mid, low, length])?;
+        }
+        Layout::Ten => {
+            put(
+                &mut bytes,
+                cdb.len(),
+                2,
+                &u32::try_from(lba).ok()?.to_be_bytes(),
+            )?;
+            put(
+                &mut bytes,
+                cdb.len(),
+                7,
+                &u16::try_from(blocks).ok()?.to_be_bytes(),
+            )?;
+        }
+        Layout::Twelve => {
+            put(
+                &mut bytes,
+                cdb.len(),
+                2,
+                &u32::try_from(lba).ok()?.to_be_bytes(),
+            )?;
+            put(&mut bytes, cdb.len(), 6, &blocks.to_be_bytes())?;
+        }
+        Layout::Sixteen => {
+            put(&mut bytes, cdb.len(), 2, &lba.to_be_bytes())?;
+            put(&mut bytes, cdb.len(), 10, &blocks.to_be_bytes())?;
+        }
+        Layout::ThirtyTwo => {
+            put(&mut bytes, cdb.len(), 12, &lba.to_be_bytes())?;
+            put(&mut bytes, cdb.len(), 28, &blocks.to_be_bytes())?;
+        }
+    }
+    Cdb::from_slice(bytes.get(..cdb.len())?).ok()
+}
+
+/// Writes `value` at `at` inside the first `len` bytes, or `None` if it does not fit.
+fn put(bytes: &mut [u8], len: usize, at: usize, value: &[u8]) -> Option<()> {
+    let end = at.checked_add(value.len()).filter(|end| *end <= len)?;
+    bytes.get_mut(at..end)?.copy_from_slice(value);
+    Some(())
 }
 
 /// Where a read or write keeps its LBA and transfer length.
@@ -178,5 +240,32 @@ mod tests {
         assert_eq!(lba_and_block_count(&write32), Some((0x40, 2)));
         assert_eq!(lba_and_block_count(&[0x28, 0, 0]), None);
         assert_eq!(lba_and_block_count(&[0x35; 10]), None);
+    }
+
+    #[test]
+    fn extents_are_rewritten_in_place() {
+        let extent = |cdb: &Cdb| lba_and_block_count(cdb.as_slice());
+        // READ(6) with transfer length 0 moves 256 blocks; 3 done leaves 253 from LBA+3.
+        let read6 = [0x08, 0xe1, 0x00, 0x10, 0x00, 0x07];
+        let moved = with_lba_and_block_count(&read6, 0x1_0013, 253).unwrap();
+        assert_eq!(moved.as_slice(), &[0x08, 0xe1, 0x00, 0x13, 253, 0x07]);
+        assert_eq!(extent(&moved), Some((0x1_0013, 253)));
+        let full = with_lba_and_block_count(&read6, 5, 256).unwrap();
+        assert_eq!(full.as_slice()[4], 0, "256 blocks is written as 0");
+        assert_eq!(with_lba_and_block_count(&read6, 5, 257), None);
+        assert_eq!(with_lba_and_block_count(&read6, 5, 0), None);
+        assert_eq!(with_lba_and_block_count(&read6, 1 << 21, 1), None);
+        let read10 = [0x28, 0, 0, 0x05, 0x58, 0x70, 0, 0, 0x10, 0];
+        let moved = with_lba_and_block_count(&read10, 0x55873, 13).unwrap();
+        assert_eq!(
+            moved.as_slice(),
+            &[0x28, 0, 0, 0x05, 0x58, 0x73, 0, 0, 0x0d, 0]
+        );
+        let mut read16 = [0u8; 16];
+        read16[0] = 0x88;
+        let moved = with_lba_and_block_count(&read16, 1 << 40, 7).unwrap();
+        assert_eq!(extent(&moved), Some((1 << 40, 7)));
+        assert_eq!(with_lba_and_block_count(&[0x00; 6], 1, 1), None);
+        assert_eq!(with_lba_and_block_count(&[0x28, 0, 0], 1, 1), None);
     }
 }

@@ -31,7 +31,7 @@ pub use command::{
 };
 pub use describe::CommandFields;
 pub use error::{BuildError, CdbError, ResponseError};
-pub use medium::{is_medium_access, lba_and_block_count, DataDirection};
+pub use medium::{is_medium_access, lba_and_block_count, with_lba_and_block_count, DataDirection};
 pub use names::{opcode_name, OpcodeName};
 
 /// Operation codes unjam builds, parses or names specially.

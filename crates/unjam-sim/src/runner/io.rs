@@ -117,7 +117,7 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) {
     let path = runner.stream_path[stream];
     let lun = runner.luns[path];
     let (cdb_bytes, cdb_len) = rw_cdb(plan.access, plan.lba, plan.blocks as u32);
-    let Ok(cdb) = Cdb::new(&cdb_bytes[..cdb_len]) else {
+    let Ok(cdb) = Cdb::from_slice(&cdb_bytes[..cdb_len]) else {
         return;
     };
     let bytes = (plan.blocks * lun.block_size as u64) as usize;

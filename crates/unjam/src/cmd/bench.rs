@@ -109,7 +109,7 @@ fn run_null(commands: u64, qd: u32) -> anyhow::Result<BenchResult> {
     device.queue_depth = qd;
     device.max_outstanding = qd;
     let disk = mid.add_device(host, device)?;
-    let mut template = Request::new(Cdb::new(&[0x28, 0, 0, 0, 0, 0x10, 0, 0, 8, 0])?, 0);
+    let mut template = Request::new(Cdb::from_slice(&[0x28, 0, 0, 0, 0, 0x10, 0, 0, 8, 0])?, 0);
     template.data_len = 4096;
     run_null_bench(&mut mid, disk, template, u64::from(qd) * 16, qd);
     let warmup = setup.change();

@@ -122,7 +122,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn config(args: &ExplainArgs) -> anyhow::Result<ExplainConfig> {
-    let cdb = Cdb::new(&parse_hex(&args.cdb).context("--cdb")?).context("--cdb")?;
+    let cdb = Cdb::from_slice(&parse_hex(&args.cdb).context("--cdb")?).context("--cdb")?;
     let mut outcomes = Vec::with_capacity(args.outcomes.len());
     for (index, text) in args.outcomes.iter().enumerate() {
         let entry =
