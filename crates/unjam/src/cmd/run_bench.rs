@@ -28,6 +28,8 @@ pub struct RunBench {
     /// Heap bytes per LUN of a whole idle run: target, core device and queues, workload
     /// stream and the recorder's latency histogram.
     pub run_bytes_per_idle_lun: f64,
+    /// The process's peak resident memory at the end (Linux `VmHWM`; null elsewhere).
+    pub peak_rss_bytes: Option<u64>,
 }
 
 pub fn bench(scenario: &Scenario) -> anyhow::Result<ExitCode> {
@@ -54,6 +56,7 @@ pub fn bench(scenario: &Scenario) -> anyhow::Result<ExitCode> {
         commands_per_cpu_second: cpu.map(|seconds| commands / seconds.max(1e-9)),
         target_bytes_per_idle_lun,
         run_bytes_per_idle_lun,
+        peak_rss_bytes: peak_rss_bytes(),
     };
     println!("{}", serde_json::to_string_pretty(&bench)?);
     Ok(ExitCode::SUCCESS)
@@ -64,6 +67,14 @@ fn cpu_seconds() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/self/schedstat").ok()?;
     let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
     Some(nanos as f64 / 1e9)
+}
+
+/// The peak resident set size from `/proc/self/status` (`VmHWM: N kB`).
+fn peak_rss_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Heap bytes held per LUN after building the target alone, and the whole run.
