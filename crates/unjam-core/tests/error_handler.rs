@@ -346,10 +346,15 @@ struct AlwaysBusy {
 impl unjam_core::harness::Transport for AlwaysBusy {
     type Note = ();
 
-    fn execute(&mut self, _: Instant, action: &unjam_core::Action) {
+    fn execute(
+        &mut self,
+        _: Instant,
+        action: &unjam_core::Action,
+    ) -> Option<unjam_scsi::disposition::QueueReason> {
         if let unjam_core::Action::Dispatch { tag, .. } = *action {
             self.refused.push(tag);
         }
+        None
     }
     fn poll_event(&mut self, _: Instant) -> Option<unjam_core::harness::TransportEvent> {
         let reason = unjam_scsi::disposition::QueueReason::HostBusy;

@@ -202,7 +202,14 @@ impl SimTransport {
         Some(*slot)
     }
 
-    fn dispatch(&mut self, tag: Tag, device: DeviceId, cdb: &[u8], token: u64, data_len: u32) {
+    fn dispatch(
+        &mut self,
+        tag: Tag,
+        device: DeviceId,
+        cdb: &[u8],
+        token: u64,
+        data_len: u32,
+    ) -> Option<QueueReason> {
         let (data_out, data_in_len) = match self.buffers.get(&token) {
             Some(buffer) if buffer.data_out => {
                 let mut copy = self.target.buffer(buffer.data.len());
@@ -214,17 +221,25 @@ impl SimTransport {
             _ => (Vec::new(), data_len),
         };
         self.remember(tag, Some(token), false);
-        self.send(tag, device, cdb, data_out, data_in_len);
+        self.send(tag, device, cdb, data_out, data_in_len)
     }
 
-    fn send(&mut self, tag: Tag, device: DeviceId, cdb: &[u8], data: Vec<u8>, data_in_len: u32) {
+    /// queuecommand: `Some` when the target refused the command at once.
+    fn send(
+        &mut self,
+        tag: Tag,
+        device: DeviceId,
+        cdb: &[u8],
+        data: Vec<u8>,
+        data_in_len: u32,
+    ) -> Option<QueueReason> {
         let address = self.address(device);
         let now_us = micros(self.now);
         let queued = self
             .target
             .queue_command(now_us, key(tag), address, cdb, data, data_in_len);
         let reason = match queued {
-            Ok(Queued::Accepted) => return,
+            Ok(Queued::Accepted) => return None,
             Ok(Queued::Rejected(QueueRejection::HostBusy)) => QueueReason::HostBusy,
             Ok(Queued::Rejected(QueueRejection::DeviceBusy)) => QueueReason::DeviceBusy,
             Ok(Queued::Rejected(QueueRejection::TargetBusy)) => QueueReason::TargetBusy,
@@ -235,12 +250,11 @@ impl SimTransport {
                 let outcome = TransportOutcome::host(HostByte::DID_ERROR);
                 self.answers
                     .push_back(TransportEvent::Done { tag, outcome });
-                return;
+                return None;
             }
         };
         self.forget(tag);
-        self.answers
-            .push_back(TransportEvent::Refused { tag, reason });
+        Some(reason)
     }
 
     fn poll(&mut self, tag: Tag, device: DeviceId) {
@@ -352,7 +366,7 @@ impl SimTransport {
 impl Transport for SimTransport {
     type Note = SimNote;
 
-    fn execute(&mut self, now: Instant, action: &Action) {
+    fn execute(&mut self, now: Instant, action: &Action) -> Option<QueueReason> {
         self.now = self.now.max(now);
         let now_us = micros(self.now);
         match *action {
@@ -360,13 +374,15 @@ impl Transport for SimTransport {
                 tag,
                 device,
                 ref request,
-            } => self.dispatch(
-                tag,
-                device,
-                request.cdb.as_slice(),
-                request.token,
-                request.data_len,
-            ),
+            } => {
+                return self.dispatch(
+                    tag,
+                    device,
+                    request.cdb.as_slice(),
+                    request.token,
+                    request.data_len,
+                )
+            }
             Action::SendEhCommand {
                 tag,
                 device,
@@ -381,7 +397,7 @@ impl Transport for SimTransport {
                     0
                 };
                 self.remember(tag, None, request_sense);
-                self.send(tag, device, cdb.as_slice(), Vec::new(), length);
+                return self.send(tag, device, cdb.as_slice(), Vec::new(), length);
             }
             Action::Abort {
                 op,
@@ -411,6 +427,7 @@ impl Transport for SimTransport {
             }
             Action::Complete(_) | Action::Trace(_) => {}
         }
+        None
     }
 
     fn poll_event(&mut self, now: Instant) -> Option<TransportEvent> {

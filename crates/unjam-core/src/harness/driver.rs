@@ -219,8 +219,13 @@ impl<T: Transport> Driver<T> {
             }
             _ => {}
         }
-        self.transport.execute(now, &action);
+        let refused = self.transport.execute(now, &action);
         self.take_notes();
+        if let (Some(reason), Action::Dispatch { tag, .. } | Action::SendEhCommand { tag, .. }) =
+            (refused, action)
+        {
+            self.mid.handle_dispatch_refused(now, tag, reason);
+        }
     }
 
     fn completed(&mut self, completion: Completion) {

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use super::transport::{EventQueue, Transport, TransportEvent};
+use unjam_scsi::disposition::QueueReason;
+
 use crate::action::{Action, Tag, TmfResult};
 use crate::request::TransportOutcome;
 use crate::time::Instant;
@@ -27,22 +29,23 @@ impl NullTransport {
 impl Transport for NullTransport {
     type Note = ();
 
-    fn execute(&mut self, now: Instant, action: &Action) {
+    fn execute(&mut self, now: Instant, action: &Action) -> Option<QueueReason> {
         let event = match *action {
             Action::Dispatch { tag, .. } | Action::SendEhCommand { tag, .. } => {
                 let outcome = TransportOutcome::GOOD;
                 self.events
                     .at(now + self.latency, TransportEvent::Done { tag, outcome });
-                return;
+                return None;
             }
             Action::Abort { op, .. } | Action::Reset { op, .. } => TransportEvent::TmfDone {
                 op,
                 result: TmfResult::Success,
             },
             Action::Poll { tag, .. } => TransportEvent::PollDone { tag },
-            Action::Revoke { .. } | Action::Complete(_) | Action::Trace(_) => return,
+            Action::Revoke { .. } | Action::Complete(_) | Action::Trace(_) => return None,
         };
         self.events.at(now, event);
+        None
     }
 
     fn poll_event(&mut self, now: Instant) -> Option<TransportEvent> {

@@ -14,6 +14,7 @@ use crate::buffers::Cdb;
 use crate::request::{Request, TransportOutcome};
 use crate::time::Instant;
 use crate::topology::DeviceId;
+use unjam_scsi::disposition::QueueReason;
 use unjam_scsi::{HostByte, SamStatus};
 
 #[derive(Debug, Default)]
@@ -246,7 +247,7 @@ impl ScriptedTransport {
 impl Transport for ScriptedTransport {
     type Note = ();
 
-    fn execute(&mut self, now: Instant, action: &Action) {
+    fn execute(&mut self, now: Instant, action: &Action) -> Option<QueueReason> {
         match *action {
             Action::Dispatch {
                 tag,
@@ -270,6 +271,7 @@ impl Transport for ScriptedTransport {
             Action::Revoke { tag, .. } => self.revoke(tag),
             Action::Complete(_) | Action::Trace(_) => {}
         }
+        None
     }
 
     fn poll_event(&mut self, now: Instant) -> Option<TransportEvent> {

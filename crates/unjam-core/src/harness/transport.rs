@@ -38,8 +38,11 @@ pub trait Transport {
     type Note;
 
     /// Carries out one action of the core. `Complete` and `Trace` are not for the
-    /// transport and are ignored.
-    fn execute(&mut self, now: Instant, action: &Action);
+    /// transport and are ignored. A `Dispatch` or `SendEhCommand` the transport refuses at
+    /// once (queuecommand's `SCSI_MLQUEUE_*` return value) returns the reason; the driver
+    /// hands it back to the core before anything else happens, as the kernel does. A
+    /// transport that learns of a refusal later answers `TransportEvent::Refused`.
+    fn execute(&mut self, now: Instant, action: &Action) -> Option<QueueReason>;
 
     /// The next answer due at or before `now`, earliest first (ties in the order they
     /// were scheduled).

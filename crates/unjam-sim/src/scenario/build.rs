@@ -75,7 +75,12 @@ impl Scenario {
                     let spec = self.unit_spec_for(host.unit(), &address);
                     let lun_table = spec.1.and_then(|index| self.luns.get(index));
                     let limits = self.lun_limits(host.personality, lun_table);
-                    luns.push(resolve(address, base + offset, spec, host_index, limits)?);
+                    let explicit_block_size = spec.0.block_size;
+                    let mut lun = resolve(address, base + offset, spec, host_index, limits)?;
+                    if let Some(first) = luns.iter().find(|l: &&ResolvedLun| l.unit == lun.unit) {
+                        inherit_geometry(first, &mut lun, explicit_block_size, host_index)?;
+                    }
+                    luns.push(lun);
                     offset += 1;
                 }
             }
@@ -268,6 +273,28 @@ impl Scenario {
         };
         (spec, Some(index))
     }
+}
+
+/// A second path (`mirror_of`) reaches the same logical unit, so it sees its block size
+/// and capacity; a block size set for the path that differs is refused.
+fn inherit_geometry(
+    first: &ResolvedLun,
+    path: &mut ResolvedLun,
+    explicit_block_size: Option<u32>,
+    host_index: usize,
+) -> Result<(), (String, String)> {
+    if let Some(block_size) = explicit_block_size.filter(|b| *b != first.block_size) {
+        return Err((
+            format!("host[{host_index}].block_size"),
+            format!(
+                "{block_size} is not the block size {} of the logical unit {} reaches through mirror_of ({})",
+                first.block_size, path.address, first.address
+            ),
+        ));
+    }
+    path.block_size = first.block_size;
+    path.block_count = first.block_count;
+    Ok(())
 }
 
 fn resolve(
