@@ -8,47 +8,20 @@ use std::time::Duration;
 
 use unjam_scsi::ScsiResult;
 
-use crate::action::{EhCommand, Tag};
 use crate::buffers::SenseBuffer;
+pub use crate::ids::{CommandKind, NO_SLOT};
+use crate::ids::{DeviceId, Tag};
+use crate::lifecycle::State;
 use crate::request::Request;
 use crate::time::Instant;
-use crate::topology::DeviceId;
-
-/// Where a command is in its life. Whichever of completion and timeout moves a command
-/// out of `InFlight`/`Polling` first wins; the other finds it elsewhere and is dropped.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Phase {
-    /// Waiting in its device queue.
-    Queued,
-    /// Waiting for a delayed requeue (ALUA transition).
-    Delayed,
-    /// Sent; the transport owns it.
-    InFlight,
-    /// Timed out; the transport was asked to reap missed completions (still claimable).
-    Polling,
-    /// Claimed by the timeout; the abort goes out after 10 ms.
-    AbortScheduled,
-    /// ABORT TASK sent.
-    Aborting,
-    /// In the error handler.
-    InEh,
-}
-
-/// Who issued the command.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum CommandKind {
-    /// A caller's request, completed upward exactly once.
-    Io,
-    /// The error handler's own command, never completed upward.
-    Eh(EhCommand),
-}
 
 #[derive(Clone, Copy, Debug)]
 pub struct Command {
     pub request: Request,
     pub device: DeviceId,
     pub kind: CommandKind,
-    pub phase: Phase,
+    /// Where it is in its life; changed only through `MidLayer::set_state`.
+    pub state: State,
     pub retries: i32,
     pub allowed: i32,
     pub timeout: Duration,
@@ -64,14 +37,6 @@ pub struct Command {
     pub resid: u32,
     /// Bytes already completed good by earlier attempts (partial completion).
     pub good_bytes: u32,
-    /// `SCSI_EH_ABORT_SCHEDULED`; cleared only when the command is prepared afresh.
-    pub abort_scheduled: bool,
-    /// The current attempt timed out (the error handler does not fetch sense for it).
-    pub timed_out_attempt: bool,
-    /// The transport may still touch the command's buffers.
-    pub transport_owns: bool,
-    /// Counted in the busy counters of its device, target and host.
-    pub busy: bool,
     pub deadline: Instant,
     pub timer_resets: u32,
     /// Consecutive re-preparations that completed no byte (bounded by
@@ -86,9 +51,6 @@ pub struct Command {
     pub eh_carrier: u32,
 }
 
-/// "No slot" in the intrusive lists and carrier links.
-pub const NO_SLOT: u32 = u32::MAX;
-
 impl Command {
     pub fn new(
         request: Request,
@@ -102,7 +64,7 @@ impl Command {
             request,
             device,
             kind,
-            phase: Phase::Queued,
+            state: State::Queued { aborted: false },
             retries: 0,
             allowed,
             timeout,
@@ -114,10 +76,6 @@ impl Command {
             sense: SenseBuffer::EMPTY,
             resid: 0,
             good_bytes: 0,
-            abort_scheduled: false,
-            timed_out_attempt: false,
-            transport_owns: false,
-            busy: false,
             deadline: now,
             timer_resets: 0,
             repreps_without_progress: 0,
@@ -129,6 +87,16 @@ impl Command {
 }
 
 impl Command {
+    /// Counted in its device's, target's and host's busy counters (requests only).
+    pub fn busy(&self) -> bool {
+        self.kind == CommandKind::Io && self.state.busy()
+    }
+
+    /// The transport may still touch the command's buffers.
+    pub fn owned(&self) -> bool {
+        self.state.owned()
+    }
+
     /// unjam's lifetime bound ([`crate::disposition::lifetime_exceeded`]): the limit in whole
     /// seconds once it has passed.
     pub fn lifetime_exceeded(&self, now: Instant) -> Option<u64> {
@@ -177,7 +145,7 @@ impl Slab {
         self.live += 1;
         if let Some(slot) = self.free.pop() {
             let entry = &mut self.slots[slot as usize];
-            debug_assert!(entry.command.is_none());
+            assert!(entry.command.is_none(), "free slot {slot} holds a command");
             entry.command = Some(command);
             return Tag {
                 slot,

@@ -5,8 +5,9 @@
 //! `allowed`, and an error-handler run only holds commands of its own scope (scope
 //! isolation, over LUN, target and host scopes).
 
-use crate::command::{CommandKind, Phase};
-use crate::eh::EhScope;
+use crate::command::CommandKind;
+use crate::ids::EhScope;
+use crate::lifecycle::State;
 use crate::midlayer::MidLayer;
 use crate::topology::HostId;
 
@@ -26,7 +27,7 @@ impl MidLayer {
                     .iter()
                     .filter(move |(_, c)| c.device.0 as usize == index)
             };
-            let busy = mine().filter(|(_, c)| c.busy).count() as u32;
+            let busy = mine().filter(|(_, c)| c.busy()).count() as u32;
             if busy != device.busy {
                 return Err(format!(
                     "device {index}: busy {} but {busy} busy commands",
@@ -66,10 +67,9 @@ impl MidLayer {
     fn check_queues(&self) -> Result<(), String> {
         for (index, device) in self.devices.iter().enumerate() {
             for slot in &device.queue {
-                let queued = self
-                    .slab
-                    .get(*slot)
-                    .is_some_and(|c| c.phase == Phase::Queued && c.device.0 as usize == index);
+                let queued = self.slab.get(*slot).is_some_and(|c| {
+                    matches!(c.state, State::Queued { .. }) && c.device.0 as usize == index
+                });
                 if !queued {
                     return Err(format!(
                         "device {index}: queue holds slot {slot} that is not queued there"
@@ -84,10 +84,10 @@ impl MidLayer {
             let in_queue = self.devices[command.device.0 as usize]
                 .queue
                 .contains(&slot);
-            if (command.phase == Phase::Queued) != in_queue {
+            if matches!(command.state, State::Queued { .. }) != in_queue {
                 return Err(format!(
-                    "slot {slot}: phase {:?} but in queue: {in_queue}",
-                    command.phase
+                    "slot {slot}: state {:?} but in queue: {in_queue}",
+                    command.state
                 ));
             }
         }
@@ -96,15 +96,11 @@ impl MidLayer {
 
     fn check_commands(&self) -> Result<(), String> {
         for (slot, command) in self.slab.iter() {
-            if command.phase == Phase::InFlight && !command.transport_owns {
+            if matches!(command.state, State::Completing { .. } | State::Done) {
                 return Err(format!(
-                    "slot {slot}: in flight but not owned by the transport"
+                    "slot {slot}: {:?} between steps (it must not outlive one input)",
+                    command.state
                 ));
-            }
-            if matches!(command.phase, Phase::Queued | Phase::Delayed)
-                && (command.transport_owns || command.busy)
-            {
-                return Err(format!("slot {slot}: queued but owned or busy"));
             }
             if command.allowed >= 0 && command.counted_retries > command.allowed as u32 {
                 return Err(format!(
@@ -144,7 +140,7 @@ impl MidLayer {
             }
         }
         for (slot, command) in self.slab.iter() {
-            if command.phase != Phase::InEh {
+            if !matches!(command.state, State::InEh { .. }) {
                 continue;
             }
             let held = holders

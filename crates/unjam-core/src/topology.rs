@@ -10,17 +10,7 @@ use crate::config::{DeviceConfig, HostConfig};
 use crate::state::{DeviceState, HostState};
 use crate::time::Instant;
 
-/// Index of a host in the mid-layer.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize)]
-pub struct HostId(pub u32);
-
-/// Index of a target in the mid-layer.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize)]
-pub struct TargetId(pub u32);
-
-/// Index of a logical unit in the mid-layer.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize)]
-pub struct DeviceId(pub u32);
+pub use crate::ids::{DeviceId, HostId, TargetId};
 
 /// `H:C:T:L` as the kernel prints it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
@@ -186,8 +176,8 @@ pub(crate) struct TimedList {
 impl Default for TimedList {
     fn default() -> TimedList {
         TimedList {
-            head: crate::command::NO_SLOT,
-            tail: crate::command::NO_SLOT,
+            head: crate::ids::NO_SLOT,
+            tail: crate::ids::NO_SLOT,
             len: 0,
         }
     }

@@ -14,15 +14,15 @@ use serde::{Serialize, Serializer};
 use unjam_scsi::disposition::QueueReason;
 use unjam_scsi::{BlkStatus, Disposition, ScsiResult};
 
-use crate::action::{EhCommand, ResetKind, Tag, TmfOp, TmfResult};
 use crate::buffers::{Cdb, SenseBuffer};
 use crate::config::TimedOutHook;
 use crate::disposition::SenseReport;
-use crate::eh::EhScope;
+use crate::ids::{
+    DeviceId, EhCommand, EhScope, HostId, ResetKind, Tag, TargetId, TmfOp, TmfResult,
+};
 use crate::request::BlockInfo;
 use crate::state::{DeviceState, HostState};
 use crate::time::Instant;
-use crate::topology::{DeviceId, HostId, TargetId};
 
 /// One event at one instant.
 #[derive(Clone, Copy, Debug)]
@@ -65,6 +65,12 @@ pub enum RequeueWhy {
 }
 
 impl RequeueWhy {
+    /// The command is prepared afresh (a new command for the rest of the request): its
+    /// retry count and abort history start over.
+    pub fn prepares_afresh(self) -> bool {
+        matches!(self, Self::Reprep | Self::DelayedReprep)
+    }
+
     /// The queue reason (and so the blocked counter) this requeue uses.
     pub fn queue_reason(self) -> Option<QueueReason> {
         match self {

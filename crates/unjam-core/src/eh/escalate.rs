@@ -9,8 +9,10 @@ use unjam_scsi::{Disposition, HostByte};
 
 use super::scope::scope_level;
 use super::EhWait;
-use crate::action::{Action, ResetKind, Tag, TmfResult};
-use crate::command::{CommandKind, Phase};
+use crate::action::Action;
+use crate::command::CommandKind;
+use crate::ids::{ResetKind, Tag, TmfResult};
+use crate::lifecycle::State;
 use crate::midlayer::{MidLayer, TmfPurpose};
 use crate::request::TransportOutcome;
 use crate::time::Instant;
@@ -28,23 +30,23 @@ const ESCALATION: [Option<ResetKind>; 5] = [
 impl MidLayer {
     /// The EH command's `eh_timeout` passed: start the escalation.
     pub(crate) fn eh_command_timed_out(&mut self, now: Instant, tag: Tag) {
-        if self.slab.by_tag(tag).is_none() {
-            return;
-        }
-        let Some(cmd) = self.slab.get_mut(tag.slot) else {
+        // An EH command answered in time is gone: its timer has nothing to do.
+        let Some(cmd) = self.slab.by_tag(tag) else {
             return;
         };
-        if !matches!(cmd.kind, CommandKind::Eh(_)) || cmd.phase != Phase::InFlight {
-            return;
-        }
-        cmd.phase = Phase::Aborting;
+        assert!(
+            matches!(cmd.kind, CommandKind::Eh(_)) && matches!(cmd.state, State::InFlight { .. }),
+            "EH command timer of {tag:?} in {:?}",
+            cmd.state
+        );
+        self.set_state(tag.slot, State::Aborting { owned: true });
         self.eh_escalate(now, tag, 0);
     }
 
     /// Sends the first step from `stage` on that the transport and the run's scope allow.
     fn eh_escalate(&mut self, now: Instant, tag: Tag, stage: u8) {
         let Some(cmd) = self.slab.by_tag(tag) else {
-            return;
+            panic!("escalating {tag:?}, which is gone");
         };
         let (device, for_tag, cdb) = (cmd.device, self.slab.tag(cmd.eh_carrier), cmd.request.cdb);
         let host = self.host_of(device);
@@ -118,7 +120,10 @@ impl MidLayer {
         stage: u8,
         result: TmfResult,
     ) {
-        if let Some(cmd) = self.slab.by_tag(tag) {
+        let Some(cmd) = self.slab.by_tag(tag) else {
+            panic!("escalation answer for {tag:?}, which is gone");
+        };
+        {
             let (device, for_tag) = (cmd.device, self.slab.tag(cmd.eh_carrier));
             match ESCALATION.get(stage as usize).copied().flatten() {
                 None => self.trace(now, || TraceEvent::AbortDone {
@@ -139,30 +144,28 @@ impl MidLayer {
         if result == TmfResult::Failed {
             return self.eh_escalate(now, tag, stage.saturating_add(1));
         }
-        if let Some(cmd) = self
-            .slab
-            .get_mut(tag.slot)
-            .filter(|c| c.phase == Phase::Aborting)
-        {
-            cmd.transport_owns = false;
-        }
+        // The abort or reset completed: the transport dropped the command.
+        let released = self.slab.command(tag.slot).state.released();
+        self.set_state(tag.slot, released);
         self.eh_command_failed(now, tag);
     }
 
     /// The EH command ends FAILED; the run waiting for it goes on.
     fn eh_command_failed(&mut self, now: Instant, tag: Tag) {
         let Some(cmd) = self.slab.by_tag(tag) else {
-            return;
+            panic!("EH command {tag:?} failed but is gone");
         };
-        let (device, owned, carrier) = (cmd.device, cmd.transport_owns, cmd.eh_carrier);
+        let (device, owned, carrier) = (cmd.device, cmd.owned(), cmd.eh_carrier);
         let CommandKind::Eh(command) = cmd.kind else {
             panic!("escalation of {tag:?}, which is not an EH command");
         };
         let for_tag = self.slab.tag(carrier);
         if owned {
             self.actions.push_back(Action::Revoke { tag, device });
+            let released = self.slab.command(tag.slot).state.released();
+            self.set_state(tag.slot, released);
         }
-        self.slab.remove(tag.slot);
+        self.remove_eh_command(tag);
         let outcome = TransportOutcome::host(HostByte::DID_TIME_OUT);
         let (result, sense) = (outcome.result, outcome.sense);
         let verdict = Disposition::Failed;

@@ -8,10 +8,10 @@
 //! LUNs stall only while a host-wide step and its settle run (issue 9, "Done when").
 
 use super::{EhRun, EhWait};
+use crate::ids::{DeviceId, HostId, TargetId};
 use crate::midlayer::MidLayer;
 use crate::state::HostState;
 use crate::time::Instant;
-use crate::topology::{DeviceId, HostId, TargetId};
 use crate::trace::TraceEvent;
 
 impl MidLayer {

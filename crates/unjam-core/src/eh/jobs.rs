@@ -7,14 +7,16 @@ use std::time::Duration;
 use unjam_scsi::SamStatus;
 
 use super::{EhJob, EhRun, EhStep, EhWait, TestStage};
-use crate::action::{Action, EhCommand, ResetKind, Tag};
+use crate::action::Action;
 use crate::command::{Command, CommandKind};
 use crate::disposition::{check_sense, SenseVerdict};
+use crate::ids::DeviceId;
+use crate::ids::{EhCommand, ResetKind, Tag};
+use crate::lifecycle::State;
 use crate::midlayer::{MidLayer, TmfPurpose};
 use crate::request::Request;
 use crate::time::Instant;
 use crate::timers::RareTimer;
-use crate::topology::DeviceId;
 use crate::trace::TraceEvent;
 
 /// Settle time after a bus or host reset (`BUS_RESET_SETTLE_TIME`, `HOST_RESET_SETTLE_TIME`).
@@ -89,11 +91,15 @@ impl MidLayer {
     /// ABORT_SCHEDULED, which after an abort-and-retry also skips a later CHECK CONDITION;
     /// unjam follows seed 002 §8 and skips only a timed-out attempt.)
     fn needs_sense(&self, slot: u32) -> bool {
-        self.slab.get(slot).is_some_and(|cmd| {
-            !cmd.timed_out_attempt
-                && !cmd.sense.is_valid()
-                && cmd.result.status() == SamStatus::CHECK_CONDITION
-        })
+        let cmd = self.slab.command(slot);
+        let timed_out = matches!(
+            cmd.state,
+            State::InEh {
+                timed_out: true,
+                ..
+            }
+        );
+        !timed_out && !cmd.sense.is_valid() && cmd.result.status() == SamStatus::CHECK_CONDITION
     }
 
     /// A smaller scope already tried this step for the command's device.
@@ -124,7 +130,7 @@ impl MidLayer {
     /// Devices with commands in `run.work`, in order of first appearance.
     pub(crate) fn work_devices(&self, run: &EhRun) -> Vec<DeviceId> {
         let mut devices = Vec::new();
-        for cmd in run.work.iter().filter_map(|s| self.slab.get(*s)) {
+        for cmd in run.work.iter().map(|s| self.slab.command(*s)) {
             if !devices.contains(&cmd.device) {
                 devices.push(cmd.device);
             }
@@ -158,14 +164,12 @@ impl MidLayer {
     pub(crate) fn eh_start_job(&mut self, now: Instant, run: &mut EhRun, job: EhJob) {
         match job {
             EhJob::RequestSense { slot } => {
-                let Some(device) = self
-                    .slab
-                    .get(slot)
-                    .filter(|_| run.work.contains(&slot))
-                    .map(|c| c.device)
-                else {
-                    return;
-                };
+                // Planned for commands in the run's work; only its own answer finishes one.
+                assert!(
+                    run.work.contains(&slot),
+                    "REQUEST SENSE for slot {slot} not in work"
+                );
+                let device = self.slab.command(slot).device;
                 self.send_eh_command(now, run, device, EhCommand::RequestSense, job, slot);
             }
             EhJob::StartUnit { device, .. } => {
@@ -208,7 +212,7 @@ impl MidLayer {
             .copied()
             .find(|s| self.in_reset_domain(device, kind, self.slab.command(*s).device));
         let Some(carrier) = carrier else {
-            return;
+            panic!("{kind:?} reset of {device:?} planned with no command of its domain");
         };
         let for_tag = self.slab.tag(carrier);
         let cdb = self.slab.command(carrier).request.cdb;
@@ -290,8 +294,8 @@ impl MidLayer {
         request.timeout = Some(timeout);
         let mut eh_command =
             Command::new(request, device, CommandKind::Eh(command), 0, timeout, now);
-        eh_command.phase = crate::command::Phase::InFlight;
-        eh_command.transport_owns = true;
+        // Created sent: an EH command never waits in a queue and is never counted busy.
+        eh_command.state = State::InFlight { aborted: false };
         eh_command.attempts = 1;
         eh_command.eh_carrier = carrier;
         let tag = self.slab.insert(eh_command);
@@ -327,7 +331,7 @@ impl MidLayer {
             .work
             .iter()
             .copied()
-            .filter(|s| self.slab.get(*s).is_some_and(|c| c.device == device))
+            .filter(|s| self.slab.command(*s).device == device)
             .collect();
         for slot in slots {
             self.revoke_if_owned(now, slot);
@@ -338,12 +342,10 @@ impl MidLayer {
     /// The core gives up waiting for the transport: it must drop the command now.
     pub(crate) fn revoke_if_owned(&mut self, _now: Instant, slot: u32) {
         let tag: Tag = self.slab.tag(slot);
-        let Some(cmd) = self.slab.get_mut(slot) else {
-            return;
-        };
-        if cmd.transport_owns {
-            cmd.transport_owns = false;
-            let device = cmd.device;
+        let cmd = self.slab.command(slot);
+        if cmd.owned() {
+            let (device, released) = (cmd.device, cmd.state.released());
+            self.set_state(slot, released);
             self.actions.push_back(Action::Revoke { tag, device });
         }
     }

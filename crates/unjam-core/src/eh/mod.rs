@@ -30,37 +30,17 @@ use std::collections::VecDeque;
 use unjam_scsi::disposition::QueueReason;
 use unjam_scsi::HostByte;
 
-use crate::action::{ResetKind, Tag, TmfOp};
-use crate::command::Phase;
 use crate::disposition::{noretry_cmd, retry_allowed, RetryCounter, RETRIES_NO_LIMIT};
+use crate::ids::{DeviceId, HostId};
+use crate::ids::{ResetKind, Tag, TmfOp};
+use crate::lifecycle::State;
 use crate::midlayer::MidLayer;
 use crate::state::HostState;
 use crate::time::Instant;
 use crate::timers::RareTimer;
-use crate::topology::{DeviceId, HostId, TargetId};
 use crate::trace::{RequeueWhy, TraceEvent};
 
-/// What one error-handler run may touch and block. Serialized as its kind (`lun`,
-/// `target`, `host`); trace lines name the device beside it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum EhScope {
-    /// One LUN (Wenchao Hao's LUN-based handler).
-    Lun(DeviceId),
-    /// Every LUN of one target.
-    Target(TargetId),
-    /// Every device of the host (the kernel's `scsi_unjam_host`).
-    Host(HostId),
-}
-
-impl EhScope {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Lun(_) => "lun",
-            Self::Target(_) => "target",
-            Self::Host(_) => "host",
-        }
-    }
-}
+pub use crate::ids::EhScope;
 
 /// One rung of the ladder.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -200,14 +180,23 @@ impl EhRun {
 }
 
 impl MidLayer {
-    /// `scsi_eh_scmd_add`: hand a dispatched command to its host's error handler.
-    pub(crate) fn eh_add(&mut self, now: Instant, slot: u32) {
-        let Some(cmd) = self.slab.get_mut(slot) else {
-            return;
-        };
-        assert!(cmd.busy, "only dispatched commands enter the error handler");
-        cmd.phase = Phase::InEh;
-        let device = cmd.device;
+    /// `scsi_eh_scmd_add`: hand a dispatched command to its host's error handler;
+    /// `timed_out` says whether this attempt timed out (then no REQUEST SENSE for it).
+    pub(crate) fn eh_add(&mut self, now: Instant, slot: u32, timed_out: bool) {
+        let cmd = self.slab.command(slot);
+        assert!(
+            cmd.busy(),
+            "only dispatched commands enter the error handler"
+        );
+        let (state, device) = (cmd.state, cmd.device);
+        self.set_state(
+            slot,
+            State::InEh {
+                aborted: state.aborted(),
+                owned: state.owned(),
+                timed_out,
+            },
+        );
         // sd's `eh_reset`: the run may count one medium-access timeout for the device.
         self.devices[device.0 as usize].ignore_medium_access_errors = false;
         let host = self.host_of(device);
@@ -281,10 +270,8 @@ impl MidLayer {
             return;
         }
         let work = std::mem::take(&mut self.eh_queues[index]);
-        let mut devices: Vec<DeviceId> = work
-            .iter()
-            .filter_map(|s| self.slab.get(*s).map(|c| c.device))
-            .collect();
+        let mut devices: Vec<DeviceId> =
+            work.iter().map(|s| self.slab.command(*s).device).collect();
         devices.sort();
         devices.dedup();
         let (failed, busy) = (entry.failed, entry.busy);
@@ -361,8 +348,10 @@ impl MidLayer {
                 }
             }
         }
-        debug_assert!(false, "error handler did not settle");
-        self.eh_finish(now, run);
+        panic!(
+            "error handler run {} did not settle in {MAX_STEPS_PER_CALL} steps",
+            run.epoch
+        );
     }
 
     /// Takes the parked run whose wait `matches`.
@@ -381,7 +370,7 @@ impl MidLayer {
         for device in self.hosts[host.0 as usize].devices.clone() {
             self.devices[device.0 as usize].eh_done = Default::default();
         }
-        debug_assert!(run.work.is_empty(), "the ladder ends with offline");
+        assert!(run.work.is_empty(), "the host ladder ends with offline");
         run.done.append(&mut run.work);
         self.hosts[host.0 as usize].last_reset = None;
         self.hosts[host.0 as usize].failed = 0;
@@ -407,8 +396,14 @@ impl MidLayer {
     /// `scsi_eh_flush_done_q` for one command.
     pub(crate) fn eh_flush_one(&mut self, now: Instant, slot: u32) {
         let tag = self.slab.tag(slot);
-        let Some(cmd) = self.slab.get_mut(slot) else {
-            return;
+        let cmd = self.slab.command_mut(slot);
+        let State::InEh {
+            aborted,
+            owned: false,
+            ..
+        } = cmd.state
+        else {
+            panic!("flushing {tag:?} in {:?}", cmd.state);
         };
         let device = cmd.device;
         let online = self.devices[device.0 as usize].state.is_online();
@@ -418,10 +413,6 @@ impl MidLayer {
         };
         let retry = online && !noretry_cmd(cmd.result, &cmd.request) && retry_allowed(&mut counter);
         cmd.retries = counter.retries;
-        debug_assert!(
-            !cmd.transport_owns,
-            "flushing a command the transport still owns"
-        );
         if retry {
             self.trace(now, || TraceEvent::FlushRetry { device, tag });
             self.requeue(
@@ -437,6 +428,7 @@ impl MidLayer {
             cmd.result = cmd.result.with_host(HostByte::DID_TIME_OUT);
         }
         self.trace(now, || TraceEvent::FlushFinish { device, tag });
+        self.set_state(slot, State::Completing { aborted });
         self.finish_command(now, slot);
     }
 }

@@ -5,29 +5,34 @@
 use unjam_scsi::{Disposition, HostByte};
 
 use super::{EhJob, EhRun, EhWait, TestStage};
-use crate::action::{ResetKind, Tag, TmfOp, TmfResult};
-use crate::command::{CommandKind, Phase};
+use crate::command::CommandKind;
 use crate::disposition::{eh_completed_normally, RETRIES_NO_LIMIT};
+use crate::ids::{DeviceId, HostId};
+use crate::ids::{ResetKind, Tag, TmfOp, TmfResult};
+use crate::lifecycle::State;
 use crate::midlayer::MidLayer;
 use crate::request::TransportOutcome;
 use crate::state::DeviceState;
 use crate::time::Instant;
-use crate::topology::{DeviceId, HostId};
 use crate::trace::TraceEvent;
 
 impl MidLayer {
     /// An EH command completed (from `handle_transport_done`).
     pub(crate) fn eh_command_done(&mut self, now: Instant, tag: Tag, outcome: TransportOutcome) {
-        let escalating = self
-            .slab
-            .by_tag(tag)
-            .is_some_and(|c| c.phase == Phase::Aborting);
-        if !escalating {
+        let state = self.slab.command(tag.slot).state;
+        if !matches!(state, State::Aborting { .. }) {
             return self.eh_command_answered(now, tag, outcome);
         }
         // Late: the escalation decides (FAILED); the transport has let go of it.
-        if let Some(cmd) = self.slab.get_mut(tag.slot) {
-            cmd.transport_owns = false;
+        self.set_state(tag.slot, state.released());
+    }
+
+    /// An EH command is over: its slot is freed (the run keeps its answer).
+    pub(crate) fn remove_eh_command(&mut self, tag: Tag) -> crate::command::Command {
+        self.set_state(tag.slot, State::Done);
+        match self.slab.remove(tag.slot) {
+            Some(cmd) => cmd,
+            None => panic!("EH command {tag:?} vanished"),
         }
     }
 
@@ -43,7 +48,7 @@ impl MidLayer {
             opcode,
             &self.device_view(device),
         );
-        self.slab.remove(tag.slot);
+        self.remove_eh_command(tag);
         self.slab.command_mut(carrier).sense = outcome.sense;
         let for_tag = self.slab.tag(carrier);
         self.apply_effects(now, device, for_tag, &verdict.effects);
@@ -66,10 +71,7 @@ impl MidLayer {
 
     /// The transport refused an EH command: treated as FAILED.
     pub(crate) fn eh_command_refused(&mut self, now: Instant, tag: Tag) {
-        if self.slab.by_tag(tag).is_none() {
-            return;
-        }
-        self.slab.remove(tag.slot);
+        self.remove_eh_command(tag);
         let outcome = TransportOutcome::host(HostByte::DID_ERROR);
         self.eh_answer(
             now,
@@ -110,7 +112,7 @@ impl MidLayer {
         let Some(mut run) =
             self.eh_resume(|run| run.epoch == epoch && run.waiting == EhWait::Settle)
         else {
-            return;
+            panic!("settle timer of run {epoch} with no run settling");
         };
         run.waiting = EhWait::Nothing;
         self.eh_advance(now, run);
@@ -124,15 +126,15 @@ impl MidLayer {
         matches: impl Fn(&EhRun) -> bool,
         handle: impl FnOnce(&mut MidLayer, &mut EhRun, EhJob),
     ) {
+        // Every EH command and reset is sent by a run that parks waiting for its answer.
         let Some(mut run) = self.eh_resume(matches) else {
-            return;
+            panic!("an error-handler answer with no run waiting for it");
         };
-        let job = match run.waiting {
-            EhWait::Command { job, .. } | EhWait::Tmf { job, .. } => job,
-            _ => {
-                self.eh_runs.push(run);
-                return;
-            }
+        let (EhWait::Command { job, .. } | EhWait::Tmf { job, .. }) = run.waiting else {
+            panic!(
+                "an error-handler answer for a run waiting for {:?}",
+                run.waiting
+            );
         };
         run.waiting = EhWait::Nothing;
         handle(self, &mut run, job);
@@ -330,16 +332,11 @@ impl MidLayer {
             .work
             .iter()
             .copied()
-            .filter(|s| {
-                self.slab
-                    .get(*s)
-                    .is_some_and(|c| devices.contains(&c.device))
-            })
+            .filter(|s| devices.contains(&self.slab.command(*s).device))
             .collect();
         for slot in &slots {
-            if let Some(cmd) = self.slab.get_mut(*slot) {
-                cmd.transport_owns = false;
-            }
+            let released = self.slab.command(*slot).state.released();
+            self.set_state(*slot, released);
             if finish {
                 run.finish(*slot);
             }
@@ -359,10 +356,7 @@ impl MidLayer {
         let try_stu = kind == ResetKind::Host;
         let mut tests: Vec<EhJob> = Vec::new();
         for device in devices.iter().copied() {
-            if !slots
-                .iter()
-                .any(|s| self.slab.get(*s).is_some_and(|c| c.device == device))
-            {
+            if !slots.iter().any(|s| self.slab.command(*s).device == device) {
                 continue;
             }
             let start_unit = try_stu && self.devices[device.0 as usize].config.allow_restart;
@@ -398,7 +392,7 @@ impl MidLayer {
             .work
             .iter()
             .copied()
-            .filter(|s| self.slab.get(*s).is_some_and(|c| c.device == device))
+            .filter(|s| self.slab.command(*s).device == device)
             .collect();
         for slot in slots {
             if try_stu || self.eh_action(now, slot) == Disposition::Success {
@@ -415,9 +409,7 @@ impl MidLayer {
     /// ("Medium access timeout failure. Offlining disk!"). Always SUCCESS.
     fn eh_action(&mut self, now: Instant, slot: u32) -> Disposition {
         let tag = self.slab.tag(slot);
-        let Some(cmd) = self.slab.get(slot) else {
-            return Disposition::Success;
-        };
+        let cmd = self.slab.command(slot);
         let device = cmd.device;
         let dev = &mut self.devices[device.0 as usize];
         let timed_out = cmd.result.host() == HostByte::DID_TIME_OUT;

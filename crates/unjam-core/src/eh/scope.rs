@@ -8,12 +8,12 @@
 use std::collections::VecDeque;
 
 use super::{EhRun, EhScope, EhStep, EhWait, LUN_LADDER, TARGET_LADDER};
-use crate::action::ResetKind;
-use crate::command::Phase;
+use crate::ids::ResetKind;
+use crate::ids::{DeviceId, HostId};
+use crate::lifecycle::State;
 use crate::midlayer::MidLayer;
 use crate::state::DeviceState;
 use crate::time::Instant;
-use crate::topology::{DeviceId, HostId};
 use crate::trace::TraceEvent;
 
 /// One active LUN- or target-scope handler: failed commands waiting for the wake-up, or a
@@ -98,9 +98,7 @@ impl MidLayer {
     /// The scoped analogue of `scsi_eh_scmd_add`: only the scope's devices stop.
     pub(crate) fn scoped_add(&mut self, now: Instant, scope: EhScope, slot: u32) {
         let tag = self.slab.tag(slot);
-        let Some(device) = self.slab.get(slot).map(|c| c.device) else {
-            return;
-        };
+        let device = self.slab.command(slot).device;
         let host = self.host_of(device);
         self.start_deadline_clock(now, host);
         let index = match self.scoped_eh.iter().position(|e| e.scope == scope) {
@@ -135,7 +133,7 @@ impl MidLayer {
     fn scope_busy(&self, scope: EhScope) -> u32 {
         self.slab
             .iter()
-            .filter(|(_, c)| c.busy && self.scope_contains(scope, c.device))
+            .filter(|(_, c)| c.busy() && self.scope_contains(scope, c.device))
             .count() as u32
     }
 
@@ -153,7 +151,9 @@ impl MidLayer {
                 && matches!(other.scope, EhScope::Lun(d) if self.scope_contains(entry.scope, d))
         });
         let in_flight = self.slab.iter().any(|(_, c)| {
-            c.busy && c.phase != Phase::InEh && self.scope_contains(entry.scope, c.device)
+            c.busy()
+                && !matches!(c.state, State::InEh { .. })
+                && self.scope_contains(entry.scope, c.device)
         });
         !nested && !in_flight
     }
@@ -212,9 +212,7 @@ impl MidLayer {
         let past_deadline = self.past_deadline(now, host);
         let mut handed: Vec<(EhScope, u32)> = Vec::new();
         for slot in std::mem::take(&mut run.work) {
-            let Some(device) = self.slab.get(slot).map(|c| c.device) else {
-                continue;
-            };
+            let device = self.slab.command(slot).device;
             self.mark_tried(device, &tried);
             let next = self.next_scope(device, Some(scope));
             let fallback = self.devices[device.0 as usize].config.eh_scopes.fallback;

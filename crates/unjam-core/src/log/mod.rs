@@ -10,7 +10,7 @@ mod ratelimit;
 pub use format::{additional_sense, cdb_line, result_line, sense_key_line};
 pub use ratelimit::RateLimit;
 
-use crate::action::{ResetKind, TmfResult};
+use crate::ids::{ResetKind, TmfResult};
 use crate::midlayer::MidLayer;
 use crate::topology::{DeviceId, DeviceLabel, HostId};
 use crate::trace::{RejectReason, TraceEvent, TraceRecord};

@@ -8,11 +8,12 @@ use unjam_scsi::{BlkStatus, Disposition, MlStatus};
 use super::MidLayer;
 use crate::action::{Action, Completion, Tag};
 use crate::buffers::Cdb;
-use crate::command::{CommandKind, Phase};
+use crate::command::CommandKind;
 use crate::disposition::{
     decide_disposition, io_completion, result_to_blk_status, CommandView, CompletionInput,
     Decision, FinishOrRequeue, RequeueKind, RetryCounter,
 };
+use crate::lifecycle::State;
 use crate::request::{cmd_flags, TransportOutcome};
 use crate::time::Instant;
 use crate::timers::RareTimer;
@@ -31,24 +32,22 @@ impl MidLayer {
             self.trace(now, || TraceEvent::StaleCompletion { tag });
             return;
         };
-        let (device, phase, kind) = (cmd.device, cmd.phase, cmd.kind);
+        let (device, state, kind) = (cmd.device, cmd.state, cmd.kind);
         if let CommandKind::Eh(_) = kind {
             self.eh_command_done(now, tag, outcome);
             self.run_pending(now);
             return;
         }
-        if !matches!(phase, Phase::InFlight | Phase::Polling) {
-            if let Some(cmd) = self.slab.get_mut(tag.slot) {
-                cmd.transport_owns = false;
-            }
+        let (State::InFlight { aborted } | State::Polling { aborted }) = state else {
+            // The timeout claimed it first (or a reset already covered it): the transport
+            // has let go of it now; the completion is dropped and counted.
+            self.set_state(tag.slot, state.released());
             self.stats.late_completions_dropped += 1;
             self.trace(now, || TraceEvent::LateCompletionDropped { device, tag });
             return;
-        }
-        let Some(cmd) = self.slab.get_mut(tag.slot) else {
-            return;
         };
-        cmd.transport_owns = false;
+        self.set_state(tag.slot, State::Completing { aborted });
+        let cmd = self.slab.command_mut(tag.slot);
         cmd.result = outcome.result.with_ml(MlStatus::OK);
         cmd.sense = outcome.sense;
         cmd.resid = outcome.resid;
@@ -66,6 +65,10 @@ impl MidLayer {
 
     /// `scsi_complete`: disposition, runtime cap, then finish, requeue or error handler.
     fn complete_command(&mut self, now: Instant, slot: u32) {
+        assert!(
+            matches!(self.slab.command(slot).state, State::Completing { .. }),
+            "scsi_complete of a command not completing"
+        );
         let decision = self.decide(now, slot);
         let cmd = self.slab.command(slot);
         let mut disposition = decision.disposition;
@@ -89,7 +92,7 @@ impl MidLayer {
                 decision.effects.counted_retry,
             ),
             Disposition::AddToMlQueue => self.requeue(now, slot, RequeueWhy::AddToMlQueue, false),
-            _ => self.eh_add(now, slot),
+            _ => self.eh_add(now, slot, false),
         }
     }
 
@@ -106,7 +109,7 @@ impl MidLayer {
             result: cmd.result,
             sense: &cmd.sense,
             request: &cmd.request,
-            abort_scheduled: cmd.abort_scheduled,
+            abort_scheduled: cmd.state.aborted(),
             submitted_by_eh: false,
         };
         let decision = decide_disposition(&command_view, &view, &mut counter);
@@ -174,15 +177,16 @@ impl MidLayer {
     /// `scsi_finish_command` + `scsi_io_completion`: complete the good bytes, then end,
     /// requeue or re-prepare the rest.
     pub(crate) fn finish_command(&mut self, now: Instant, slot: u32) {
-        self.release_busy(now, slot);
-        let Some(device) = self.slab.get(slot).map(|c| c.device) else {
-            return;
-        };
+        let cmd = self.slab.command(slot);
+        assert!(
+            matches!(cmd.state, State::Completing { .. }),
+            "finishing a command that is not completing: {:?}",
+            cmd.state
+        );
+        let device = cmd.device;
         self.clear_blocked(device);
         let view = self.device_view(device);
-        let Some(cmd) = self.slab.get(slot) else {
-            return;
-        };
+        let cmd = self.slab.command(slot);
         let runtime_exceeded = cmd.lifetime_exceeded(now);
         let mut plan = io_completion(&CompletionInput {
             result: cmd.result,
@@ -202,9 +206,7 @@ impl MidLayer {
             });
         }
         self.bound_repreps(now, slot, &mut plan);
-        let Some(cmd) = self.slab.get_mut(slot) else {
-            return;
-        };
+        let cmd = self.slab.command_mut(slot);
         cmd.good_bytes = cmd.good_bytes.saturating_add(plan.good_bytes);
         cmd.result = plan.result;
         if plan.sense_cleared {
@@ -257,9 +259,7 @@ impl MidLayer {
     }
 
     fn trace_failure(&mut self, now: Instant, slot: u32) {
-        let Some(cmd) = self.slab.get(slot) else {
-            return;
-        };
+        let cmd = self.slab.command(slot);
         let (device, tag) = (cmd.device, self.slab.tag(slot));
         let (result, sense, cdb) = (cmd.result, cmd.sense, cmd.request.cdb);
         let cmd_age_s = cmd.age(now).as_secs();
@@ -343,11 +343,9 @@ impl MidLayer {
             RequeueKind::DelayedReprep => {
                 self.reprep(slot, good_bytes);
                 let tag = self.slab.tag(slot);
-                let Some(cmd) = self.slab.get_mut(slot) else {
-                    return;
-                };
-                cmd.phase = Phase::Delayed;
-                let device = cmd.device;
+                self.stop_request_timer(slot);
+                self.set_state(slot, State::Delayed { aborted: false });
+                let device = self.slab.command(slot).device;
                 self.stats.uncounted_requeues += 1;
                 self.trace(now, || TraceEvent::Requeued {
                     device,
@@ -369,13 +367,11 @@ impl MidLayer {
     /// retry count and the eh flags (a fresh prepare), keep the allocation time (so the
     /// runtime cap still bounds a request that is prepared again and again).
     fn reprep(&mut self, slot: u32, good_bytes: u32) {
-        let Some(cmd) = self.slab.get_mut(slot) else {
-            return;
-        };
-        let sector = self.devices[cmd.device.0 as usize]
+        let sector_size = self.devices[self.slab.command(slot).device.0 as usize]
             .config
-            .sector_size
-            .max(1);
+            .sector_size;
+        let cmd = self.slab.command_mut(slot);
+        let sector = sector_size.max(1);
         if good_bytes > 0 {
             // A command the extent codec does not know keeps its CDB (only READ and WRITE
             // complete part of their blocks).
@@ -387,23 +383,20 @@ impl MidLayer {
         }
         cmd.retries = 0;
         cmd.counted_retries = 0;
-        cmd.abort_scheduled = false;
     }
 
     /// The request's one completion: frees its slot and queues [`Action::Complete`].
     pub(crate) fn complete_upward(&mut self, now: Instant, slot: u32, status: BlkStatus) {
         let tag = self.slab.tag(slot);
+        self.set_state(slot, State::Done);
         let Some(cmd) = self.slab.remove(slot) else {
-            return;
+            panic!("slot {slot} vanished while completing");
         };
-        debug_assert!(
-            !cmd.transport_owns,
-            "completion while the transport owns the buffers"
-        );
-        debug_assert!(!cmd.busy, "completion of a busy command");
-        debug_assert!(
+        assert!(
             cmd.allowed < 0 || cmd.counted_retries <= cmd.allowed as u32,
-            "retries > allowed"
+            "{} counted retries > allowed {}",
+            cmd.counted_retries,
+            cmd.allowed
         );
         let device = cmd.device;
         let dev = &mut self.devices[device.0 as usize];

@@ -6,12 +6,13 @@ use unjam_scsi::{BlkStatus, HostByte, ScsiResult};
 
 use super::{MidLayer, SubmitError};
 use crate::action::{Action, Tag};
-use crate::command::{Command, CommandKind, Phase};
+use crate::command::{Command, CommandKind};
 use crate::config::TimerModel;
+use crate::lifecycle::State;
 use crate::request::Request;
 use crate::state::{DispatchGate, HostState};
 use crate::time::Instant;
-use crate::timers::{jiffy, queue_rerun_at, requeue_run_at, RareTimer};
+use crate::timers::{jiffy, queue_rerun_at, RareTimer};
 use crate::topology::DeviceId;
 use crate::trace::{RejectReason, RequeueWhy, TraceEvent};
 
@@ -227,26 +228,15 @@ impl MidLayer {
 
     fn dispatch(&mut self, now: Instant, device: DeviceId, slot: u32) {
         let tag = self.slab.next_generation(slot);
+        let aborted = self.slab.command(slot).state.aborted();
+        self.set_state(slot, State::InFlight { aborted });
         let cmd = self.slab.command_mut(slot);
-        assert!(
-            !cmd.transport_owns && !cmd.busy,
-            "dispatch of a command the transport owns or that is busy"
-        );
-        cmd.phase = Phase::InFlight;
-        cmd.transport_owns = true;
-        cmd.busy = true;
         cmd.attempts += 1;
         cmd.result = ScsiResult::OK;
         cmd.sense.clear();
         cmd.resid = 0;
-        cmd.timed_out_attempt = false;
         cmd.prepared_at.get_or_insert(now);
         let (request, attempt) = (cmd.request, cmd.attempts);
-        let dev = &mut self.devices[device.0 as usize];
-        dev.busy += 1;
-        let (target, host) = (dev.target, dev.host);
-        self.targets[target.0 as usize].busy += 1;
-        self.hosts[host.0 as usize].busy += 1;
         self.start_request_timer(now, slot);
         self.actions.push_back(Action::Dispatch {
             tag,
@@ -266,7 +256,7 @@ impl MidLayer {
     fn reject_head(&mut self, now: Instant, device: DeviceId, reason: RejectReason) -> bool {
         let dev = &mut self.devices[device.0 as usize];
         let Some(slot) = dev.queue.pop_front() else {
-            return false;
+            panic!("rejecting the head of {device:?}'s empty queue");
         };
         let logged = reason == RejectReason::Dead
             || (reason == RejectReason::Offline && !dev.offline_logged);
@@ -279,9 +269,7 @@ impl MidLayer {
             }
             RejectReason::Cancelled => (HostByte::DID_ERROR, BlkStatus::Offline),
         };
-        if let Some(cmd) = self.slab.get_mut(slot) {
-            cmd.result = ScsiResult::OK.with_host(host_byte);
-        }
+        self.slab.command_mut(slot).result = ScsiResult::OK.with_host(host_byte);
         let tag = self.slab.tag(slot);
         self.stats.rejected += 1;
         self.trace(now, || TraceEvent::Rejected {
@@ -295,19 +283,13 @@ impl MidLayer {
     }
 
     /// Puts a command back at the head of its device queue (`scsi_queue_insert`). The
-    /// queue runs again at once, or after kblockd's requeue work under the jiffies model.
+    /// queue runs again at once, or after kblockd's requeue work under the jiffies model. A
+    /// re-preparation (`why` Reprep / DelayedReprep) is a fresh prepare: it clears the
+    /// abort history.
     pub(crate) fn requeue(&mut self, now: Instant, slot: u32, why: RequeueWhy, counted: bool) {
-        self.release_busy(now, slot);
         self.stop_request_timer(slot);
-        let cmd = self.slab.command_mut(slot);
-        assert!(
-            !cmd.transport_owns,
-            "requeue while the transport owns the buffers"
-        );
-        cmd.phase = Phase::Queued;
-        if counted {
-            cmd.counted_retries += 1;
-        }
+        let cmd = self.slab.command(slot);
+        let aborted = cmd.state.aborted() && !why.prepares_afresh();
         let device = cmd.device;
         let cap_deadline = cmd.lifetime_deadline();
         assert!(
@@ -316,7 +298,16 @@ impl MidLayer {
                 || cmd.lifetime_exceeded(now).is_none(),
             "uncounted requeue past the runtime cap"
         );
+        let model = self.timer_model(device);
+        let delayed_until = crate::timers::requeue_run_at(model, now);
+        let to = match delayed_until {
+            // On the requeue list until kblockd's requeue work inserts it at the head.
+            Some(_) => State::Delayed { aborted },
+            None => State::Queued { aborted },
+        };
+        self.set_state(slot, to);
         if counted {
+            self.slab.command_mut(slot).counted_retries += 1;
             self.stats.counted_retries += 1;
         } else {
             self.stats.uncounted_requeues += 1;
@@ -330,10 +321,8 @@ impl MidLayer {
             counted,
             cap_deadline,
         });
-        match requeue_run_at(self.timer_model(device), now) {
+        match delayed_until {
             Some(at) => {
-                // On the requeue list until kblockd's requeue work inserts it at the head.
-                self.slab.command_mut(slot).phase = Phase::Delayed;
                 let timer = RareTimer::DelayedRequeue {
                     slot,
                     generation: tag.generation,
@@ -376,32 +365,6 @@ impl MidLayer {
         }
     }
 
-    /// Takes a command out of the busy counts (`scsi_device_unbusy`); wakes the error
-    /// handler and starved devices as needed.
-    pub(crate) fn release_busy(&mut self, _now: Instant, slot: u32) {
-        let cmd = self.slab.command_mut(slot);
-        if !cmd.busy {
-            return;
-        }
-        cmd.busy = false;
-        let device = cmd.device;
-        let dev = &mut self.devices[device.0 as usize];
-        dev.busy -= 1;
-        let (target, host_id) = (dev.target, dev.host);
-        self.targets[target.0 as usize].busy -= 1;
-        let host = &mut self.hosts[host_id.0 as usize];
-        host.busy -= 1;
-        let recovering = host.state.in_recovery() || host.eh_partial || !self.scoped_eh.is_empty();
-        if recovering && !self.pending_wakes.contains(&host_id) {
-            self.pending_wakes.push(host_id);
-        }
-        if let Some(starved) = host.starved.pop_front() {
-            self.devices[starved.0 as usize].starved = false;
-            self.schedule_run(starved);
-        }
-        self.schedule_run(device);
-    }
-
     /// The transport refused the command at dispatch (`queuecommand` returned busy):
     /// requeue at the head without counting, and block the level it names. Past the runtime
     /// cap the command is finished with DID_ERROR instead.
@@ -412,7 +375,8 @@ impl MidLayer {
             self.trace(now, || TraceEvent::StaleCompletion { tag });
             return;
         };
-        if cmd.phase != Phase::InFlight {
+        if !matches!(cmd.state, State::InFlight { .. }) {
+            // A refusal after the command's timer already claimed it: the claim stands.
             return;
         }
         if let CommandKind::Eh(_) = cmd.kind {
@@ -420,8 +384,8 @@ impl MidLayer {
         }
         let device = cmd.device;
         let capped = cmd.lifetime_exceeded(now);
+        let aborted = cmd.state.aborted();
         let cmd = self.slab.command_mut(tag.slot);
-        cmd.transport_owns = false;
         cmd.attempts = cmd.attempts.saturating_sub(1);
         self.stop_request_timer(tag.slot);
         self.trace(now, || TraceEvent::DispatchRefused {
@@ -437,6 +401,7 @@ impl MidLayer {
                 waited_s,
             });
             self.set_result_host(tag.slot, HostByte::DID_ERROR);
+            self.set_state(tag.slot, State::Completing { aborted });
             self.finish_command(now, tag.slot);
         } else {
             self.requeue(now, tag.slot, RequeueWhy::DispatchRefused, false);

@@ -17,6 +17,7 @@ mod complete;
 mod dispatch;
 mod request_timer;
 mod timeout;
+mod transition;
 
 use std::collections::VecDeque;
 

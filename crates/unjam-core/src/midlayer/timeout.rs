@@ -8,9 +8,9 @@ use unjam_scsi::HostByte;
 
 use super::{MidLayer, PendingTmf, TmfPurpose};
 use crate::action::{Action, Tag, TmfOp, TmfResult};
-use crate::command::Phase;
 use crate::config::TimedOutHook;
 use crate::disposition::{noretry_cmd, retry_allowed, RetryCounter, RETRIES_NO_LIMIT};
+use crate::lifecycle::State;
 use crate::time::Instant;
 use crate::timers::RareTimer;
 use crate::topology::{DeviceId, HostId};
@@ -40,10 +40,8 @@ impl MidLayer {
                 self.eh_command_timed_out(now, Tag { slot, generation })
             }
             RareTimer::DeviceRerun { device } => {
-                if let Some(dev) = self.devices.get_mut(device as usize) {
-                    dev.rerun_armed = false;
-                    self.schedule_run(DeviceId(device));
-                }
+                self.devices[device as usize].rerun_armed = false;
+                self.schedule_run(DeviceId(device));
             }
             RareTimer::HostRerun { host } => self.rerun_host(HostId(host)),
             RareTimer::DelayedRequeue { slot, generation } => {
@@ -62,24 +60,22 @@ impl MidLayer {
     }
 
     fn rerun_host(&mut self, host: HostId) {
-        let Some(entry) = self.hosts.get_mut(host.0 as usize) else {
-            return;
-        };
+        let entry = &mut self.hosts[host.0 as usize];
         entry.rerun_armed = false;
         for device in entry.devices.clone() {
             self.schedule_run(device);
         }
     }
 
+    /// The requeue work (or the delayed re-preparation) puts the command back at the head
+    /// of its queue. Only this timer moves a command out of Delayed.
     fn delayed_requeue(&mut self, slot: u32, generation: u32) {
         let tag = Tag { slot, generation };
-        let Some(cmd) = self.slab.by_tag(tag).filter(|c| c.phase == Phase::Delayed) else {
-            return;
+        let Some(cmd) = self.slab.by_tag(tag) else {
+            panic!("delayed requeue of {tag:?}, which is gone");
         };
-        let device = cmd.device;
-        if let Some(cmd) = self.slab.get_mut(slot) {
-            cmd.phase = Phase::Queued;
-        }
+        let (device, aborted) = (cmd.device, cmd.state.aborted());
+        self.set_state(slot, State::Queued { aborted });
         self.devices[device.0 as usize].queue.push_front(slot);
         self.schedule_run(device);
     }
@@ -87,10 +83,10 @@ impl MidLayer {
     /// `scsi_timeout`: the hook, then poll or claim.
     pub(crate) fn on_command_timeout(&mut self, now: Instant, slot: u32) {
         let cmd = self.slab.command(slot);
-        assert_eq!(
-            cmd.phase,
-            Phase::InFlight,
-            "timeout of a command not in flight"
+        assert!(
+            matches!(cmd.state, State::InFlight { .. }),
+            "timeout of a command not in flight: {:?}",
+            cmd.state
         );
         let (device, tag) = (cmd.device, self.slab.tag(slot));
         let age = cmd.age(now);
@@ -132,6 +128,10 @@ impl MidLayer {
     fn rearm(&mut self, now: Instant, slot: u32) {
         let tag = self.slab.tag(slot);
         let cmd = self.slab.command_mut(slot);
+        assert!(
+            matches!(cmd.state, State::InFlight { .. }),
+            "re-arming {tag:?} not in flight"
+        );
         cmd.timer_resets += 1;
         let (device, resets) = (cmd.device, cmd.timer_resets);
         self.stats.timer_resets += 1;
@@ -146,11 +146,9 @@ impl MidLayer {
 
     fn start_poll(&mut self, now: Instant, slot: u32, poll_timeout: Duration) {
         let tag = self.slab.tag(slot);
-        let Some(cmd) = self.slab.get_mut(slot) else {
-            return;
-        };
-        cmd.phase = Phase::Polling;
-        let device = cmd.device;
+        let cmd = self.slab.command(slot);
+        let (device, aborted) = (cmd.device, cmd.state.aborted());
+        self.set_state(slot, State::Polling { aborted });
         self.stats.polls += 1;
         self.actions.push_back(Action::Poll { tag, device });
         self.rare_timers.arm(
@@ -168,7 +166,12 @@ impl MidLayer {
     /// timeout claims it and the abort path runs.
     pub fn handle_poll_done(&mut self, now: Instant, tag: Tag) {
         let now = self.advance_clock(now);
-        let Some(cmd) = self.slab.by_tag(tag).filter(|c| c.phase == Phase::Polling) else {
+        // The answer may come after the command completed (the race poll is for).
+        let Some(cmd) = self
+            .slab
+            .by_tag(tag)
+            .filter(|c| matches!(c.state, State::Polling { .. }))
+        else {
             return;
         };
         let device = cmd.device;
@@ -181,12 +184,8 @@ impl MidLayer {
     /// dropped. Then `scsi_abort_command`, or the error handler.
     fn claim_timed_out(&mut self, now: Instant, slot: u32) {
         let tag = self.slab.tag(slot);
-        let Some(cmd) = self.slab.get_mut(slot) else {
-            return;
-        };
-        cmd.timed_out_attempt = true;
-        cmd.phase = Phase::AbortScheduled;
-        let (device, abort_scheduled) = (cmd.device, cmd.abort_scheduled);
+        let cmd = self.slab.command(slot);
+        let (device, abort_scheduled) = (cmd.device, cmd.state.aborted());
         let host = self.host_of(device);
         let can_abort = self.hosts[host.0 as usize].config.capabilities.abort;
         let why = if !can_abort {
@@ -201,12 +200,10 @@ impl MidLayer {
         if let Some(why) = why {
             self.set_result_host(slot, HostByte::DID_TIME_OUT);
             self.trace(now, || TraceEvent::Escalated { device, tag, why });
-            return self.eh_add(now, slot);
+            return self.eh_add(now, slot, true);
         }
         self.start_deadline_clock(now, host);
-        if let Some(cmd) = self.slab.get_mut(slot) {
-            cmd.abort_scheduled = true;
-        }
+        self.set_state(slot, State::AbortScheduled { owned: true });
         self.rare_timers.arm(
             now + ABORT_DELAY,
             RareTimer::AbortDelay {
@@ -220,12 +217,11 @@ impl MidLayer {
     /// `scmd_eh_abort_handler`, first half: send ABORT TASK.
     fn send_abort(&mut self, now: Instant, slot: u32, generation: u32) {
         let tag = Tag { slot, generation };
-        let Some(cmd) = self
-            .slab
-            .by_tag(tag)
-            .filter(|c| c.phase == Phase::AbortScheduled)
-        else {
-            return;
+        let Some(cmd) = self.slab.by_tag(tag) else {
+            panic!("abort delay of {tag:?}, which is gone");
+        };
+        let State::AbortScheduled { owned } = cmd.state else {
+            panic!("abort delay of {tag:?} in {:?}", cmd.state);
         };
         let (device, cdb) = (cmd.device, cmd.request.cdb);
         let host = self.host_of(device);
@@ -235,11 +231,9 @@ impl MidLayer {
                 tag,
                 why: "past eh_deadline",
             });
-            return self.eh_add(now, slot);
+            return self.eh_add(now, slot, true);
         }
-        if let Some(cmd) = self.slab.get_mut(slot) {
-            cmd.phase = Phase::Aborting;
-        }
+        self.set_state(slot, State::Aborting { owned });
         let op = self.new_tmf(now, host, TmfPurpose::Abort { slot, generation });
         self.stats.aborts_sent += 1;
         self.actions.push_back(Action::Abort {
@@ -295,9 +289,14 @@ impl MidLayer {
 
     /// `scmd_eh_abort_handler`, second half.
     fn abort_done(&mut self, now: Instant, tag: Tag, result: TmfResult) {
-        let Some(cmd) = self.slab.by_tag(tag).filter(|c| c.phase == Phase::Aborting) else {
-            return;
+        let Some(cmd) = self.slab.by_tag(tag) else {
+            panic!("abort answer for {tag:?}, which is gone");
         };
+        assert!(
+            matches!(cmd.state, State::Aborting { .. }),
+            "abort answer for {tag:?} in {:?}",
+            cmd.state
+        );
         let device = cmd.device;
         let host = self.host_of(device);
         self.trace(now, || TraceEvent::AbortDone {
@@ -307,21 +306,18 @@ impl MidLayer {
             escalation: false,
         });
         if result != TmfResult::Success {
-            return self.eh_add(now, tag.slot);
+            return self.eh_add(now, tag.slot, true);
         }
-        if let Some(cmd) = self.slab.get_mut(tag.slot) {
-            cmd.transport_owns = false;
-        }
+        // The abort completed: the transport dropped every reference to the command.
+        self.set_state(tag.slot, State::Completing { aborted: true });
         self.set_result_host(tag.slot, HostByte::DID_TIME_OUT);
         if self.past_deadline(now, host) {
-            return self.eh_add(now, tag.slot);
+            return self.eh_add(now, tag.slot, true);
         }
         if self.eh_queues[host.0 as usize].is_empty() && !self.eh_running[host.0 as usize] {
             self.hosts[host.0 as usize].last_reset = None;
         }
-        let Some(cmd) = self.slab.get_mut(tag.slot) else {
-            return;
-        };
+        let cmd = self.slab.command_mut(tag.slot);
         let mut counter = RetryCounter {
             retries: cmd.retries,
             allowed: cmd.allowed,
@@ -343,9 +339,8 @@ impl MidLayer {
     }
 
     pub(crate) fn set_result_host(&mut self, slot: u32, host: HostByte) {
-        if let Some(cmd) = self.slab.get_mut(slot) {
-            cmd.result = cmd.result.with_host(host);
-        }
+        let cmd = self.slab.command_mut(slot);
+        cmd.result = cmd.result.with_host(host);
     }
 
     /// Starts the eh_deadline clock if it is enabled and not running.
