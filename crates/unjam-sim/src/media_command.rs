@@ -1,11 +1,13 @@
-//! Reads the block range out of the media-access CDBs the target serves (READ/WRITE 6, 10,
-//! 16 and SYNCHRONIZE CACHE 10, 16). Used by the executor, by LBA-range fault matching and
-//! by the write checker. Owns CDB field positions only; never touches media.
-//!
-//! Once `unjam_scsi::cdb` carries typed READ/WRITE parsers this module becomes a thin
-//! adapter over them.
+//! The block range of the media-access commands the target serves (READ/WRITE 6, 10, 16
+//! and SYNCHRONIZE CACHE 10, 16), for the executor, LBA-range fault matching and the write
+//! checker, and the READ/WRITE CDBs the workloads send. A thin use of `unjam_scsi::cdb`:
+//! every field is decoded and encoded there; this module only says which commands the
+//! target treats as plain media access.
 
-use unjam_scsi::cdb::opcode;
+use unjam_scsi::cdb::{
+    lba_and_block_count, opcode, Cdb, Read10, Read16, SynchronizeCache10, SynchronizeCache16,
+    Write10, Write16,
+};
 
 /// What a media-access command does.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -25,37 +27,41 @@ pub struct MediaCommand {
 }
 
 impl MediaCommand {
-    /// `None` for a CDB that is not a media access or too short to hold its fields.
+    /// `None` for a CDB that is not one of these or too short to hold its fields.
     pub fn parse(cdb: &[u8]) -> Option<MediaCommand> {
-        let first = *cdb.first()?;
-        let (access, lba, blocks) = match first {
-            opcode::READ_6 | opcode::WRITE_6 => {
-                let bytes: &[u8; 6] = cdb.get(..6)?.try_into().ok()?;
-                let lba = u32::from_be_bytes([0, bytes[1] & 0x1f, bytes[2], bytes[3]]) as u64;
-                let blocks = if bytes[4] == 0 { 256 } else { bytes[4] as u64 };
-                (access_of(first), lba, blocks)
+        let access = match *cdb.first()? {
+            opcode::READ_6 | opcode::READ_10 | opcode::READ_16 => MediaAccess::Read,
+            opcode::WRITE_6 | opcode::WRITE_10 | opcode::WRITE_16 => MediaAccess::Write,
+            opcode::SYNCHRONIZE_CACHE_10 => {
+                let command = SynchronizeCache10::parse(cdb).ok()?;
+                return Some(MediaCommand::synchronize(
+                    command.lba.into(),
+                    command.blocks.into(),
+                ));
             }
-            opcode::READ_10 | opcode::WRITE_10 | opcode::SYNCHRONIZE_CACHE_10 => {
-                let bytes: &[u8; 10] = cdb.get(..10)?.try_into().ok()?;
-                let lba = u32::from_be_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]) as u64;
-                let blocks = u16::from_be_bytes([bytes[7], bytes[8]]) as u64;
-                (access_of(first), lba, blocks)
-            }
-            opcode::READ_16 | opcode::WRITE_16 | opcode::SYNCHRONIZE_CACHE_16 => {
-                let bytes: &[u8; 16] = cdb.get(..16)?.try_into().ok()?;
-                let mut lba = [0u8; 8];
-                lba.copy_from_slice(&bytes[2..10]);
-                let blocks =
-                    u32::from_be_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]) as u64;
-                (access_of(first), u64::from_be_bytes(lba), blocks)
+            opcode::SYNCHRONIZE_CACHE_16 => {
+                let command = SynchronizeCache16::parse(cdb).ok()?;
+                return Some(MediaCommand::synchronize(
+                    command.lba,
+                    command.blocks.into(),
+                ));
             }
             _ => return None,
         };
+        let (lba, blocks) = lba_and_block_count(cdb)?;
         Some(MediaCommand {
             access,
             lba,
-            blocks,
+            blocks: blocks.into(),
         })
+    }
+
+    fn synchronize(lba: u64, blocks: u64) -> MediaCommand {
+        MediaCommand {
+            access: MediaAccess::Synchronize,
+            lba,
+            blocks,
+        }
     }
 
     /// Whether the command's blocks overlap `[first, last]` (inclusive).
@@ -65,45 +71,72 @@ impl MediaCommand {
     }
 }
 
-fn access_of(first: u8) -> MediaAccess {
-    match first {
-        opcode::WRITE_6 | opcode::WRITE_10 | opcode::WRITE_16 => MediaAccess::Write,
-        opcode::SYNCHRONIZE_CACHE_10 | opcode::SYNCHRONIZE_CACHE_16 => MediaAccess::Synchronize,
-        _ => MediaAccess::Read,
-    }
-}
-
 /// Builds READ(10)/WRITE(10) when the range fits its fields, else READ(16)/WRITE(16), as
 /// sd does. Returns the bytes and their length.
 pub fn rw_cdb(access: MediaAccess, lba: u64, blocks: u32) -> ([u8; 16], usize) {
-    let fits_10 = lba
-        .checked_add(blocks as u64)
-        .is_some_and(|end| end <= u32::MAX as u64)
-        && blocks <= u16::MAX as u32;
-    if !fits_10 || access == MediaAccess::Synchronize {
-        return (rw16(access, lba, blocks), 16);
-    }
-    let mut cdb = [0u8; 16];
-    cdb[0] = match access {
-        MediaAccess::Write => opcode::WRITE_10,
-        _ => opcode::READ_10,
+    let ten = match (u32::try_from(lba), u16::try_from(blocks)) {
+        (Ok(lba), Ok(short)) if lba.checked_add(blocks).is_some() => ten_byte(access, lba, short),
+        _ => None,
     };
-    cdb[2..6].copy_from_slice(&(lba as u32).to_be_bytes());
-    cdb[7..9].copy_from_slice(&(blocks as u16).to_be_bytes());
-    (cdb, 10)
+    match ten {
+        Some(cdb) => padded(&cdb),
+        None => (rw16(access, lba, blocks), 16),
+    }
 }
 
-/// Builds a READ(16) or WRITE(16) CDB (for the workload generator and tests).
+/// Builds a READ(16), WRITE(16) or SYNCHRONIZE CACHE(16) CDB (for the workload generator
+/// and tests).
 pub fn rw16(access: MediaAccess, lba: u64, blocks: u32) -> [u8; 16] {
-    let mut cdb = [0u8; 16];
-    cdb[0] = match access {
-        MediaAccess::Write => opcode::WRITE_16,
-        MediaAccess::Synchronize => opcode::SYNCHRONIZE_CACHE_16,
-        MediaAccess::Read => opcode::READ_16,
+    let (fua, dpo, immed) = (false, false, false);
+    let built = match access {
+        MediaAccess::Read => Read16 {
+            lba,
+            blocks,
+            fua,
+            dpo,
+        }
+        .build(),
+        MediaAccess::Write => Write16 {
+            lba,
+            blocks,
+            fua,
+            dpo,
+        }
+        .build(),
+        MediaAccess::Synchronize => SynchronizeCache16 { immed, lba, blocks }.build(),
     };
-    cdb[2..10].copy_from_slice(&lba.to_be_bytes());
-    cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
-    cdb
+    built.map_or([0; 16], |cdb| padded(&cdb).0)
+}
+
+fn ten_byte(access: MediaAccess, lba: u32, blocks: u16) -> Option<Cdb> {
+    let (fua, dpo) = (false, false);
+    match access {
+        MediaAccess::Read => Read10 {
+            lba,
+            blocks,
+            fua,
+            dpo,
+        }
+        .build()
+        .ok(),
+        MediaAccess::Write => Write10 {
+            lba,
+            blocks,
+            fua,
+            dpo,
+        }
+        .build()
+        .ok(),
+        MediaAccess::Synchronize => None,
+    }
+}
+
+/// The CDB's bytes in a 16-byte array, and its length.
+fn padded(cdb: &Cdb) -> ([u8; 16], usize) {
+    let mut bytes = [0u8; 16];
+    let len = cdb.as_slice().len().min(16);
+    bytes[..len].copy_from_slice(&cdb.as_slice()[..len]);
+    (bytes, len)
 }
 
 #[cfg(test)]

@@ -1,10 +1,8 @@
-//! Sense data the simulated target returns: a fixed-capacity buffer (no heap per command)
-//! and a builder for fixed-format sense (SPC-4 §4.5.3).
-//!
-//! The full sense builder of `unjam_scsi::sense` will replace [`SenseData::fixed`] once it
-//! lands; this module must not grow beyond what the target needs.
+//! Sense data the simulated target returns: a fixed-capacity buffer (no heap per command
+//! once built) holding sense encoded by `unjam_scsi::sense` (the one sense codec), and the
+//! additional sense codes the target reports. This module must not grow a codec.
 
-use unjam_scsi::sense::{SenseKey, SENSE_BUFFER_SIZE};
+use unjam_scsi::sense::{FixedFields, SenseBody, SenseKey, SENSE_BUFFER_SIZE};
 
 /// Additional sense codes (ASC, ASCQ) the target reports.
 pub mod code {
@@ -37,17 +35,23 @@ impl SenseData {
     /// is given, the VALID bit and the 32-bit information field (for an LBA above 32 bits
     /// the field cannot hold it and VALID stays clear, as SBC-3 requires).
     pub fn fixed(key: SenseKey, (asc, ascq): (u8, u8), information: Option<u64>) -> Self {
-        let mut bytes = [0u8; SENSE_BUFFER_SIZE];
-        bytes[0] = 0x70;
-        bytes[2] = key.value();
-        bytes[7] = 10;
-        bytes[12] = asc;
-        bytes[13] = ascq;
-        if let Some(value) = information.and_then(|v| u32::try_from(v).ok()) {
-            bytes[0] |= 0x80;
-            bytes[3..7].copy_from_slice(&value.to_be_bytes());
-        }
-        SenseData { bytes, len: 18 }
+        let information = information.and_then(|value| u32::try_from(value).ok());
+        let sense = unjam_scsi::sense::SenseData {
+            deferred: false,
+            key,
+            asc,
+            ascq,
+            sdat_overflow: false,
+            body: SenseBody::Fixed(FixedFields {
+                valid: information.is_some(),
+                information: information.unwrap_or(0),
+                ..FixedFields::default()
+            }),
+        };
+        let mut encoded = Vec::with_capacity(18);
+        // A fixed-format body without additional bytes always encodes (18 bytes).
+        let _ = sense.encode_into(&mut encoded);
+        SenseData::raw(&encoded)
     }
 
     /// Raw sense bytes as given (e.g. injected by a fault), cut to 96 bytes.
