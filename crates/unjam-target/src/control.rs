@@ -10,7 +10,8 @@
 //!  > fault clear 1            (or: fault clear, fault clear all)
 //!  < ok 1
 //!  > status
-//!  < connections=2 portals=127.0.0.1:3260/up
+//!  < connections=2 logins=2 commands=912 aborts=1 task_set_aborts=0 lun_resets=0
+//!    target_resets=0 tmf_failed=0 portals=127.0.0.1:3260/up   (one line)
 //!  < ok
 //! ```
 //!
@@ -189,8 +190,17 @@ fn status(shared: &Shared) -> String {
             format!("{address}/{state}")
         })
         .collect();
+    let stats = shared.engine().stats();
     format!(
-        "connections={connections} portals={}\nok\n",
+        "connections={connections} logins={} commands={} aborts={} task_set_aborts={} \
+         lun_resets={} target_resets={} tmf_failed={} portals={}\nok\n",
+        stats.logins,
+        stats.commands,
+        stats.aborts,
+        stats.task_set_aborts,
+        stats.lun_resets,
+        stats.target_resets,
+        stats.tmf_failed,
         portals.join(",")
     )
 }

@@ -170,6 +170,11 @@ impl TargetServer {
         &self.shared.bound
     }
 
+    /// What the target has seen so far.
+    pub fn stats(&self) -> crate::engine::TargetStats {
+        self.shared.engine().stats()
+    }
+
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }

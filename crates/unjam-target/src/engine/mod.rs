@@ -109,6 +109,21 @@ pub enum Reach {
     TargetCold,
 }
 
+/// What the target has seen, for tests and the control socket's `status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TargetStats {
+    /// Normal sessions logged in.
+    pub logins: u64,
+    pub commands: u64,
+    /// Task management functions received, by kind (answered or not).
+    pub aborts: u64,
+    pub task_set_aborts: u64,
+    pub lun_resets: u64,
+    pub target_resets: u64,
+    /// Task management functions a fault failed or hung.
+    pub tmf_failed: u64,
+}
+
 #[derive(Debug)]
 struct Path {
     unit: usize,
@@ -133,6 +148,7 @@ pub struct Engine {
     tmf_latency_us: u64,
     /// Initiator port names of the nexuses (persistent reservations report them).
     initiator_ports: HashMap<u64, String>,
+    stats: TargetStats,
 }
 
 /// A scenario whose units cannot be built.
@@ -184,6 +200,7 @@ impl Engine {
             groups: layout.groups.clone(),
             tmf_latency_us: config.tmf_latency_us,
             initiator_ports: HashMap::new(),
+            stats: TargetStats::default(),
             layout,
         })
     }
@@ -204,8 +221,13 @@ impl Engine {
         &self.groups
     }
 
+    pub fn stats(&self) -> TargetStats {
+        self.stats
+    }
+
     /// Decides what happens to a command arriving at `now_us`.
     pub fn admit(&mut self, now_us: u64, origin: Origin, lun: u64, cdb: &[u8]) -> Plan {
+        self.stats.commands += 1;
         let Some(address) = self.address(origin, lun) else {
             return Plan::Reject(0x09);
         };
@@ -404,6 +426,13 @@ impl Engine {
                 }
             }
         };
+        let counter = match function {
+            F::AbortTask => &mut self.stats.aborts,
+            F::AbortTaskSet | F::ClearTaskSet => &mut self.stats.task_set_aborts,
+            F::LogicalUnitReset => &mut self.stats.lun_resets,
+            _ => &mut self.stats.target_resets,
+        };
+        *counter += 1;
         let address = self.address(origin, lun).unwrap_or_default();
         let fate = self.faults.decide_tmf(now_us, &address, kind, cdb);
         let (answer_after_us, success) = match fate {
@@ -412,6 +441,7 @@ impl Engine {
             TmfFate::Hang { after_us } => (after_us, false),
         };
         if !success {
+            self.stats.tmf_failed += 1;
             return TmfPlan {
                 answer_after_us,
                 response: 255,
@@ -520,6 +550,7 @@ impl Engine {
 
     /// A nexus logged in: its initiator port name (`name,i,0xISID`) for reservations.
     pub fn nexus_logged_in(&mut self, nexus: u64, initiator_port: String) {
+        self.stats.logins += 1;
         if self.initiator_ports.len() >= nexus::MAX_NEXUS_STATES {
             self.initiator_ports.clear();
         }

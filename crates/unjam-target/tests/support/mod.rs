@@ -96,6 +96,31 @@ impl Running {
     }
 }
 
+impl Running {
+    /// Adds a fault through the control socket; panics unless the target accepts it.
+    pub fn fault(&self, fields: &str) {
+        let answer = self.control(&format!("fault add {fields}"));
+        assert!(
+            answer.last().is_some_and(|line| line.starts_with("ok ")),
+            "fault add {fields}: {answer:?}"
+        );
+    }
+
+    /// The counters of the control socket's `status` line.
+    pub fn stats(&self) -> std::collections::HashMap<String, u64> {
+        let answer = self.control("status");
+        answer
+            .first()
+            .map(|line| {
+                line.split_whitespace()
+                    .filter_map(|pair| pair.split_once('='))
+                    .filter_map(|(key, value)| Some((key.to_string(), value.parse().ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         drop(self.stop.take());
