@@ -8,6 +8,8 @@
 # file-backed LUN, and prints passed / failed / skipped per target (a test that prints
 # [SKIPPED] is counted as skipped, not passed). The full outputs and the list of failed and
 # skipped tests are kept in OUTPUT_DIR (default: a temporary directory, printed).
+# The unjam run then adds the MultipathIO suite, which needs two URLs to one LU, against
+# `examples/target-multipath.toml` (a row of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +35,21 @@ run_unjam() {
         sleep 0.05
     done
     run_suite unjam "$(head -1 "$out/unjam.urls")"
+    kill -TERM "$pid"
+    wait "$pid" || true
+    target/release/unjam target examples/target-multipath.toml --portal 127.0.0.1:0 \
+        --portal 127.0.0.1:0 >"$out/multipath.urls" 2>"$out/multipath.log" &
+    pid=$!
+    for _ in $(seq 1 100); do
+        [ "$(wc -l <"$out/multipath.urls")" -ge 2 ] && break
+        sleep 0.05
+    done
+    timeout "$suite_timeout" iscsi-test-cu --test=SCSI.MultipathIO --dataloss -v \
+        "$(sed -n 1p "$out/multipath.urls")" "$(sed -n 2p "$out/multipath.urls")" \
+        >"$out/unjam-multipath.out" 2>&1 || true
+    scripts/cu-results.py "$out/unjam-multipath.out" --list >"$out/unjam-multipath.results"
+    printf '| %s | %s |\n' "unjam, MultipathIO with two URLs" \
+        "$(head -1 "$out/unjam-multipath.results" | awk '{ print $2 " | " $4 " | " $6 " | " $8 }')"
     kill -TERM "$pid"
     wait "$pid" || true
 }

@@ -72,6 +72,30 @@ fn conformance_subset_has_no_failures() {
 }
 
 #[test]
+fn the_multipath_suite_passes_with_two_urls_to_one_logical_unit() {
+    let scenario = include_str!("../../../examples/target-multipath.toml");
+    let target = Running::start(scenario);
+    assert_eq!(target.urls.len(), 2);
+    let (_, text) = tool(
+        "iscsi-test-cu",
+        &[
+            "--test",
+            "SCSI.MultipathIO",
+            "--dataloss",
+            "-v",
+            target.url(0),
+            target.url(1),
+        ],
+    );
+    let results = outcomes(&text);
+    assert_eq!(results.len(), 4, "{text}");
+    assert!(
+        results.iter().all(|(_, outcome)| *outcome == "passed"),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_counting_tells_skips_from_passes() {
     let text = "Suite: A\n  Test: One ...passed\n  Test: Two ...    [SKIPPED] no\npassed    [SKIPPED] setup\n  Test: Three ...    [FAILED] x\nFAILED\n";
     assert_eq!(
