@@ -34,6 +34,11 @@ pub fn run(args: TargetArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async {
+        // The handlers are in place before the URLs are printed: whoever reads them may
+        // signal at once.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+        let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
         let server = TargetServer::start(&scenario, &args.portals, args.control.clone()).await?;
         let mut stdout = std::io::stdout().lock();
         for url in server.urls() {
@@ -41,20 +46,11 @@ pub fn run(args: TargetArgs) -> anyhow::Result<ExitCode> {
         }
         stdout.flush()?;
         drop(stdout);
-        wait_for_signal().await?;
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
         server.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// Returns at the first SIGINT or SIGTERM.
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
-    Ok(())
 }
