@@ -24,12 +24,11 @@ pub struct Command {
     pub state: State,
     pub retries: i32,
     pub allowed: i32,
-    pub timeout: Duration,
-    /// `jiffies_at_alloc`: set when the request is first prepared for dispatch (not while it
-    /// only waits in its queue), kept across retries, requeues and re-preparations.
-    pub prepared_at: Option<Instant>,
-    /// When the caller submitted the request.
-    pub submitted_at: Instant,
+    /// `jiffies_at_alloc`: when the request was first prepared for dispatch (not while it
+    /// only waited in its queue), kept across retries, requeues and re-preparations; valid
+    /// once `prepared` (two fields instead of an `Option` keep the command small).
+    prepared_at: Instant,
+    prepared: bool,
     pub attempts: u32,
     pub counted_retries: u32,
     pub result: ScsiResult,
@@ -38,10 +37,10 @@ pub struct Command {
     /// Bytes already completed good by earlier attempts (partial completion).
     pub good_bytes: u32,
     pub deadline: Instant,
-    pub timer_resets: u32,
+    pub timer_resets: u16,
     /// Consecutive re-preparations that completed no byte (bounded by
     /// `DeviceConfig::max_repreps_without_progress`).
-    pub repreps_without_progress: u32,
+    pub repreps_without_progress: u16,
     /// Links of the device's in-flight list (the block timer's requests), `NO_SLOT` at ends.
     pub timer_prev: u32,
     pub timer_next: u32,
@@ -52,6 +51,7 @@ pub struct Command {
 }
 
 impl Command {
+    /// A command for `request`, whose per-attempt timeout is resolved to `timeout`.
     pub fn new(
         request: Request,
         device: DeviceId,
@@ -60,6 +60,10 @@ impl Command {
         timeout: Duration,
         now: Instant,
     ) -> Command {
+        let request = Request {
+            timeout: Some(timeout),
+            ..request
+        };
         Command {
             request,
             device,
@@ -67,9 +71,8 @@ impl Command {
             state: State::Queued { aborted: false },
             retries: 0,
             allowed,
-            timeout,
-            prepared_at: None,
-            submitted_at: now,
+            prepared_at: now,
+            prepared: false,
             attempts: 0,
             counted_retries: 0,
             result: ScsiResult::OK,
@@ -97,10 +100,28 @@ impl Command {
         self.state.owned()
     }
 
+    /// The per-attempt timeout (resolved when the command was made).
+    pub fn timeout(&self) -> Duration {
+        self.request.timeout.unwrap_or_default()
+    }
+
+    /// When the request was first prepared for dispatch, if it was.
+    pub fn prepared_at(&self) -> Option<Instant> {
+        self.prepared.then_some(self.prepared_at)
+    }
+
+    /// The first preparation for dispatch starts the lifetime clock; later ones keep it.
+    pub fn mark_prepared(&mut self, now: Instant) {
+        if !self.prepared {
+            self.prepared = true;
+            self.prepared_at = now;
+        }
+    }
+
     /// unjam's lifetime bound ([`crate::disposition::lifetime_exceeded`]): the limit in whole
     /// seconds once it has passed.
     pub fn lifetime_exceeded(&self, now: Instant) -> Option<u64> {
-        crate::disposition::lifetime_exceeded(now, self.prepared_at, self.allowed, self.timeout)
+        crate::disposition::lifetime_exceeded(now, self.prepared_at(), self.allowed, self.timeout())
     }
 
     /// When [`Command::lifetime_exceeded`] will say so (`None` before the first prepare).
@@ -110,12 +131,12 @@ impl Command {
         } else {
             self.allowed as u32
         };
-        Some(self.prepared_at? + self.timeout.saturating_mul(allowed.saturating_add(1)))
+        Some(self.prepared_at()? + self.timeout().saturating_mul(allowed.saturating_add(1)))
     }
 
-    /// `cmd_age` of the log lines: since the first prepare (or submission, if never sent).
+    /// `cmd_age` of the log lines: since the first prepare (0 if never sent).
     pub fn age(&self, now: Instant) -> Duration {
-        now.saturating_duration_since(self.prepared_at.unwrap_or(self.submitted_at))
+        now.saturating_duration_since(self.prepared_at().unwrap_or(now))
     }
 }
 
@@ -161,6 +182,16 @@ impl Slab {
             slot,
             generation: 0,
         }
+    }
+
+    /// Frees a live slot in place (its generation moves on), without moving the command out.
+    pub fn free(&mut self, slot: u32) {
+        let entry = &mut self.slots[slot as usize];
+        assert!(entry.command.is_some(), "freeing empty slot {slot}");
+        entry.command = None;
+        entry.generation = entry.generation.wrapping_add(1);
+        self.free.push(slot);
+        self.live -= 1;
     }
 
     /// Frees a slot (its generation moves on).

@@ -107,6 +107,23 @@ pub const TRANSITIONS: &[(StateKind, &[StateKind])] = {
     ]
 };
 
+/// [`TRANSITIONS`] as one bit mask per state (bit `to as usize`), built at compile time so
+/// that checking a transition costs one load.
+const ALLOWED: [u16; StateKind::ALL.len()] = {
+    let mut masks = [0u16; StateKind::ALL.len()];
+    let mut row = 0;
+    while row < TRANSITIONS.len() {
+        let (from, tos) = TRANSITIONS[row];
+        let mut index = 0;
+        while index < tos.len() {
+            masks[from as usize] |= 1 << tos[index] as usize;
+            index += 1;
+        }
+        row += 1;
+    }
+    masks
+};
+
 impl State {
     pub fn kind(self) -> StateKind {
         match self {
@@ -181,10 +198,8 @@ impl State {
     #[track_caller]
     pub fn check_transition(self, to: State) {
         let (from_kind, to_kind) = (self.kind(), to.kind());
-        let allowed = from_kind == to_kind
-            || TRANSITIONS
-                .iter()
-                .any(|(from, tos)| *from == from_kind && tos.contains(&to_kind));
+        let allowed =
+            from_kind == to_kind || ALLOWED[from_kind as usize] & (1 << to_kind as usize) != 0;
         assert!(allowed, "illegal command transition {self:?} -> {to:?}");
         assert!(
             !to.owned() || self.owned() || to_kind == StateKind::InFlight,
@@ -209,9 +224,15 @@ mod tests {
     use super::*;
 
     fn legal(from: StateKind, to: StateKind) -> bool {
-        TRANSITIONS
+        let in_table = TRANSITIONS
             .iter()
-            .any(|(f, tos)| *f == from && tos.contains(&to))
+            .any(|(f, tos)| *f == from && tos.contains(&to));
+        assert_eq!(
+            in_table,
+            ALLOWED[from as usize] & (1 << to as usize) != 0,
+            "the masks are the table"
+        );
+        in_table
     }
 
     #[test]

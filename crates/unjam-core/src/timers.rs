@@ -85,6 +85,13 @@ pub fn queue_timer_for(
     }
 }
 
+/// Whether a pending queue timer at `pending` stays as it is for a new request due at
+/// `deadline`, in every timer model: it fires after `now`, no later than the deadline and no
+/// later than `BLK_MAX_TIMEOUT` ahead (so the jiffies model cannot move it earlier either).
+pub fn pending_covers(now: Instant, deadline: Instant, pending: Instant) -> bool {
+    pending > now && pending <= deadline && pending <= now + BLK_MAX_TIMEOUT
+}
+
 /// When a blocked queue runs again (`SCSI_QUEUE_DELAY`, 3 ms = one jiffy at HZ = 250).
 pub fn queue_rerun_at(model: TimerModel, now: Instant) -> Instant {
     match model {
@@ -172,6 +179,28 @@ impl RareTimers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_covering_pending_timer_is_kept_by_every_model() {
+        let ms = |n: u64| Instant::ZERO + Duration::from_millis(n);
+        for now in (0..4_000).step_by(250) {
+            for pending in (0..12_000).step_by(250) {
+                for deadline in (0..12_000).step_by(250) {
+                    let (now, pending, deadline) = (ms(now), ms(pending), ms(deadline));
+                    if !pending_covers(now, deadline, pending) {
+                        continue;
+                    }
+                    for model in [TimerModel::Exact, TimerModel::Jiffies] {
+                        assert_eq!(
+                            queue_timer_for(model, now, deadline, Some(pending)),
+                            None,
+                            "{model:?} now {now:?} pending {pending:?} deadline {deadline:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     fn at(seconds: u64) -> Instant {
         Instant::ZERO + Duration::from_secs(seconds)

@@ -296,10 +296,11 @@ impl MidLayer {
             return;
         }
         cmd.repreps_without_progress = cmd.repreps_without_progress.saturating_add(1);
-        if cmd.repreps_without_progress <= limit {
+        // The counter saturates at u16::MAX: a larger limit acts as that.
+        if u32::from(cmd.repreps_without_progress) <= limit.min(u32::from(u16::MAX) - 1) {
             return;
         }
-        let (device, repreps) = (cmd.device, cmd.repreps_without_progress);
+        let (device, repreps) = (cmd.device, u32::from(cmd.repreps_without_progress));
         let mapped = result_to_blk_status(cmd.result);
         let status = if mapped == BlkStatus::Ok {
             BlkStatus::IoErr
@@ -389,9 +390,8 @@ impl MidLayer {
     pub(crate) fn complete_upward(&mut self, now: Instant, slot: u32, status: BlkStatus) {
         let tag = self.slab.tag(slot);
         self.set_state(slot, State::Done);
-        let Some(cmd) = self.slab.remove(slot) else {
-            panic!("slot {slot} vanished while completing");
-        };
+        // Read in place, then free the slot: moving a whole command out would copy it.
+        let cmd = self.slab.command(slot);
         assert!(
             cmd.allowed < 0 || cmd.counted_retries <= cmd.allowed as u32,
             "{} counted retries > allowed {}",
@@ -399,10 +399,12 @@ impl MidLayer {
             cmd.allowed
         );
         let device = cmd.device;
+        let medium = status == BlkStatus::Ok
+            && unjam_scsi::cdb::is_medium_access(cmd.request.cdb.as_slice());
         let dev = &mut self.devices[device.0 as usize];
+        assert!(dev.outstanding > 0, "device {device:?} outstanding underflow");
         dev.outstanding -= 1;
-        if status == BlkStatus::Ok && unjam_scsi::cdb::is_medium_access(cmd.request.cdb.as_slice())
-        {
+        if medium {
             dev.medium_access_timed_out = 0;
         }
         let completion = Completion {
@@ -417,15 +419,17 @@ impl MidLayer {
             resid: cmd.resid,
             tag_number: tag.number(),
         };
-        if status != BlkStatus::Ok && !cmd.request.passthrough && !cmd.request.quiet {
-            let block = cmd.request.block;
+        let print_block = status != BlkStatus::Ok && !cmd.request.passthrough && !cmd.request.quiet;
+        let block = cmd.request.block;
+        let (attempts, good_bytes, token) = (cmd.attempts, cmd.good_bytes, cmd.request.token);
+        self.slab.free(slot);
+        if print_block {
             self.trace(now, || TraceEvent::BlockError {
                 device,
                 status,
                 block,
             });
         }
-        let (attempts, good_bytes, token) = (cmd.attempts, cmd.good_bytes, cmd.request.token);
         self.trace(now, || TraceEvent::Completed {
             device,
             tag,

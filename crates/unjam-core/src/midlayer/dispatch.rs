@@ -139,11 +139,15 @@ impl MidLayer {
 
     /// `scsi_dev_queue_ready`: queue depth and device_blocked.
     fn device_ready(&mut self, now: Instant, device: DeviceId) -> bool {
-        let model = self.timer_model(device);
-        let dev = &mut self.devices[device.0 as usize];
+        let dev = &self.devices[device.0 as usize];
         if dev.busy >= dev.queue_depth {
             return false;
         }
+        if dev.blocked == 0 {
+            return true;
+        }
+        let model = self.timer_model(device);
+        let dev = &mut self.devices[device.0 as usize];
         match count_down_blocked(
             &mut dev.blocked,
             dev.busy,
@@ -162,8 +166,12 @@ impl MidLayer {
 
     /// `scsi_target_queue_ready`: target_blocked (no target can_queue is modelled).
     fn target_ready(&mut self, now: Instant, device: DeviceId) -> bool {
+        let target = self.devices[device.0 as usize].target;
+        if self.targets[target.0 as usize].blocked == 0 {
+            return true;
+        }
         let model = self.timer_model(device);
-        let target = &mut self.targets[self.devices[device.0 as usize].target.0 as usize];
+        let target = &mut self.targets[target.0 as usize];
         match count_down_blocked(
             &mut target.blocked,
             target.busy,
@@ -235,7 +243,7 @@ impl MidLayer {
         cmd.result = ScsiResult::OK;
         cmd.sense.clear();
         cmd.resid = 0;
-        cmd.prepared_at.get_or_insert(now);
+        cmd.mark_prepared(now);
         let (request, attempt) = (cmd.request, cmd.attempts);
         self.start_request_timer(now, slot);
         self.actions.push_back(Action::Dispatch {

@@ -24,7 +24,7 @@ impl MidLayer {
     pub(crate) fn start_request_timer(&mut self, now: Instant, slot: u32) {
         self.stop_request_timer(slot);
         let cmd = self.slab.command_mut(slot);
-        cmd.deadline = now + cmd.timeout;
+        cmd.deadline = now + cmd.timeout();
         let (device, deadline) = (cmd.device, cmd.deadline);
         let list = self.devices[device.0 as usize].timed;
         let cmd = self.slab.command_mut(slot);
@@ -39,6 +39,14 @@ impl MidLayer {
         }
         dev.timed.tail = slot;
         dev.timed.len += 1;
+        let dev = &self.devices[device.0 as usize];
+        if let Some(pending) = dev.queue_timer {
+            // The common case: an armed timer that fires first and will see this request,
+            // and that no timer model would move (see `queue_timer_for`).
+            if dev.queue_timer_armed && crate::timers::pending_covers(now, deadline, pending) {
+                return;
+            }
+        }
         let model = self.timer_model(device);
         let pending = self.pending_queue_timer(now, device, list.len == 0);
         if let Some(at) = queue_timer_for(model, now, deadline, pending) {

@@ -132,8 +132,8 @@ impl MidLayer {
             matches!(cmd.state, State::InFlight { .. }),
             "re-arming {tag:?} not in flight"
         );
-        cmd.timer_resets += 1;
-        let (device, resets) = (cmd.device, cmd.timer_resets);
+        cmd.timer_resets = cmd.timer_resets.saturating_add(1);
+        let (device, resets) = (cmd.device, u32::from(cmd.timer_resets));
         self.stats.timer_resets += 1;
         self.start_request_timer(now, slot);
         self.trace(now, || TraceEvent::TimerReset {
