@@ -388,3 +388,89 @@ fn a_transport_that_is_always_busy_is_bounded_by_the_runtime_cap() {
     );
     assert!(driver.check().is_clean(), "{:?}", driver.checker.violations);
 }
+
+/// Dispatches the mid-layer asked for since the last call, as (device, tag).
+fn dispatches(mid: &mut MidLayer) -> Vec<(unjam_core::topology::DeviceId, Tag)> {
+    let mut sent = Vec::new();
+    while let Some(action) = mid.poll_action() {
+        if let unjam_core::Action::Dispatch { tag, device, .. } = action {
+            sent.push((device, tag));
+        }
+    }
+    sent
+}
+
+/// Three LUNs on one host (can_queue 4, so can_queue never refuses).
+fn three_luns() -> (MidLayer, [unjam_core::topology::DeviceId; 3]) {
+    let mut mid = MidLayer::new();
+    let mut config = HostConfig::new(0, Personality::Generic);
+    config.can_queue = 4;
+    let host = mid.add_host(config);
+    let luns = [0, 1, 2].map(|lun| mid.add_device(host, DeviceConfig::disk(0, 0, lun)).unwrap());
+    (mid, luns)
+}
+
+/// Kernel (spec §1.5, `scsi_host_queue_ready`): a LUN's queue that finds host_blocked set
+/// while another LUN's command is outstanding goes on the host's starved list, and the
+/// completion that unblocks the host runs the starved list first. The scenario fuzzer's
+/// seeds 10, 20, 104 and 130 stuck here: the refused LUN was never run again.
+#[test]
+fn a_lun_refused_with_host_busy_while_another_is_busy_runs_when_that_one_completes() {
+    let (mut mid, [busy_lun, refused_lun, _]) = three_luns();
+    let t = Instant::ZERO;
+    mid.submit(t, busy_lun, read(1)).unwrap();
+    let [(_, busy_tag)] = dispatches(&mut mid)[..] else {
+        panic!("one dispatch expected")
+    };
+    mid.submit(t, refused_lun, read(2)).unwrap();
+    let [(_, refused_tag)] = dispatches(&mut mid)[..] else {
+        panic!("one dispatch expected")
+    };
+    mid.handle_dispatch_refused(
+        t,
+        refused_tag,
+        unjam_scsi::disposition::QueueReason::HostBusy,
+    );
+    // host_blocked = 7 with a command outstanding: no countdown, no dispatch, no timer.
+    assert_eq!(dispatches(&mut mid), vec![]);
+    let later = t + Duration::from_millis(2);
+    mid.handle_timeout(later);
+    assert_eq!(dispatches(&mut mid), vec![]);
+    mid.handle_transport_done(later, busy_tag, TransportOutcome::GOOD);
+    let sent = dispatches(&mut mid);
+    assert_eq!(
+        sent.iter().map(|(device, _)| *device).collect::<Vec<_>>(),
+        vec![refused_lun],
+        "the starved LUN runs at the completion that clears host_blocked"
+    );
+    mid.handle_transport_done(later, sent[0].1, TransportOutcome::GOOD);
+    assert_eq!(mid.stats().completed, 2);
+    assert_eq!(mid.outstanding(), 0);
+}
+
+/// Kernel (`scsi_starved_list_run`): every starved LUN runs while the host can take a
+/// command, not only the first one.
+#[test]
+fn every_starved_lun_runs_when_the_host_frees_not_only_the_first() {
+    let (mut mid, [busy_lun, first, second]) = three_luns();
+    let t = Instant::ZERO;
+    let host_busy = unjam_scsi::disposition::QueueReason::HostBusy;
+    mid.submit(t, busy_lun, read(1)).unwrap();
+    let busy_tag = dispatches(&mut mid)[0].1;
+    mid.submit(t, first, read(2)).unwrap();
+    let first_tag = dispatches(&mut mid)[0].1;
+    mid.handle_dispatch_refused(t, first_tag, host_busy);
+    mid.submit(t, second, read(3)).unwrap();
+    // The refused command is back in its queue after kblockd's requeue work.
+    let later = t + Duration::from_millis(1);
+    mid.handle_timeout(later);
+    assert_eq!(
+        dispatches(&mut mid),
+        vec![],
+        "blocked host: the second LUN starves too"
+    );
+    mid.handle_transport_done(later, busy_tag, TransportOutcome::GOOD);
+    let mut devices: Vec<_> = dispatches(&mut mid).iter().map(|(d, _)| *d).collect();
+    devices.sort_by_key(|d| d.0);
+    assert_eq!(devices, vec![first, second]);
+}

@@ -402,7 +402,10 @@ impl MidLayer {
         let medium = status == BlkStatus::Ok
             && unjam_scsi::cdb::is_medium_access(cmd.request.cdb.as_slice());
         let dev = &mut self.devices[device.0 as usize];
-        assert!(dev.outstanding > 0, "device {device:?} outstanding underflow");
+        assert!(
+            dev.outstanding > 0,
+            "device {device:?} outstanding underflow"
+        );
         dev.outstanding -= 1;
         if medium {
             dev.medium_access_timed_out = 0;

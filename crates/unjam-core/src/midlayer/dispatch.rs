@@ -164,7 +164,9 @@ impl MidLayer {
         }
     }
 
-    /// `scsi_target_queue_ready`: target_blocked (no target can_queue is modelled).
+    /// `scsi_target_queue_ready`: target_blocked (no target can_queue is modelled). Blocked
+    /// while another device of the target has commands outstanding, the device goes on the
+    /// host's starved list: that completion is then what runs it.
     fn target_ready(&mut self, now: Instant, device: DeviceId) -> bool {
         let target = self.devices[device.0 as usize].target;
         if self.targets[target.0 as usize].blocked == 0 {
@@ -180,7 +182,10 @@ impl MidLayer {
             &mut target.blocked_jiffy,
         ) {
             Blocked::Open => true,
-            Blocked::UntilCompletion => false,
+            Blocked::UntilCompletion => {
+                self.starve(device);
+                false
+            }
             Blocked::UntilRerun => {
                 self.arm_device_rerun(now, device);
                 false
@@ -199,17 +204,28 @@ impl MidLayer {
         }
     }
 
-    /// `scsi_host_queue_ready`: can_queue and host_blocked.
+    /// Puts `device` on its host's starved list (once): the next command of the host to
+    /// leave the busy state runs it (`scsi_starved_list_run`).
+    fn starve(&mut self, device: DeviceId) {
+        let dev = &mut self.devices[device.0 as usize];
+        if !dev.starved {
+            dev.starved = true;
+            self.hosts[dev.host.0 as usize].starved.push_back(device);
+        }
+    }
+
+    /// `scsi_host_queue_ready`: can_queue and host_blocked. A device refused because the
+    /// host is full, or blocked while the host has commands outstanding, goes on the host's
+    /// starved list (the kernel's `starved:` exit): only a completion on the host can open
+    /// it again, and that completion runs the starved devices first. Without the list a
+    /// LUN whose command was refused with HOST_BUSY while another LUN was busy would never
+    /// be run again.
     fn host_ready(&mut self, now: Instant, device: DeviceId) -> bool {
         let host_id = self.devices[device.0 as usize].host;
         let host = &mut self.hosts[host_id.0 as usize];
         let model = host.config.timer_model;
         if host.busy >= host.config.can_queue {
-            let dev = &mut self.devices[device.0 as usize];
-            if !dev.starved {
-                dev.starved = true;
-                host.starved.push_back(device);
-            }
+            self.starve(device);
             return false;
         }
         match count_down_blocked(
@@ -220,7 +236,10 @@ impl MidLayer {
             &mut host.blocked_jiffy,
         ) {
             Blocked::Open => true,
-            Blocked::UntilCompletion => false,
+            Blocked::UntilCompletion => {
+                self.starve(device);
+                false
+            }
             Blocked::UntilRerun => {
                 if !host.rerun_armed {
                     host.rerun_armed = true;

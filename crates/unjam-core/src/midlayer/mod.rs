@@ -129,6 +129,10 @@ pub struct MidLayer {
     pub(crate) eh_epoch: u32,
     pub(crate) pending_runs: VecDeque<DeviceId>,
     pub(crate) pending_wakes: Vec<HostId>,
+    /// Hosts whose starved devices run at the next deferred-work pass.
+    pub(crate) pending_starved: Vec<HostId>,
+    /// Reused by [`MidLayer::run_starved`] (no allocation in steady state).
+    pub(crate) starved_scratch: VecDeque<DeviceId>,
     pub(crate) stats: Stats,
     /// Reused by a queue timer's expiry scan (no allocation in steady state).
     pub(crate) expired_scratch: Vec<crate::action::Tag>,
@@ -177,6 +181,8 @@ impl MidLayer {
             eh_epoch: 0,
             pending_runs: VecDeque::with_capacity(16),
             pending_wakes: Vec::new(),
+            pending_starved: Vec::new(),
+            starved_scratch: VecDeque::new(),
             stats: Stats::default(),
         }
     }
@@ -438,11 +444,38 @@ impl MidLayer {
                 self.maybe_wake_eh(now, host);
                 continue;
             }
+            if let Some(host) = self.pending_starved.pop() {
+                self.run_starved(now, host);
+                continue;
+            }
             let Some(device) = self.pending_runs.pop_front() else {
                 break;
             };
             self.run_device(now, device);
         }
+    }
+
+    /// `scsi_starved_list_run`: runs the host's starved devices in order while the host
+    /// could take a command (not full, not blocked with commands outstanding). A device that
+    /// is refused again goes back on the list; the ones not reached keep their place ahead
+    /// of it. Each device is run at most once per pass.
+    fn run_starved(&mut self, now: Instant, host: HostId) {
+        let mut list = std::mem::take(&mut self.starved_scratch);
+        std::mem::swap(&mut list, &mut self.hosts[host.0 as usize].starved);
+        while let Some(&device) = list.front() {
+            let entry = &self.hosts[host.0 as usize];
+            if entry.busy >= entry.config.can_queue || (entry.blocked > 0 && entry.busy > 0) {
+                break;
+            }
+            list.pop_front();
+            self.devices[device.0 as usize].starved = false;
+            self.run_device(now, device);
+        }
+        // Unreached devices first, then those starved again during the pass.
+        let again = &mut self.hosts[host.0 as usize].starved;
+        list.extend(again.drain(..));
+        std::mem::swap(&mut list, again);
+        self.starved_scratch = list;
     }
 
     pub(crate) fn set_device_state_internal(

@@ -35,7 +35,7 @@ impl MidLayer {
     }
 
     /// `scsi_device_unbusy`: wakes the error handler (busy == failed may now hold) and the
-    /// devices starved by `can_queue`, and runs the device's queue.
+    /// host's starved devices (run first, `scsi_run_queue`), and runs the device's queue.
     fn uncount_busy(&mut self, device: DeviceId) {
         let dev = &mut self.devices[device.0 as usize];
         assert!(dev.busy > 0, "device {device:?} busy count underflow");
@@ -51,9 +51,8 @@ impl MidLayer {
         if recovering && !self.pending_wakes.contains(&host_id) {
             self.pending_wakes.push(host_id);
         }
-        if let Some(starved) = host.starved.pop_front() {
-            self.devices[starved.0 as usize].starved = false;
-            self.schedule_run(starved);
+        if !host.starved.is_empty() && !self.pending_starved.contains(&host_id) {
+            self.pending_starved.push(host_id);
         }
         self.schedule_run(device);
     }
