@@ -11,13 +11,14 @@
 //!                                                                                   │ transport
 //!  Complete ◄── finish ◄── io_completion ◄── SUCCESS ◄── decide_disposition ◄── handle_transport_done
 //!                 ▲            NEEDS_RETRY / ADD_TO_MLQUEUE ──► requeue at the head
-//!                 │            FAILED ──► error handler (eh/) ──► flush: retry | finish
+//!                 │            FAILED ──► error handler (recovery) ──► flush: retry | finish
 //!  handle_timeout ─► hook (ResetTimer | Done | NotHandled) ─► poll? ─► claim ─► Abort (10 ms)
 //!                      abort ok ─► retry | finish        abort failed / 2nd timeout ─► EH
 //! ```
 //!
 //! Module map: `disposition/` the pure decision tables (spec §2–§4); `midlayer/` the state
-//! machine (dispatch, completion, timeouts); `eh/` the error handler ladder (§6); `log/`
+//! machine (dispatch, completion, timeouts, and `midlayer/recovery/`, which walks the error
+//! handler's ladder, §6); `eh` the ladder's steps, jobs and runs as plain data; `log/`
 //! kernel log lines (§4.6); `state` the device/host state machines; `harness/` the null
 //! and scripted transports, the virtual-clock driver and `explain`.
 

@@ -290,7 +290,7 @@ pub enum TraceEvent {
         scope: EhScope,
     },
     /// The host-scope handler, entered by fallback, holds (or releases) one target's LUNs
-    /// back from dispatch without stopping the rest of the host (`eh/host_hold.rs`).
+    /// back from dispatch without stopping the rest of the host (`midlayer/recovery/host_hold.rs`).
     HostEhHoldsTarget {
         host: HostId,
         target: TargetId,

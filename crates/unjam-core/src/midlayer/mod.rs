@@ -15,6 +15,7 @@
 
 mod complete;
 mod dispatch;
+mod recovery;
 mod request_timer;
 mod timeout;
 mod transition;

@@ -7,7 +7,7 @@
 //! has failed) only before a host-wide step: bus or host reset. So in LUN scope healthy
 //! LUNs stall only while a host-wide step and its settle run (issue 9, "Done when").
 
-use super::{EhRun, EhWait};
+use crate::eh::{EhRun, EhWait};
 use crate::ids::{DeviceId, HostId, TargetId};
 use crate::midlayer::MidLayer;
 use crate::state::HostState;
@@ -92,7 +92,7 @@ impl MidLayer {
         let Some(mut run) = self.eh_resume(|run| {
             run.host() == host
                 && run.waiting == EhWait::Quiesce
-                && matches!(run.scope, super::EhScope::Host(_))
+                && matches!(run.scope, crate::eh::EhScope::Host(_))
         }) else {
             return;
         };

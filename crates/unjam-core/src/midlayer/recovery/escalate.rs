@@ -7,10 +7,9 @@
 
 use unjam_scsi::{Disposition, HostByte};
 
-use super::scope::scope_level;
-use super::EhWait;
 use crate::action::Action;
 use crate::command::CommandKind;
+use crate::eh::{scope_level, EhWait};
 use crate::ids::{ResetKind, Tag, TmfResult};
 use crate::lifecycle::State;
 use crate::midlayer::{MidLayer, TmfPurpose};

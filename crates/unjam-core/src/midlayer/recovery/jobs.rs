@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use unjam_scsi::SamStatus;
 
-use super::{EhJob, EhRun, EhStep, EhWait, TestStage};
 use crate::action::Action;
 use crate::command::{Command, CommandKind};
 use crate::disposition::{check_sense, SenseVerdict};
+use crate::eh::{EhJob, EhRun, EhStep, EhWait, TestStage};
 use crate::ids::DeviceId;
 use crate::ids::{EhCommand, ResetKind, Tag};
 use crate::lifecycle::State;

@@ -4,9 +4,9 @@
 
 use unjam_scsi::{Disposition, HostByte};
 
-use super::{EhJob, EhRun, EhWait, TestStage};
 use crate::command::CommandKind;
 use crate::disposition::{eh_completed_normally, RETRIES_NO_LIMIT};
+use crate::eh::{EhJob, EhRun, EhWait, TestStage};
 use crate::ids::{DeviceId, HostId};
 use crate::ids::{ResetKind, Tag, TmfOp, TmfResult};
 use crate::lifecycle::State;

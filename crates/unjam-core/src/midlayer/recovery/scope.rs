@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use super::{EhRun, EhScope, EhStep, EhWait, LUN_LADDER, TARGET_LADDER};
+use crate::eh::{scope_level, EhRun, EhScope, EhStep, EhWait, ScopedEh, LUN_LADDER, TARGET_LADDER};
 use crate::ids::ResetKind;
 use crate::ids::{DeviceId, HostId};
 use crate::lifecycle::State;
@@ -15,25 +15,6 @@ use crate::midlayer::MidLayer;
 use crate::state::DeviceState;
 use crate::time::Instant;
 use crate::trace::TraceEvent;
-
-/// One active LUN- or target-scope handler: failed commands waiting for the wake-up, or a
-/// run in progress (then parked in `MidLayer::eh_runs` while it waits for an answer).
-#[derive(Clone, Debug)]
-pub(crate) struct ScopedEh {
-    pub scope: EhScope,
-    pub host: HostId,
-    pub queue: Vec<u32>,
-    pub running: bool,
-}
-
-/// Lun < Target < Host.
-pub(crate) fn scope_level(scope: EhScope) -> u8 {
-    match scope {
-        EhScope::Lun(_) => 0,
-        EhScope::Target(_) => 1,
-        EhScope::Host(_) => 2,
-    }
-}
 
 impl MidLayer {
     pub(crate) fn scope_contains(&self, scope: EhScope, device: DeviceId) -> bool {
