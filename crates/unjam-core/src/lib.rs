@@ -28,6 +28,7 @@ mod command;
 pub mod config;
 pub mod disposition;
 pub mod eh;
+pub mod fast_hash;
 pub mod harness;
 pub mod ids;
 mod invariants;

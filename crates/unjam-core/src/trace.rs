@@ -541,4 +541,5 @@ impl TraceEvent {
             Self::Completed { .. } => "completed",
         }
     }
+
 }

@@ -3,22 +3,19 @@
 
 use unjam_core::buffers::SenseBuffer;
 use unjam_core::TransportOutcome;
-use unjam_iscsi::client::CommandError;
 use unjam_iscsi::pdu::Residual;
-use unjam_iscsi::session::ScsiOutcome;
+use unjam_iscsi::session::{ScsiOutcome, TaskFailure};
 use unjam_scsi::{HostByte, MlStatus, SamStatus, ScsiResult};
 
-/// Converts one iSCSI command result into the core's transport outcome.
+/// Converts one task's end into the core's transport outcome.
 ///
 /// - a SCSI status: `DID_OK` with the status, the sense and the underflow residual; an
 ///   iSCSI "target failure" response becomes `DID_ERROR`;
-/// - a lost connection: `DID_TRANSPORT_DISRUPTED` (the core requeues);
-/// - the replacement timeout expired: `DID_TRANSPORT_FAILFAST`;
-/// - terminated by a task management function: `DID_ABORT`; rejected, or an iSCSI protocol
-///   violation (the data or status did not add up; nothing of it is delivered): `DID_ERROR`,
-///   which the core retries as a counted retry;
-///   refused for lack of room: `DID_REQUEUE`; session closed: `DID_NO_CONNECT`.
-pub fn transport_outcome(result: &Result<ScsiOutcome, CommandError>) -> TransportOutcome {
+/// - a lost connection: `DID_TRANSPORT_DISRUPTED` (the core requeues without counting);
+/// - terminated by a task management function: `DID_ABORT`;
+/// - rejected, or an iSCSI protocol violation (the data or status did not add up; nothing
+///   of it is delivered): `DID_ERROR`, which the core retries as a counted retry.
+pub fn transport_outcome(result: &Result<ScsiOutcome, TaskFailure>) -> TransportOutcome {
     match result {
         Ok(outcome) if outcome.response != 0 => TransportOutcome::host(HostByte::DID_ERROR),
         Ok(outcome) => TransportOutcome {
@@ -29,8 +26,16 @@ pub fn transport_outcome(result: &Result<ScsiOutcome, CommandError>) -> Transpor
                 Residual::None | Residual::Overflow(_) => 0,
             },
         },
-        Err(CommandError::Closed) => TransportOutcome::host(HostByte::DID_NO_CONNECT),
-        Err(error) => TransportOutcome::host(error.host_byte()),
+        Err(failure) => TransportOutcome::host(failure_host_byte(failure)),
+    }
+}
+
+/// The host byte the Linux iSCSI LLD reports for a task that ended without a status.
+pub fn failure_host_byte(failure: &TaskFailure) -> HostByte {
+    match failure {
+        TaskFailure::ConnectionLost { .. } => HostByte::DID_TRANSPORT_DISRUPTED,
+        TaskFailure::Aborted => HostByte::DID_ABORT,
+        TaskFailure::Rejected(_) | TaskFailure::Protocol(_) => HostByte::DID_ERROR,
     }
 }
 
@@ -40,7 +45,7 @@ mod tests {
     use bytes::Bytes;
     use unjam_iscsi::session::ProtocolViolation;
 
-    fn outcome(status: u8, sense: &[u8], residual: Residual) -> Result<ScsiOutcome, CommandError> {
+    fn outcome(status: u8, sense: &[u8], residual: Residual) -> Result<ScsiOutcome, TaskFailure> {
         Ok(ScsiOutcome {
             response: 0,
             status,
@@ -63,40 +68,31 @@ mod tests {
     }
 
     #[test]
-    fn transport_failures_become_the_linux_host_bytes() {
+    fn task_failures_become_the_linux_host_bytes() {
+        let violation = ProtocolViolation::DataGap {
+            expected: 512,
+            offset: 1024,
+        };
         let cases = [
             (
-                CommandError::TransportDisrupted,
+                TaskFailure::ConnectionLost { sent: true },
                 HostByte::DID_TRANSPORT_DISRUPTED,
             ),
-            (
-                CommandError::TransportFailfast,
-                HostByte::DID_TRANSPORT_FAILFAST,
-            ),
-            (CommandError::Aborted, HostByte::DID_ABORT),
-            (CommandError::Rejected(4), HostByte::DID_ERROR),
-            (
-                CommandError::Protocol(ProtocolViolation::DataGap {
-                    expected: 512,
-                    offset: 1024,
-                }),
-                HostByte::DID_ERROR,
-            ),
-            (CommandError::Closed, HostByte::DID_NO_CONNECT),
+            (TaskFailure::Aborted, HostByte::DID_ABORT),
+            (TaskFailure::Rejected(4), HostByte::DID_ERROR),
+            (TaskFailure::Protocol(violation), HostByte::DID_ERROR),
         ];
-        for (error, host) in cases {
-            assert_eq!(transport_outcome(&Err(error)).result.host(), host);
+        for (failure, host) in cases {
+            assert_eq!(transport_outcome(&Err(failure)).result.host(), host);
         }
-        let failure = Ok(ScsiOutcome {
+        let target_failure = Ok(ScsiOutcome {
             response: 1,
             status: 0,
             sense: Bytes::new(),
             residual: Residual::None,
             data: Bytes::new(),
         });
-        assert_eq!(
-            transport_outcome(&failure).result.host(),
-            HostByte::DID_ERROR
-        );
+        let converted = transport_outcome(&target_failure);
+        assert_eq!(converted.result.host(), HostByte::DID_ERROR);
     }
 }

@@ -1,96 +1,98 @@
-//! The mid-layer driving a real tgtd through the iSCSI transport: unit attentions retried by
-//! the core, and connection faults under write load ending exactly as the policy says.
+//! The initiator runtime against a real tgtd: LUN discovery, data round trips, and the
+//! core's recovery running live — a hung target (SIGSTOP) walked through abort, LUN reset,
+//! target reset and session re-login; a target restarted under load; a target hung past
+//! the replacement timeout.
 
 #[path = "../../unjam-iscsi/tests/support/tgtd.rs"]
 #[allow(dead_code)]
 mod tgtd;
 
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tgtd::{Tgtd, TgtdOptions};
-use unjam_core::request::{BlockInfo, BlockOp};
-use unjam_iscsi::session::DataDirection;
-use unjam_iscsi::url::IscsiUrl;
-use unjam_runtime::{Disk, DiskConfig};
+use unjam_iscsi::url::{IscsiUrl, TargetUrl};
+use unjam_runtime::{Disk, Initiator, InitiatorConfig, IoError, Knobs, Transfer};
 use unjam_scsi::BlkStatus;
 
-fn write_16(lba: u64, blocks: u32) -> [u8; 16] {
-    let mut cdb = [0u8; 16];
-    cdb[0] = 0x8a;
-    cdb[2..10].copy_from_slice(&lba.to_be_bytes());
-    cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
-    cdb
-}
+/// A trace sink the test can read back.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
 
-fn read_16(lba: u64, blocks: u32) -> [u8; 16] {
-    let mut cdb = write_16(lba, blocks);
-    cdb[0] = 0x88;
-    cdb
-}
-
-fn pattern(seed: u64) -> Vec<u8> {
-    (0..4096u64)
-        .map(|i| (i.wrapping_mul(seed | 1) >> 3) as u8 ^ seed as u8)
-        .collect()
-}
-
-fn block(op: BlockOp, lba: u64) -> BlockInfo {
-    BlockInfo {
-        op,
-        start_sector: lba,
-        ..BlockInfo::default()
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut buffer = self.0.lock().map_err(|_| std::io::ErrorKind::Other)?;
+        buffer.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
-async fn open(tgtd: &Tgtd, config: DiskConfig) -> Disk {
-    let url = IscsiUrl::parse(&tgtd.url(1)).unwrap_or_else(|e| panic!("{e}"));
-    Disk::open(&url, config)
+impl Captured {
+    fn lines(&self) -> Vec<serde_json::Value> {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().map(|b| b.clone()).unwrap_or_default()).into()
+    }
+}
+
+fn pattern(seed: u64) -> Bytes {
+    let bytes: Vec<u8> = (0..4096u64)
+        .map(|i| (i.wrapping_mul(seed | 1) >> 3) as u8 ^ seed as u8)
+        .collect();
+    Bytes::from(bytes)
+}
+
+fn url(tgtd: &Tgtd, lun: u16) -> IscsiUrl {
+    IscsiUrl::parse(&tgtd.url(lun)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn open(tgtd: &Tgtd, config: InitiatorConfig) -> (Initiator, Disk) {
+    Initiator::open(&url(tgtd, 1), config)
         .await
         .unwrap_or_else(|e| panic!("open: {e}"))
 }
 
-async fn write(disk: &Disk, lba: u64, seed: u64) -> BlkStatus {
-    let direction = DataDirection::Write {
-        data: Bytes::from(pattern(seed)),
-    };
-    let completion = disk
-        .execute(&write_16(lba, 8), direction, block(BlockOp::Write, lba))
-        .await;
-    completion
-        .map(|c| c.status)
-        .unwrap_or_else(|e| panic!("write: {e}"))
-}
-
 async fn verify(disk: &Disk, written: &[(u64, u64)]) {
     for (lba, seed) in written {
-        let direction = DataDirection::Read { length: 4096 };
-        let completion = disk
-            .execute(&read_16(*lba, 8), direction, block(BlockOp::Read, *lba))
+        let data = disk
+            .read(*lba, 8, BytesMut::new())
             .await
             .unwrap_or_else(|e| panic!("read: {e}"));
-        assert_eq!(completion.status, BlkStatus::Ok);
         assert!(
-            completion.data == pattern(*seed),
+            data == pattern(*seed),
             "acknowledged write at LBA {lba} lost"
         );
     }
 }
 
-fn fault_config(replacement_timeout_ms: u64) -> DiskConfig {
-    let mut config = DiskConfig::default();
-    let client = &mut config.client;
-    client.session.ping.interval = Some(Duration::from_millis(500));
-    client.session.ping.timeout = Duration::from_millis(500);
-    client.login_timeout = Duration::from_millis(500);
-    client.recovery.replacement_timeout = Duration::from_millis(replacement_timeout_ms);
-    client.recovery.initial_backoff = Duration::from_millis(50);
-    client.recovery.max_backoff = Duration::from_millis(200);
-    config
+/// Knobs for fault tests: short timeouts everywhere.
+fn fast_knobs(replacement_timeout_ms: u64) -> Knobs {
+    let mut knobs = Knobs::default();
+    for setting in [
+        "noop_out_interval=500ms",
+        "noop_out_timeout=500ms",
+        "login_timeout=500ms",
+        "logout_timeout=1s",
+    ] {
+        knobs.set(setting).unwrap_or_else(|e| panic!("{e}"));
+    }
+    knobs.replacement_timeout = Duration::from_millis(replacement_timeout_ms);
+    knobs
 }
 
 /// Writes 4 KiB to distinct LBAs, four at a time, for `duration`.
-async fn write_load(disk: Disk, duration: Duration) -> (Vec<(u64, u64)>, Vec<BlkStatus>) {
+async fn write_load(disk: Disk, duration: Duration) -> (Vec<(u64, u64)>, Vec<IoError>) {
     let deadline = tokio::time::Instant::now() + duration;
     let mut acknowledged = Vec::new();
     let mut failed = Vec::new();
@@ -101,16 +103,14 @@ async fn write_load(disk: Disk, duration: Duration) -> (Vec<(u64, u64)>, Vec<Blk
             let (lba, seed) = (next * 8, 50_000 + next);
             let disk = disk.clone();
             batch.push(tokio::spawn(async move {
-                (lba, seed, write(&disk, lba, seed).await)
+                (lba, seed, disk.write(lba, pattern(seed)).await)
             }));
             next += 1;
         }
         for handle in batch {
-            let (lba, seed, status) = handle.await.unwrap_or_else(|e| panic!("{e}"));
-            if status == BlkStatus::Ok {
-                acknowledged.push((lba, seed));
-            } else {
-                failed.push(status);
+            match handle.await.unwrap_or_else(|e| panic!("{e}")) {
+                (lba, seed, Ok(())) => acknowledged.push((lba, seed)),
+                (_, _, Err(error)) => failed.push(error),
             }
         }
     }
@@ -118,45 +118,195 @@ async fn write_load(disk: Disk, duration: Duration) -> (Vec<(u64, u64)>, Vec<Blk
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn core_retries_the_unit_attention_and_data_round_trips() {
+async fn open_probes_the_lun_and_data_round_trips() {
     let tgtd = Tgtd::start(TgtdOptions::default()).await;
-    let disk = open(&tgtd, DiskConfig::default()).await;
-    // The first medium access after login meets the power-on unit attention; the core
-    // retries it and the caller sees one successful completion with two attempts.
-    let first = disk
-        .execute(
-            &write_16(0, 8),
-            DataDirection::Write {
-                data: Bytes::from(pattern(1)),
-            },
-            block(BlockOp::Write, 0),
-        )
+    let trace = Captured::default();
+    let config = InitiatorConfig {
+        trace: Some(Box::new(trace.clone())),
+        ..InitiatorConfig::default()
+    };
+    let (initiator, disk) = open(&tgtd, config).await;
+    let info = disk.info().clone();
+    assert_eq!((info.lun, info.device_type), (1, 0));
+    assert_eq!(info.vendor.trim_end(), "IET");
+    let capacity = info.capacity.clone().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(capacity.bytes(), 16 * 1024 * 1024);
+    assert!(
+        info.serial.is_some() && info.identifier.is_some(),
+        "{info:?}"
+    );
+    // The probe's READ CAPACITY met the unit attention of the new session and was sent
+    // again, so a passthrough TEST UNIT READY now finds the LUN ready.
+    let unit_attention = trace.lines().iter().any(|line| {
+        line["kind"] == "transport_done"
+            && line["text"]
+                .as_str()
+                .is_some_and(|text| text.contains("UNIT ATTENTION 29/00"))
+    });
+    assert!(
+        unit_attention,
+        "no unit attention in the probe:\n{}",
+        trace.text()
+    );
+    let tur = disk
+        .passthrough(&[0, 0, 0, 0, 0, 0], Transfer::None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(first.status, BlkStatus::Ok);
-    assert_eq!(first.attempts, 2, "{first:?}");
-    verify(&disk, &[(0, 1)]).await;
+    assert_eq!(tur.status, BlkStatus::Ok, "{tur}");
+    disk.write(16, pattern(1))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    verify(&disk, &[(16, 1)]).await;
+    disk.flush().await.unwrap_or_else(|e| panic!("{e}"));
+    // A read beyond the end never reaches the target.
+    let beyond = disk.read(capacity.last_lba, 8, BytesMut::new()).await;
+    assert!(matches!(beyond, Err(IoError::Invalid(_))), "{beyond:?}");
+    initiator.logout().await;
+    let after = disk.read(0, 1, BytesMut::new()).await;
+    assert!(matches!(after, Err(IoError::Stopped)), "{after:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn scan_finds_every_lun_of_the_target() {
+    let tgtd = Tgtd::start(TgtdOptions::default()).await;
+    let target = TargetUrl::parse(&format!("iscsi://127.0.0.1:{}/{}", tgtd.port, tgtd.target))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut initiator = Initiator::login(&[target], InitiatorConfig::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let luns = initiator
+        .scan()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_vec();
+    let shape: Vec<_> = luns
+        .iter()
+        .map(|lun| {
+            (
+                lun.lun,
+                lun.device_type,
+                lun.capacity.as_ref().map(|c| c.bytes()).ok(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            (0, 0x0c, None),
+            (1, 0, Some(16 * 1024 * 1024)),
+            (2, 0, Some(8 * 1024 * 1024))
+        ]
+    );
+    let names: Vec<_> = luns.iter().map(|lun| lun.hctl.to_string()).collect();
+    assert_eq!(names, ["0:0:0:0", "0:0:0:1", "0:0:0:2"]);
+    let disk = initiator.disk(&luns[2]);
+    disk.write(0, pattern(9))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    verify(&disk, &[(0, 9)]).await;
+    initiator.logout().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn hung_target_walks_abort_lun_reset_and_relogin_then_the_read_completes() {
+    let tgtd = Tgtd::start(TgtdOptions::default()).await;
+    let mut knobs = fast_knobs(30_000);
+    for setting in [
+        "noop_out_interval=0",
+        "command_timeout=1s",
+        "abort_timeout=700ms",
+        "lu_reset_timeout=700ms",
+        "tgt_reset_timeout=700ms",
+    ] {
+        knobs.set(setting).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let trace = Captured::default();
+    let kernel = Captured::default();
+    let config = InitiatorConfig {
+        knobs,
+        trace: Some(Box::new(trace.clone())),
+        kernel_log: Some(Box::new(kernel.clone())),
+        eh_logging: true,
+        ..InitiatorConfig::default()
+    };
+    let (initiator, disk) = open(&tgtd, config).await;
+    disk.write(64, pattern(3))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tgtd.pause();
+    let reader = disk.clone();
+    let read = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let data = reader.read(64, 8, BytesMut::new()).await;
+        (data, started.elapsed())
+    });
+    // Longer than the command timeout plus every TMF timeout: the ladder reaches the host
+    // reset, whose re-login waits for the target.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    tgtd.resume();
+    let (data, elapsed) = read.await.unwrap_or_else(|e| panic!("{e}"));
+    let data = data.unwrap_or_else(|e| panic!("read after recovery: {e}\n{}", kernel.text()));
+    assert!(data == pattern(3), "the data read after recovery is wrong");
+    assert!(elapsed >= Duration::from_millis(4000), "{elapsed:?}");
+    let lines = trace.lines();
+    let position = |wanted: &dyn Fn(&serde_json::Value) -> bool| {
+        lines
+            .iter()
+            .position(wanted)
+            .unwrap_or_else(|| panic!("missing step in the trace:\n{}", trace.text()))
+    };
+    let kind = |name: &'static str| move |line: &serde_json::Value| line["kind"] == name;
+    let tmf = |function: &'static str| {
+        move |line: &serde_json::Value| {
+            line["kind"] == "tmf_sent" && line["detail"]["function"] == function
+        }
+    };
+    let timed_out = position(&kind("timed_out"));
+    let abort = position(&tmf("ABORT TASK"));
+    let lun_reset = position(&tmf("LOGICAL UNIT RESET"));
+    let target_reset = position(&tmf("TARGET WARM RESET"));
+    let session_reset = position(&|line: &serde_json::Value| {
+        line["kind"] == "conn_error" && line["detail"]["code"] == 1021
+    });
+    let relogin = position(&kind("relogin"));
+    assert!(timed_out < abort && abort < lun_reset && lun_reset < target_reset);
+    assert!(target_reset < session_reset && session_reset < relogin);
+    let log = kernel.text();
+    assert!(
+        log.contains("connection1:0: detected conn error (1021)"),
+        "{log}"
+    );
+    initiator.logout().await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn target_restart_under_load_loses_no_acknowledged_write_and_fails_none() {
     let mut tgtd = Tgtd::start(TgtdOptions::default()).await;
-    let disk = open(&tgtd, fault_config(30_000)).await;
+    let config = InitiatorConfig {
+        knobs: fast_knobs(30_000),
+        ..InitiatorConfig::default()
+    };
+    let (initiator, disk) = open(&tgtd, config).await;
     let load = tokio::spawn(write_load(disk.clone(), Duration::from_millis(2500)));
     tokio::time::sleep(Duration::from_millis(300)).await;
     tgtd.kill_and_restart().await;
     let (acknowledged, failed) = load.await.unwrap_or_else(|e| panic!("{e}"));
-    // DID_TRANSPORT_DISRUPTED is requeued by the core; the session comes back within the
-    // replacement timeout, so every write succeeds.
+    // DID_TRANSPORT_DISRUPTED is requeued by the core while the devices are blocked; the
+    // session comes back within the replacement timeout, so every write succeeds.
     assert!(failed.is_empty(), "failed writes: {failed:?}");
     assert!(acknowledged.len() > 8);
     verify(&disk, &acknowledged).await;
+    initiator.logout().await;
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn hung_target_beyond_replacement_timeout_fails_writes_with_transport_status() {
+async fn hung_target_beyond_replacement_timeout_fails_writes_and_loses_none() {
     let tgtd = Tgtd::start(TgtdOptions::default()).await;
-    let disk = open(&tgtd, fault_config(1500)).await;
+    let config = InitiatorConfig {
+        knobs: fast_knobs(1500),
+        ..InitiatorConfig::default()
+    };
+    let (initiator, disk) = open(&tgtd, config).await;
     let load = tokio::spawn(write_load(disk.clone(), Duration::from_millis(4000)));
     tokio::time::sleep(Duration::from_millis(300)).await;
     tgtd.pause();
@@ -166,11 +316,13 @@ async fn hung_target_beyond_replacement_timeout_fails_writes_with_transport_stat
         !failed.is_empty(),
         "writes must fail once the replacement timeout expires"
     );
-    assert!(
-        failed.iter().all(|status| *status == BlkStatus::Transport),
-        "{failed:?}"
-    );
-    // Host reset by re-login is the transport's recovery; a fresh disk sees the data.
-    let fresh = open(&tgtd, DiskConfig::default()).await;
-    verify(&fresh, &acknowledged).await;
+    for error in &failed {
+        let outcome = error.outcome().unwrap_or_else(|| panic!("{error}"));
+        assert_ne!(outcome.status, BlkStatus::Ok, "{outcome}");
+    }
+    initiator.logout().await;
+    // Every acknowledged write is on the target.
+    let (fresh, disk) = open(&tgtd, InitiatorConfig::default()).await;
+    verify(&disk, &acknowledged).await;
+    fresh.logout().await;
 }

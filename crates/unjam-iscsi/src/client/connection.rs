@@ -26,7 +26,26 @@ pub struct Connection {
     pub(crate) digests: Digests,
 }
 
+/// A logged-in connection taken apart for a driver that runs the session itself.
+#[derive(Debug)]
+pub struct ConnectionParts {
+    pub stream: TcpStream,
+    /// Framing with the negotiated digests and receive limit.
+    pub decoder: PduDecoder,
+    /// Bytes received after the last login PDU (the start of the full feature phase).
+    pub read_buffer: BytesMut,
+}
+
 impl Connection {
+    /// The socket, the framing and any bytes already received.
+    pub fn into_parts(self) -> ConnectionParts {
+        ConnectionParts {
+            stream: self.stream,
+            decoder: self.decoder,
+            read_buffer: self.read_buffer,
+        }
+    }
+
     /// Connects to `address` (`host:port`) within `timeout`.
     pub async fn connect(address: &str, timeout: Duration) -> Result<Connection, ClientError> {
         let connect = TcpStream::connect(address);

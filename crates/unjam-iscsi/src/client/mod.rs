@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use unjam_scsi::HostByte;
 
-pub use connection::Connection;
+pub use connection::{Connection, ConnectionParts};
 pub use discovery::{discover, parse_send_targets, DiscoveredTarget};
 
 use crate::chap::ChapCredentials;
@@ -209,7 +209,9 @@ pub struct IscsiClient {
     lun: u64,
 }
 
-pub(crate) fn random_isid() -> [u8; 6] {
+/// A random ISID (RFC 7143 §11.12.5 type 10b); keep it for every re-login of one session so
+/// that the target reinstates the session instead of opening a second one.
+pub fn random_isid() -> [u8; 6] {
     // Type 10b (random) in the top two bits of the first byte (RFC 7143 §11.12.5).
     let random: [u8; 6] = rand::random();
     let mut isid = random;
@@ -271,8 +273,9 @@ pub(crate) fn login_config(url: &TargetUrl, config: &ClientConfig, isid: [u8; 6]
 }
 
 /// Connects and logs in within `login_timeout` in total (not per exchange), then checks the
-/// digests the URL required.
-pub(crate) async fn open_session(
+/// digests the URL required. For drivers that run the full feature phase themselves
+/// (`unjam-runtime`): [`Connection::into_parts`] hands over the socket and the framing.
+pub async fn open_session(
     url: &TargetUrl,
     config: &ClientConfig,
     isid: [u8; 6],

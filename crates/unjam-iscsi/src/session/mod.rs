@@ -30,7 +30,7 @@ mod window;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 pub use ping::PingConfig;
 pub use task::DataDirection;
@@ -80,7 +80,7 @@ pub struct Session {
     params: OperationalParams,
     window: CommandWindow,
     next_tag: u32,
-    waiting: VecDeque<(u32, TaskRequest)>,
+    waiting: VecDeque<(u32, TaskRequest, BytesMut)>,
     tasks: HashMap<u32, TaskState>,
     management: usize,
     outgoing: VecDeque<Outgoing>,
@@ -169,6 +169,18 @@ impl Session {
 
     /// Queues a SCSI command; it is sent as soon as the CmdSN window allows.
     pub fn submit(&mut self, request: TaskRequest) -> Result<TaskId, SubmitError> {
+        self.submit_into(request, BytesMut::new())
+    }
+
+    /// [`Session::submit`] with the buffer a read's data goes into: its contents are
+    /// discarded and it grows only if it holds less than the transfer. A caller that hands
+    /// back the buffer of its last read (`Bytes::try_into_mut` on the outcome's data) reads
+    /// without allocating or touching fresh pages.
+    pub fn submit_into(
+        &mut self,
+        request: TaskRequest,
+        read_buffer: BytesMut,
+    ) -> Result<TaskId, SubmitError> {
         if self.logging_out {
             return Err(SubmitError::LoggingOut);
         }
@@ -189,7 +201,7 @@ impl Session {
             });
         }
         let tag = self.allocate_tag();
-        self.waiting.push_back((tag, request));
+        self.waiting.push_back((tag, request, read_buffer));
         self.send_waiting();
         Ok(TaskId(tag))
     }
@@ -213,7 +225,7 @@ impl Session {
         let tag = self.allocate_tag();
         let mut ref_cmd_sn = self.window.cmd_sn;
         if let Some(TaskId(referenced_tag)) = referenced {
-            if let Some(position) = self.waiting.iter().position(|(t, _)| *t == referenced_tag) {
+            if let Some(position) = self.waiting.iter().position(|(t, _, _)| *t == referenced_tag) {
                 self.waiting.remove(position);
                 self.push_task_done(referenced_tag, Err(TaskFailure::Aborted));
                 self.events.push_back(SessionEvent::ManagementDone {
@@ -273,7 +285,7 @@ impl Session {
     /// The connection is gone: every task ends with `ConnectionLost` (in tag order, so the
     /// result is deterministic) and the session is unusable afterwards.
     pub fn fail_all(&mut self) {
-        let waiting: Vec<u32> = self.waiting.drain(..).map(|(tag, _)| tag).collect();
+        let waiting: Vec<u32> = self.waiting.drain(..).map(|(tag, _, _)| tag).collect();
         let mut sent: Vec<u32> = self.tasks.keys().copied().collect();
         sent.sort_unstable();
         for tag in sent {
@@ -359,7 +371,7 @@ impl Session {
             let tag = self.next_tag;
             self.next_tag = self.next_tag.wrapping_add(1);
             let in_use =
-                self.tasks.contains_key(&tag) || self.waiting.iter().any(|(t, _)| *t == tag);
+                self.tasks.contains_key(&tag) || self.waiting.iter().any(|(t, _, _)| *t == tag);
             if tag != RESERVED_TAG && !in_use {
                 return tag;
             }
@@ -368,14 +380,14 @@ impl Session {
 
     fn send_waiting(&mut self) {
         while self.window.is_open() {
-            let Some((tag, request)) = self.waiting.pop_front() else {
+            let Some((tag, request, read_buffer)) = self.waiting.pop_front() else {
                 return;
             };
-            self.send_command(tag, &request);
+            self.send_command(tag, &request, read_buffer);
         }
     }
 
-    fn send_command(&mut self, tag: u32, request: &TaskRequest) {
+    fn send_command(&mut self, tag: u32, request: &TaskRequest, read_buffer: BytesMut) {
         let cmd_sn = self.window.take_cmd_sn();
         let write_data = match &request.direction {
             DataDirection::Write { data } => data.clone(),
@@ -389,7 +401,7 @@ impl Session {
             self.params.max_send_data_segment_length,
         );
         let first_burst = u32::try_from(immediate + unsolicited).unwrap_or(u32::MAX);
-        let task = ScsiTask::new(request, cmd_sn, first_burst);
+        let task = ScsiTask::new(request, cmd_sn, first_burst, read_buffer);
         let mut cdb = [0u8; pdu::MAX_BHS_CDB_LENGTH];
         // `submit` checked 1..=16 bytes.
         if let Some(slot) = cdb.get_mut(..request.cdb.len()) {

@@ -74,12 +74,22 @@ pub(crate) struct WriteState {
 }
 
 impl ScsiTask {
-    pub fn new(request: &TaskRequest, cmd_sn: u32, first_burst: u32) -> ScsiTask {
+    /// `read_buffer` receives a read's data (cleared; reserved only if it is too small).
+    pub fn new(
+        request: &TaskRequest,
+        cmd_sn: u32,
+        first_burst: u32,
+        mut read_buffer: BytesMut,
+    ) -> ScsiTask {
         let transfer = match &request.direction {
             DataDirection::None => Transfer::None,
             DataDirection::Read { length } => Transfer::Read(ReadState {
                 expected: *length,
-                buffer: BytesMut::with_capacity(*length as usize),
+                buffer: {
+                    read_buffer.clear();
+                    read_buffer.reserve(*length as usize);
+                    read_buffer
+                },
                 next_data_sn: 0,
             }),
             DataDirection::Write { data } => Transfer::Write(WriteState {

@@ -8,7 +8,7 @@ fn read_task(length: u32) -> ScsiTask {
         direction: DataDirection::Read { length },
         attribute: TaskAttribute::Simple,
     };
-    ScsiTask::new(&request, 1, 0)
+    ScsiTask::new(&request, 1, 0, BytesMut::new())
 }
 
 fn write_task(length: usize, first_burst: u32) -> ScsiTask {
@@ -20,7 +20,7 @@ fn write_task(length: usize, first_burst: u32) -> ScsiTask {
         },
         attribute: TaskAttribute::Simple,
     };
-    ScsiTask::new(&request, 1, first_burst)
+    ScsiTask::new(&request, 1, first_burst, BytesMut::new())
 }
 
 fn data_in(data_sn: u32, offset: u32, data: &'static [u8]) -> DataIn {

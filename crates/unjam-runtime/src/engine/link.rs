@@ -1,0 +1,613 @@
+//! One iSCSI session as the engine drives it: the socket, the sans-I/O [`Session`], and the
+//! session's recovery, in the shape of Linux's iSCSI transport class.
+//!
+//! ```text
+//!   Up ──conn error / ping timeout / host reset──► Down (re-login with backoff)
+//!    ▲                                              │ logged in        │ replacement_timeout
+//!    └──────────────────────────────────────────────┘                  ▼
+//!                                   Down, failed (commands fail fast; re-login goes on)
+//!   logout (shutdown) ──► Closed
+//! ```
+//!
+//! Owns the socket, its buffers, the login attempts (one spawned task per attempt, never
+//! per I/O) and the session's timers. Every method is non-blocking: reads and writes use the
+//! socket's readiness with the engine's waker. What a state change means for the SCSI
+//! devices (block, unblock, transport-offline) is the engine's business: the link reports
+//! [`LinkEvent`]s. It never decides a retry.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io::ErrorKind;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use unjam_core::fast_hash::FastMap;
+use unjam_core::topology::HostId;
+use unjam_core::Tag;
+use unjam_iscsi::client::{open_session, ClientConfig, ClientError, Connection};
+use unjam_iscsi::login::LoginOutcome;
+use unjam_iscsi::pdu::{PduDecoder, TaskManagementFunction};
+use unjam_iscsi::session::{Session, SessionError, SessionEvent, SubmitError, TaskId, TaskRequest};
+use unjam_iscsi::url::TargetUrl;
+
+use super::notes::IscsiNote;
+
+/// Linux's `enum iscsi_err` values that `detected conn error (N)` prints.
+pub(crate) mod conn_error {
+    pub const PROTO: u32 = 1008;
+    pub const CONN_FAILED: u32 = 1011;
+    pub const XMIT_FAILED: u32 = 1019;
+    pub const TCP_CONN_CLOSE: u32 = 1020;
+    pub const SCSI_EH_SESSION_RST: u32 = 1021;
+    pub const NOP_TIMEDOUT: u32 = 1022;
+}
+
+/// Socket reads per poll before the engine turns (fairness towards callers and timers).
+const MAX_READS_PER_POLL: usize = 16;
+/// Socket writes per poll.
+const MAX_WRITES_PER_POLL: usize = 64;
+/// Free room below which the read buffer grows by [`READ_CHUNK`].
+const MIN_READ_ROOM: usize = 16 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
+/// Re-login backoff: first retry after this, doubling up to [`MAX_BACKOFF`].
+const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// What the engine must act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkEvent {
+    /// The connection failed: the devices block, commands in flight end
+    /// `DID_TRANSPORT_DISRUPTED`.
+    Lost,
+    /// Logged in again: the devices run again.
+    Restored,
+    /// `replacement_timeout` passed without a login: the devices go transport-offline.
+    RecoveryTimedOut,
+    /// Logged out for good.
+    Closed,
+}
+
+/// Why a command could not be handed to the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The session is re-logging in (Linux: `DID_IMM_RETRY`).
+    Recovering,
+    /// The replacement timeout passed (Linux: `DID_TRANSPORT_FAILFAST`).
+    RecoveryFailed,
+    /// Logged out.
+    Closed,
+    Session(SubmitError),
+}
+
+type LoginResult = Result<(Connection, LoginOutcome), ClientError>;
+
+/// A logged-in connection.
+#[derive(Debug)]
+struct Up {
+    stream: TcpStream,
+    decoder: PduDecoder,
+    read_buffer: BytesMut,
+    write_buffer: Vec<u8>,
+    written: usize,
+    session: Session,
+}
+
+/// No connection: re-login attempts with backoff.
+#[derive(Debug)]
+struct Down {
+    give_up: Instant,
+    failed: bool,
+    backoff: Duration,
+    next_attempt: Instant,
+    attempt: Option<oneshot::Receiver<LoginResult>>,
+    attempts: u32,
+}
+
+#[derive(Debug)]
+enum State {
+    Up(Box<Up>),
+    Down(Down),
+    Closed,
+}
+
+/// One session to one target: the core's host.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub target: TargetUrl,
+    pub host: HostId,
+    /// open-iscsi's session number (`session1`, `connection1:0`).
+    pub sid: u32,
+    config: ClientConfig,
+    isid: [u8; 6],
+    replacement_timeout: Duration,
+    state: State,
+    /// Events of a session that just died, still to be delivered.
+    orphans: VecDeque<SessionEvent>,
+    /// The core tag of each task in flight, by Initiator Task Tag.
+    pub itt_tags: FastMap<u32, Tag>,
+    events: VecDeque<LinkEvent>,
+    notes: VecDeque<IscsiNote>,
+    closing: bool,
+    relogin_after_logout: bool,
+}
+
+impl Link {
+    /// A link for a session that just logged in.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        target: TargetUrl,
+        host: HostId,
+        sid: u32,
+        config: ClientConfig,
+        isid: [u8; 6],
+        replacement_timeout: Duration,
+        connection: Connection,
+        outcome: LoginOutcome,
+        now: Instant,
+    ) -> Link {
+        let mut link = Link {
+            target,
+            host,
+            sid,
+            config,
+            isid,
+            replacement_timeout,
+            state: State::Closed,
+            orphans: VecDeque::new(),
+            itt_tags: FastMap::default(),
+            events: VecDeque::new(),
+            notes: VecDeque::new(),
+            closing: false,
+            relogin_after_logout: false,
+        };
+        link.come_up(connection, &outcome, now);
+        link
+    }
+
+    fn come_up(&mut self, connection: Connection, outcome: &LoginOutcome, now: Instant) {
+        let parts = connection.into_parts();
+        let session = Session::new(outcome, self.config.session, now);
+        self.state = State::Up(Box::new(Up {
+            stream: parts.stream,
+            decoder: parts.decoder,
+            read_buffer: parts.read_buffer,
+            write_buffer: Vec::with_capacity(64 * 1024),
+            written: 0,
+            session,
+        }));
+    }
+
+    pub fn is_up(&self) -> bool {
+        matches!(self.state, State::Up(_))
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    pub fn take_event(&mut self) -> Option<LinkEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn take_note(&mut self) -> Option<IscsiNote> {
+        self.notes.pop_front()
+    }
+
+    fn note(&mut self, note: IscsiNote) {
+        self.notes.push_back(note);
+    }
+
+    // ---- commands ----
+
+    /// Hands a SCSI command to the session; the Initiator Task Tag names it from now on.
+    /// A refused command's read buffer comes back unless the session consumed it.
+    pub fn submit(
+        &mut self,
+        request: TaskRequest,
+        read_buffer: BytesMut,
+    ) -> Result<u32, (Refusal, BytesMut)> {
+        match &mut self.state {
+            State::Up(up) => up
+                .session
+                .submit_into(request, read_buffer)
+                .map(|TaskId(itt)| itt)
+                .map_err(|error| (Refusal::Session(error), BytesMut::new())),
+            State::Down(down) if down.failed => Err((Refusal::RecoveryFailed, read_buffer)),
+            State::Down(_) => Err((Refusal::Recovering, read_buffer)),
+            State::Closed => Err((Refusal::Closed, read_buffer)),
+        }
+    }
+
+    /// Sends a task management function; `None` when there is no session to send it on.
+    pub fn task_management(
+        &mut self,
+        function: TaskManagementFunction,
+        lun: u64,
+        referenced: Option<u32>,
+    ) -> Option<u32> {
+        let State::Up(up) = &mut self.state else {
+            return None;
+        };
+        let sent = up
+            .session
+            .task_management(function, lun, referenced.map(TaskId));
+        let itt = sent.ok()?.0;
+        self.note(IscsiNote::TmfSent {
+            sid: self.sid,
+            function,
+            lun,
+            itt,
+        });
+        Some(itt)
+    }
+
+    /// Does the session still hold the task?
+    pub fn holds_task(&self, itt: u32) -> bool {
+        self.itt_tags.contains_key(&itt)
+    }
+
+    /// Host reset: drop the connection and log in again. Returns false when there is
+    /// nothing to recover (logged out).
+    pub fn reset_session(&mut self, now: Instant) -> bool {
+        match &mut self.state {
+            State::Up(_) => {
+                let reason = "session reset by the SCSI error handler".to_string();
+                self.lose(now, conn_error::SCSI_EH_SESSION_RST, reason);
+                true
+            }
+            State::Down(down) => {
+                if down.failed {
+                    down.failed = false;
+                    down.give_up = now + self.replacement_timeout;
+                    down.backoff = INITIAL_BACKOFF;
+                    down.next_attempt = now;
+                }
+                true
+            }
+            State::Closed => false,
+        }
+    }
+
+    /// Logs out (at shutdown); the link reports [`LinkEvent::Closed`] when done.
+    pub fn logout(&mut self, now: Instant) {
+        self.closing = true;
+        match &mut self.state {
+            State::Up(up) => {
+                up.session.logout(now);
+            }
+            State::Down(_) => self.close(),
+            State::Closed => {}
+        }
+    }
+
+    fn close(&mut self) {
+        if let State::Up(up) = &mut self.state {
+            up.session.fail_all();
+            while let Some(event) = up.session.poll_event() {
+                self.orphans.push_back(event);
+            }
+        }
+        if !self.is_closed() {
+            self.state = State::Closed;
+            self.events.push_back(LinkEvent::Closed);
+        }
+    }
+
+    // ---- the session's outputs ----
+
+    /// The next task or task-management answer; other session events are handled here.
+    pub fn poll_session_event(&mut self, now: Instant) -> Option<SessionEvent> {
+        loop {
+            let event = match self.orphans.pop_front() {
+                Some(event) => event,
+                None => match &mut self.state {
+                    State::Up(up) => up.session.poll_event()?,
+                    _ => return None,
+                },
+            };
+            match event {
+                SessionEvent::TaskDone { .. } | SessionEvent::ManagementDone { .. } => {
+                    return Some(event)
+                }
+                SessionEvent::LogoutDone { .. } => self.logged_out(now),
+                SessionEvent::LogoutRequested { within_s } => {
+                    self.note(IscsiNote::LogoutRequested {
+                        sid: self.sid,
+                        within_s,
+                    });
+                    if let State::Up(up) = &mut self.state {
+                        self.relogin_after_logout = true;
+                        up.session.logout(now);
+                    }
+                }
+                SessionEvent::ConnectionDropAnnounced => {}
+                SessionEvent::ScsiAsyncEvent { lun, sense } => {
+                    let note = IscsiNote::AsyncEvent {
+                        sid: self.sid,
+                        lun,
+                        sense: sense.to_vec(),
+                    };
+                    self.note(note);
+                }
+            }
+        }
+    }
+
+    fn logged_out(&mut self, now: Instant) {
+        if self.closing || !self.relogin_after_logout {
+            self.close();
+            return;
+        }
+        self.relogin_after_logout = false;
+        let reason = "logged out at the target's request".to_string();
+        self.lose(now, conn_error::CONN_FAILED, reason);
+    }
+
+    // ---- I/O ----
+
+    /// Reads what the socket has and feeds the session; true when anything happened.
+    pub fn poll_read(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let State::Up(up) = &mut self.state else {
+            return false;
+        };
+        match up.read(cx, now) {
+            Ok(progress) => progress,
+            Err((code, reason)) => {
+                self.fail(now, code, reason);
+                true
+            }
+        }
+    }
+
+    /// Writes what the session has queued; true when more remains than one poll writes.
+    pub fn poll_write(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let State::Up(up) = &mut self.state else {
+            return false;
+        };
+        match up.write(cx) {
+            Ok(more) => more,
+            Err((code, reason)) => {
+                self.fail(now, code, reason);
+                true
+            }
+        }
+    }
+
+    /// A connection error: while logging out it ends the link, else recovery starts.
+    fn fail(&mut self, now: Instant, code: u32, reason: String) {
+        if self.closing {
+            self.close();
+        } else {
+            self.lose(now, code, reason);
+        }
+    }
+
+    /// Finishes a login attempt that completed; true when anything happened.
+    pub fn poll_login(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let State::Down(down) = &mut self.state else {
+            return false;
+        };
+        let Some(attempt) = down.attempt.as_mut() else {
+            return false;
+        };
+        let result = match std::pin::Pin::new(attempt).poll(cx) {
+            Poll::Pending => return false,
+            Poll::Ready(Ok(result)) => result,
+            Poll::Ready(Err(_)) => Err(ClientError::Closed),
+        };
+        down.attempt = None;
+        match result {
+            Ok((connection, outcome)) => {
+                let attempts = down.attempts;
+                self.come_up(connection, &outcome, now);
+                self.events.push_back(LinkEvent::Restored);
+                self.note(IscsiNote::Relogin {
+                    sid: self.sid,
+                    attempts,
+                });
+            }
+            Err(error) => {
+                down.next_attempt = now + down.backoff;
+                down.backoff = (down.backoff * 2).min(MAX_BACKOFF);
+                let note = IscsiNote::LoginFailed {
+                    sid: self.sid,
+                    reason: error.to_string(),
+                };
+                self.note(note);
+            }
+        }
+        true
+    }
+
+    // ---- time ----
+
+    /// When [`Link::on_timer`] has work.
+    pub fn deadline(&self) -> Option<Instant> {
+        match &self.state {
+            State::Up(up) => up.session.poll_timeout(),
+            State::Down(down) => {
+                let attempt = down.attempt.is_none().then_some(down.next_attempt);
+                let give_up = (!down.failed).then_some(down.give_up);
+                match (attempt, give_up) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+            State::Closed => None,
+        }
+    }
+
+    /// Runs the session's ping and logout timers, the replacement timeout and re-login.
+    pub fn on_timer(&mut self, now: Instant) {
+        match &mut self.state {
+            State::Up(up) => {
+                if up.session.poll_timeout().is_some_and(|at| at <= now) {
+                    if let Err(error) = up.session.handle_timeout(now) {
+                        self.on_session_timeout(now, error);
+                    }
+                }
+            }
+            State::Down(down) => {
+                if !down.failed && now >= down.give_up {
+                    down.failed = true;
+                    self.events.push_back(LinkEvent::RecoveryTimedOut);
+                    let after_s = self.replacement_timeout.as_secs();
+                    self.notes.push_back(IscsiNote::RecoveryTimedOut {
+                        sid: self.sid,
+                        after_s,
+                    });
+                }
+                let due = matches!(&self.state, State::Down(down)
+                    if down.attempt.is_none() && now >= down.next_attempt);
+                if due {
+                    let attempt = self.start_login();
+                    if let State::Down(down) = &mut self.state {
+                        down.attempts += 1;
+                        down.attempt = Some(attempt);
+                    }
+                }
+            }
+            State::Closed => {}
+        }
+    }
+
+    fn on_session_timeout(&mut self, now: Instant, error: SessionError) {
+        match error {
+            SessionError::LogoutTimeout => {
+                if self.closing {
+                    self.close();
+                } else {
+                    self.lose(now, conn_error::CONN_FAILED, error.to_string());
+                }
+            }
+            SessionError::PingTimeout => {
+                let timeout_s = self.config.session.ping.timeout.as_secs();
+                self.note(IscsiNote::PingTimeout {
+                    sid: self.sid,
+                    timeout_s,
+                });
+                self.fail(now, conn_error::NOP_TIMEDOUT, error.to_string());
+            }
+            other => self.fail(now, conn_error::CONN_FAILED, other.to_string()),
+        }
+    }
+
+    fn start_login(&self) -> oneshot::Receiver<LoginResult> {
+        let (sender, receiver) = oneshot::channel();
+        let (target, config, isid) = (self.target.clone(), self.config.clone(), self.isid);
+        tokio::spawn(async move {
+            let result = open_session(&target, &config, isid).await;
+            let _ = sender.send(result);
+        });
+        receiver
+    }
+
+    /// The connection is gone: every task ends (delivered from `orphans`), recovery starts
+    /// with an immediate re-login attempt.
+    fn lose(&mut self, now: Instant, code: u32, reason: String) {
+        if let State::Up(up) = &mut self.state {
+            up.session.fail_all();
+            while let Some(event) = up.session.poll_event() {
+                self.orphans.push_back(event);
+            }
+        }
+        self.state = State::Down(Down {
+            give_up: now + self.replacement_timeout,
+            failed: false,
+            backoff: INITIAL_BACKOFF,
+            next_attempt: now,
+            attempt: None,
+            attempts: 0,
+        });
+        self.events.push_back(LinkEvent::Lost);
+        self.note(IscsiNote::ConnectionError {
+            sid: self.sid,
+            code,
+            reason,
+        });
+    }
+}
+
+impl Up {
+    /// Reads and decodes; `Err` is a connection error (code, reason).
+    fn read(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<bool, (u32, String)> {
+        let mut progress = false;
+        for _ in 0..MAX_READS_PER_POLL {
+            if self.read_buffer.capacity() - self.read_buffer.len() < MIN_READ_ROOM {
+                self.read_buffer.reserve(READ_CHUNK);
+            }
+            match self.stream.try_read_buf(&mut self.read_buffer) {
+                Ok(0) => {
+                    let reason = "target closed the connection".to_string();
+                    return Err((conn_error::TCP_CONN_CLOSE, reason));
+                }
+                Ok(_) => {
+                    self.decode(now)?;
+                    progress = true;
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                    match self.stream.poll_read_ready(cx) {
+                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Err(error)) => {
+                            return Err((conn_error::CONN_FAILED, error.to_string()))
+                        }
+                        Poll::Pending => return Ok(progress),
+                    }
+                }
+                Err(error) => return Err((conn_error::CONN_FAILED, error.to_string())),
+            }
+        }
+        Ok(true)
+    }
+
+    fn decode(&mut self, now: Instant) -> Result<(), (u32, String)> {
+        loop {
+            match self.decoder.decode(&mut self.read_buffer) {
+                Ok(Some(pdu)) => self
+                    .session
+                    .handle_pdu(now, pdu)
+                    .map_err(|error| (conn_error::PROTO, error.to_string()))?,
+                Ok(None) => return Ok(()),
+                Err(error) => return Err((conn_error::PROTO, error.to_string())),
+            }
+        }
+    }
+
+    /// Writes queued PDUs; `Ok(true)` when more remains after this poll's share.
+    fn write(&mut self, cx: &mut Context<'_>) -> Result<bool, (u32, String)> {
+        for _ in 0..MAX_WRITES_PER_POLL {
+            if self.written == self.write_buffer.len() {
+                self.write_buffer.clear();
+                self.written = 0;
+                self.session
+                    .poll_transmit(&mut self.write_buffer)
+                    .map_err(|error| (conn_error::XMIT_FAILED, error.to_string()))?;
+                if self.write_buffer.is_empty() {
+                    return Ok(false);
+                }
+            }
+            let pending = self.write_buffer.get(self.written..).unwrap_or_default();
+            match self.stream.try_write(pending) {
+                Ok(0) => {
+                    let reason = "socket closed for writing".to_string();
+                    return Err((conn_error::XMIT_FAILED, reason));
+                }
+                Ok(count) => self.written += count,
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                    match self.stream.poll_write_ready(cx) {
+                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Err(error)) => {
+                            return Err((conn_error::XMIT_FAILED, error.to_string()))
+                        }
+                        Poll::Pending => return Ok(false),
+                    }
+                }
+                Err(error) => return Err((conn_error::XMIT_FAILED, error.to_string())),
+            }
+        }
+        Ok(true)
+    }
+}

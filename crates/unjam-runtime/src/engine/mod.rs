@@ -1,0 +1,553 @@
+//! The engine: one tokio task that owns the core (`MidLayer`), every session's socket and
+//! the callers' buffers, and runs them with the harness's one driver loop on the wall clock.
+//!
+//! ```text
+//!  Disk ──mpsc (bounded)──► poll: messages ─► Driver::submit
+//!                                 sockets ─► Session::handle_pdu ─► session events
+//!                                 Driver::advance_to(now): actions ─► IscsiTransport,
+//!                                    transport events ─► core, core timers
+//!                                 outputs: Complete ─► oneshot reply; Trace ─► Observer
+//!                                 sockets ◄─ Session::poll_transmit; one timer for all
+//! ```
+//!
+//! Cost per I/O: one message in, one reply out, no task spawned, no map with the default
+//! hasher, and the timer is re-armed only when it fired or a deadline moved earlier.
+//! Owns the loop, link state changes as device states (block, unblock, transport-offline,
+//! as Linux's iSCSI transport class does) and shutdown. Decisions are the core's.
+
+mod callers;
+mod clock;
+mod link;
+mod notes;
+mod observe;
+mod transport;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Sleep;
+use unjam_core::config::{Capabilities, DeviceConfig, HostConfig, Personality, TimedOutHook};
+use unjam_core::harness::{Driver, DriverOptions, Output};
+use unjam_core::state::DeviceState;
+use unjam_core::topology::DeviceId;
+use unjam_core::{MidLayer, Request};
+use unjam_iscsi::client::{ClientConfig, Connection};
+use unjam_iscsi::login::LoginOutcome;
+use unjam_iscsi::url::TargetUrl;
+
+use callers::Caller;
+pub(crate) use callers::Reply;
+pub(crate) use clock::Clock;
+use link::{Link, LinkEvent};
+pub use notes::IscsiNote;
+pub(crate) use observe::Observer;
+pub use observe::Sink;
+pub(crate) use transport::ResetReply;
+pub use transport::{response_text, UserReset};
+use transport::{IscsiTransport, Route};
+
+use crate::command::{Command, IoError, MAX_TRANSFER_BYTES};
+use crate::knobs::Knobs;
+
+/// Turns of the loop per poll before the engine yields to other tasks.
+const MAX_TURNS_PER_POLL: usize = 8;
+/// Caller messages taken per turn.
+const MAX_MESSAGES_PER_TURN: usize = 256;
+/// How much later than wanted the one timer may fire. Deadlines move on every completion
+/// (the oldest command's timeout, the ping after the last PDU); re-arming a tokio timer
+/// each time would cost more than the I/O. It is re-armed when it fired or when the
+/// earliest deadline moved earlier by more than this.
+const TIMER_SLACK: Duration = Duration::from_millis(20);
+/// Bound on caller messages waiting for the engine.
+pub(crate) const MESSAGE_CHANNEL: usize = 4096;
+
+/// The iSCSI transport's capability set: ABORT TASK, LOGICAL UNIT RESET, TARGET WARM RESET
+/// and host reset by session re-login. No bus reset, no completion polling.
+pub fn iscsi_capabilities() -> Capabilities {
+    Capabilities {
+        abort: true,
+        lun_reset: true,
+        target_reset: true,
+        bus_reset: false,
+        host_reset: true,
+        poll: false,
+    }
+}
+
+/// What a caller asks the engine.
+#[derive(Debug)]
+pub(crate) enum Message {
+    Submit {
+        device: DeviceId,
+        command: Command,
+        reply: Reply,
+    },
+    AddDevice {
+        link: usize,
+        lun: u64,
+        lun_field: u64,
+        reply: oneshot::Sender<Result<DeviceId, String>>,
+    },
+    Reset {
+        device: DeviceId,
+        kind: UserReset,
+        reply: ResetReply,
+    },
+    Logout {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// A session that logged in, for the engine to take over.
+#[derive(Debug)]
+pub(crate) struct LoggedIn {
+    pub target: TargetUrl,
+    pub config: ClientConfig,
+    pub isid: [u8; 6],
+    pub connection: Connection,
+    pub outcome: LoginOutcome,
+}
+
+/// The cheap, cloneable way to talk to the engine.
+#[derive(Debug, Clone)]
+pub(crate) struct EngineHandle {
+    messages: mpsc::Sender<Message>,
+}
+
+impl EngineHandle {
+    async fn ask<T>(&self, message: Message, answer: oneshot::Receiver<T>) -> Option<T> {
+        self.messages.send(message).await.ok()?;
+        answer.await.ok()
+    }
+
+    pub async fn execute(
+        &self,
+        device: DeviceId,
+        command: Command,
+    ) -> Result<crate::command::CommandOutcome, IoError> {
+        let (reply, answer) = oneshot::channel();
+        let message = Message::Submit {
+            device,
+            command,
+            reply,
+        };
+        self.ask(message, answer)
+            .await
+            .unwrap_or(Err(IoError::Stopped))
+    }
+
+    pub async fn add_device(
+        &self,
+        link: usize,
+        lun: u64,
+        lun_field: u64,
+    ) -> Result<DeviceId, String> {
+        let (reply, answer) = oneshot::channel();
+        let message = Message::AddDevice {
+            link,
+            lun,
+            lun_field,
+            reply,
+        };
+        let stopped = || Err("the initiator has stopped".to_string());
+        self.ask(message, answer).await.unwrap_or_else(stopped)
+    }
+
+    pub async fn reset(&self, device: DeviceId, kind: UserReset) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        let message = Message::Reset {
+            device,
+            kind,
+            reply,
+        };
+        let stopped = || Err("the initiator has stopped".to_string());
+        self.ask(message, answer).await.unwrap_or_else(stopped)
+    }
+
+    /// Logs out of every session; returns when the engine has stopped.
+    pub async fn logout(&self) {
+        let (reply, answer) = oneshot::channel();
+        let _ = self.ask(Message::Logout { reply }, answer).await;
+    }
+}
+
+/// Starts the engine task for sessions that logged in.
+pub(crate) fn start(knobs: Knobs, sessions: Vec<LoggedIn>, observer: Observer) -> EngineHandle {
+    let (sender, receiver) = mpsc::channel(MESSAGE_CHANNEL);
+    let engine = Engine::new(knobs, sessions, observer, receiver);
+    tokio::spawn(engine.run());
+    EngineHandle { messages: sender }
+}
+
+struct Engine {
+    driver: Driver<IscsiTransport>,
+    messages: mpsc::Receiver<Message>,
+    messages_closed: bool,
+    clock: Clock,
+    knobs: Knobs,
+    observer: Observer,
+    timer: Pin<Box<Sleep>>,
+    armed_for: tokio::time::Instant,
+    closing: bool,
+    logout_waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl Engine {
+    fn new(
+        knobs: Knobs,
+        sessions: Vec<LoggedIn>,
+        observer: Observer,
+        messages: mpsc::Receiver<Message>,
+    ) -> Engine {
+        let clock = Clock::start();
+        let capacity = knobs.cmds_max as usize * sessions.len().max(1);
+        let mut mid = MidLayer::with_capacity(capacity * 2);
+        mid.set_tracing(observer.wants_core_trace());
+        let mut transport = IscsiTransport::new(knobs, clock, capacity);
+        let now = Instant::now();
+        for (index, session) in sessions.into_iter().enumerate() {
+            let host = mid.add_host(host_config(&knobs, index as u32));
+            let sid = index as u32 + 1;
+            let link = Link::new(
+                session.target,
+                host,
+                sid,
+                session.config,
+                session.isid,
+                knobs.replacement_timeout,
+                session.connection,
+                session.outcome,
+                now,
+            );
+            transport.links.push(link);
+        }
+        let options = DriverOptions {
+            check: false,
+            keep_history: false,
+        };
+        let far = tokio::time::Instant::now() + Duration::from_secs(86_400);
+        Engine {
+            driver: Driver::with_options(mid, transport, options),
+            messages,
+            messages_closed: false,
+            clock,
+            knobs,
+            observer,
+            timer: Box::pin(tokio::time::sleep_until(far)),
+            armed_for: far,
+            closing: false,
+            logout_waiters: Vec::new(),
+        }
+    }
+
+    async fn run(mut self) {
+        std::future::poll_fn(|cx| self.poll(cx)).await;
+        self.observer.flush();
+        for waiter in self.logout_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        for _ in 0..MAX_TURNS_PER_POLL {
+            let now = Instant::now();
+            let mut progress = self.poll_messages(cx, now);
+            progress |= self.poll_links(cx, now);
+            progress |= self.link_events(now);
+            self.run_core(now);
+            progress |= self.link_events(now);
+            progress |= self.flush_links(cx, now);
+            progress |= self.link_events(now);
+            if self.closing && self.transport().links.iter().all(Link::is_closed) {
+                self.transport_mut().fail_callers(IoError::Stopped);
+                return Poll::Ready(());
+            }
+            progress |= self.poll_timer(cx);
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn transport(&self) -> &IscsiTransport {
+        &self.driver.transport
+    }
+
+    fn transport_mut(&mut self) -> &mut IscsiTransport {
+        &mut self.driver.transport
+    }
+
+    // ---- callers ----
+
+    fn poll_messages(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        if self.messages_closed {
+            return false;
+        }
+        for taken in 0..MAX_MESSAGES_PER_TURN {
+            match self.messages.poll_recv(cx) {
+                Poll::Ready(Some(message)) => self.handle(message, now),
+                Poll::Ready(None) => {
+                    // Every handle is gone: log out and stop.
+                    self.messages_closed = true;
+                    self.start_closing(now);
+                    return true;
+                }
+                Poll::Pending => return taken > 0,
+            }
+        }
+        true
+    }
+
+    fn handle(&mut self, message: Message, now: Instant) {
+        match message {
+            Message::Submit {
+                device,
+                command,
+                reply,
+            } => self.submit(device, command, reply, now),
+            Message::AddDevice {
+                link,
+                lun,
+                lun_field,
+                reply,
+            } => {
+                let _ = reply.send(self.add_device(link, lun, lun_field, now));
+            }
+            Message::Reset {
+                device,
+                kind,
+                reply,
+            } => self.transport_mut().user_reset(now, device, kind, reply),
+            Message::Logout { reply } => {
+                self.logout_waiters.push(reply);
+                self.start_closing(now);
+            }
+        }
+    }
+
+    fn submit(&mut self, device: DeviceId, command: Command, reply: Reply, now: Instant) {
+        if self.closing {
+            let _ = reply.send(Err(IoError::Stopped));
+            return;
+        }
+        let length = command.transfer.length();
+        if length > u64::from(MAX_TRANSFER_BYTES) {
+            let text = format!("transfer of {length} bytes exceeds {MAX_TRANSFER_BYTES}");
+            let _ = reply.send(Err(IoError::Invalid(text)));
+            return;
+        }
+        let passthrough = command.is_passthrough();
+        let caller = Caller::new(command.transfer, reply);
+        let token = self.transport_mut().callers.insert(caller);
+        let mut request = Request::new(command.cdb, token);
+        request.data_len = length as u32;
+        request.block = command.block;
+        request.passthrough = passthrough;
+        request.timeout = command.timeout;
+        request.allowed = command.retries;
+        self.driver.now = self.driver.now.max(self.clock.to_core(now));
+        if let Err(error) = self.driver.submit(device, request) {
+            if let Some(caller) = self.transport_mut().callers.remove(token) {
+                caller.fail(IoError::Refused(error.to_string()));
+            }
+        }
+    }
+
+    fn add_device(
+        &mut self,
+        link: usize,
+        lun: u64,
+        lun_field: u64,
+        now: Instant,
+    ) -> Result<DeviceId, String> {
+        let Some(host) = self.transport().links.get(link).map(|link| link.host) else {
+            return Err(format!("no session {link}"));
+        };
+        let config = device_config(&self.knobs, lun);
+        let device = self
+            .driver
+            .mid
+            .add_device(host, config)
+            .map_err(|error| error.to_string())?;
+        let route = Route { link, lun_field };
+        self.transport_mut().add_route(device, route);
+        if !self.transport().links[link].is_up() {
+            let now = self.clock.to_core(now);
+            let _ = self
+                .driver
+                .mid
+                .set_device_state(now, device, DeviceState::Block);
+        }
+        Ok(device)
+    }
+
+    fn start_closing(&mut self, now: Instant) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        for link in &mut self.transport_mut().links {
+            link.logout(now);
+        }
+    }
+
+    // ---- sockets and sessions ----
+
+    fn poll_links(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let mut progress = false;
+        for link in &mut self.driver.transport.links {
+            progress |= link.poll_read(cx, now);
+            progress |= link.poll_login(cx, now);
+        }
+        progress
+    }
+
+    fn flush_links(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let mut more = false;
+        for link in &mut self.driver.transport.links {
+            more |= link.poll_write(cx, now);
+        }
+        more
+    }
+
+    /// Runs the core and the transport until nothing is due now, then hands out what came
+    /// of it: completions to callers, trace records and notes to the observer.
+    fn run_core(&mut self, now: Instant) {
+        let now = self.clock.to_core(now);
+        self.driver.advance_to(now);
+        while let Some(output) = self.driver.poll_output() {
+            match output {
+                Output::Completed(completion) => {
+                    let token = completion.token;
+                    if let Some(caller) = self.driver.transport.callers.remove(token) {
+                        caller.complete(&completion);
+                    }
+                }
+                Output::Traced(record) => self.observer.core(&record, &self.driver.mid),
+                Output::Note(at, note) => self.observer.note(at, &note),
+            }
+        }
+        while let Some(note) = unjam_core::harness::Transport::poll_note(&mut self.driver.transport)
+        {
+            self.observer.note(now, &note);
+        }
+    }
+
+    /// Applies what the links reported to the core's devices (Linux's iSCSI transport
+    /// class: block on a lost connection, unblock on re-login, transport-offline when
+    /// `replacement_timeout` passes).
+    fn link_events(&mut self, now: Instant) -> bool {
+        let mut any = false;
+        for index in 0..self.transport().links.len() {
+            while let Some(event) = self.driver.transport.links[index].take_event() {
+                any = true;
+                self.driver.transport.link_event(index, event);
+                self.apply_link_event(index, event, now);
+            }
+        }
+        any
+    }
+
+    fn apply_link_event(&mut self, link: usize, event: LinkEvent, now: Instant) {
+        let now = self.clock.to_core(now);
+        let host = self.transport().links[link].host;
+        let devices: Vec<DeviceId> = self.transport().devices_of(link).collect();
+        let (hook, from, to): (_, &[DeviceState], _) = match event {
+            LinkEvent::Lost => (
+                TimedOutHook::ResetTimer,
+                &[DeviceState::Running],
+                DeviceState::Block,
+            ),
+            LinkEvent::Restored => (
+                TimedOutHook::NotHandled,
+                &[DeviceState::Block, DeviceState::TransportOffline],
+                DeviceState::Running,
+            ),
+            LinkEvent::RecoveryTimedOut => (
+                TimedOutHook::NotHandled,
+                &[DeviceState::Block],
+                DeviceState::TransportOffline,
+            ),
+            LinkEvent::Closed => return,
+        };
+        let mid = &mut self.driver.mid;
+        let _ = mid.set_timed_out_hook(host, hook);
+        for device in devices {
+            if mid
+                .device_state(device)
+                .is_some_and(|state| from.contains(&state))
+            {
+                let _ = mid.set_device_state(now, device, to);
+            }
+        }
+    }
+
+    // ---- time ----
+
+    /// Arms the one timer for the earliest deadline of the core, the links and the task
+    /// management functions; when it fires, runs the link and TMF timers (the core's run
+    /// in `run_core`).
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let wanted = self.next_deadline();
+        if self.timer.is_elapsed() || wanted + TIMER_SLACK < self.armed_for {
+            self.timer.as_mut().reset(wanted);
+            self.armed_for = wanted;
+        }
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        let now = Instant::now();
+        for link in &mut self.driver.transport.links {
+            link.on_timer(now);
+        }
+        self.driver.transport.expire_tmfs(now);
+        true
+    }
+
+    fn next_deadline(&mut self) -> tokio::time::Instant {
+        let core = self
+            .driver
+            .mid
+            .poll_timeout()
+            .map(|at| self.clock.to_std(at));
+        let transport = &self.driver.transport;
+        let links = transport.links.iter().filter_map(Link::deadline);
+        let earliest = links
+            .chain(core)
+            .chain(transport.tmf_deadline())
+            .min()
+            .map(tokio::time::Instant::from_std);
+        earliest.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400))
+    }
+}
+
+/// One core host per session (as iscsi_tcp), with the transport's capabilities and a
+/// task-management backstop longer than any of the knobs' own timeouts.
+fn host_config(knobs: &Knobs, host_number: u32) -> HostConfig {
+    let mut host = HostConfig::new(host_number, Personality::IscsiTcp);
+    host.capabilities = iscsi_capabilities();
+    host.can_queue = knobs.cmds_max;
+    let longest = knobs
+        .abort_timeout
+        .max(knobs.lu_reset_timeout)
+        .max(knobs.tgt_reset_timeout)
+        .max(knobs.replacement_timeout + knobs.login_timeout);
+    host.tmf_timeout = longest + Duration::from_secs(5);
+    host
+}
+
+fn device_config(knobs: &Knobs, lun: u64) -> DeviceConfig {
+    let mut device = DeviceConfig::disk(0, 0, lun);
+    device.queue_depth = knobs.queue_depth;
+    device.max_outstanding = knobs.queue_depth.saturating_mul(4).max(64);
+    device.timeout = knobs.command_timeout;
+    device.eh_timeout = knobs.eh_timeout;
+    device.allowed = knobs.retries;
+    device.eh_scopes = knobs.eh_scopes;
+    device
+}
