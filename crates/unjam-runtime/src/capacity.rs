@@ -38,6 +38,8 @@ pub enum CapacityError {
     BadBlockLength(u32),
     #[error("not a block device (no READ CAPACITY)")]
     NotABlockDevice,
+    #[error("the LUN was attached without a probe: its capacity is unknown")]
+    NotProbed,
 }
 
 impl Capacity {

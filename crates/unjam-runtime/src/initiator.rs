@@ -4,10 +4,10 @@
 //!
 //! Owns login and LUN discovery; the engine owns the sessions once logged in.
 
-use unjam_iscsi::client::{open_session, random_isid, ClientConfig, ClientError};
+use unjam_iscsi::client::{open_session, random_isid, ClientConfig, ClientError, DiscoveredTarget};
 use unjam_iscsi::params::OperationalParams;
 use unjam_iscsi::session::PingConfig;
-use unjam_iscsi::url::{encode_lun, IscsiUrl, TargetUrl};
+use unjam_iscsi::url::{encode_lun, IscsiUrl, PortalUrl, TargetUrl};
 use unjam_scsi::cdb::response::ReportLunsData;
 use unjam_scsi::cdb::{select_report, ReportLuns};
 
@@ -170,6 +170,21 @@ impl Initiator {
         Ok(Disk::new(self.engine.clone(), info))
     }
 
+    /// Sets up LUN `lun` of session `target` without probing it: no INQUIRY, no capacity
+    /// (block reads and writes need one), for passthrough commands to a LUN that cannot
+    /// answer INQUIRY, or to see every condition it reports from the first command on.
+    pub async fn attach_lun(&mut self, target: usize, lun: u16) -> Result<Disk, InitiatorError> {
+        let field = encode_lun(lun);
+        let device = self
+            .engine
+            .add_device(target, u64::from(lun), field)
+            .await
+            .map_err(InitiatorError::Engine)?;
+        let info = LunInfo::unprobed(device, target, u64::from(lun), field);
+        self.luns.push(info.clone());
+        Ok(Disk::new(self.engine.clone(), info))
+    }
+
     /// Finds every LUN of every session: REPORT LUNS to LUN 0 (as Linux's scan does; LUN 0
     /// alone when the target refuses it), then the probe of each. LUNs the target reports
     /// as absent are left out.
@@ -206,6 +221,20 @@ impl Initiator {
     pub async fn logout(self) {
         self.engine.logout().await;
     }
+}
+
+/// SendTargets discovery on a portal (a discovery session; no core is involved, as no
+/// SCSI command is sent): the targets behind it and their addresses.
+pub async fn discover(
+    portal: &PortalUrl,
+    config: &InitiatorConfig,
+) -> Result<Vec<DiscoveredTarget>, InitiatorError> {
+    unjam_iscsi::client::discover(portal, &client_config(config))
+        .await
+        .map_err(|error| InitiatorError::Login {
+            target: portal.to_string(),
+            error,
+        })
 }
 
 /// The LUNs REPORT LUNS lists: (Linux LUN number, 8-byte LUN field).

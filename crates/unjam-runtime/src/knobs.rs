@@ -43,6 +43,9 @@ pub struct Knobs {
     pub cmds_max: u32,
     /// Where error recovery starts (`host` as the kernel; `lun`, `target`, `lun+target`).
     pub eh_scopes: EhScopes,
+    /// Skip the kernel's 10 s settle after a host reset (`skip_settle_delay` of the host
+    /// template; off, as for iscsi_tcp).
+    pub skip_settle_delay: bool,
 }
 
 impl Default for Knobs {
@@ -62,6 +65,7 @@ impl Default for Knobs {
             queue_depth: 32,
             cmds_max: 128,
             eh_scopes: EhScopes::HOST,
+            skip_settle_delay: false,
         }
     }
 }
@@ -82,7 +86,7 @@ pub enum KnobError {
 }
 
 /// The short names; each also answers to its `iscsid.conf` name.
-pub const KNOB_NAMES: [&str; 14] = [
+pub const KNOB_NAMES: [&str; 15] = [
     "login_timeout",
     "logout_timeout",
     "noop_out_interval",
@@ -97,6 +101,7 @@ pub const KNOB_NAMES: [&str; 14] = [
     "queue_depth",
     "cmds_max",
     "eh_scope",
+    "skip_settle_delay",
 ];
 
 /// Longest timeout a knob accepts (a day): larger values are typing mistakes.
@@ -155,6 +160,13 @@ impl Knobs {
             "eh_scope" => {
                 self.eh_scopes =
                     EhScopes::parse(value).ok_or_else(|| bad("host, lun, target or lun+target"))?
+            }
+            "skip_settle_delay" => {
+                self.skip_settle_delay = match value.to_ascii_lowercase().as_str() {
+                    "1" | "yes" | "true" => true,
+                    "0" | "no" | "false" => false,
+                    _ => return Err(bad("0 or 1")),
+                }
             }
             _ => return Err(KnobError::UnknownName(name.to_string())),
         }
@@ -235,6 +247,8 @@ mod tests {
             .unwrap();
         knobs.set("eh_scope=lun").unwrap();
         knobs.set("retries=-1").unwrap();
+        knobs.set("skip_settle_delay=1").unwrap();
+        assert!(knobs.skip_settle_delay);
         assert_eq!(knobs.replacement_timeout, Duration::from_secs(20));
         assert!(knobs.noop_out_interval.is_zero());
         assert_eq!(knobs.abort_timeout, Duration::from_millis(500));

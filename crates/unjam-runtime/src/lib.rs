@@ -45,8 +45,9 @@ pub use command::{Command, CommandOutcome, IoError, Transfer, MAX_TRANSFER_BYTES
 pub use disk::{Disk, ResetKind};
 pub use engine::{iscsi_capabilities, response_text, IscsiNote, Sink};
 pub use initiator::{
-    Initiator, InitiatorConfig, InitiatorError, TargetInfo, DEFAULT_INITIATOR_NAME,
+    discover, Initiator, InitiatorConfig, InitiatorError, TargetInfo, DEFAULT_INITIATOR_NAME,
 };
 pub use knobs::{parse_duration, KnobError, Knobs, KNOB_NAMES};
 pub use outcome::{failure_host_byte, transport_outcome};
 pub use probe::{is_block_device, LunInfo, ProbeError};
+pub use unjam_iscsi::client::DiscoveredTarget;

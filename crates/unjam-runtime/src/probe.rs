@@ -56,6 +56,33 @@ pub struct LunInfo {
     pub(crate) device: DeviceId,
 }
 
+impl LunInfo {
+    /// What is known of a LUN set up without a probe.
+    pub(crate) fn unprobed(device: DeviceId, target: usize, lun: u64, lun_field: u64) -> LunInfo {
+        LunInfo {
+            target,
+            lun,
+            lun_field,
+            hctl: Hctl {
+                host: target as u32,
+                channel: 0,
+                target: 0,
+                lun,
+            },
+            name: DiskName::sd(device.0).as_str().to_string(),
+            peripheral_qualifier: 0,
+            device_type: device_type::UNKNOWN_OR_NONE,
+            vendor: String::new(),
+            product: String::new(),
+            revision: String::new(),
+            serial: None,
+            identifier: None,
+            capacity: Err(CapacityError::NotProbed),
+            device,
+        }
+    }
+}
+
 /// Why a LUN could not be set up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProbeError {
@@ -141,25 +168,13 @@ pub(crate) async fn probe(
         String::from_utf8_lossy(field.as_bytes()).into_owned()
     };
     let mut info = LunInfo {
-        target,
-        lun,
-        lun_field,
-        hctl: Hctl {
-            host: target as u32,
-            channel: 0,
-            target: 0,
-            lun,
-        },
-        name: DiskName::sd(device.0).as_str().to_string(),
         peripheral_qualifier: inquiry.peripheral.qualifier(),
         device_type: inquiry.peripheral.device_type(),
         vendor: text(inquiry.vendor_text()),
         product: text(inquiry.product_text()),
         revision: text(inquiry.revision_text()),
-        serial: None,
-        identifier: None,
         capacity: Err(CapacityError::NotABlockDevice),
-        device,
+        ..LunInfo::unprobed(device, target, lun, lun_field)
     };
     identify(engine, &mut info).await;
     if is_block_device(info.device_type) {

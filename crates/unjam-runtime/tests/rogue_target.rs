@@ -1,6 +1,6 @@
 //! The core over a misbehaving target (`unjam-iscsi/tests/support/rogue.rs`): a protocol
 //! violation reaches the core as `DID_ERROR` with its typed reason and is retried within
-//! `allowed`; BUSY forever, wrong task tags and a window that never opens end in errors
+//! `retries`; BUSY forever, wrong task tags and a window that never opens end in errors
 //! within the core's bounds; READ CAPACITY with a block length of 0 is a device error. No
 //! completion ever carries data that did not arrive.
 
@@ -10,57 +10,70 @@ mod rogue;
 use std::time::{Duration, Instant};
 
 use rogue::{Misbehaviour, Rogue};
+use unjam_core::buffers::Cdb;
 use unjam_core::request::{BlockInfo, BlockOp};
-use unjam_iscsi::client::CommandError;
-use unjam_iscsi::session::{DataDirection, ProtocolViolation};
-use unjam_iscsi::url::IscsiUrl;
-use unjam_runtime::{read_capacity, CapacityError, Disk, DiskCompletion, DiskConfig};
+use unjam_iscsi::url::{IscsiUrl, TargetUrl};
+use unjam_runtime::{
+    CapacityError, Command, CommandOutcome, Disk, Initiator, InitiatorConfig, Knobs, Transfer,
+};
 use unjam_scsi::{BlkStatus, HostByte};
 
 /// Longest any one request may take before the test calls it a hang.
 const HANG: Duration = Duration::from_secs(30);
 
-fn config() -> DiskConfig {
-    let mut config = DiskConfig {
-        queue_depth: 4,
-        command_timeout: Duration::from_millis(300),
-        allowed: 2,
-        eh_timeout: Duration::from_millis(300),
-        skip_settle_delay: true,
-        ..DiskConfig::default()
-    };
-    let client = &mut config.client;
-    client.login_timeout = Duration::from_secs(1);
-    client.recovery.initial_backoff = Duration::from_millis(10);
-    client.recovery.max_backoff = Duration::from_millis(50);
-    client.recovery.replacement_timeout = Duration::from_secs(2);
-    config
+fn config() -> InitiatorConfig {
+    let mut knobs = Knobs::default();
+    for setting in [
+        "queue_depth=4",
+        "command_timeout=300ms",
+        "retries=2",
+        "eh_timeout=300ms",
+        "skip_settle_delay=1",
+        "login_timeout=1s",
+        "replacement_timeout=2s",
+        "abort_timeout=300ms",
+        "lu_reset_timeout=300ms",
+        "tgt_reset_timeout=300ms",
+    ] {
+        knobs.set(setting).unwrap_or_else(|error| panic!("{error}"));
+    }
+    InitiatorConfig {
+        knobs,
+        ..InitiatorConfig::default()
+    }
 }
 
-async fn open(rogue: &Rogue) -> Disk {
+/// LUN 0 without the probe: the rogue answers every read its own way, INQUIRY included.
+async fn attach(rogue: &Rogue) -> (Initiator, Disk) {
     let url = IscsiUrl::parse(&rogue.url(0)).unwrap_or_else(|error| panic!("{error}"));
-    Disk::open(&url, config())
+    let target =
+        TargetUrl::parse(&url.target_url().to_string()).unwrap_or_else(|error| panic!("{error}"));
+    let mut initiator = Initiator::login(&[target], config())
         .await
-        .unwrap_or_else(|error| panic!("open: {error}"))
+        .unwrap_or_else(|error| panic!("login: {error}"));
+    let disk = initiator
+        .attach_lun(0, 0)
+        .await
+        .unwrap_or_else(|error| panic!("attach: {error}"));
+    (initiator, disk)
 }
 
-fn read_16(blocks: u32) -> [u8; 16] {
+async fn read(disk: &Disk, length: u32) -> CommandOutcome {
     let mut cdb = [0u8; 16];
     cdb[0] = 0x88;
-    cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
-    cdb
-}
-
-async fn read(disk: &Disk, length: u32) -> DiskCompletion {
-    let block = BlockInfo {
-        op: BlockOp::Read,
-        ..BlockInfo::default()
+    cdb[10..14].copy_from_slice(&(length / 512).to_be_bytes());
+    let command = Command {
+        cdb: Cdb::new(&cdb).unwrap_or_else(|error| panic!("{error}")),
+        transfer: Transfer::read(length),
+        block: BlockInfo {
+            op: BlockOp::Read,
+            ..BlockInfo::default()
+        },
+        timeout: None,
+        retries: None,
     };
-    let direction = DataDirection::Read { length };
-    let cdb = read_16(length / 512);
-    let completion = disk.execute(&cdb, direction, block);
-    match tokio::time::timeout(HANG, completion).await {
-        Ok(Ok(completion)) => completion,
+    match tokio::time::timeout(HANG, disk.execute(command)).await {
+        Ok(Ok(outcome)) => outcome,
         Ok(Err(error)) => panic!("read: {error}"),
         Err(_) => panic!("read hung"),
     }
@@ -69,84 +82,86 @@ async fn read(disk: &Disk, length: u32) -> DiskCompletion {
 #[tokio::test(flavor = "current_thread")]
 async fn a_violation_is_did_error_retried_within_allowed_and_never_good_data() {
     for (misbehaviour, reason) in [
-        (Misbehaviour::DataGap, "data_gap"),
-        (Misbehaviour::ShortRead, "read_short"),
-        (Misbehaviour::LyingUnderflow, "residual_mismatch"),
+        (Misbehaviour::DataGap, "leaves a gap"),
+        (Misbehaviour::ShortRead, "data missing"),
+        (Misbehaviour::LyingUnderflow, "does not match"),
     ] {
         let rogue = Rogue::start(misbehaviour).await;
-        let disk = open(&rogue).await;
-        let completion = read(&disk, 8192).await;
-        assert_ne!(completion.status, BlkStatus::Ok, "{misbehaviour:?}");
-        assert!(completion.data.is_empty(), "{misbehaviour:?}");
+        let (initiator, disk) = attach(&rogue).await;
+        let outcome = read(&disk, 8192).await;
+        assert_ne!(outcome.status, BlkStatus::Ok, "{misbehaviour:?}");
+        assert!(outcome.data.is_empty(), "{misbehaviour:?}");
         assert_eq!(
-            completion.result.host(),
+            outcome.result.host(),
             HostByte::DID_ERROR,
             "{misbehaviour:?}"
         );
-        assert_eq!(
-            completion.attempts, 3,
-            "{misbehaviour:?}: 1 + allowed retries"
-        );
-        let error = completion.transport_error;
-        assert!(
-            matches!(&error, Some(CommandError::Protocol(v)) if v.reason() == reason),
-            "{misbehaviour:?}: {error:?}"
-        );
+        assert_eq!(outcome.attempts, 3, "{misbehaviour:?}: 1 + allowed retries");
+        let error = outcome.transport_error.unwrap_or_default();
+        assert!(error.contains(reason), "{misbehaviour:?}: {error}");
+        initiator.logout().await;
     }
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_mid_stream_violation_costs_a_connection_per_attempt() {
     let rogue = Rogue::start(Misbehaviour::DataGap).await;
-    let disk = open(&rogue).await;
-    let completion = read(&disk, 8192).await;
-    assert_eq!(
-        completion.transport_error,
-        Some(CommandError::Protocol(ProtocolViolation::DataGap {
-            expected: 4096,
-            offset: 4608
-        }))
-    );
-    // Each attempt re-logged in after the connection the violation ended.
-    assert_eq!(rogue.counters().logins, completion.attempts);
+    let (initiator, disk) = attach(&rogue).await;
+    let outcome = read(&disk, 8192).await;
+    let error = outcome.transport_error.clone().unwrap_or_default();
+    assert!(error.contains("offset 4608"), "{error}");
+    // Each attempt after the first re-logged in after the connection the violation ended.
+    assert_eq!(rogue.counters().logins, outcome.attempts, "{outcome}");
+    initiator.logout().await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn busy_forever_ends_within_the_core_bounds() {
     let rogue = Rogue::start(Misbehaviour::BusyForever).await;
-    let disk = open(&rogue).await;
+    let (initiator, disk) = attach(&rogue).await;
     let started = Instant::now();
-    let completion = read(&disk, 4096).await;
-    assert_ne!(completion.status, BlkStatus::Ok);
-    assert!(completion.data.is_empty());
+    let outcome = read(&disk, 4096).await;
+    assert_ne!(outcome.status, BlkStatus::Ok);
+    assert!(outcome.data.is_empty());
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(rogue.counters().commands >= 2, "BUSY was retried");
+    initiator.logout().await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn wrong_tags_and_a_closed_window_end_in_errors() {
     for misbehaviour in [Misbehaviour::WrongItt, Misbehaviour::WindowNeverOpens] {
         let rogue = Rogue::start(misbehaviour).await;
-        let disk = open(&rogue).await;
-        let completion = read(&disk, 4096).await;
-        assert_ne!(completion.status, BlkStatus::Ok, "{misbehaviour:?}");
-        assert!(completion.data.is_empty(), "{misbehaviour:?}");
+        let (initiator, disk) = attach(&rogue).await;
+        let outcome = read(&disk, 4096).await;
+        assert_ne!(outcome.status, BlkStatus::Ok, "{misbehaviour:?}");
+        assert!(outcome.data.is_empty(), "{misbehaviour:?}");
+        initiator.logout().await;
     }
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn read_capacity_with_block_length_zero_is_a_device_error() {
     let rogue = Rogue::start(Misbehaviour::None).await;
-    let disk = open(&rogue).await;
-    let capacity = read_capacity(&disk).await;
-    let capacity = capacity.unwrap_or_else(|error| panic!("{error}"));
+    let url = IscsiUrl::parse(&rogue.url(0)).unwrap_or_else(|error| panic!("{error}"));
+    let (initiator, disk) = Initiator::open(&url, config())
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let capacity = disk.capacity().unwrap_or_else(|error| panic!("{error}"));
     assert_eq!((capacity.blocks(), capacity.block_length), (2048, 512));
+    initiator.logout().await;
 
     let rogue = Rogue::start(Misbehaviour::ZeroBlockLength).await;
-    let disk = open(&rogue).await;
-    let capacity = read_capacity(&disk).await;
+    let url = IscsiUrl::parse(&rogue.url(0)).unwrap_or_else(|error| panic!("{error}"));
+    let (initiator, disk) = Initiator::open(&url, config())
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let capacity = disk.info().capacity.clone();
+    assert_eq!(capacity, Err(CapacityError::BadBlockLength(0)));
+    let read = disk.read(0, 1, bytes::BytesMut::new()).await;
     assert!(
-        matches!(capacity, Err(CapacityError::BadBlockLength(0))),
-        "{capacity:?}"
+        read.is_err(),
+        "a read needs a usable block length: {read:?}"
     );
+    initiator.logout().await;
 }

@@ -16,6 +16,10 @@ static GLOBAL: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INST
     about = "User-space SCSI initiator with kernel-grade error recovery"
 )]
 struct Cli {
+    /// More output on stderr: -v kernel-format log lines of device commands (as dmesg
+    /// shows them), -vv the error handler's lines too; RUST_LOG=... sets the tracing filter
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -23,20 +27,25 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     DecodeSense(cmd::decode_sense::DecodeSenseArgs),
-    /// INQUIRY over iSCSI (like sg_inq).
+    /// INQUIRY: standard data or a VPD page (like sg_inq).
     Inquiry(cmd::inquiry::InquiryArgs),
-    /// READ CAPACITY(16) over iSCSI (like sg_readcap).
+    /// READ CAPACITY (like sg_readcap).
     Readcap(cmd::readcap::ReadcapArgs),
-    /// TEST UNIT READY over iSCSI (like sg_turs).
+    /// TEST UNIT READY (like sg_turs).
     Tur(cmd::tur::TurArgs),
-    /// REPORT LUNS over iSCSI (like sg_luns).
+    /// REPORT LUNS (like sg_luns), or every LUN of a target with type and size (like
+    /// iscsi-ls -s).
     Luns(cmd::luns::LunsArgs),
-    /// READ(16) blocks over iSCSI.
+    /// Read logical blocks.
     Read(cmd::read::ReadArgs),
-    /// WRITE(16) blocks over iSCSI.
+    /// Write logical blocks.
     Write(cmd::write::WriteArgs),
-    /// LOGICAL UNIT RESET or TARGET WARM RESET over iSCSI.
+    /// LUN, target or host reset, escalating (like sg_reset).
     Reset(cmd::reset::ResetArgs),
+    /// REPORT TARGET PORT GROUPS: the ALUA states (like sg_rtpg).
+    Rtpg(cmd::rtpg::RtpgArgs),
+    /// Any CDB (like sg_raw).
+    Raw(cmd::raw::RawArgs),
     /// SendTargets discovery on an iSCSI portal.
     Discover(cmd::discover::DiscoverArgs),
     Explain(cmd::explain::ExplainArgs),
@@ -48,8 +57,33 @@ enum Command {
     TargetCtl(cmd::target_ctl::TargetCtlArgs),
 }
 
+/// Tracing to stderr: RUST_LOG when set, else by `-v`.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // A usage error is exit status 1, as for sg3_utils; --help and --version are 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return std::process::ExitCode::from(u8::from(error.use_stderr()));
+        }
+    };
+    cmd::device::args::set_verbosity(cli.verbose);
+    init_logging(cli.verbose);
     let result: anyhow::Result<std::process::ExitCode> = match cli.command {
         Command::DecodeSense(args) => cmd::decode_sense::run(args),
         Command::Inquiry(args) => cmd::inquiry::run(args),
@@ -59,6 +93,8 @@ fn main() -> std::process::ExitCode {
         Command::Read(args) => cmd::read::run(args),
         Command::Write(args) => cmd::write::run(args),
         Command::Reset(args) => cmd::reset::run(args),
+        Command::Rtpg(args) => cmd::rtpg::run(args),
+        Command::Raw(args) => cmd::raw::run(args),
         Command::Discover(args) => cmd::discover::run(args),
         Command::Explain(args) => cmd::explain::run(args),
         Command::Bench(args) => cmd::bench::run(args),

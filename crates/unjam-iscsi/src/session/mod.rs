@@ -225,7 +225,11 @@ impl Session {
         let tag = self.allocate_tag();
         let mut ref_cmd_sn = self.window.cmd_sn;
         if let Some(TaskId(referenced_tag)) = referenced {
-            if let Some(position) = self.waiting.iter().position(|(t, _, _)| *t == referenced_tag) {
+            if let Some(position) = self
+                .waiting
+                .iter()
+                .position(|(t, _, _)| *t == referenced_tag)
+            {
                 self.waiting.remove(position);
                 self.push_task_done(referenced_tag, Err(TaskFailure::Aborted));
                 self.events.push_back(SessionEvent::ManagementDone {

@@ -242,9 +242,9 @@ impl Session {
         };
         let (ended, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.waiting)
             .into_iter()
-            .partition(|(_, request)| lun.is_none_or(|lun| lun == request.lun));
+            .partition(|(_, request, _)| lun.is_none_or(|lun| lun == request.lun));
         self.waiting = kept;
-        for (tag, _) in ended {
+        for (tag, _, _) in ended {
             self.push_task_done(tag, Err(TaskFailure::Aborted));
         }
     }

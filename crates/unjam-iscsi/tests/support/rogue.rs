@@ -85,11 +85,13 @@ pub enum Misbehaviour {
 }
 
 /// What the target saw.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
     pub connections: u32,
     pub logins: u32,
     pub commands: u32,
+    /// The operation code of each command (the first 1024).
+    pub opcodes: Vec<u8>,
     pub data_out_bytes: u64,
     pub nop_ins_sent: u32,
     pub nop_outs: u32,
@@ -140,7 +142,7 @@ impl Rogue {
     }
 
     pub fn counters(&self) -> Counters {
-        self.counters.lock().map(|c| *c).unwrap_or_default()
+        self.counters.lock().map(|c| c.clone()).unwrap_or_default()
     }
 }
 
@@ -250,7 +252,12 @@ impl Connection {
         match pdu {
             Pdu::LoginRequest(request) => self.login(request).await,
             Pdu::ScsiCommand(command) => {
-                count(&self.counters, |c| c.commands += 1);
+                count(&self.counters, |c| {
+                    c.commands += 1;
+                    if c.opcodes.len() < 1024 {
+                        c.opcodes.push(command.cdb[0]);
+                    }
+                });
                 if !command.immediate {
                     self.exp_cmd_sn = command.cmd_sn.wrapping_add(1);
                 }

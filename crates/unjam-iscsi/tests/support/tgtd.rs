@@ -159,7 +159,8 @@ impl Tgtd {
         self.wait_for_discovery().await;
     }
 
-    fn tgtadm(&self, args: &[&str]) -> bool {
+    /// One tgtadm call on this tgtd (`--lld iscsi` and the control port added).
+    pub fn tgtadm(&self, args: &[&str]) -> bool {
         Command::new("tgtadm")
             .args(["-C", &self.control.to_string(), "--lld", "iscsi"])
             .args(args)

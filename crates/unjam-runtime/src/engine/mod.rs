@@ -532,6 +532,7 @@ fn host_config(knobs: &Knobs, host_number: u32) -> HostConfig {
     let mut host = HostConfig::new(host_number, Personality::IscsiTcp);
     host.capabilities = iscsi_capabilities();
     host.can_queue = knobs.cmds_max;
+    host.skip_settle_delay = knobs.skip_settle_delay;
     let longest = knobs
         .abort_timeout
         .max(knobs.lu_reset_timeout)

@@ -257,12 +257,12 @@ impl IscsiTransport {
     fn abort(&mut self, now: Instant, op: TmfOp, tag: Tag) {
         let Some(entry) = self.in_flight(tag) else {
             // Nothing holds the command any more: it completed before the abort.
-            return self.tmf_answer(Requester::Core(op), TmfResult::Success);
+            return self.tmf_answer(Requester::Core(op), Ok(()));
         };
         let function = TaskManagementFunction::AbortTask;
         let link = &mut self.links[entry.link];
         let Some(itt) = link.task_management(function, entry.lun_field, Some(entry.itt)) else {
-            return self.tmf_answer(Requester::Core(op), TmfResult::Failed);
+            return self.tmf_answer(Requester::Core(op), Err("not logged in".into()));
         };
         self.tmfs.push(PendingTmf {
             link: entry.link,
@@ -276,7 +276,7 @@ impl IscsiTransport {
     /// Starts a reset of `kind` for `device`.
     fn reset(&mut self, now: Instant, device: DeviceId, kind: UserReset, requester: Requester) {
         let Some(route) = self.route(device) else {
-            return self.tmf_answer(requester, TmfResult::Failed);
+            return self.tmf_answer(requester, Err("no such device".into()));
         };
         let link = route.link;
         let (function, lun, timeout, tmf_kind) = match kind {
@@ -294,7 +294,7 @@ impl IscsiTransport {
             ),
             UserReset::Host => {
                 if !self.links[link].reset_session(now) {
-                    return self.tmf_answer(requester, TmfResult::Failed);
+                    return self.tmf_answer(requester, Err("logged out".into()));
                 }
                 let wait = self.knobs.replacement_timeout + self.knobs.login_timeout;
                 self.tmfs.push(PendingTmf {
@@ -308,7 +308,7 @@ impl IscsiTransport {
             }
         };
         let Some(itt) = self.links[link].task_management(function, lun, None) else {
-            return self.tmf_answer(requester, TmfResult::Failed);
+            return self.tmf_answer(requester, Err("no session to send it on".into()));
         };
         self.tmfs.push(PendingTmf {
             link,
@@ -330,15 +330,18 @@ impl IscsiTransport {
         self.reset(now, device, kind, Requester::User(reply));
     }
 
-    fn tmf_answer(&mut self, requester: Requester, result: TmfResult) {
+    /// Answers the core (success or failure) or a caller (with why it failed).
+    fn tmf_answer(&mut self, requester: Requester, result: Result<(), String>) {
         match requester {
-            Requester::Core(op) => self.ready.push_back(TransportEvent::TmfDone { op, result }),
-            Requester::User(reply) => {
-                let answer = match result {
-                    TmfResult::Success => Ok(()),
-                    TmfResult::Failed | TmfResult::FastIoFail => Err("failed".to_string()),
+            Requester::Core(op) => {
+                let result = match result {
+                    Ok(()) => TmfResult::Success,
+                    Err(_) => TmfResult::Failed,
                 };
-                let _ = reply.send(answer);
+                self.ready.push_back(TransportEvent::TmfDone { op, result });
+            }
+            Requester::User(reply) => {
+                let _ = reply.send(result);
             }
         }
     }
@@ -352,19 +355,17 @@ impl IscsiTransport {
             return; // answered already (timed out): a late response changes nothing
         };
         let tmf = self.tmfs.swap_remove(index);
-        let result = match (tmf.kind, response) {
-            (_, Ok(0)) => TmfResult::Success,
-            // "Task does not exist": good only if the task really is gone here too.
-            (TmfKind::Abort { task }, Ok(1)) if !self.links[link].holds_task(task) => {
-                TmfResult::Success
-            }
-            _ => TmfResult::Failed,
-        };
-        let function = tmf_function(tmf.kind);
         let text = match response {
             Ok(code) => response_text(code).to_string(),
             Err(failure) => failure.to_string(),
         };
+        let result = match (tmf.kind, response) {
+            (_, Ok(0)) => Ok(()),
+            // "Task does not exist": good only if the task really is gone here too.
+            (TmfKind::Abort { task }, Ok(1)) if !self.links[link].holds_task(task) => Ok(()),
+            _ => Err(format!("the target answered: {text}")),
+        };
+        let function = tmf_function(tmf.kind);
         if let Some(function) = function {
             let sid = self.links[link].sid;
             self.notes.push_back(IscsiNote::TmfDone {
@@ -380,20 +381,22 @@ impl IscsiTransport {
     pub fn expire_tmfs(&mut self, now: Instant) {
         while let Some(index) = self.tmfs.iter().position(|tmf| tmf.deadline <= now) {
             let tmf = self.tmfs.swap_remove(index);
+            let timeout = match tmf.kind {
+                TmfKind::Abort { .. } => self.knobs.abort_timeout,
+                TmfKind::LunReset => self.knobs.lu_reset_timeout,
+                TmfKind::TargetReset => self.knobs.tgt_reset_timeout,
+                TmfKind::HostReset => self.knobs.replacement_timeout,
+            };
             if let Some(function) = tmf_function(tmf.kind) {
                 let sid = self.links[tmf.link].sid;
-                let timeout = match tmf.kind {
-                    TmfKind::Abort { .. } => self.knobs.abort_timeout,
-                    TmfKind::LunReset => self.knobs.lu_reset_timeout,
-                    _ => self.knobs.tgt_reset_timeout,
-                };
                 self.notes.push_back(IscsiNote::TmfTimedOut {
                     sid,
                     function,
                     timeout_ms: duration_ms(timeout),
                 });
             }
-            self.tmf_answer(tmf.requester, TmfResult::Failed);
+            let reason = format!("no answer within {} ms", duration_ms(timeout));
+            self.tmf_answer(tmf.requester, Err(reason));
         }
     }
 
@@ -405,8 +408,9 @@ impl IscsiTransport {
     /// A link logged in again, gave up, or closed: host resets waiting on it end.
     pub fn link_event(&mut self, link: usize, event: LinkEvent) {
         let result = match event {
-            LinkEvent::Restored => TmfResult::Success,
-            LinkEvent::RecoveryTimedOut | LinkEvent::Closed => TmfResult::Failed,
+            LinkEvent::Restored => Ok(()),
+            LinkEvent::RecoveryTimedOut => Err("no login within replacement_timeout".to_string()),
+            LinkEvent::Closed => Err("logged out".to_string()),
             LinkEvent::Lost => return,
         };
         while let Some(index) = self
@@ -415,7 +419,7 @@ impl IscsiTransport {
             .position(|tmf| tmf.link == link && matches!(tmf.kind, TmfKind::HostReset))
         {
             let tmf = self.tmfs.swap_remove(index);
-            self.tmf_answer(tmf.requester, result);
+            self.tmf_answer(tmf.requester, result.clone());
         }
     }
 
@@ -524,13 +528,16 @@ impl Transport for IscsiTransport {
                 ..
             } => self.send(tag, device, Owner::Eh(command), cdb.as_slice()),
             Action::Abort { op, tag, .. } => self.abort(now, op, tag),
-            Action::Reset { op, kind, device } => {
+            Action::Reset {
+                op, kind, device, ..
+            } => {
                 let kind = match kind {
                     ResetKind::Lun => UserReset::Lun,
                     ResetKind::Target => UserReset::Target,
                     ResetKind::Host => UserReset::Host,
                     ResetKind::Bus => {
-                        return self.tmf_answer(Requester::Core(op), TmfResult::Failed);
+                        let reason = "iSCSI has no bus reset".to_string();
+                        return self.tmf_answer(Requester::Core(op), Err(reason));
                     }
                 };
                 self.reset(now, device, kind, Requester::Core(op));

@@ -1,95 +1,106 @@
-//! `unjam read URL --lba N --blocks N [--output FILE]`: READ(16) of a block range, to a file
-//! or as a hex dump.
+//! `unjam read URL --lba N --blocks N [--output FILE | --raw]`: block reads through the
+//! runtime (READ(10), or (16) beyond its reach, with sd's retries and the core's error
+//! handling), in chunks so any length reads in bounded memory. Without a file the data is
+//! printed as hex; only data that arrived, and only for good completions, is printed.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use bytes::BytesMut;
 use serde_json::json;
-use unjam_iscsi::session::DataDirection;
-use unjam_scsi::cdb::Read16;
 
-use super::iscsi_common::{connect, execute, print_json, require_good, runtime, TargetArgs};
-use super::iscsi_io::{block_size, residual_json, transfer_length};
+use super::device::{self, DeviceArgs, ExitClass, Failure, Printer};
 
-/// Read blocks with READ(16).
+/// Bytes per READ (and the most one command of this tool holds in memory).
+pub const CHUNK_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Read logical blocks.
 #[derive(Debug, clap::Args)]
 pub struct ReadArgs {
     #[command(flatten)]
-    target: TargetArgs,
+    device: DeviceArgs,
     /// First logical block to read.
     #[arg(long, default_value_t = 0)]
     lba: u64,
     /// Number of logical blocks.
-    #[arg(long, default_value_t = 1)]
-    blocks: u32,
-    /// Write the data to FILE instead of printing a hex dump.
-    #[arg(long, short = 'o', value_name = "FILE")]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    blocks: u64,
+    /// Write the data to FILE instead of printing it.
+    #[arg(long, short = 'o', value_name = "FILE", conflicts_with = "raw")]
     output: Option<PathBuf>,
+    /// Write the data to stdout unchanged instead of as hex.
+    #[arg(long, short = 'r', conflicts_with = "json")]
+    raw: bool,
 }
 
 pub fn run(args: ReadArgs) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(read(args))
+    device::run(args.device.json, read(args))
 }
 
 async fn read(args: ReadArgs) -> anyhow::Result<ExitCode> {
-    let (_, client) = connect(&args.target).await?;
-    let block_size = block_size(&client, &args.target).await?;
-    let length = transfer_length(args.blocks, block_size)?;
-    let cdb = Read16 {
-        lba: args.lba,
-        blocks: args.blocks,
-        fua: false,
-        dpo: false,
+    let (initiator, disk) = args.device.open().await?;
+    let result = read_range(&args, &disk).await;
+    device::logout(initiator, result).await
+}
+
+async fn read_range(args: &ReadArgs, disk: &unjam_runtime::Disk) -> anyhow::Result<ExitCode> {
+    let capacity = disk
+        .capacity()
+        .map_err(|error| Failure::new(ExitClass::Malformed, format!("{error}")))?;
+    let block = u64::from(capacity.block_length);
+    let per_chunk = (CHUNK_BYTES / block).max(1);
+    let mut file = match &args.output {
+        Some(path) => Some(std::fs::File::create(path).map_err(|error| {
+            Failure::new(
+                ExitClass::CannotOpen,
+                format!("cannot create {}: {error}", path.display()),
+            )
+        })?),
+        None => None,
+    };
+    let mut out = Printer::default();
+    let mut crc = 0u32;
+    let mut buffer = BytesMut::new();
+    let mut done = 0u64;
+    while done < args.blocks {
+        let count = per_chunk.min(args.blocks - done);
+        let lba = args.lba.saturating_add(done);
+        let data = disk
+            .read(lba, count as u32, buffer)
+            .await
+            .map_err(|error| Failure::io(&format!("READ at LBA {lba}"), &error))?;
+        crc = crc32c::crc32c_append(crc, &data);
+        if let Some(file) = file.as_mut() {
+            file.write_all(&data).map_err(|error| {
+                Failure::new(
+                    ExitClass::CannotOpen,
+                    format!("cannot write the output: {error}"),
+                )
+            })?;
+        } else if args.raw {
+            out.bytes(&data)?;
+        } else if !args.device.json {
+            for (index, line) in data.chunks(16).enumerate() {
+                let offset = (done * block) as usize + index * 16;
+                out.line(device::output::hex_line(offset, line))?;
+            }
+        }
+        done += count;
+        buffer = data.try_into_mut().unwrap_or_default();
     }
-    .build()?;
-    let outcome = execute(
-        &client,
-        cdb,
-        DataDirection::Read { length },
-        args.target.timeout(),
-    )
-    .await?;
-    require_good(&outcome, "READ(16)")?;
-    if let Some(path) = &args.output {
-        std::fs::write(path, &outcome.data)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if args.target.json {
-        print_json(&json!({
+    let bytes = done * block;
+    if args.device.json {
+        out.json(&json!({
             "lba": args.lba,
             "blocks": args.blocks,
-            "block_size": block_size,
-            "bytes": outcome.data.len(),
-            "residual": residual_json(outcome.residual),
-            "crc32c": crc32c_hex(&outcome.data),
+            "block_size": capacity.block_length,
+            "bytes": bytes,
+            "crc32c": format!("{crc:08x}"),
         }))?;
-    } else if args.output.is_none() {
-        hex_dump(&outcome.data);
-    } else {
-        println!("read {} bytes from LBA {}", outcome.data.len(), args.lba);
+    } else if args.output.is_some() {
+        out.line(format!("read {bytes} bytes from LBA {}", args.lba))?;
     }
-    let _ = client.logout().await;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn crc32c_hex(data: &[u8]) -> String {
-    format!("{:08x}", crc32c::crc32c(data))
-}
-
-fn hex_dump(data: &[u8]) {
-    for (line, chunk) in data.chunks(16).enumerate() {
-        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
-        let text: String = chunk
-            .iter()
-            .map(|b| {
-                if b.is_ascii_graphic() || *b == b' ' {
-                    *b as char
-                } else {
-                    '.'
-                }
-            })
-            .collect();
-        println!(" {:08x}  {:<47}  {text}", line * 16, hex.join(" "));
-    }
 }

@@ -1,74 +1,128 @@
-//! `unjam reset URL [--kind lun|target]`: LOGICAL UNIT RESET or TARGET WARM RESET as an
-//! iSCSI task management function.
+//! `unjam reset URL [--kind lun|target|host] [--no-esc]`: a reset asked for directly, as
+//! sg_reset does: LOGICAL UNIT RESET, TARGET WARM RESET, or the host reset (session
+//! re-login), each within its open-iscsi timeout. Unless `--no-esc`, a failed reset
+//! escalates (LUN → target → host) as sg_reset's does.
 
 use std::process::ExitCode;
 
 use serde_json::json;
-use unjam_iscsi::pdu::TaskManagementFunction;
+use unjam_runtime::ResetKind;
 
-use super::iscsi_common::{connect, print_json, runtime, TargetArgs};
+use super::device::{self, DeviceArgs, ExitClass, Failure, Printer};
 
-/// Which reset to send.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ResetKind {
+/// Which reset to start with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
     Lun,
     Target,
+    Host,
 }
 
-/// Send a reset task management function.
+/// Send a reset (like sg_reset).
 #[derive(Debug, clap::Args)]
 pub struct ResetArgs {
     #[command(flatten)]
-    target: TargetArgs,
+    device: DeviceArgs,
+    /// The first reset to try.
     #[arg(long, value_enum, default_value = "lun")]
-    kind: ResetKind,
+    kind: Kind,
+    /// Do not escalate to a larger reset when this one fails.
+    #[arg(long, short = 'N')]
+    no_esc: bool,
 }
 
-/// RFC 7143 §11.6.1 response texts.
-fn response_text(response: u8) -> &'static str {
-    match response {
-        0 => "function complete",
-        1 => "task does not exist",
-        2 => "LUN does not exist",
-        3 => "task still allegiant",
-        4 => "task allegiance reassignment not supported",
-        5 => "task management function not supported",
-        6 => "function authorization failed",
-        255 => "function rejected",
-        _ => "unknown response",
+/// The resets tried from `kind` on (sg_reset's order; iSCSI has no bus reset).
+fn ladder(kind: Kind, escalate: bool) -> Vec<ResetKind> {
+    let all = [ResetKind::Lun, ResetKind::Target, ResetKind::Host];
+    let start = match kind {
+        Kind::Lun => 0,
+        Kind::Target => 1,
+        Kind::Host => 2,
+    };
+    let steps = &all[start..];
+    if escalate {
+        steps.to_vec()
+    } else {
+        steps[..1].to_vec()
+    }
+}
+
+fn function(kind: ResetKind) -> &'static str {
+    match kind {
+        ResetKind::Lun => "LOGICAL UNIT RESET",
+        ResetKind::Target => "TARGET WARM RESET",
+        ResetKind::Host => "session re-login",
     }
 }
 
 pub fn run(args: ResetArgs) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(reset(args))
+    device::run(args.device.json, reset(args))
 }
 
 async fn reset(args: ResetArgs) -> anyhow::Result<ExitCode> {
-    let (_, client) = connect(&args.target).await?;
-    let (function, name) = match args.kind {
-        ResetKind::Lun => (
-            TaskManagementFunction::LogicalUnitReset,
-            "LOGICAL UNIT RESET",
-        ),
-        ResetKind::Target => (TaskManagementFunction::TargetWarmReset, "TARGET WARM RESET"),
-    };
-    let exchange = client.manage(function, client.lun(), None);
-    let response = tokio::time::timeout(args.target.timeout(), exchange)
-        .await
-        .map_err(|_| anyhow::anyhow!("{name} timed out"))??;
-    if args.target.json {
-        print_json(&json!({
-            "function": name,
-            "response": response,
-            "response_text": response_text(response),
-        }))?;
-    } else {
-        println!("{name}: {}", response_text(response));
+    let (initiator, disk) = args.device.open().await?;
+    let mut out = Printer::default();
+    let mut steps = Vec::new();
+    let mut succeeded = None;
+    for kind in ladder(args.kind, !args.no_esc) {
+        if !args.device.json {
+            out.line(format!("unjam reset: starting {} reset", kind.name()))?;
+            out.flush()?;
+        }
+        let result = disk.reset(kind).await;
+        steps.push(json!({
+            "kind": kind.name(),
+            "function": function(kind),
+            "result": result.as_ref().map_or_else(|e| e.clone(), |()| "ok".to_string()),
+        }));
+        if !args.device.json {
+            match &result {
+                Ok(()) => out.line(format!("unjam reset: completed {} reset", kind.name()))?,
+                Err(error) => out.line(format!("unjam reset: {} reset {error}", kind.name()))?,
+            }
+        }
+        if result.is_ok() {
+            succeeded = Some(kind);
+            break;
+        }
     }
-    let _ = client.logout().await;
-    Ok(if response == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    if args.device.json && succeeded.is_some() {
+        out.json(&json!({
+            "steps": steps,
+            "reset": succeeded.map(ResetKind::name),
+            "response": if succeeded.is_some() { 0 } else { 255 },
+        }))?;
+    }
+    out.flush()?;
+    let result = match succeeded {
+        Some(_) => Ok(ExitCode::SUCCESS),
+        None => {
+            let tried: Vec<String> = steps
+                .iter()
+                .map(|step| format!("{}: {}", step["function"], step["result"]))
+                .collect();
+            let text = format!("every reset tried failed ({})", tried.join("; "));
+            Err(Failure::new(ExitClass::Other, text).into())
+        }
+    };
+    device::logout(initiator, result).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resets_escalate_as_sg_reset_does() {
+        assert_eq!(
+            ladder(Kind::Lun, true),
+            vec![ResetKind::Lun, ResetKind::Target, ResetKind::Host]
+        );
+        assert_eq!(ladder(Kind::Lun, false), vec![ResetKind::Lun]);
+        assert_eq!(
+            ladder(Kind::Target, true),
+            vec![ResetKind::Target, ResetKind::Host]
+        );
+        assert_eq!(ladder(Kind::Host, true), vec![ResetKind::Host]);
+    }
 }

@@ -1,57 +1,59 @@
-//! `unjam tur URL`: TEST UNIT READY; exit status 0 when ready, 1 when not (like sg_turs).
+//! `unjam tur URL [--number N]`: TEST UNIT READY through the runtime (as sg_turs): exit
+//! status 0 when ready, else the sense's class (2 not ready, 6 unit attention, ...).
 
 use std::process::ExitCode;
 
 use serde_json::json;
-use unjam_iscsi::session::DataDirection;
+use unjam_runtime::Transfer;
 use unjam_scsi::cdb::TestUnitReady;
-use unjam_scsi::sense::SenseReport;
 
-use super::iscsi_common::{connect, execute, print_json, runtime, TargetArgs};
+use super::device::{self, DeviceArgs, Printer};
 
-/// Send TEST UNIT READY.
+/// Send TEST UNIT READY (like sg_turs).
 #[derive(Debug, clap::Args)]
 pub struct TurArgs {
     #[command(flatten)]
-    target: TargetArgs,
+    device: DeviceArgs,
+    /// Send it this many times; the first failure ends the command.
+    #[arg(long, short = 'n', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    number: u32,
 }
 
 pub fn run(args: TurArgs) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(tur(args.target))
+    device::run(args.device.json, tur(args))
 }
 
-async fn tur(target: TargetArgs) -> anyhow::Result<ExitCode> {
-    let (_, client) = connect(&target).await?;
+async fn tur(args: TurArgs) -> anyhow::Result<ExitCode> {
+    let (initiator, disk) = args.device.open().await?;
     let cdb = TestUnitReady.build()?;
-    let outcome = execute(&client, cdb, DataDirection::None, target.timeout()).await?;
-    let ready = outcome.status == 0 && outcome.response == 0;
-    let sense = SenseReport::new(&outcome.sense).to_string();
-    if target.json {
-        print_json(&json!({
-            "ready": ready,
-            "status": outcome.status,
-            "sense_hex": hex_string(&outcome.sense),
-        }))?;
-    } else if ready {
-        println!("ready");
-    } else {
-        println!("not ready: status {:#04x}", outcome.status);
-        if !outcome.sense.is_empty() {
-            println!("{}", sense.trim_end());
+    let mut result = Ok(());
+    for _ in 0..args.number {
+        result = device::passthrough(&disk, "TEST UNIT READY", cdb.as_slice(), Transfer::None)
+            .await
+            .map(|_| ());
+        if result.is_err() {
+            break;
         }
     }
-    let _ = client.logout().await;
-    Ok(if ready {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let result = match result {
+        Ok(()) => print(&args),
+        Err(failure) => Err(failure.into()),
+    };
+    device::logout(initiator, result).await
 }
 
-fn hex_string(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+fn print(args: &TurArgs) -> anyhow::Result<ExitCode> {
+    let mut out = Printer::default();
+    if args.device.json {
+        out.json(&json!({ "ready": true, "count": args.number }))?;
+    } else if args.number > 1 {
+        out.line(format!(
+            "Completed {} Test Unit Ready commands with 0 errors",
+            args.number
+        ))?;
+    } else {
+        out.line("ready")?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }

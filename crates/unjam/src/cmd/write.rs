@@ -1,29 +1,34 @@
-//! `unjam write URL --lba N --blocks N (--input FILE | --pattern BYTE)`: WRITE(16).
+//! `unjam write URL --lba N [--blocks N] (--input FILE | --pattern BYTE)`: block writes
+//! through the runtime, streamed in chunks, so input of any size (even `/dev/zero`) is
+//! read in bounded memory and never past what the write needs. A write counts only when
+//! the target took every byte and answered GOOD.
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde_json::json;
-use unjam_iscsi::session::DataDirection;
-use unjam_scsi::cdb::Write16;
 
-use super::iscsi_common::{connect, execute, print_json, require_good, runtime, TargetArgs};
-use super::iscsi_io::{block_size, residual_json, transfer_length};
+use super::device::{self, DeviceArgs, ExitClass, Failure, Printer};
+use super::read::CHUNK_BYTES;
 
-/// Write blocks with WRITE(16).
+/// Most input read when `--blocks` is not given (the file's length decides the write).
+const MAX_UNSIZED_INPUT: u64 = 64 * 1024 * 1024;
+
+/// Write logical blocks.
 #[derive(Debug, clap::Args)]
 pub struct WriteArgs {
     #[command(flatten)]
-    target: TargetArgs,
+    device: DeviceArgs,
     /// First logical block to write.
     #[arg(long, default_value_t = 0)]
     lba: u64,
-    /// Number of logical blocks.
-    #[arg(long, default_value_t = 1)]
-    blocks: u32,
-    /// Data to write (exactly blocks × block size bytes).
+    /// Number of logical blocks (default: the input's length, at most 64 MiB; 1 with
+    /// --pattern).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    blocks: Option<u64>,
+    /// Data to write.
     #[arg(long, short = 'i', value_name = "FILE", conflicts_with = "pattern")]
     input: Option<PathBuf>,
     /// Fill every byte with this value (e.g. 0xa5).
@@ -40,52 +45,138 @@ fn parse_byte(text: &str) -> Result<u8, String> {
 }
 
 pub fn run(args: WriteArgs) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(write(args))
+    device::run(args.device.json, write(args))
+}
+
+fn syntax(text: String) -> anyhow::Error {
+    Failure::new(ExitClass::Syntax, text).into()
+}
+
+/// Where the bytes come from.
+enum Source {
+    File(Box<dyn Read>, String),
+    Pattern(u8),
+}
+
+impl Source {
+    /// Exactly `length` bytes, or an error naming how many there were.
+    fn next(&mut self, length: usize, buffer: &mut BytesMut) -> anyhow::Result<()> {
+        buffer.clear();
+        match self {
+            Source::Pattern(byte) => buffer.resize(length, *byte),
+            Source::File(reader, name) => {
+                let mut taken = reader.take(length as u64);
+                let mut chunk = Vec::with_capacity(length);
+                taken.read_to_end(&mut chunk).map_err(|error| {
+                    Failure::new(
+                        ExitClass::CannotOpen,
+                        format!("cannot read {name}: {error}"),
+                    )
+                })?;
+                if chunk.len() != length {
+                    return Err(syntax(format!(
+                        "{name} ended after {} of the {length} bytes of this chunk",
+                        chunk.len()
+                    )));
+                }
+                buffer.extend_from_slice(&chunk);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The source and the number of bytes to write.
+fn plan(args: &WriteArgs, block: u64) -> anyhow::Result<(Source, u64)> {
+    let Some(path) = &args.input else {
+        let blocks = args.blocks.unwrap_or(1);
+        return Ok((Source::Pattern(args.pattern.unwrap_or(0)), blocks * block));
+    };
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|error| {
+        Failure::new(
+            ExitClass::CannotOpen,
+            format!("cannot open {name}: {error}"),
+        )
+    })?;
+    if let Some(blocks) = args.blocks {
+        return Ok((Source::File(Box::new(file), name), blocks * block));
+    }
+    // No --blocks: the input's length decides, read within a bound (a device or a pipe
+    // has no length to ask for).
+    let mut data = Vec::new();
+    file.take(MAX_UNSIZED_INPUT + 1)
+        .read_to_end(&mut data)
+        .map_err(|error| {
+            Failure::new(
+                ExitClass::CannotOpen,
+                format!("cannot read {name}: {error}"),
+            )
+        })?;
+    if data.len() as u64 > MAX_UNSIZED_INPUT {
+        return Err(syntax(format!(
+            "{name} holds more than {} MiB: give --blocks to write part of it",
+            MAX_UNSIZED_INPUT >> 20
+        )));
+    }
+    if data.is_empty() || data.len() as u64 % block != 0 {
+        return Err(syntax(format!(
+            "{name} has {} bytes: not a whole number of {block}-byte blocks",
+            data.len()
+        )));
+    }
+    let length = data.len() as u64;
+    Ok((
+        Source::File(Box::new(std::io::Cursor::new(data)), name),
+        length,
+    ))
 }
 
 async fn write(args: WriteArgs) -> anyhow::Result<ExitCode> {
-    let (_, client) = connect(&args.target).await?;
-    let block_size = block_size(&client, &args.target).await?;
-    let length = transfer_length(args.blocks, block_size)? as usize;
-    let data = match (&args.input, args.pattern) {
-        (Some(path), _) => {
-            let data =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            if data.len() != length {
-                bail!(
-                    "{} has {} bytes; {} blocks need {length}",
-                    path.display(),
-                    data.len(),
-                    args.blocks
-                );
-            }
-            data
-        }
-        (None, pattern) => vec![pattern.unwrap_or(0); length],
-    };
-    let cdb = Write16 {
-        lba: args.lba,
-        blocks: args.blocks,
-        fua: false,
-        dpo: false,
+    let (initiator, disk) = args.device.open().await?;
+    let result = write_range(&args, &disk).await;
+    device::logout(initiator, result).await
+}
+
+async fn write_range(args: &WriteArgs, disk: &unjam_runtime::Disk) -> anyhow::Result<ExitCode> {
+    let capacity = disk
+        .capacity()
+        .map_err(|error| Failure::new(ExitClass::Malformed, format!("{error}")))?;
+    let block = u64::from(capacity.block_length);
+    let (mut source, length) = plan(args, block)?;
+    let blocks = length / block;
+    let end = args.lba.checked_add(blocks);
+    if end.is_none_or(|end| end > capacity.blocks()) {
+        return Err(syntax(format!(
+            "{blocks} blocks at LBA {} run past the last LBA {}",
+            args.lba, capacity.last_lba
+        )));
     }
-    .build()?;
-    let direction = DataDirection::Write {
-        data: Bytes::from(data),
-    };
-    let outcome = execute(&client, cdb, direction, args.target.timeout()).await?;
-    require_good(&outcome, "WRITE(16)")?;
-    if args.target.json {
-        print_json(&json!({
+    let per_chunk = (CHUNK_BYTES / block).max(1);
+    let mut buffer = BytesMut::new();
+    let mut done = 0u64;
+    while done < blocks {
+        let count = per_chunk.min(blocks - done);
+        source.next((count * block) as usize, &mut buffer)?;
+        let data: Bytes = std::mem::take(&mut buffer).freeze();
+        let lba = args.lba + done;
+        disk.write(lba, data.clone())
+            .await
+            .map_err(|error| Failure::io(&format!("WRITE at LBA {lba}"), &error))?;
+        buffer = data.try_into_mut().unwrap_or_default();
+        done += count;
+    }
+    let mut out = Printer::default();
+    if args.device.json {
+        out.json(&json!({
             "lba": args.lba,
-            "blocks": args.blocks,
-            "block_size": block_size,
+            "blocks": blocks,
+            "block_size": capacity.block_length,
             "bytes": length,
-            "residual": residual_json(outcome.residual),
         }))?;
     } else {
-        println!("wrote {length} bytes at LBA {}", args.lba);
+        out.line(format!("wrote {length} bytes at LBA {}", args.lba))?;
     }
-    let _ = client.logout().await;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

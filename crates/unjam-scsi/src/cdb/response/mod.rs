@@ -17,7 +17,9 @@ mod luns;
 mod mode;
 mod rtpg;
 mod text;
+mod version;
 mod vpd;
+mod vpd_block;
 
 pub use caching::CachingPage;
 pub use capacity::{ReadCapacity10Data, ReadCapacity16Data};
@@ -34,7 +36,12 @@ pub use rtpg::{
     TargetPortGroups,
 };
 pub use text::{space_padded, TextField};
+pub use version::{version_descriptors, version_name, version_standard};
 pub use vpd::{vpd_page, SupportedVpdPages, UnitSerialNumber};
+pub use vpd_block::{
+    vpd_page_extra, BlockDeviceCharacteristics, BlockLimits, ExtendedInquiry,
+    LogicalBlockProvisioning,
+};
 
 use super::error::BuildError;
 pub use super::error::ResponseError;
