@@ -541,5 +541,4 @@ impl TraceEvent {
             Self::Completed { .. } => "completed",
         }
     }
-
 }

@@ -343,11 +343,28 @@ async fn a_command_longer_than_its_timeout_on_a_hung_target_exits_33() {
     let trace_arg = trace.to_string_lossy().to_string();
     // TEST UNIT READY over and over; the target hangs while they run.
     let mut child = Command::new(env!("CARGO_BIN_EXE_unjam"))
-        .args(["tur", &url, "-v", "--number", "1000000", "--trace", &trace_arg])
+        .args([
+            "tur", &url, "-v", "--number", "1000000", "--trace", &trace_arg,
+        ])
         .args(["--set", "command_timeout=1", "--set", "noop_out_interval=0"])
-        .args(["--set", "abort_timeout=500ms", "--set", "lu_reset_timeout=500ms"])
-        .args(["--set", "tgt_reset_timeout=500ms", "--set", "replacement_timeout=1"])
-        .args(["--set", "login_timeout=500ms", "--set", "logout_timeout=500ms"])
+        .args([
+            "--set",
+            "abort_timeout=500ms",
+            "--set",
+            "lu_reset_timeout=500ms",
+        ])
+        .args([
+            "--set",
+            "tgt_reset_timeout=500ms",
+            "--set",
+            "replacement_timeout=1",
+        ])
+        .args([
+            "--set",
+            "login_timeout=500ms",
+            "--set",
+            "logout_timeout=500ms",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

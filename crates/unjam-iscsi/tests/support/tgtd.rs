@@ -130,7 +130,8 @@ impl Tgtd {
         self.launch().await;
     }
 
-    fn kill(&mut self) {
+    /// SIGKILL: the target is gone (until `kill_and_restart` or the end of the test).
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             signal(child.id(), "-CONT");
             let _ = child.kill();

@@ -54,14 +54,19 @@ impl Observer {
                 .device()
                 .and_then(|device| mid.device_hctl(device))
                 .map(|hctl| hctl.to_string());
-            let line = json!({
+            // The simulator's line shape: time, source, H:C:T:L, then the event's own
+            // typed fields (`kind` first); and the narration.
+            let mut line = json!({
                 "t_ns": record.at.as_nanos(),
                 "source": "core",
-                "kind": record.event.kind(),
                 "device": device,
-                "text": describe(record, mid),
-                "detail": format!("{:?}", record.event),
             });
+            if let (Some(line), Ok(serde_json::Value::Object(event))) =
+                (line.as_object_mut(), serde_json::to_value(record.event))
+            {
+                line.extend(event);
+            }
+            line["text"] = json!(describe(record, mid));
             if !write_line(sink, &line) {
                 self.trace = None;
             }

@@ -22,28 +22,21 @@ const MAX_BENCH_COMMANDS: u64 = 1_000_000_000;
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// An iSCSI LUN (iscsi://[user[%password]@]host[:port]/target-iqn/lun): benchmark real
-    /// I/O against it instead of the mid-layer alone (see `bench_iscsi`).
+    /// I/O against it through the runtime instead of the mid-layer alone (see `bench_iscsi`).
     #[arg(value_name = "URL")]
     url: Option<String>,
-    /// iSCSI mode: the access pattern.
-    #[arg(long, value_enum, default_value = "randread", requires = "url")]
-    rw: super::bench_iscsi::Pattern,
-    /// iSCSI mode: bytes per I/O (4k, 128k, 1m).
-    #[arg(long, default_value = "4k", value_parser = super::bench_iscsi::parse_size, requires = "url")]
-    bs: u32,
-    /// iSCSI mode: how long to run (10s, 500ms, 2m).
-    #[arg(long, default_value = "10s", value_parser = super::bench_iscsi::parse_duration, requires = "url")]
-    time: Duration,
+    #[command(flatten)]
+    iscsi: super::bench_iscsi::IscsiBenchArgs,
     /// Which transport answers the commands.
     #[arg(long, value_enum, default_value = "null")]
     transport: TransportKind,
     /// Commands to complete (after a warm-up of the same size as the queue depth × 16).
     #[arg(long, default_value_t = 2_000_000)]
     commands: u64,
-    /// Commands outstanding at once.
+    /// Commands outstanding at once (iSCSI mode: fio's iodepth, one worker each).
     #[arg(long, default_value_t = 32)]
     qd: u32,
-    /// Print one JSON object.
+    /// Print one JSON object (iSCSI mode: as --output-format json).
     #[arg(long)]
     json: bool,
 }
@@ -72,14 +65,7 @@ pub struct BenchResult {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(url) = args.url {
-        return super::bench_iscsi::run(super::bench_iscsi::IscsiBenchOptions {
-            url,
-            pattern: args.rw,
-            block_bytes: args.bs,
-            queue_depth: args.qd,
-            duration: args.time,
-            json: args.json,
-        });
+        return super::bench_iscsi::run(url, args.qd, args.json, args.iscsi);
     }
     if !(1..=MAX_BENCH_COMMANDS).contains(&args.commands) || args.qd == 0 || args.qd > 65_536 {
         anyhow::bail!(

@@ -8,7 +8,6 @@ pub mod discover;
 pub mod explain;
 pub mod inquiry;
 mod inquiry_vpd;
-mod iscsi_common;
 pub mod luns;
 pub mod raw;
 pub mod read;

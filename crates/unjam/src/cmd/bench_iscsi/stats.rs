@@ -1,0 +1,161 @@
+//! The benchmark's counts, shared by its workers: per direction the I/Os and bytes that
+//! completed good (latency histogram in nanoseconds, from the steady state on), and the
+//! I/Os that failed — never counted as throughput. Interval snapshots feed the time
+//! series and the progress line.
+//!
+//! Owns counting and fio's statistics (percentile list, standard deviation); no I/O.
+
+use hdrhistogram::Histogram;
+
+/// Longest latency recorded (longer ones are clamped): a minute, in nanoseconds.
+pub const MAX_LATENCY_NS: u64 = 60_000_000_000;
+
+/// fio's default completion-latency percentiles.
+pub const PERCENTILES: [f64; 17] = [
+    1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95,
+    99.99,
+];
+
+/// Counts of one direction.
+#[derive(Debug, Clone)]
+pub struct Direction {
+    /// Completion latency of the counted I/Os.
+    pub latency_ns: Histogram<u64>,
+    /// Good I/Os and their bytes, since the ramp ended.
+    pub ios: u64,
+    pub bytes: u64,
+    /// Failed I/Os since the ramp ended.
+    pub errors: u64,
+    /// Since the start (ramp included), for the time series.
+    pub total_ios: u64,
+    pub total_bytes: u64,
+    pub total_errors: u64,
+}
+
+impl Direction {
+    fn new() -> anyhow::Result<Direction> {
+        Ok(Direction {
+            latency_ns: Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3)?,
+            ios: 0,
+            bytes: 0,
+            errors: 0,
+            total_ios: 0,
+            total_bytes: 0,
+            total_errors: 0,
+        })
+    }
+}
+
+/// Both directions, and whether the ramp is over.
+#[derive(Debug)]
+pub struct Recorder {
+    pub read: Direction,
+    pub write: Direction,
+    pub counting: bool,
+}
+
+impl Recorder {
+    pub fn new() -> anyhow::Result<Recorder> {
+        Ok(Recorder {
+            read: Direction::new()?,
+            write: Direction::new()?,
+            counting: false,
+        })
+    }
+
+    fn direction(&mut self, read: bool) -> &mut Direction {
+        if read {
+            &mut self.read
+        } else {
+            &mut self.write
+        }
+    }
+
+    /// An I/O completed good.
+    pub fn done(&mut self, read: bool, bytes: u64, latency_ns: u64) {
+        let counting = self.counting;
+        let direction = self.direction(read);
+        direction.total_ios += 1;
+        direction.total_bytes += bytes;
+        if counting {
+            direction.ios += 1;
+            direction.bytes += bytes;
+            direction
+                .latency_ns
+                .saturating_record(latency_ns.clamp(1, MAX_LATENCY_NS));
+        }
+    }
+
+    /// An I/O failed: counted apart, never as throughput.
+    pub fn failed(&mut self, read: bool) {
+        let counting = self.counting;
+        let direction = self.direction(read);
+        direction.total_errors += 1;
+        if counting {
+            direction.errors += 1;
+        }
+    }
+
+    /// What the time series needs now.
+    pub fn snapshot(&self) -> Snapshot {
+        let pick = |d: &Direction| (d.total_ios, d.total_bytes, d.total_errors);
+        Snapshot {
+            read: pick(&self.read),
+            write: pick(&self.write),
+        }
+    }
+}
+
+/// Running totals (ios, bytes, errors) per direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub read: (u64, u64, u64),
+    pub write: (u64, u64, u64),
+}
+
+/// fio's `clat_ns` object: min, max, mean, stddev, N and the percentile list.
+pub fn latency_json(histogram: &Histogram<u64>) -> serde_json::Value {
+    let empty = histogram.is_empty();
+    let value = |v: u64| if empty { 0 } else { v };
+    let mut percentiles = serde_json::Map::new();
+    for percent in PERCENTILES {
+        let at = value(histogram.value_at_percentile(percent));
+        percentiles.insert(format!("{percent:.6}"), serde_json::json!(at));
+    }
+    serde_json::json!({
+        "min": value(histogram.min()),
+        "max": value(histogram.max()),
+        "mean": if empty { 0.0 } else { histogram.mean() },
+        "stddev": if empty { 0.0 } else { histogram.stdev() },
+        "N": histogram.len(),
+        "percentile": percentiles,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_and_the_ramp_are_never_throughput() {
+        let mut recorder = Recorder::new().unwrap();
+        recorder.done(true, 4096, 1000);
+        recorder.failed(true);
+        assert_eq!((recorder.read.ios, recorder.read.errors), (0, 0));
+        recorder.counting = true;
+        recorder.done(true, 4096, 2000);
+        recorder.done(false, 4096, 3000);
+        recorder.failed(false);
+        assert_eq!((recorder.read.ios, recorder.read.bytes), (1, 4096));
+        assert_eq!((recorder.write.ios, recorder.write.errors), (1, 1));
+        assert_eq!(recorder.snapshot().read, (2, 8192, 1));
+        let json = latency_json(&recorder.read.latency_ns);
+        assert_eq!(json["N"], 1);
+        assert!(json["percentile"]["99.990000"].as_u64().unwrap() >= 1990);
+        let empty = latency_json(&Recorder::new().unwrap().read.latency_ns);
+        assert_eq!(
+            (empty["min"].as_u64(), empty["N"].as_u64()),
+            (Some(0), Some(0))
+        );
+    }
+}
