@@ -1,72 +1,97 @@
 #!/usr/bin/env bash
-# unjam vs libiscsi on the same tgtd LUN: same block size, same queue depth, back to back.
+# unjam vs libiscsi on the same tgtd LUN, and what the core costs: `unjam bench URL`
+# (through the runtime and the core), the iSCSI client alone (`raw_client_bench`, no core)
+# and `iscsi-perf`, run back to back on each point, the order rotating between points.
 #
-#   scripts/bench-iscsi.sh [SECONDS] [PATTERNS] [QUEUE_DEPTHS]
-#   e.g. scripts/bench-iscsi.sh 10 "randread read" "1 8 32"
+#   scripts/bench-iscsi.sh [SECONDS] [POINTS]
+#   POINTS: "pattern:bytes:qd ...", default "randread:4096:1 randread:4096:8
+#           randread:4096:32 read:131072:8"
 #
-# The LUN (512 MiB) is filled and cached first; for each queue depth the two initiators
-# run back to back, the order alternating between depths.
-# Prints IOPS and initiator CPU time per I/O (user + system, from /usr/bin/time) of
-# `unjam bench URL` and `iscsi-perf` (libiscsi-bin). tgtd is the bottleneck on a small
-# machine, so CPU per I/O is the fairer comparison of the initiators.
+# The LUN (1 GiB) is filled and cached first. Initiator CPU per I/O is user + system time
+# of the whole process (/usr/bin/time) over its I/Os; tgtd is the bottleneck on a small
+# machine, so CPU per I/O is the fairer comparison of initiators. unjam's own steady-state
+# numbers (CPU from the scheduler, page faults and allocations per I/O, after a 1 s ramp)
+# come from its JSON report. A benchmark, not a test: nothing here passes or fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${1:-10}
-patterns=${2:-"randread read"}
-depths=${3:-"1 8 32"}
-block_bytes=4096
-blocks_per_io=$((block_bytes / 512))
+points=${2:-"randread:4096:1 randread:4096:8 randread:4096:32 read:131072:8"}
+lun_mib=1024
 
-cargo build --release --locked -p unjam >&2
+cargo build --release --locked -p unjam -p unjam-runtime --examples --bins >&2
 unjam=target/release/unjam
+raw=target/release/examples/raw_client_bench
 work=$(mktemp -d)
 trap 'scripts/tgtd-harness.sh stop "$work/tgtd"; rm -rf "$work"' EXIT
-url="$(scripts/tgtd-harness.sh start "$work/tgtd" 512)/1"
+url="$(scripts/tgtd-harness.sh start "$work/tgtd" "$lun_mib")/1"
 echo "LUN: $url" >&2
 # Fill the LUN with data and pull it into the page cache, so that whichever initiator runs
 # first does not pay for first touches of a sparse file.
-dd if=/dev/urandom of="$work/tgtd/lun1.img" bs=1M count=512 conv=notrunc status=none
+dd if=/dev/urandom of="$work/tgtd/lun1.img" bs=1M count="$lun_mib" conv=notrunc status=none
 cat "$work/tgtd/lun1.img" >/dev/null
+blocks=$((lun_mib * 2048))
 
 cpu_seconds() { awk '{ printf "%.3f", $1 + $2 }' "$1"; }
+json_field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 
+# Each runner prints: IOPS CPU-seconds [extra...]
 run_unjam() {
-    local pattern=$1 qd=$2
+    local pattern=$1 bytes=$2 qd=$3
     /usr/bin/time -f "%U %S" -o "$work/time" \
-        "$unjam" bench "$url" --rw "$pattern" --bs 4k --qd "$qd" --time "${seconds}s" --json >"$work/unjam.json"
-    local iops
-    iops=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["iops"]))' "$work/unjam.json")
-    echo "$iops $(cpu_seconds "$work/time")"
+        "$unjam" bench "$url" --rw "$pattern" --bs "$bytes" --qd "$qd" --ramp 1s \
+        --time "${seconds}s" --output-format json >"$work/unjam.json"
+    local iops steady faults allocs
+    iops=$(json_field "$work/unjam.json" 'round(d["jobs"][0]["read"]["iops"])')
+    steady=$(json_field "$work/unjam.json" 'round(d["unjam"]["cpu_us_per_io"], 2)')
+    faults=$(json_field "$work/unjam.json" 'round(d["unjam"]["minor_faults_per_1000_io"], 3)')
+    allocs=$(json_field "$work/unjam.json" 'round(d["unjam"]["allocations_per_io"], 2)')
+    echo "$iops $(cpu_seconds "$work/time") $steady $faults $allocs"
+}
+
+run_raw() {
+    local pattern=$1 bytes=$2 qd=$3
+    /usr/bin/time -f "%U %S" -o "$work/time" \
+        "$raw" "$url" "$pattern" "$bytes" "$qd" "$seconds" "$blocks" >"$work/raw.json"
+    echo "$(json_field "$work/raw.json" 'round(d["iops"])') $(cpu_seconds "$work/time")"
 }
 
 run_libiscsi() {
-    local pattern=$1 qd=$2 random=()
+    local pattern=$1 bytes=$2 qd=$3 random=()
     [ "$pattern" = randread ] && random=(-r)
     # iscsi-perf can hang at the end of a run: bound it.
     /usr/bin/time -f "%U %S" -o "$work/time" \
-        timeout $((seconds + 20)) iscsi-perf -m "$qd" -b "$blocks_per_io" -t "$seconds" "${random[@]}" "$url" \
+        timeout $((seconds + 20)) iscsi-perf -m "$qd" -b $((bytes / 512)) -t "$seconds" "${random[@]}" "$url" \
         >"$work/perf.out" 2>&1 || true
     local iops
     iops=$(tr '\r' '\n' <"$work/perf.out" | sed -n 's/.*iops average \([0-9]*\).*/\1/p' | tail -1)
     echo "${iops:-0} $(cpu_seconds "$work/time")"
 }
 
-per_io_us() { awk -v cpu="$1" -v iops="$2" -v s="$seconds" 'BEGIN { if (iops > 0) printf "%.1f", cpu * 1e6 / (iops * s); else print "-" }'; }
+# CPU microseconds per I/O over the measured seconds (unjam's run also has a 1 s ramp).
+per_io_us() { awk -v cpu="$1" -v iops="$2" -v s="$3" 'BEGIN { if (iops > 0) printf "%.2f", cpu * 1e6 / (iops * s); else print "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
-printf '| pattern | QD | unjam IOPS | unjam CPU/IO (us) | libiscsi IOPS | libiscsi CPU/IO (us) |\n'
-printf '|---|---|---|---|---|---|\n'
+printf '| pattern | bs | QD | unjam IOPS | unjam CPU/IO (µs) | raw client IOPS | raw CPU/IO (µs) | libiscsi IOPS | libiscsi CPU/IO (µs) | IOPS unjam/libiscsi | CPU unjam/libiscsi | core+runtime cost (µs/IO) | unjam steady CPU/IO (µs) | minor faults /1000 IO | allocations /IO |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 turn=0
-for pattern in $patterns; do
-    for qd in $depths; do
-        if [ $((turn++ % 2)) -eq 0 ]; then
-            read -r u_iops u_cpu < <(run_unjam "$pattern" "$qd")
-            read -r l_iops l_cpu < <(run_libiscsi "$pattern" "$qd")
-        else
-            read -r l_iops l_cpu < <(run_libiscsi "$pattern" "$qd")
-            read -r u_iops u_cpu < <(run_unjam "$pattern" "$qd")
-        fi
-        printf '| %s 4 KiB | %s | %s | %s | %s | %s |\n' "$pattern" "$qd" \
-            "$u_iops" "$(per_io_us "$u_cpu" "$u_iops")" "$l_iops" "$(per_io_us "$l_cpu" "$l_iops")"
+for point in $points; do
+    IFS=: read -r pattern bytes qd <<<"$point"
+    runners=(unjam raw libiscsi)
+    first=$((turn++ % 3))
+    for index in 0 1 2; do
+        runner=${runners[$(((first + index) % 3))]}
+        case $runner in
+        unjam) read -r u_iops u_cpu u_steady u_faults u_allocs < <(run_unjam "$pattern" "$bytes" "$qd") ;;
+        raw) read -r r_iops r_cpu < <(run_raw "$pattern" "$bytes" "$qd") ;;
+        libiscsi) read -r l_iops l_cpu < <(run_libiscsi "$pattern" "$bytes" "$qd") ;;
+        esac
     done
+    u_per=$(per_io_us "$u_cpu" "$u_iops" $((seconds + 1)))
+    r_per=$(per_io_us "$r_cpu" "$r_iops" "$seconds")
+    l_per=$(per_io_us "$l_cpu" "$l_iops" "$seconds")
+    cost=$(awk -v u="$u_per" -v r="$r_per" 'BEGIN { printf "%+.2f", u - r }')
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+        "$pattern" "$bytes" "$qd" "$u_iops" "$u_per" "$r_iops" "$r_per" "$l_iops" "$l_per" \
+        "$(ratio "$u_iops" "$l_iops")" "$(ratio "$u_per" "$l_per")" "$cost" "$u_steady" "$u_faults" "$u_allocs"
 done

@@ -114,7 +114,8 @@ async fn bench_reports_fio_fields_per_direction() {
     assert!(text.status.success(), "{text:?}");
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("  read: IOPS="), "{text}");
-    assert!(text.contains("MiB/s (") && text.contains("MB/s)"), "{text}");
+    // fio's "BW=154MiB/s (162MB/s)": binary units, then decimal ones.
+    assert!(text.contains("iB/s (") && text.contains("B/s)("), "{text}");
     assert!(
         text.contains("clat percentiles (usec):") && text.contains("99.99th=["),
         "{text}"

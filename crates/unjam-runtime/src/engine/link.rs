@@ -55,6 +55,10 @@ const READ_CHUNK: usize = 256 * 1024;
 /// Re-login backoff: first retry after this, doubling up to [`MAX_BACKOFF`].
 const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// A connection lost sooner than this after its login counts as a quick failure: the next
+/// re-login waits the backoff (doubling with each quick failure), so a target that breaks
+/// every session at once is not hammered.
+const QUICK_FAILURE: Duration = Duration::from_secs(10);
 
 /// What the engine must act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +136,9 @@ pub(crate) struct Link {
     notes: VecDeque<IscsiNote>,
     closing: bool,
     relogin_after_logout: bool,
+    logged_in_at: Instant,
+    /// Connections in a row that died within [`QUICK_FAILURE`] of their login.
+    quick_failures: u32,
 }
 
 impl Link {
@@ -162,12 +169,15 @@ impl Link {
             notes: VecDeque::new(),
             closing: false,
             relogin_after_logout: false,
+            logged_in_at: now,
+            quick_failures: 0,
         };
         link.come_up(connection, &outcome, now);
         link
     }
 
     fn come_up(&mut self, connection: Connection, outcome: &LoginOutcome, now: Instant) {
+        self.logged_in_at = now;
         let parts = connection.into_parts();
         let session = Session::new(outcome, self.config.session, now);
         self.state = State::Up(Box::new(Up {
@@ -256,6 +266,10 @@ impl Link {
             State::Up(_) => {
                 let reason = "session reset by the SCSI error handler".to_string();
                 self.lose(now, conn_error::SCSI_EH_SESSION_RST, reason);
+                // A deliberate reset logs in again at once.
+                if let State::Down(down) = &mut self.state {
+                    down.next_attempt = now;
+                }
                 true
             }
             State::Down(down) => {
@@ -514,11 +528,19 @@ impl Link {
                 self.orphans.push_back(event);
             }
         }
+        let quick = now.saturating_duration_since(self.logged_in_at) < QUICK_FAILURE;
+        self.quick_failures = if quick { self.quick_failures + 1 } else { 0 };
+        let delay = match self.quick_failures {
+            0 => Duration::ZERO,
+            count => INITIAL_BACKOFF
+                .checked_mul(2u32.saturating_pow(count - 1))
+                .map_or(MAX_BACKOFF, |delay| delay.min(MAX_BACKOFF)),
+        };
         self.state = State::Down(Down {
             give_up: now + self.replacement_timeout,
             failed: false,
             backoff: INITIAL_BACKOFF,
-            next_attempt: now,
+            next_attempt: now + delay,
             attempt: None,
             attempts: 0,
         });

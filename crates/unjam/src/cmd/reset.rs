@@ -78,7 +78,10 @@ async fn reset(args: ResetArgs) -> anyhow::Result<ExitCode> {
         if !args.device.json {
             match &result {
                 Ok(()) => out.line(format!("unjam reset: completed {} reset", kind.name()))?,
-                Err(error) => out.line(format!("unjam reset: {} reset {error}", kind.name()))?,
+                Err(error) => out.line(format!(
+                    "unjam reset: {} reset failed: {error}",
+                    kind.name()
+                ))?,
             }
         }
         if result.is_ok() {

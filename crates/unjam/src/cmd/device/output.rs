@@ -145,9 +145,9 @@ mod tests {
 
     #[test]
     fn hex_lines_have_sg3_utils_layout() {
-        let line = hex_line(0x10, b"IET     VIRTUAL-D");
+        let line = hex_line(0x10, b"IET     VIRTUAL-");
         let expected =
-            " 10     49 45 54 20 20 20 20 20  56 49 52 54 55 41 4c 2d    IET     VIRTUAL-D";
+            " 10     49 45 54 20 20 20 20 20  56 49 52 54 55 41 4c 2d    IET     VIRTUAL-";
         assert_eq!(line, expected);
         assert!(hex_line(0, &[0, 1]).starts_with(" 00     00 01 "));
         assert_eq!(hex_string(&[0x12, 0, 0x60]), "12 00 60");
