@@ -77,13 +77,8 @@ impl Capacity {
     }
 }
 
-fn cdb(
-    built: Result<unjam_scsi::cdb::Cdb, unjam_scsi::cdb::CdbError>,
-) -> Result<Cdb, CapacityError> {
-    built
-        .map_err(|error| error.to_string())
-        .and_then(|cdb| Cdb::new(cdb.as_slice()).map_err(|error| error.to_string()))
-        .map_err(CapacityError::Data)
+fn cdb(built: Result<Cdb, unjam_scsi::cdb::CdbError>) -> Result<Cdb, CapacityError> {
+    built.map_err(|error| CapacityError::Data(error.to_string()))
 }
 
 /// READ CAPACITY through the core (retries, timeouts and recovery included): the 16-byte

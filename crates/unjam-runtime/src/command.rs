@@ -67,7 +67,7 @@ impl Command {
     /// A passthrough command as `sg_raw` sends it: no retries (the sg driver's default),
     /// CHECK CONDITION returned.
     pub fn passthrough(cdb: &[u8], transfer: Transfer) -> Result<Command, IoError> {
-        let cdb = Cdb::new(cdb).map_err(|error| IoError::Invalid(error.to_string()))?;
+        let cdb = Cdb::from_slice(cdb).map_err(|error| IoError::Invalid(error.to_string()))?;
         let op = match transfer {
             Transfer::Out(_) => unjam_core::request::BlockOp::DriverOut,
             _ => unjam_core::request::BlockOp::DriverIn,

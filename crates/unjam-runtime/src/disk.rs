@@ -124,7 +124,7 @@ impl Disk {
 
     /// SYNCHRONIZE CACHE(10) of the whole LUN (the block layer's flush).
     pub async fn flush(&self) -> Result<(), IoError> {
-        let cdb = Cdb::new(&[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        let cdb = Cdb::from_slice(&[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0])
             .map_err(|error| IoError::Invalid(error.to_string()))?;
         let command = Command {
             cdb,
@@ -180,13 +180,13 @@ impl Disk {
             cdb[0] = if write { 0x2a } else { 0x28 };
             cdb[2..6].copy_from_slice(&(lba as u32).to_be_bytes());
             cdb[7..9].copy_from_slice(&(blocks as u16).to_be_bytes());
-            Cdb::new(&cdb)
+            Cdb::from_slice(&cdb)
         } else {
             let mut cdb = [0u8; 16];
             cdb[0] = if write { 0x8a } else { 0x88 };
             cdb[2..10].copy_from_slice(&lba.to_be_bytes());
             cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
-            Cdb::new(&cdb)
+            Cdb::from_slice(&cdb)
         }
         .map_err(|error| IoError::Invalid(error.to_string()))?;
         let sectors_per_block = u64::from(capacity.block_length / 512).max(1);

@@ -242,14 +242,12 @@ async fn report_luns(
     engine: &EngineHandle,
     device: unjam_core::topology::DeviceId,
 ) -> Result<Vec<(u64, u64)>, IoError> {
-    let built = ReportLuns {
+    let cdb = ReportLuns {
         select_report: select_report::ALL_LOGICAL_UNITS,
         allocation_length: REPORT_LUNS_LENGTH,
     }
     .build()
     .map_err(|error| IoError::Invalid(error.to_string()))?;
-    let cdb = unjam_core::buffers::Cdb::new(built.as_slice())
-        .map_err(|error| IoError::Invalid(error.to_string()))?;
     let outcome = execute_cmd(engine, device, probe_command(cdb, REPORT_LUNS_LENGTH)).await?;
     let data = ReportLunsData::parse(&outcome.data)
         .map_err(|error| IoError::Invalid(format!("REPORT LUNS data: {error}")))?;

@@ -143,8 +143,7 @@ async fn read_page(
     let length = u32::from(inquiry.allocation_length);
     let cdb = inquiry
         .build()
-        .map_err(|error| IoError::Invalid(error.to_string()))
-        .and_then(|cdb| Cdb::new(cdb.as_slice()).map_err(|e| IoError::Invalid(e.to_string())))?;
+        .map_err(|error| IoError::Invalid(error.to_string()))?;
     execute_cmd(engine, device, probe_command(cdb, length)).await
 }
 

@@ -63,7 +63,7 @@ async fn read(disk: &Disk, length: u32) -> CommandOutcome {
     cdb[0] = 0x88;
     cdb[10..14].copy_from_slice(&(length / 512).to_be_bytes());
     let command = Command {
-        cdb: Cdb::new(&cdb).unwrap_or_else(|error| panic!("{error}")),
+        cdb: Cdb::from_slice(&cdb).unwrap_or_else(|error| panic!("{error}")),
         transfer: Transfer::read(length),
         block: BlockInfo {
             op: BlockOp::Read,

@@ -167,17 +167,24 @@ impl IscsiTransport {
 
     // ---- sending ----
 
-    fn send(&mut self, tag: Tag, device: DeviceId, owner: Owner, cdb: &[u8]) {
+    /// Hands a command to its session; a refusal of queuecommand's kind comes back.
+    fn send(
+        &mut self,
+        tag: Tag,
+        device: DeviceId,
+        owner: Owner,
+        cdb: &[u8],
+    ) -> Option<QueueReason> {
         let Some(route) = self.route(device) else {
             self.answer(tag, TransportOutcome::host(HostByte::DID_NO_CONNECT));
-            return;
+            return None;
         };
         let (direction, buffer) = match owner {
             Owner::Caller(token) => match self.callers.get_mut(token) {
                 Some(caller) => caller.next_attempt(),
                 None => {
                     self.answer(tag, TransportOutcome::host(HostByte::DID_ERROR));
-                    return;
+                    return None;
                 }
             },
             Owner::Eh(EhCommand::RequestSense) => (
@@ -208,27 +215,32 @@ impl IscsiTransport {
                     lun_field: route.lun_field,
                     owner,
                 });
+                None
             }
             Err((refusal, buffer)) => self.refused(tag, owner, refusal, buffer),
         }
     }
 
-    /// Linux's `iscsi_queuecommand` answers for a session that cannot take the command.
-    fn refused(&mut self, tag: Tag, owner: Owner, refusal: Refusal, buffer: BytesMut) {
+    /// Linux's `iscsi_queuecommand` answers for a session that cannot take the command: a
+    /// full task queue is refused at once (host busy), the rest complete with a host byte.
+    fn refused(
+        &mut self,
+        tag: Tag,
+        owner: Owner,
+        refusal: Refusal,
+        buffer: BytesMut,
+    ) -> Option<QueueReason> {
         let host = match &refusal {
             Refusal::Recovering => HostByte::DID_IMM_RETRY,
             Refusal::RecoveryFailed => HostByte::DID_TRANSPORT_FAILFAST,
             Refusal::Closed => HostByte::DID_NO_CONNECT,
             Refusal::Session(SubmitError::QueueFull(_)) => {
-                let reason = QueueReason::HostBusy;
                 if let Owner::Caller(token) = owner {
                     if let Some(caller) = self.callers.get_mut(token) {
                         caller.attempt_refused(buffer, "session task queue full".into());
                     }
                 }
-                self.ready
-                    .push_back(TransportEvent::Refused { tag, reason });
-                return;
+                return Some(QueueReason::HostBusy);
             }
             Refusal::Session(_) => HostByte::DID_ERROR,
         };
@@ -238,6 +250,7 @@ impl IscsiTransport {
             }
         }
         self.answer(tag, TransportOutcome::host(host));
+        None
     }
 
     fn answer(&mut self, tag: Tag, outcome: TransportOutcome) {
@@ -507,26 +520,24 @@ fn duration_ms(duration: Duration) -> u64 {
 impl Transport for IscsiTransport {
     type Note = IscsiNote;
 
-    fn execute(&mut self, now: unjam_core::Instant, action: &Action) {
+    fn execute(&mut self, now: unjam_core::Instant, action: &Action) -> Option<QueueReason> {
         let now = self.clock.to_std(now);
         match *action {
             Action::Dispatch {
                 tag,
                 device,
                 request,
-            } => self.send(
-                tag,
-                device,
-                Owner::Caller(request.token),
-                request.cdb.as_slice(),
-            ),
+            } => {
+                let owner = Owner::Caller(request.token);
+                return self.send(tag, device, owner, request.cdb.as_slice());
+            }
             Action::SendEhCommand {
                 tag,
                 device,
                 command,
                 cdb,
                 ..
-            } => self.send(tag, device, Owner::Eh(command), cdb.as_slice()),
+            } => return self.send(tag, device, Owner::Eh(command), cdb.as_slice()),
             Action::Abort { op, tag, .. } => self.abort(now, op, tag),
             Action::Reset {
                 op, kind, device, ..
@@ -537,7 +548,8 @@ impl Transport for IscsiTransport {
                     ResetKind::Host => UserReset::Host,
                     ResetKind::Bus => {
                         let reason = "iSCSI has no bus reset".to_string();
-                        return self.tmf_answer(Requester::Core(op), Err(reason));
+                        self.tmf_answer(Requester::Core(op), Err(reason));
+                        return None;
                     }
                 };
                 self.reset(now, device, kind, Requester::Core(op));
@@ -551,6 +563,7 @@ impl Transport for IscsiTransport {
             }
             Action::Complete(_) | Action::Trace(_) => {}
         }
+        None
     }
 
     fn poll_event(&mut self, now: unjam_core::Instant) -> Option<TransportEvent> {
