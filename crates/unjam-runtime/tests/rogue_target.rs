@@ -1,8 +1,10 @@
 //! The core over a misbehaving target (`unjam-iscsi/tests/support/rogue.rs`): a protocol
 //! violation reaches the core as `DID_ERROR` with its typed reason and is retried within
 //! `retries`; BUSY forever, wrong task tags and a window that never opens end in errors
-//! within the core's bounds; READ CAPACITY with a block length of 0 is a device error. No
-//! completion ever carries data that did not arrive.
+//! within the core's bounds; READ CAPACITY with a block length of 0 is a device error; a
+//! write the target answers before its data arrived never succeeds; a NOP-In storm does
+//! not stop commands; an ignored Logout does not hold the initiator; a target that hangs up
+//! after every login is not hammered. No completion ever carries data that did not arrive.
 
 #[path = "../../unjam-iscsi/tests/support/rogue.rs"]
 mod rogue;
@@ -59,14 +61,29 @@ async fn attach(rogue: &Rogue) -> (Initiator, Disk) {
 }
 
 async fn read(disk: &Disk, length: u32) -> CommandOutcome {
+    rw(disk, 0x88, length).await
+}
+
+/// WRITE(16) of `length` bytes of the rogue's pattern at LBA 0.
+async fn write(disk: &Disk, length: u32) -> CommandOutcome {
+    rw(disk, 0x8a, length).await
+}
+
+async fn rw(disk: &Disk, opcode: u8, length: u32) -> CommandOutcome {
     let mut cdb = [0u8; 16];
-    cdb[0] = 0x88;
+    cdb[0] = opcode;
     cdb[10..14].copy_from_slice(&(length / 512).to_be_bytes());
+    let (transfer, op) = if opcode == 0x8a {
+        let data: Vec<u8> = (0..length as usize).map(rogue::pattern).collect();
+        (Transfer::Out(bytes::Bytes::from(data)), BlockOp::Write)
+    } else {
+        (Transfer::read(length), BlockOp::Read)
+    };
     let command = Command {
         cdb: Cdb::from_slice(&cdb).unwrap_or_else(|error| panic!("{error}")),
-        transfer: Transfer::read(length),
+        transfer,
         block: BlockInfo {
-            op: BlockOp::Read,
+            op,
             ..BlockInfo::default()
         },
         timeout: None,
@@ -163,5 +180,125 @@ async fn read_capacity_with_block_length_zero_is_a_device_error() {
         read.is_err(),
         "a read needs a usable block length: {read:?}"
     );
+    initiator.logout().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_broken_read_fails_with_its_violation_and_never_delivers_data() {
+    for misbehaviour in [
+        Misbehaviour::DataOverlap,
+        Misbehaviour::NoData,
+        Misbehaviour::StatusBeforeData,
+        Misbehaviour::DataBeyondLength,
+        Misbehaviour::DataSnSkip,
+        Misbehaviour::SenseOnDataIn,
+        Misbehaviour::R2tForRead,
+        Misbehaviour::TmfResponseWithScsiItt,
+        Misbehaviour::LogoutResponseWithScsiItt,
+    ] {
+        let rogue = Rogue::start(misbehaviour).await;
+        let (initiator, disk) = attach(&rogue).await;
+        let outcome = read(&disk, 16_384).await;
+        assert_ne!(outcome.status, BlkStatus::Ok, "{misbehaviour:?}: {outcome}");
+        assert!(outcome.data.is_empty(), "{misbehaviour:?}");
+        assert_eq!(
+            outcome.result.host(),
+            HostByte::DID_ERROR,
+            "{misbehaviour:?}: {outcome}"
+        );
+        assert!(
+            outcome.transport_error.is_some(),
+            "{misbehaviour:?}: the violation is named: {outcome}"
+        );
+        assert!(outcome.attempts <= 3, "{misbehaviour:?}: {outcome}");
+        initiator.logout().await;
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_write_answered_before_its_data_or_with_endless_r2ts_never_succeeds() {
+    for misbehaviour in [
+        Misbehaviour::GoodBeforeWriteData,
+        Misbehaviour::GoodAfterHalfWrite,
+        Misbehaviour::EndlessR2ts,
+        Misbehaviour::RepeatedR2tRange,
+    ] {
+        let rogue = Rogue::start(misbehaviour).await;
+        let (initiator, disk) = attach(&rogue).await;
+        let outcome = write(&disk, 65_536).await;
+        assert_ne!(outcome.status, BlkStatus::Ok, "{misbehaviour:?}: {outcome}");
+        assert!(
+            outcome.transport_error.is_some(),
+            "{misbehaviour:?}: {outcome}"
+        );
+        assert!(outcome.attempts <= 3, "{misbehaviour:?}: {outcome}");
+        // No attempt sent more than the write.
+        let sent = rogue.counters().data_out_bytes;
+        assert!(
+            sent <= 65_536 * u64::from(outcome.attempts),
+            "{misbehaviour:?}: {sent} bytes sent"
+        );
+        initiator.logout().await;
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_nop_in_storm_does_not_stop_commands() {
+    let rogue = Rogue::start(Misbehaviour::NopInStorm).await;
+    let (initiator, disk) = attach(&rogue).await;
+    let mut reads = 0;
+    while rogue.counters().nop_ins_sent < 5_000 && reads < 1000 {
+        let outcome = read(&disk, 4096).await;
+        assert_eq!(outcome.status, BlkStatus::Ok, "{outcome}");
+        assert!(outcome
+            .data
+            .iter()
+            .enumerate()
+            .all(|(offset, byte)| *byte == rogue::pattern(offset)));
+        reads += 1;
+    }
+    assert!(rogue.counters().nop_outs > 0, "the pings were answered");
+    initiator.logout().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_ignored_logout_ends_within_the_logout_timeout() {
+    let rogue = Rogue::start(Misbehaviour::IgnoreLogout).await;
+    let mut config = config();
+    config
+        .knobs
+        .set("logout_timeout=300ms")
+        .unwrap_or_else(|error| panic!("{error}"));
+    let url = IscsiUrl::parse(&rogue.url(0)).unwrap_or_else(|error| panic!("{error}"));
+    let (initiator, disk) = Initiator::open(&url, config)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert!(disk.read(0, 1, bytes::BytesMut::new()).await.is_ok());
+    tokio::time::timeout(HANG, initiator.logout())
+        .await
+        .unwrap_or_else(|_| panic!("logout hung"));
+    assert_eq!(rogue.counters().logouts, 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_target_that_hangs_up_after_every_login_fails_the_read_and_is_not_hammered() {
+    let rogue = Rogue::start(Misbehaviour::HangUpAfterLogin).await;
+    let url = IscsiUrl::parse(&rogue.url(0)).unwrap_or_else(|error| panic!("{error}"));
+    let target =
+        TargetUrl::parse(&url.target_url().to_string()).unwrap_or_else(|error| panic!("{error}"));
+    let mut initiator = Initiator::login(&[target], config())
+        .await
+        .unwrap_or_else(|error| panic!("login: {error}"));
+    let disk = initiator
+        .attach_lun(0, 0)
+        .await
+        .unwrap_or_else(|error| panic!("attach: {error}"));
+    let outcome = read(&disk, 4096).await;
+    assert_ne!(outcome.status, BlkStatus::Ok, "{outcome}");
+    assert!(outcome.data.is_empty());
+    // Quick failures double the re-login backoff (250 ms, 500 ms, ... within the 2 s
+    // replacement timeout).
+    let logins = rogue.counters().logins;
+    assert!((2..=10).contains(&logins), "{logins} logins");
     initiator.logout().await;
 }
