@@ -59,6 +59,25 @@ impl Response {
         crate::parse_u8(text).map(Response)
     }
 
+    /// The response a virtio-scsi device answers so that the guest sees `host` (the response
+    /// named after that host byte; a host byte virtio has no response for becomes FAILURE,
+    /// which the driver reports as DID_ERROR).
+    pub fn for_host_byte(host: HostByte) -> Response {
+        match host {
+            HostByte::DID_OK => Self::OK,
+            HostByte::DID_ABORT => Self::ABORTED,
+            HostByte::DID_BAD_TARGET | HostByte::DID_NO_CONNECT => Self::BAD_TARGET,
+            HostByte::DID_RESET => Self::RESET,
+            HostByte::DID_BUS_BUSY => Self::BUSY,
+            HostByte::DID_TRANSPORT_DISRUPTED
+            | HostByte::DID_TRANSPORT_FAILFAST
+            | HostByte::DID_TRANSPORT_MARGINAL => Self::TRANSPORT_FAILURE,
+            HostByte(0x10) => Self::TARGET_FAILURE,
+            HostByte(0x11) => Self::NEXUS_FAILURE,
+            _ => Self::FAILURE,
+        }
+    }
+
     /// `virtscsi_complete_cmd`'s mapping of a command response to the result word.
     pub fn to_result(self, device_status: SamStatus) -> VirtioResult {
         let host = |host: HostByte| VirtioResult {
@@ -170,6 +189,30 @@ mod tests {
         assert!(mapped.unknown);
         assert!(Response(200).to_result(SamStatus::GOOD).unknown);
         assert!(!Response::FAILURE.to_result(SamStatus::GOOD).unknown);
+    }
+
+    #[test]
+    fn host_bytes_choose_the_response_named_after_them() {
+        for response in [
+            Response::OK,
+            Response::ABORTED,
+            Response::BAD_TARGET,
+            Response::RESET,
+            Response::BUSY,
+            Response::TRANSPORT_FAILURE,
+            Response::FAILURE,
+        ] {
+            let host = response.to_result(SamStatus::GOOD).host;
+            assert_eq!(Response::for_host_byte(host), response, "{response}");
+        }
+        assert_eq!(
+            Response::for_host_byte(HostByte::DID_TIME_OUT),
+            Response::FAILURE
+        );
+        assert_eq!(
+            Response::for_host_byte(HostByte(0x10)),
+            Response::TARGET_FAILURE
+        );
     }
 
     #[test]

@@ -55,6 +55,7 @@ enum Command {
     Target(cmd::target::TargetArgs),
     /// Send a request to a running target's control socket.
     TargetCtl(cmd::target_ctl::TargetCtlArgs),
+    VhostUser(cmd::vhost_user::VhostUserArgs),
 }
 
 /// Tracing to stderr: RUST_LOG when set, else by `-v`.
@@ -101,6 +102,7 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Target(args) => cmd::target::run(args),
         Command::TargetCtl(args) => cmd::target_ctl::run(args),
+        Command::VhostUser(args) => cmd::vhost_user::run(args),
     };
     match result {
         Ok(code) => code,

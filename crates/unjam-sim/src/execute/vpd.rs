@@ -33,7 +33,9 @@ fn block_limits(unit: &LogicalUnit, out: &mut [u8; 64]) -> usize {
     out[5] = MAX_COMPARE_AND_WRITE_BLOCKS as u8;
     out[6..8].copy_from_slice(&1u16.to_be_bytes());
     put32(out, 8, max_blocks);
-    put32(out, 12, granularity);
+    // Optimal transfer length: not reported. Linux's sd caps its request size at this value
+    // when it is set, so a small one splits every larger I/O a real guest sends.
+    put32(out, 12, 0);
     put32(out, 16, max_blocks);
     put32(out, 20, MAX_UNMAP_BLOCKS);
     put32(out, 24, MAX_UNMAP_DESCRIPTORS as u64);

@@ -34,6 +34,7 @@ use unjam_sim::media::SparseMedia;
 use unjam_sim::media_command::{MediaAccess, MediaCommand};
 use unjam_sim::scenario::{target_config, Scenario};
 use unjam_sim::sense_data::SenseData;
+use unjam_sim::virtio::VirtioResponse;
 use unjam_sim::{cut_write, data_out_length, execute, execute_absent, LogicalUnit, PortView};
 
 use crate::faults::Faults;
@@ -86,6 +87,47 @@ pub enum Executed {
     Terminated,
     /// The fault takes the transport down: reset the connection.
     ResetConnection,
+}
+
+/// What running a command gave, before a front turns it into its protocol's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The device's answer (the executor's, or a status a fault chose). `lost`: the command
+    /// ran (a write is on the media) but the notification of its answer is lost.
+    Answer { result: CommandResult, lost: bool },
+    /// A fault answers instead of the device: not executed.
+    Fault(FaultAnswer),
+    /// A reset elsewhere ended it first: no answer.
+    Terminated,
+}
+
+/// A fault's answer in front-neutral terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultAnswer {
+    /// The host byte the initiator should see (for a virtio fault: the Linux driver's
+    /// mapping of `virtio`).
+    pub host_byte: HostByte,
+    /// The `VIRTIO_SCSI_S_*` response the fault named, if it named one.
+    pub virtio: Option<VirtioResponse>,
+    /// The device status the fault carries (before any virtio mapping).
+    pub status: SamStatus,
+    /// Sense data delivered with the answer (autosense).
+    pub sense: Option<SenseData>,
+}
+
+impl FaultAnswer {
+    /// The iSCSI front's answer: a lost transport resets the connection, any other host
+    /// byte is an iSCSI "target failure" response (the Linux initiator reports DID_ERROR).
+    fn for_iscsi(self) -> Executed {
+        let (host_byte, status) = match self.virtio {
+            Some(response) => {
+                let mapped = response.to_result(self.status);
+                (mapped.host, mapped.status)
+            }
+            None => (self.host_byte, self.status),
+        };
+        failure(host_byte, status, self.sense)
+    }
 }
 
 /// The outcome of a task management function: an RFC 7143 §11.6.1 response code, when to
@@ -282,7 +324,8 @@ impl Engine {
         }
     }
 
-    /// Runs an admitted command now.
+    /// Runs an admitted command now and gives the iSCSI front's answer: a fault's host
+    /// byte becomes an iSCSI "target failure" response, a lost transport a connection reset.
     pub fn execute(
         &mut self,
         origin: Origin,
@@ -291,10 +334,32 @@ impl Engine {
         data_out: &[u8],
         scheduled: &Scheduled,
     ) -> Executed {
+        match self.run_admitted(origin, lun, cdb, data_out, scheduled) {
+            Outcome::Answer { lost: true, .. } => Executed::Lost,
+            Outcome::Answer {
+                result,
+                lost: false,
+            } => Executed::Answer(result),
+            Outcome::Fault(fault) => fault.for_iscsi(),
+            Outcome::Terminated => Executed::Terminated,
+        }
+    }
+
+    /// Runs an admitted command now and gives the front-neutral outcome (each front turns a
+    /// fault's answer into its own protocol: iSCSI in [`Engine::execute`], virtio in
+    /// `unjam-vhost`).
+    pub fn run_admitted(
+        &mut self,
+        origin: Origin,
+        lun: u64,
+        cdb: &[u8],
+        data_out: &[u8],
+        scheduled: &Scheduled,
+    ) -> Outcome {
         self.release(scheduled);
         let current = scheduled.unit.and_then(|u| self.epochs.get(u)).copied();
         if scheduled.unit.is_some() && current != Some(scheduled.epoch) {
-            return Executed::Terminated;
+            return Outcome::Terminated;
         }
         let result = match scheduled.fate {
             Some(FaultAction::Fail {
@@ -308,28 +373,33 @@ impl Engine {
                         self.nexus.state(origin.nexus, unit).withheld_sense = sense;
                     }
                 }
-                let sense = if autosense { sense } else { None };
-                return failure(host_byte, status, sense);
+                return Outcome::Fault(FaultAnswer {
+                    host_byte,
+                    virtio: None,
+                    status,
+                    sense: if autosense { sense } else { None },
+                });
             }
             Some(FaultAction::Virtio {
                 response,
                 status,
                 sense,
             }) => {
-                let mapped = response.to_result(status);
-                return failure(mapped.host, mapped.status, sense);
+                return Outcome::Fault(FaultAnswer {
+                    host_byte: response.to_result(status).host,
+                    virtio: Some(response),
+                    status,
+                    sense,
+                });
             }
             Some(FaultAction::Busy { status }) => status_only(status),
             Some(FaultAction::QueueReject { .. }) => status_only(SamStatus::BUSY),
             Some(FaultAction::MediumError) => medium_error(cdb, scheduled.medium_range),
             _ => self.run(origin, lun, cdb, data_out),
         };
-        if scheduled.fate == Some(FaultAction::LostCompletion)
-            || scheduled.wire == Some(WireAction::DropResponse)
-        {
-            return Executed::Lost;
-        }
-        Executed::Answer(result)
+        let lost = scheduled.fate == Some(FaultAction::LostCompletion)
+            || scheduled.wire == Some(WireAction::DropResponse);
+        Outcome::Answer { result, lost }
     }
 
     fn run(&mut self, origin: Origin, lun: u64, cdb: &[u8], data_out: &[u8]) -> CommandResult {
@@ -611,8 +681,7 @@ fn status_only(status: SamStatus) -> CommandResult {
     }
 }
 
-/// A fault's host byte on iSCSI: a lost transport resets the connection, any other host
-/// byte is an iSCSI "target failure" response (the Linux initiator reports DID_ERROR).
+/// A fault's host byte on iSCSI (see [`FaultAnswer::for_iscsi`]).
 fn failure(host_byte: HostByte, status: SamStatus, sense: Option<SenseData>) -> Executed {
     let transport = matches!(
         host_byte,

@@ -19,4 +19,5 @@ mod run_bench;
 pub mod target;
 pub mod target_ctl;
 pub mod tur;
+pub mod vhost_user;
 pub mod write;
