@@ -326,3 +326,30 @@ async fn hung_target_beyond_replacement_timeout_fails_writes_and_loses_none() {
     verify(&disk, &acknowledged).await;
     fresh.logout().await;
 }
+
+/// The example of the crate's documentation (`cargo run --example write_read_verify`),
+/// built by `cargo test` next to this test, against tgtd.
+#[tokio::test(flavor = "current_thread")]
+async fn the_write_read_verify_example_verifies() {
+    let tgtd = Tgtd::start(TgtdOptions::default()).await;
+    let example = std::env::current_exe()
+        .ok()
+        .and_then(|test| Some(test.parent()?.parent()?.join("examples/write_read_verify")))
+        .unwrap_or_else(|| panic!("no test binary path"));
+    assert!(example.exists(), "{} not built", example.display());
+    // tgtd is another process: blocking this test's thread holds nothing up.
+    let output = std::process::Command::new(&example)
+        .arg(tgtd.url(1))
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", example.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("wrote and read 65536 bytes at LBA 0: verified"),
+        "{stdout}"
+    );
+}
