@@ -37,6 +37,24 @@ struct RuleState {
     fired: u64,
 }
 
+/// One firing of a rule, kept for the report's timeline when hit recording is on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FaultHit {
+    pub at_us: u64,
+    pub rule: usize,
+    pub address: LunAddress,
+}
+
+/// The firings kept (at most a bound) and how many were not kept.
+#[derive(Clone, Debug, Default)]
+struct HitLog {
+    limit: usize,
+    hits: Vec<FaultHit>,
+    not_kept: u64,
+    /// Per rule: the first and the last firing.
+    spans: Vec<Option<(u64, u64)>>,
+}
+
 /// The rules of one simulation and their counters.
 #[derive(Debug)]
 pub struct FaultEngine {
@@ -45,6 +63,7 @@ pub struct FaultEngine {
     rng: ChaCha8Rng,
     /// From this time on no rule fires (the liveness phase).
     healed_at_us: Option<u64>,
+    hit_log: HitLog,
 }
 
 impl FaultEngine {
@@ -55,6 +74,46 @@ impl FaultEngine {
             state,
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6661_756c_7473),
             healed_at_us: None,
+            hit_log: HitLog::default(),
+        }
+    }
+
+    /// Keeps the first `limit` firings (time, rule, path) for [`FaultEngine::hits`]; off
+    /// (0) by default.
+    pub fn record_hits(&mut self, limit: usize) {
+        self.hit_log.limit = limit;
+    }
+
+    /// The firings kept, in order, and how many more fired but were not kept.
+    pub fn hits(&self) -> (&[FaultHit], u64) {
+        (&self.hit_log.hits, self.hit_log.not_kept)
+    }
+
+    /// When rule `index` fired first and last (with hit recording on).
+    pub fn fired_span_us(&self, index: usize) -> Option<(u64, u64)> {
+        self.hit_log.spans.get(index).copied().flatten()
+    }
+
+    fn note_hit(&mut self, at_us: u64, rule: usize, address: &LunAddress) {
+        let log = &mut self.hit_log;
+        if log.limit == 0 {
+            return;
+        }
+        if log.spans.len() < self.rules.len() {
+            log.spans.resize(self.rules.len(), None);
+        }
+        if let Some(span) = log.spans.get_mut(rule) {
+            let (first, _) = span.unwrap_or((at_us, at_us));
+            *span = Some((first, at_us));
+        }
+        if log.hits.len() < log.limit {
+            log.hits.push(FaultHit {
+                at_us,
+                rule,
+                address: *address,
+            });
+        } else {
+            log.not_kept += 1;
         }
     }
 
@@ -104,6 +163,7 @@ impl FaultEngine {
             {
                 continue;
             }
+            self.note_hit(now_us, index, address);
             match rule.action {
                 FaultAction::Slow { extra_us } => {
                     fate.extra_us = fate.extra_us.saturating_add(extra_us)
@@ -151,6 +211,7 @@ impl FaultEngine {
             {
                 continue;
             }
+            self.note_hit(now_us, index, address);
             return match rule.action {
                 FaultAction::TmfHangs { after_us, .. } => TmfFate::Hang { after_us },
                 _ => TmfFate::Fail,
@@ -420,5 +481,33 @@ mod tests {
         assert!(engine.heal(10).is_empty());
         assert!(engine.decide_command(9, &LUN0, &[0; 6]).action.is_some());
         assert!(engine.decide_command(10, &LUN0, &[0; 6]).action.is_none());
+    }
+
+    #[test]
+    fn firings_are_kept_when_asked_and_counted_past_the_bound() {
+        let rule = FaultRule {
+            trigger: Trigger {
+                count: Count::Times(3),
+                ..Trigger::default()
+            },
+            ..FaultRule::new(AddressSelector::ANY, busy())
+        };
+        let read = rw16(MediaAccess::Read, 0, 1);
+        let mut quiet = FaultEngine::new(vec![rule], 1);
+        quiet.decide_command(5, &LUN0, &read);
+        assert_eq!(quiet.hits().0.len(), 0, "off by default");
+        let mut engine = FaultEngine::new(vec![rule], 1);
+        engine.record_hits(2);
+        for t in [5, 7, 9, 11] {
+            engine.decide_command(t, &LUN1, &read);
+        }
+        let (hits, not_kept) = engine.hits();
+        assert_eq!(hits.len(), 2);
+        assert_eq!((hits[0].at_us, hits[0].rule, hits[0].address), (5, 0, LUN1));
+        assert_eq!(
+            not_kept, 1,
+            "the third firing; the fourth match did not fire"
+        );
+        assert_eq!(engine.fired_span_us(0), Some((5, 9)));
     }
 }

@@ -13,7 +13,7 @@ pub mod scsi_debug;
 mod spec;
 mod wire;
 
-pub use engine::{CommandFate, FaultEngine, TmfFate};
+pub use engine::{CommandFate, FaultEngine, FaultHit, TmfFate};
 pub use rule::{
     CommandMatch, Count, FaultAction, FaultRule, QueueRejection, ResetScope, TaskManagement,
     TmfKind, Trigger, WireAction,

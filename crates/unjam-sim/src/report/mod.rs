@@ -9,5 +9,11 @@ mod summary;
 
 pub use histogram::LatencyHistogram;
 pub use html::render_html;
-pub use recorder::{Counter, Recorder, MAX_EH_EVENTS, MAX_ERRORS_PER_LANE};
-pub use summary::{EhEventRecord, LaneDetail, LatencyQuantiles, LunSummary, RunReport, RunSummary};
+pub use recorder::{
+    Counter, Recorder, MAX_EH_EVENTS, MAX_ERRORS_PER_LANE, MAX_FAULT_HITS, MAX_KERNEL_LINES,
+    MAX_LANES, MAX_PATH_LINES, MAX_POLLS_PER_LANE,
+};
+pub use summary::{
+    Clock, EhEventRecord, FaultHitMark, FaultMark, Kept, LaneDetail, LatencyQuantiles, LunSummary,
+    PathLine, RunReport, RunSummary,
+};

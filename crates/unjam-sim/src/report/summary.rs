@@ -73,8 +73,77 @@ pub struct LaneDetail {
     pub failed_per_bucket: Vec<u32>,
     /// Blocked windows, `[start_us, end_us)`.
     pub blocked_us: Vec<(u64, u64)>,
+    /// Blocked windows beyond the bound (counted in `blocked_ms`, not drawn).
+    pub blocked_not_kept: u64,
     /// Failed commands: time and `BlkStatus` kernel name (capped).
     pub errors: Vec<(u64, &'static str)>,
+    /// Failed commands beyond the bound (counted in the failed rate, not ticked).
+    pub errors_not_kept: u64,
+    /// Polls of a timed-out command: time, and whether the poll found its completion
+    /// (the command was saved) or nothing (the timeout went on to abort it).
+    pub polls: Vec<(u64, bool)>,
+    pub polls_not_kept: u64,
+}
+
+/// How a report's times were kept.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Clock {
+    /// Virtual time of a simulated run.
+    #[default]
+    Virtual,
+    /// The wall clock of a run against a real target.
+    Wall,
+}
+
+/// A fault rule of the run, for the timeline and the fault table.
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct FaultMark {
+    /// The rule as written (`kind="timeout" device="0:0:1:2" ...`).
+    pub label: String,
+    /// The lanes whose paths it matches.
+    pub lanes: Vec<usize>,
+    /// Its window: from (µs) and until, if bounded.
+    pub from_us: u64,
+    pub until_us: Option<u64>,
+    /// How often it fired, and the first and last firing.
+    pub fired: u64,
+    pub fired_span_us: Option<(u64, u64)>,
+    /// A network-only kind the simulator ignores.
+    pub ignored: bool,
+}
+
+/// One firing of a fault on one lane.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FaultHitMark {
+    pub t_us: u64,
+    /// Index into [`RunReport::faults`].
+    pub fault: usize,
+    pub lane: usize,
+}
+
+/// A line of the narrated path a command took (attempts, answers, dispositions, EH steps).
+#[derive(Clone, PartialEq, Debug)]
+pub struct PathLine {
+    pub t_us: u64,
+    /// `H:C:T:L`, when the event is about one device.
+    pub device: Option<String>,
+    pub text: String,
+}
+
+/// Lines kept up to a bound; `complete` is false when more came than were kept.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Kept<T> {
+    pub items: Vec<T>,
+    pub complete: bool,
+}
+
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Kept {
+            items: Vec::new(),
+            complete: true,
+        }
+    }
 }
 
 /// Everything one run produced.
@@ -84,8 +153,19 @@ pub struct RunReport {
     pub summary: RunSummary,
     pub bucket_us: u64,
     pub lanes: Vec<LaneDetail>,
-    /// Commands simulated (every dispatch, retries and EH commands included).
+    /// Commands simulated (every dispatch, retries and EH commands included); for a real
+    /// run, commands sent.
     pub commands_simulated: u64,
+    pub clock: Clock,
+    /// Error-handling events beyond the bound (not in `summary.eh_events`).
+    pub eh_events_not_kept: u64,
+    pub faults: Vec<FaultMark>,
+    pub fault_hits: Vec<FaultHitMark>,
+    pub fault_hits_not_kept: u64,
+    /// The narrated path, from the start of the run.
+    pub path: Kept<PathLine>,
+    /// Kernel-format log lines with their time (µs), from the start of the run.
+    pub kernel_log: Kept<(u64, String)>,
 }
 
 impl RunSummary {

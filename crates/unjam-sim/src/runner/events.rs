@@ -4,7 +4,7 @@
 
 use unjam_core::action::{ResetKind, TmfResult};
 use unjam_core::eh::EhScope;
-use unjam_core::harness::Output;
+use unjam_core::harness::{describe, Output};
 use unjam_core::state::{DeviceState, HostState};
 use unjam_core::topology::DeviceId;
 use unjam_core::trace::{TraceEvent, TraceRecord};
@@ -79,23 +79,85 @@ fn observe(runner: &mut Runner, record: &TraceRecord) {
             &record.event,
         );
     }
-    if let Some((log, out)) = runner.kernel_log.as_mut() {
-        log.record(record, &runner.driver.mid);
-        let mut failed = None;
-        for line in log.take_lines() {
-            let text = dmesg_line(record.at.as_nanos(), &line);
-            if let Err(error) = out.write_all(text.as_bytes()) {
-                failed = Some(error);
-            }
-        }
-        if let Some(error) = failed {
-            runner.kernel_log = None;
-            runner.violation(format!("writing the kernel log: {error}"));
-        }
-    }
+    kernel_lines(runner, record);
+    path_line(runner, record);
+    polls(runner, &record.event);
     count(runner, &record.event);
     blocked_windows(runner, &record.event);
     eh_record(runner, &record.event);
+}
+
+/// The kernel's log lines of `record`: to `--kernel-log` and (bounded) to the report.
+fn kernel_lines(runner: &mut Runner, record: &TraceRecord) {
+    let Some(log) = runner.kernel_log.as_mut() else {
+        return;
+    };
+    log.record(record, &runner.driver.mid);
+    let lines = log.take_lines();
+    if lines.is_empty() {
+        return;
+    }
+    let t_ns = record.at.as_nanos();
+    let mut failed = None;
+    if let Some(out) = runner.kernel_out.as_mut() {
+        for line in &lines {
+            if let Err(error) = out.write_all(dmesg_line(t_ns, line).as_bytes()) {
+                failed = Some(error);
+            }
+        }
+    }
+    for line in lines {
+        runner.recorder.kernel_line(t_ns / 1000, line);
+    }
+    if let Some(error) = failed {
+        runner.kernel_out = None;
+        runner.violation(format!("writing the kernel log: {error}"));
+    }
+    if runner.kernel_out.is_none() && !runner.recorder.wants_kernel_lines() {
+        // The report has all it keeps and nobody else wants the lines: stop (the report
+        // says the log was cut).
+        runner.kernel_log = None;
+        runner.recorder.cut(false, true);
+    }
+}
+
+/// The narrated path (attempts, answers, dispositions, EH steps), for the report.
+fn path_line(runner: &mut Runner, record: &TraceRecord) {
+    if !runner.recorder.wants_path() {
+        if runner.recorder.path_complete() && describe(record, &runner.driver.mid).is_some() {
+            runner.recorder.cut(true, false);
+        }
+        return;
+    }
+    if let Some(text) = describe(record, &runner.driver.mid) {
+        let device = record
+            .event
+            .device()
+            .map(|d| address_of(&runner.luns, d).to_string());
+        runner
+            .recorder
+            .path_line(record.at.as_nanos() / 1000, device, text);
+    }
+}
+
+/// Polls of timed-out commands, and whether they found the completion.
+fn polls(runner: &mut Runner, event: &TraceEvent) {
+    let now_us = runner.now_us();
+    match *event {
+        TraceEvent::PollStarted { device, tag } => {
+            runner
+                .recorder
+                .poll_started(device.0 as usize, now_us, tag_key(tag))
+        }
+        TraceEvent::PollFoundNothing { device, tag } => runner
+            .recorder
+            .poll_found_nothing(device.0 as usize, tag_key(tag)),
+        _ => {}
+    }
+}
+
+fn tag_key(tag: unjam_core::Tag) -> u64 {
+    (u64::from(tag.generation) << 32) | u64::from(tag.slot)
 }
 
 fn write_trace(

@@ -31,7 +31,7 @@ use unjam_core::Instant;
 
 pub use output::SharedBuffer;
 
-use crate::report::{Recorder, RunReport};
+use crate::report::{FaultMark, Recorder, RunReport, MAX_FAULT_HITS};
 use crate::scenario::{ResolvedLun, Scenario};
 use crate::transport::SimTransport;
 use crate::workload::{IoPlan, LunStream, WriteLedger};
@@ -147,7 +147,12 @@ pub struct Runner {
     scope_holds: Vec<u32>,
     target_of_path: Vec<u32>,
     trace: Option<Box<dyn Write>>,
-    kernel_log: Option<(KernelLog, Box<dyn Write>)>,
+    /// The kernel's log lines: for `--kernel-log` and for the report (whose share is
+    /// bounded; the log stops once that is full and no writer wants the lines).
+    kernel_log: Option<KernelLog>,
+    kernel_out: Option<Box<dyn Write>>,
+    /// The scenario's faults as the report shows them (fired counts filled in at the end).
+    faults: Vec<FaultMark>,
     violations: Vec<String>,
     workload_end_ns: u64,
     healed: bool,
@@ -172,10 +177,14 @@ impl Runner {
     pub fn new(scenario: &Scenario, mut options: RunOptions) -> Result<Runner, RunError> {
         let mut halves = setup::build(scenario)?;
         let trace = options.trace.take();
-        let kernel_log = options.kernel_log.take();
+        let kernel_out = options.kernel_log.take();
         let observe =
-            options.observe || trace.is_some() || kernel_log.is_some() || options.check_invariants;
+            options.observe || trace.is_some() || kernel_out.is_some() || options.check_invariants;
         halves.mid.set_tracing(observe);
+        if observe {
+            halves.target.fault_engine_mut().record_hits(MAX_FAULT_HITS);
+        }
+        let faults = setup::fault_marks(scenario, &halves.luns);
         let liveness_ms = options
             .liveness_ms
             .unwrap_or_else(|| liveness_bound(&halves.mid).as_millis() as u64);
@@ -216,7 +225,9 @@ impl Runner {
             scope_holds: vec![0; path_count],
             target_of_path,
             trace,
-            kernel_log: kernel_log.map(|out| (KernelLog::default(), out)),
+            kernel_log: (observe || kernel_out.is_some()).then(KernelLog::default),
+            kernel_out,
+            faults,
             violations: Vec::new(),
             workload_end_ns: 0,
             healed: false,
@@ -398,6 +409,7 @@ impl Runner {
                 state.map_or("unknown", |s| s.name())
             })
             .collect();
+        self.hand_faults_to_recorder();
         let report = self
             .recorder
             .finish(self.title.clone(), self.seed, end_us, commands, states);
@@ -412,6 +424,30 @@ impl Runner {
         }
     }
 
+    /// The scenario's faults with how often and when they fired, and their firings per lane.
+    fn hand_faults_to_recorder(&mut self) {
+        let engine = self.driver.transport.target().fault_engine();
+        let mut faults = std::mem::take(&mut self.faults);
+        for (index, fault) in faults.iter_mut().enumerate() {
+            fault.fired = engine.fired(index);
+            fault.fired_span_us = engine.fired_span_us(index);
+        }
+        let (hits, not_kept) = engine.hits();
+        let lanes: Vec<(usize, u64)> = hits
+            .iter()
+            .filter_map(|hit| {
+                let lane = self.luns.iter().position(|l| l.address == hit.address)?;
+                Some((lane, hit.at_us))
+            })
+            .collect();
+        let rules: Vec<usize> = hits.iter().map(|hit| hit.rule).collect();
+        self.recorder.set_faults(faults);
+        for ((lane, at_us), rule) in lanes.into_iter().zip(rules) {
+            self.recorder.fault_hit(at_us, rule, lane);
+        }
+        self.recorder.fault_hits_not_kept(not_kept);
+    }
+
     fn flush_writers(&mut self) {
         let mut failed = Vec::new();
         if let Some(out) = self.trace.as_mut() {
@@ -419,7 +455,7 @@ impl Runner {
                 failed.push(format!("writing the trace: {error}"));
             }
         }
-        if let Some((_, out)) = self.kernel_log.as_mut() {
+        if let Some(out) = self.kernel_out.as_mut() {
             if let Err(error) = out.flush() {
                 failed.push(format!("writing the kernel log: {error}"));
             }

@@ -107,3 +107,44 @@ pub(super) fn address_of(luns: &[ResolvedLun], device: DeviceId) -> LunAddress {
         .map(|lun| lun.address)
         .unwrap_or_default()
 }
+
+/// The scenario's faults as the report shows them: the rule as written, the lanes whose
+/// paths it matches, its window.
+pub(super) fn fault_marks(
+    scenario: &Scenario,
+    luns: &[ResolvedLun],
+) -> Vec<crate::report::FaultMark> {
+    scenario
+        .faults
+        .iter()
+        .map(|spec| {
+            let rule = &spec.rule;
+            crate::report::FaultMark {
+                label: describe_fault(spec),
+                lanes: luns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, lun)| rule.devices.matches(&lun.address))
+                    .map(|(lane, _)| lane)
+                    .collect(),
+                from_us: rule.trigger.from_us,
+                until_us: rule.trigger.until_us,
+                fired: 0,
+                fired_span_us: None,
+                ignored: rule.is_wire(),
+            }
+        })
+        .collect()
+}
+
+/// A `[[fault]]` table on one line: `kind="timeout" device="0:0:1:2" times=1`.
+fn describe_fault(spec: &crate::fault::FaultSpec) -> String {
+    let Ok(toml::Value::Table(table)) = toml::Value::try_from(&spec.fields) else {
+        return String::new();
+    };
+    table
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

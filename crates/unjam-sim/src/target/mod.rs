@@ -458,6 +458,11 @@ impl SimTarget {
         &self.faults
     }
 
+    /// The fault engine, to switch on hit recording before a run.
+    pub fn fault_engine_mut(&mut self) -> &mut FaultEngine {
+        &mut self.faults
+    }
+
     fn draw_latency(&mut self, path: Option<usize>) -> u64 {
         match path.and_then(|index| self.paths.get_mut(index)) {
             Some(path) => path.latency.sample(&mut path.rng),
