@@ -9,13 +9,18 @@
 #   {"ios": [{"op", "lba", "errno" (0 = success, null = still in flight at the deadline),
 #             "sends" (times the device saw that command), "seconds", "device", "bytes",
 #             "completed"}, ...],
-#    "dmesg": ["[    1.234567] ...", ...], "kernel": "6.1.0-...", "boot_seconds": S,
+#    "dmesg": ["[    1.234567] ...", ...],
+#    "devices": [{"device", "iorequest_cnt", "ioerr_cnt", "iotmo_cnt"}] (the guest mid-layer's
+#                counters at the end: sends, errors, timeouts),
+#    "kernel": "6.1.0-...", "boot_seconds": S,
 #    "device_log": [JSON lines of the device]}
 #
 # `scripts/guest.sh --prepare` only fetches the kernel and builds the initramfs (cached).
 # Environment: UNJAM_GUEST_CACHE (default target/guest-cache), UNJAM_BIN (default
 # target/debug/unjam, built when missing), UNJAM_GUEST_TIMEOUT_S (QEMU's wall-clock limit,
-# default the scenario's duration + 120 s), UNJAM_GUEST_KEEP=1 keeps the run directory.
+# default the scenario's duration + 120 s), UNJAM_GUEST_KEEP=1 keeps the run directory,
+# UNJAM_GUEST_SCSI_LOGGING=N sets the guest's scsi_mod scsi_logging_level (e.g. 63: error
+# recovery and timeouts; its lines are in "dmesg", and the differential tests then differ).
 # Needs qemu-system-x86, busybox-static, cpio, kmod, gcc, python3 (scripts/install-test-deps.sh).
 set -euo pipefail
 
@@ -166,7 +171,7 @@ timeout --kill-after=5 "$limit_s" qemu-system-x86_64 \
   -chardev "socket,id=vus,path=$socket" \
   -device vhost-user-scsi-pci,chardev=vus,num_queues=1 \
   -kernel "$vmlinuz" -initrd "$run/initrd" \
-  -append "console=ttyS0 loglevel=1 panic=-1 log_buf_len=16M" \
+  -append "console=ttyS0 loglevel=1 panic=-1 log_buf_len=16M${UNJAM_GUEST_SCSI_LOGGING:+ unjam.scsi_logging_level=$UNJAM_GUEST_SCSI_LOGGING}" \
   < /dev/null > "$run/console.log" 2> "$run/qemu.err" &
 qemu_pid=$!
 wait "$qemu_pid"
@@ -189,10 +194,12 @@ import json, re, sys
 console, device_log, kversion, started, finished = sys.argv[1:6]
 text = open(console, errors="replace").read().replace("\r", "")
 lines = text.split("\n")
-ios, dmesg, in_dmesg, errors = [], [], False, []
+ios, devices, dmesg, in_dmesg, errors = [], [], [], False, []
 for line in lines:
     if line.startswith("UNJAM-IO "):
         ios.append(json.loads(line[len("UNJAM-IO "):]))
+    elif line.startswith("UNJAM-DEVICE "):
+        devices.append(json.loads(line[len("UNJAM-DEVICE "):]))
     elif line == "UNJAM-DMESG-BEGIN":
         in_dmesg = True
     elif line == "UNJAM-DMESG-END":
@@ -218,7 +225,7 @@ for line in dmesg:
     if "unjam-guest: workload starts" in line:
         m = re.match(r"\[\s*([0-9.]+)\]", line)
         boot = float(m.group(1)) if m else None
-out = {"ios": ios, "dmesg": dmesg, "kernel": kversion, "boot_seconds": boot,
+out = {"ios": ios, "dmesg": dmesg, "devices": devices, "kernel": kversion, "boot_seconds": boot,
        "wall_seconds": round(float(finished) - float(started), 3), "device_log": events}
 if errors:
     out["errors"] = errors

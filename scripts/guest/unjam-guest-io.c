@@ -12,6 +12,8 @@
  * one line per I/O:
  *   UNJAM-IO {"index":I,"device":"H:C:T:L","op":"read","lba":L,"bytes":B,"errno":E,"seconds":S,"completed":true}
  * An I/O still in flight at the deadline is printed with "completed":false and errno null.
+ * Then one line per disk with the mid-layer's counters (sends, errors, timeouts so far):
+ *   UNJAM-DEVICE {"device":"H:C:T:L","iorequest_cnt":N,"ioerr_cnt":N,"iotmo_cnt":N}
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -311,6 +313,25 @@ int main(int argc, char **argv)
 			       "\"started\":%s}\n",
 			       i, io->device, op, io->lba, io->bytes,
 			       started[i] >= 0 ? end - started[i] : 0.0, started[i] >= 0 ? "true" : "false");
+	}
+	/* The mid-layer's per-device counters (hex in sysfs): sends, errors, timeouts. */
+	for (int i = 0; i < device_count; i++) {
+		static const char *const names[] = {"iorequest_cnt", "ioerr_cnt", "iotmo_cnt"};
+		unsigned long long value[3] = {0, 0, 0};
+		for (int n = 0; n < 3; n++) {
+			char path[128];
+			snprintf(path, sizeof path, "/sys/bus/scsi/devices/%s/%s", devices[i].address,
+				 names[n]);
+			FILE *f = fopen(path, "r");
+			if (f) {
+				if (fscanf(f, "%llx", &value[n]) != 1)
+					value[n] = 0;
+				fclose(f);
+			}
+		}
+		printf("UNJAM-DEVICE {\"device\":\"%s\",\"iorequest_cnt\":%llu,\"ioerr_cnt\":%llu,"
+		       "\"iotmo_cnt\":%llu}\n",
+		       devices[i].address, value[0], value[1], value[2]);
 	}
 	for (int i = 0; i < child_count; i++)
 		kill(children[i], SIGKILL);
