@@ -144,6 +144,19 @@ async fn inquiry_readcap_and_luns_agree_with_libiscsi_and_sg3_utils() {
             .is_some_and(|id| id.starts_with("naa.")),
         "{ids}"
     );
+    // The supported pages, as `iscsi-inq -e 1` lists them.
+    let listed: Vec<u64> = oracle(&["iscsi-inq", "-e", "1", &url])
+        .lines()
+        .filter_map(|line| line.strip_prefix("Page:0x")?.get(..2))
+        .filter_map(|hex| u64::from_str_radix(hex, 16).ok())
+        .collect();
+    let supported = json(&["inquiry", "--json", "--vpd", "0x00", &url]);
+    let ours: Vec<u64> = supported["supported_pages"]
+        .as_array()
+        .map(|list| list.iter().filter_map(serde_json::Value::as_u64).collect())
+        .unwrap_or_default();
+    assert!(!listed.is_empty());
+    assert_eq!(ours, listed, "{supported}");
     for page in ["0x00", "0xb0", "0xb1", "0xb2"] {
         let decoded = json(&["inquiry", "--json", "--vpd", page, &url]);
         assert_eq!(
@@ -259,6 +272,33 @@ async fn write_read_raw_reset_and_discover() {
         discovered["targets"][0]["name"].as_str(),
         Some(tgtd::TARGET_NAME)
     );
+    // The same targets and addresses as `iscsi-ls` finds on the portal.
+    let portal = format!("iscsi://127.0.0.1:{}", tgtd.port);
+    let theirs: Vec<String> = oracle(&["iscsi-ls", &portal])
+        .lines()
+        .map(|line| line.replace("Target:", "").replace(" Portal:", " "))
+        .collect();
+    let ours: Vec<String> = discovered["targets"]
+        .as_array()
+        .map(|targets| {
+            targets
+                .iter()
+                .flat_map(|target| {
+                    let name = target["name"].as_str().unwrap_or_default().to_string();
+                    target["addresses"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(move |address| {
+                            format!("{name} {}", address.as_str().unwrap_or_default())
+                        })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(!theirs.is_empty());
+    assert_eq!(ours, theirs, "{discovered}");
 }
 
 #[tokio::test(flavor = "current_thread")]
