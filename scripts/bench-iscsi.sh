@@ -3,9 +3,12 @@
 # (through the runtime and the core), the iSCSI client alone (`raw_client_bench`, no core)
 # and `iscsi-perf`, run back to back on each point, the order rotating between points.
 #
-#   scripts/bench-iscsi.sh [SECONDS] [POINTS]
+#   scripts/bench-iscsi.sh [SECONDS] [POINTS] [ROUNDS]
 #   POINTS: "pattern:bytes:qd ...", default "randread:4096:1 randread:4096:8
 #           randread:4096:32 read:131072:8"
+#   ROUNDS: runs of each initiator on each point (default 3); the table shows the median of
+#           each column over the rounds, as one run moves by tens of per cent when other
+#           work shares the machine.
 #
 # The LUN (1 GiB) is filled and cached first. Initiator CPU per I/O is user + system time
 # of the whole process (/usr/bin/time) over its I/Os; tgtd is the bottleneck on a small
@@ -17,6 +20,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-10}
 points=${2:-"randread:4096:1 randread:4096:8 randread:4096:32 read:131072:8"}
+rounds=${3:-3}
 lun_mib=1024
 
 cargo build --release --locked -p unjam -p unjam-runtime --examples --bins >&2
@@ -70,28 +74,40 @@ run_libiscsi() {
 
 # CPU microseconds per I/O over the measured seconds (unjam's run also has a 1 s ramp).
 per_io_us() { awk -v cpu="$1" -v iops="$2" -v s="$3" 'BEGIN { if (iops > 0) printf "%.2f", cpu * 1e6 / (iops * s); else print "-" }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 printf '| pattern | bs | QD | unjam IOPS | unjam CPU/IO (µs) | raw client IOPS | raw CPU/IO (µs) | libiscsi IOPS | libiscsi CPU/IO (µs) | IOPS unjam/libiscsi | CPU unjam/libiscsi | core+runtime cost (µs/IO) | unjam steady CPU/IO (µs) | minor faults /1000 IO | allocations /IO |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 turn=0
 for point in $points; do
     IFS=: read -r pattern bytes qd <<<"$point"
     runners=(unjam raw libiscsi)
-    first=$((turn++ % 3))
-    for index in 0 1 2; do
-        runner=${runners[$(((first + index) % 3))]}
-        case $runner in
-        unjam) read -r u_iops u_cpu u_steady u_faults u_allocs < <(run_unjam "$pattern" "$bytes" "$qd") ;;
-        raw) read -r r_iops r_cpu < <(run_raw "$pattern" "$bytes" "$qd") ;;
-        libiscsi) read -r l_iops l_cpu < <(run_libiscsi "$pattern" "$bytes" "$qd") ;;
-        esac
+    U_IOPS=() U_PER=() U_STEADY=() U_FAULTS=() U_ALLOCS=() R_IOPS=() R_PER=() L_IOPS=() L_PER=() COST=()
+    for _ in $(seq "$rounds"); do
+        first=$((turn++ % 3))
+        for index in 0 1 2; do
+            runner=${runners[$(((first + index) % 3))]}
+            case $runner in
+            unjam) read -r u_iops u_cpu u_steady u_faults u_allocs < <(run_unjam "$pattern" "$bytes" "$qd") ;;
+            raw) read -r r_iops r_cpu < <(run_raw "$pattern" "$bytes" "$qd") ;;
+            libiscsi) read -r l_iops l_cpu < <(run_libiscsi "$pattern" "$bytes" "$qd") ;;
+            esac
+        done
+        u_per=$(per_io_us "$u_cpu" "$u_iops" $((seconds + 1)))
+        r_per=$(per_io_us "$r_cpu" "$r_iops" "$seconds")
+        l_per=$(per_io_us "$l_cpu" "$l_iops" "$seconds")
+        U_IOPS+=("$u_iops") U_PER+=("$u_per") U_STEADY+=("$u_steady") U_FAULTS+=("$u_faults")
+        U_ALLOCS+=("$u_allocs") R_IOPS+=("$r_iops") R_PER+=("$r_per") L_IOPS+=("$l_iops") L_PER+=("$l_per")
+        COST+=("$(awk -v u="$u_per" -v r="$r_per" 'BEGIN { printf "%.2f", u - r }')")
+        echo "$point round: unjam $u_iops IOPS $u_per µs, raw $r_iops IOPS $r_per µs, libiscsi $l_iops IOPS $l_per µs; load $(cut -d' ' -f1 /proc/loadavg)" >&2
     done
-    u_per=$(per_io_us "$u_cpu" "$u_iops" $((seconds + 1)))
-    r_per=$(per_io_us "$r_cpu" "$r_iops" "$seconds")
-    l_per=$(per_io_us "$l_cpu" "$l_iops" "$seconds")
-    cost=$(awk -v u="$u_per" -v r="$r_per" 'BEGIN { printf "%+.2f", u - r }')
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-        "$pattern" "$bytes" "$qd" "$u_iops" "$u_per" "$r_iops" "$r_per" "$l_iops" "$l_per" \
-        "$(ratio "$u_iops" "$l_iops")" "$(ratio "$u_per" "$l_per")" "$cost" "$u_steady" "$u_faults" "$u_allocs"
+    u_iops=$(median "${U_IOPS[@]}") u_per=$(median "${U_PER[@]}") l_iops=$(median "${L_IOPS[@]}")
+    l_per=$(median "${L_PER[@]}")
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %+.2f | %s | %s | %s |\n' \
+        "$pattern" "$bytes" "$qd" "$u_iops" "$u_per" "$(median "${R_IOPS[@]}")" "$(median "${R_PER[@]}")" \
+        "$l_iops" "$l_per" "$(ratio "$u_iops" "$l_iops")" "$(ratio "$u_per" "$l_per")" "$(median "${COST[@]}")" \
+        "$(median "${U_STEADY[@]}")" "$(median "${U_FAULTS[@]}")" "$(median "${U_ALLOCS[@]}")"
 done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
