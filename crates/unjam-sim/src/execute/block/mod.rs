@@ -11,7 +11,7 @@
 mod compare;
 mod write_same;
 
-use unjam_scsi::cdb::opcode;
+use unjam_scsi::cdb::{lba_and_block_count, opcode, with_lba_and_block_count};
 use unjam_scsi::sense::SenseKey;
 
 use super::{Reply, MAX_TRANSFER_BYTES};
@@ -57,33 +57,37 @@ pub(super) struct BlockCommand {
 }
 
 /// Decodes a block command; `None` for other opcodes or a CDB too short for its fields.
+/// READ, WRITE and WRITE AND VERIFY (every size) go through unjam-scsi's extent codec
+/// (`lba_and_block_count`: READ(6)/WRITE(6) with length 0 move 256 blocks); the other
+/// block commands' fields are read here.
 pub(super) fn decode(cdb: &[u8]) -> Option<BlockCommand> {
     let first = *cdb.first()?;
     let flags = *cdb.get(1)?;
     let (op, lba, blocks, protected) = match first {
-        opcode::READ_6 | opcode::WRITE_6 => {
-            let lba = u32::from_be_bytes([0, flags & 0x1f, *cdb.get(2)?, *cdb.get(3)?]);
-            let blocks = match *cdb.get(4)? {
-                0 => 256,
-                n => u64::from(n),
-            };
-            let op = if first == opcode::READ_6 {
-                BlockOp::Read
-            } else {
-                BlockOp::Write
-            };
-            (op, u64::from(lba), blocks, false)
-        }
-        opcode::READ_10
+        opcode::READ_6
+        | opcode::WRITE_6
+        | opcode::READ_10
         | opcode::WRITE_10
         | opcode::WRITE_AND_VERIFY_10
-        | opcode::VERIFY_10
-        | PRE_FETCH_10
-        | opcode::SYNCHRONIZE_CACHE_10
-        | opcode::WRITE_SAME_10 => (op_of(first)?, be(cdb, 2, 4)?, be(cdb, 7, 2)?, true),
-        opcode::READ_12 | opcode::WRITE_12 | opcode::WRITE_AND_VERIFY_12 | opcode::VERIFY_12 => {
-            (op_of(first)?, be(cdb, 2, 4)?, be(cdb, 6, 4)?, true)
+        | opcode::READ_12
+        | opcode::WRITE_12
+        | opcode::WRITE_AND_VERIFY_12
+        | opcode::READ_16
+        | opcode::WRITE_16
+        | opcode::WRITE_AND_VERIFY_16 => {
+            let (lba, blocks) = lba_and_block_count(cdb)?;
+            let op = match first {
+                opcode::READ_6 => BlockOp::Read,
+                opcode::WRITE_6 => BlockOp::Write,
+                other => op_of(other)?,
+            };
+            let six = matches!(first, opcode::READ_6 | opcode::WRITE_6);
+            (op, lba, u64::from(blocks), !six)
         }
+        opcode::VERIFY_10 | PRE_FETCH_10 | opcode::SYNCHRONIZE_CACHE_10 | opcode::WRITE_SAME_10 => {
+            (op_of(first)?, be(cdb, 2, 4)?, be(cdb, 7, 2)?, true)
+        }
+        opcode::VERIFY_12 => (op_of(first)?, be(cdb, 2, 4)?, be(cdb, 6, 4)?, true),
         opcode::COMPARE_AND_WRITE => (op_of(first)?, be(cdb, 2, 8)?, be(cdb, 13, 1)?, true),
         opcode::WRITE_ATOMIC_16 => (op_of(first)?, be(cdb, 2, 8)?, be(cdb, 12, 2)?, true),
         _ => (op_of(first)?, be(cdb, 2, 8)?, be(cdb, 10, 4)?, true),
@@ -121,26 +125,17 @@ fn op_of(first: u8) -> Option<BlockOp> {
 }
 
 /// `cdb` with its transfer length set to `blocks`, for the write commands (READ/WRITE
-/// layouts of every size); `None` for other commands or a length the CDB cannot hold.
+/// layouts of every size, through unjam-scsi's extent codec); `None` for other commands or
+/// a length the CDB cannot hold.
 pub(super) fn with_transfer_length(cdb: &[u8], blocks: u64) -> Option<[u8; 16]> {
     let command = decode(cdb)?;
-    if !matches!(command.op, BlockOp::Write | BlockOp::WriteAndVerify) {
+    if !matches!(command.op, BlockOp::Write | BlockOp::WriteAndVerify) || blocks == 0 {
         return None;
     }
+    let cut = with_lba_and_block_count(cdb, command.lba, u32::try_from(blocks).ok()?)?;
     let mut copy = [0u8; 16];
-    let length = cdb.len().min(16);
-    copy[..length].copy_from_slice(&cdb[..length]);
-    let (at, width) = match copy[0] {
-        opcode::WRITE_6 => (4, 1),
-        opcode::WRITE_10 | opcode::WRITE_AND_VERIFY_10 => (7, 2),
-        opcode::WRITE_12 | opcode::WRITE_AND_VERIFY_12 => (6, 4),
-        _ => (10, 4),
-    };
-    if blocks == 0 || blocks >= 1 << (8 * width) {
-        return None;
-    }
-    let bytes = blocks.to_be_bytes();
-    copy[at..at + width].copy_from_slice(&bytes[8 - width..]);
+    let bytes = cut.as_slice();
+    copy.get_mut(..bytes.len())?.copy_from_slice(bytes);
     Some(copy)
 }
 
@@ -287,5 +282,30 @@ pub(super) fn finish(result: Result<(), MediaError>) -> Reply {
         Err(MediaError::OutOfMemory { .. }) => {
             Reply::check(SenseKey::DATA_PROTECT, code::SPACE_ALLOCATION_FAILED)
         }
+    }
+}
+
+#[cfg(test)]
+mod codec_tests {
+    use super::{decode, with_transfer_length, BlockOp};
+
+    #[test]
+    fn six_byte_length_zero_is_256_blocks_and_cuts_keep_the_lba() {
+        let read6 = decode(&[0x08, 0x01, 0x02, 0x03, 0x00, 0x00]).unwrap();
+        assert_eq!(
+            (read6.op, read6.lba, read6.blocks, read6.protect),
+            (BlockOp::Read, 0x01_0203, 256, 0)
+        );
+        let write10 = [0x2a, 0, 0, 0, 0x12, 0x34, 0, 0, 8, 0];
+        let cut = with_transfer_length(&write10, 3).unwrap();
+        assert_eq!(&cut[..10], &[0x2a, 0, 0, 0, 0x12, 0x34, 0, 0, 3, 0]);
+        assert_eq!(with_transfer_length(&write10, 0), None);
+        assert_eq!(with_transfer_length(&write10, 1 << 16), None);
+        let read10 = [0x28, 0, 0, 0, 0x12, 0x34, 0, 0, 8, 0];
+        assert_eq!(
+            with_transfer_length(&read10, 3),
+            None,
+            "only writes are cut"
+        );
     }
 }
