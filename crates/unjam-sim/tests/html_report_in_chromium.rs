@@ -253,3 +253,53 @@ fn a_one_command_run_shows_its_path_and_kernel_log() {
     assert!(dom.contains("class=\"fault-hit\""), "the faults' firings");
     assert!(!dom.contains("class=\"note\""), "nothing was cut");
 }
+
+/// A real run's report (built from the runtime's trace and kernel-log lines) renders too.
+#[test]
+fn a_real_runs_report_renders() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    use unjam_sim::report::{LineRecorder, ReportTap, TapKind};
+
+    let shared = Arc::new(Mutex::new(LineRecorder::new("read iscsi://h/iqn/0".into())));
+    let mut trace = ReportTap::new(shared.clone(), TapKind::Trace);
+    let mut kernel = ReportTap::new(shared.clone(), TapKind::KernelLog);
+    trace
+        .write_all(
+            concat!(
+                r#"{"device":"0:0:0:0","kind":"submitted","source":"core","t_ns":1000,"token":1,"text":"submitted"}"#,
+                "\n",
+                r#"{"device":"0:0:0:0","kind":"timed_out","hook":"NotHandled","source":"core","t_ns":2000000,"text":"timed out"}"#,
+                "\n",
+                r#"{"detail":{"code":1020},"kind":"conn_error","session":1,"source":"iscsi","t_ns":2500000}"#,
+                "\n",
+                r#"{"device":"0:0:0:0","kind":"completed","status":"BLK_STS_OK","source":"core","t_ns":3000000,"token":1,"text":"completed upward"}"#,
+                "\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    kernel
+        .write_all(b"[    0.002000] sd 0:0:0:0: [sda] tag#0 abort scheduled\n")
+        .unwrap();
+    let report = shared.lock().unwrap().finish();
+    let directory = tempfile::tempdir().unwrap();
+    let page = directory.path().join("real.html");
+    std::fs::write(&page, render_html(&report)).unwrap();
+    let (dom, stderr) = load_in_chromium(
+        &format!("file://{}", page.display()),
+        &directory.path().join("profile"),
+    );
+    assert_eq!(console_messages(&stderr), Vec::<&str>::new());
+    assert!(dom.contains("data-lun=\"0:0:0:0\""));
+    assert!(dom.contains("wall-clock time"));
+    assert!(
+        dom.contains("class=\"fault-hit\""),
+        "the connection error is drawn"
+    );
+    assert!(dom.contains("tag#0 abort scheduled"));
+    assert!(
+        dom.contains("showing 0.000–3.000 ms of 3.000 ms"),
+        "the script ran"
+    );
+}

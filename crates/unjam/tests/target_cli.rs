@@ -161,3 +161,66 @@ fn scenario_errors_name_the_line_and_field() {
     ]);
     assert_eq!(bad_portal.status.code(), Some(2));
 }
+
+/// `--report` on a device command: a read whose first attempt the target swallows and whose
+/// abort fails, recovered by a LUN reset; the page has the lane, the steps, every attempt's
+/// path and the kernel's lines.
+#[test]
+fn a_device_command_writes_the_html_report_of_its_recovery() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let scenario = write_scenario(
+        dir.path(),
+        "[target]\ntmf_latency_us = 0\n[[host]]\nluns = 1\ncapacity_mib = 8\n\
+         latency = { model = \"fixed\", us = 0 }\n",
+    );
+    let socket = dir.path().join("ctl.sock");
+    let socket_text = socket.display().to_string();
+    let (mut child, urls) = start(
+        &scenario,
+        &["--portal", "127.0.0.1:0", "--control", &socket_text],
+        1,
+    );
+    for fault in [
+        "kind=timeout commands=reads times=1",
+        "kind=abort_fails times=1",
+    ] {
+        let mut request = vec!["target-ctl", &socket_text, "fault", "add"];
+        request.extend(fault.split(' '));
+        assert!(unjam(&request).status.success(), "{fault}");
+    }
+    let page = dir.path().join("read.html");
+    let page_text = page.display().to_string();
+    let read = unjam(&[
+        "read",
+        &urls[0],
+        "--lba",
+        "8",
+        "--blocks",
+        "8",
+        "--timeout-s",
+        "1",
+        "--report",
+        &page_text,
+    ]);
+    assert!(read.status.success(), "{read:?}");
+    let html = std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{e}"));
+    assert!(html.contains("ms of wall-clock time"), "a real run");
+    assert!(html.contains("data-lun=\"0:0:0:0\""), "its lane");
+    assert!(html.contains("class=\"y-axis\""));
+    assert!(html.contains("<table class=\"eh-steps\">"));
+    for step in [">timeout<", ">abort<", ">lun_reset<"] {
+        assert!(html.contains(step), "the step {step}");
+    }
+    assert!(
+        html.contains("attempt 2: dispatched as tag#"),
+        "the retry's path"
+    );
+    assert!(html.contains("cmd abort failed"), "the kernel's lines");
+    assert!(html.contains("<title>unjam: read iscsi://127.0.0.1:"));
+
+    let unwritable = unjam(&["read", &urls[0], "--report", "/nonexistent/dir/x.html"]);
+    assert_eq!(unwritable.status.code(), Some(15), "{unwritable:?}");
+    signal(&child, "TERM");
+    let status = child.0.wait().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status.code(), Some(0));
+}

@@ -4,11 +4,13 @@
 
 mod histogram;
 mod html;
+mod lines;
 mod recorder;
 mod summary;
 
 pub use histogram::LatencyHistogram;
 pub use html::render_html;
+pub use lines::{LineRecorder, ReportTap, TapKind};
 pub use recorder::{
     Counter, Recorder, MAX_EH_EVENTS, MAX_ERRORS_PER_LANE, MAX_FAULT_HITS, MAX_KERNEL_LINES,
     MAX_LANES, MAX_PATH_LINES, MAX_POLLS_PER_LANE,

@@ -121,6 +121,11 @@ impl Recorder {
         Some(self.lanes.len() - 1)
     }
 
+    /// The id (`H:C:T:L`) of `lane`.
+    pub fn lane_id(&self, lane: usize) -> Option<&str> {
+        self.lanes.get(lane).map(|l| l.id.as_str())
+    }
+
     /// The bucket of `now_us`, widening every lane's buckets while it is past the bound.
     fn bucket(&mut self, now_us: u64) -> usize {
         while now_us / self.bucket_us >= MAX_BUCKETS as u64 {

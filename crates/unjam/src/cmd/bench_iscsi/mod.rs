@@ -90,6 +90,10 @@ pub struct IscsiBenchArgs {
     /// iSCSI mode: write every core and iSCSI event to FILE as JSON lines.
     #[arg(long, value_name = "FILE", requires = "url")]
     trace: Option<std::path::PathBuf>,
+    /// iSCSI mode: write an HTML report of the run (one lane per LUN, error-handling steps,
+    /// kernel log) when it ends; costs CPU per I/O (every event is traced).
+    #[arg(long, value_name = "FILE.html", requires = "url")]
+    report: Option<std::path::PathBuf>,
 }
 
 /// Parses `4k`, `128k`, `1m` or a plain byte count (at most 16 MiB).
@@ -211,6 +215,7 @@ async fn bench(
         timeout_s: None,
         knobs: args.knobs.clone(),
         trace: args.trace.clone(),
+        report: args.report.clone(),
     };
     let mut knobs = device_args.knobs()?;
     if !args

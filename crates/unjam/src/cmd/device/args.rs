@@ -44,6 +44,10 @@ pub struct DeviceArgs {
     /// Write every core and iSCSI event to FILE as JSON lines, as they happen.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Write an HTML report of the run when it ends (the timeline, error-handling steps,
+    /// the path every attempt took, the kernel's log lines), as `unjam run --report`.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 /// `-v` count, set once by `main`.
@@ -101,7 +105,7 @@ impl DeviceArgs {
 
     /// An initiator configuration with these knobs, the trace file and `-v`'s log lines.
     pub fn config_with(&self, knobs: Knobs) -> Result<InitiatorConfig, Failure> {
-        let trace = match &self.trace {
+        let mut trace = match &self.trace {
             Some(path) => {
                 let file = File::create(path).map_err(|error| {
                     let text = format!("cannot create {}: {error}", path.display());
@@ -112,12 +116,19 @@ impl DeviceArgs {
             None => None,
         };
         let level = verbosity();
+        let mut kernel_log = (level >= 1).then(|| Box::new(std::io::stderr()) as Sink);
+        if let Some(path) = &self.report {
+            let (with_trace, with_kernel) = super::report::sinks(path, trace, kernel_log);
+            (trace, kernel_log) = (Some(with_trace), Some(with_kernel));
+        }
         Ok(InitiatorConfig {
             knobs,
             initiator_name: self.initiator_name.clone(),
             trace,
-            kernel_log: (level >= 1).then(|| Box::new(std::io::stderr()) as Sink),
-            eh_logging: level >= 2,
+            kernel_log,
+            // The report shows the error handler's lines too (as -vv), unless -v asked for
+            // the kernel's lines without them on stderr.
+            eh_logging: level >= 2 || (self.report.is_some() && level == 0),
         })
     }
 
@@ -145,5 +156,15 @@ pub fn run(
     command: impl std::future::Future<Output = anyhow::Result<std::process::ExitCode>>,
 ) -> anyhow::Result<std::process::ExitCode> {
     let result = runtime().and_then(|runtime| runtime.block_on(command));
+    // The runtime (and with it the engine and its sinks) has ended: the report is whole.
+    let written = super::report::write_pending();
+    let result = match (result, written) {
+        (Ok(_), Err(failure)) => Err(failure.into()),
+        (result, Err(failure)) => {
+            eprintln!("unjam: {failure}");
+            result
+        }
+        (result, Ok(())) => result,
+    };
     super::output::finish(json, result)
 }

@@ -7,6 +7,7 @@
 pub mod args;
 pub mod exit;
 pub mod output;
+pub mod report;
 
 pub use args::{run, DeviceArgs};
 pub use exit::{ExitClass, Failure};
