@@ -193,10 +193,12 @@ fn lane(
          height=\"{RATE_HEIGHT}\" fill=\"#f7f7f7\"/>"
     );
     for (fault_index, fault) in report.faults.iter().enumerate() {
-        if !fault.lanes.contains(&index) || (fault.from_us == 0 && fault.until_us.is_none()) {
+        // A bounded window is shaded; an open one is only its start line (below), since a
+        // rule limited by a count may stop firing long before the run ends.
+        let Some(until) = fault.until_us.filter(|_| fault.lanes.contains(&index)) else {
             continue;
-        }
-        let until = fault.until_us.map_or(end_us, |u| u as f64).min(end_us);
+        };
+        let until = (until as f64).min(end_us);
         let _ = write!(
             out,
             "<rect class=\"fault-window\" x=\"{}\" y=\"0\" width=\"{}\" \
