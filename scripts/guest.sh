@@ -7,8 +7,9 @@
 # workload inside the guest (plan: `unjam vhost-user SCENARIO --guest-plan FILE`), and prints
 # ONE JSON object on stdout:
 #   {"ios": [{"op", "lba", "errno" (0 = success, null = still in flight at the deadline),
-#             "sends" (times the device saw that command), "seconds", "device", "bytes",
-#             "completed"}, ...],
+#             "sends" (times the device saw that command; for an (op, LBA, LUN) the plan
+#             repeats, the guest's count of its dispatches), "seconds", "device", "bytes",
+#             "completed", "guest_dispatches"}, ...],
 #    "dmesg": ["[    1.234567] ...", ...],
 #    "devices": [{"device", "iorequest_cnt", "ioerr_cnt", "iotmo_cnt"}] (the guest mid-layer's
 #                counters at the end: sends, errors, timeouts),
@@ -216,10 +217,16 @@ try:
             events.append(json.loads(line))
 except FileNotFoundError:
     pass
-for io in ios:
+# sends: the device's commands with the I/O's op, LBA and LUN. When the plan repeats that
+# (op, LBA, LUN), the device cannot tell the I/Os apart: the guest's own count of the I/O's
+# dispatches (iorequest_cnt before and after it) is used instead.
+keys = [(io["device"], io["op"], io["lba"]) for io in ios]
+for io, key in zip(ios, keys):
     h, c, t, l = (int(x) for x in io["device"].split(":"))
     io["sends"] = sum(1 for e in events if e.get("event") == "command" and e.get("op") == io["op"]
                       and e.get("lba") == io["lba"] and e.get("target") == t and e.get("lun") == l)
+    if keys.count(key) > 1 and io.get("guest_dispatches") is not None:
+        io["sends"] = io["guest_dispatches"]
 boot = None
 for line in dmesg:
     if "unjam-guest: workload starts" in line:

@@ -10,7 +10,10 @@
  * its own process, one O_DIRECT I/O at a time, marking each start and end in /dev/kmsg (so the
  * markers sit on the kernel log's clock). At the end, or when the deadline passes, it prints
  * one line per I/O:
- *   UNJAM-IO {"index":I,"device":"H:C:T:L","op":"read","lba":L,"bytes":B,"errno":E,"seconds":S,"completed":true}
+ *   UNJAM-IO {"index":I,"device":"H:C:T:L","op":"read","lba":L,"bytes":B,"errno":E,"seconds":S,
+ *             "completed":true,"guest_dispatches":N}
+ * (N: the disk's iorequest_cnt grew by N during the I/O: the mid-layer's sends of it, exact
+ * when the disk runs one stream).
  * An I/O still in flight at the deadline is printed with "completed":false and errno null.
  * Then one line per disk with the mid-layer's counters (sends, errors, timeouts so far):
  *   UNJAM-DEVICE {"device":"H:C:T:L","iorequest_cnt":N,"ioerr_cnt":N,"iotmo_cnt":N}
@@ -157,6 +160,21 @@ static void prefault_scattered(volatile char *buffer, unsigned bytes)
 	/* the spacer stays allocated (and its pages faulted) while the stream runs */
 }
 
+/* The mid-layer's dispatch counter of disk `address` (hex in sysfs); 0 if unreadable. */
+static unsigned long long dispatched(const char *address)
+{
+	char path[128];
+	unsigned long long value = 0;
+	snprintf(path, sizeof path, "/sys/bus/scsi/devices/%s/iorequest_cnt", address);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%llx", &value) != 1)
+			value = 0;
+		fclose(f);
+	}
+	return value;
+}
+
 /* Runs stream `stream`; records "S index" before and "D index errno seconds" after each I/O. */
 static void run_stream(int stream)
 {
@@ -181,6 +199,7 @@ static void run_stream(int stream)
 		snprintf(dev, sizeof dev, "/dev/%s", d && d->block[0] ? d->block : "missing");
 		int fd = open(dev, O_RDWR | O_DIRECT);
 		fprintf(record, "S %d %.6f\n", i, now_s());
+		unsigned long long before = dispatched(io->device);
 		snprintf(text, sizeof text, "unjam-guest: io %d %s %s lba %llu start\n", i, io->device,
 			 io->op == 'w' ? "write" : "read", io->lba);
 		kmsg(text);
@@ -220,7 +239,8 @@ static void run_stream(int stream)
 		snprintf(text, sizeof text, "unjam-guest: io %d end errno %d after %.6f s\n", i, error,
 			 seconds);
 		kmsg(text);
-		fprintf(record, "D %d %d %.6f\n", i, error, seconds);
+		fprintf(record, "D %d %d %.6f %llu\n", i, error, seconds,
+			dispatched(io->device) - before);
 	}
 	fclose(record);
 	_exit(0);
@@ -233,6 +253,7 @@ int main(int argc, char **argv)
 	double started[MAX_IOS];
 	int finished[MAX_IOS], error_of[MAX_IOS];
 	double seconds_of[MAX_IOS];
+	unsigned long long dispatches_of[MAX_IOS];
 	if (argc != 2 || read_plan(argv[1]) != 0) {
 		fprintf(stderr, "usage: unjam-guest-io PLAN\n");
 		return 2;
@@ -288,10 +309,13 @@ int main(int argc, char **argv)
 		while (fgets(line, sizeof line, record)) {
 			int index, error;
 			double seconds;
-			if (sscanf(line, "D %d %d %lf", &index, &error, &seconds) == 3 && index >= 0 &&
+			unsigned long long dispatches = 0;
+			if (sscanf(line, "D %d %d %lf %llu", &index, &error, &seconds, &dispatches) == 4 &&
+			    index >= 0 &&
 			    index < io_count) {
 				finished[index] = 1;
 				error_of[index] = error;
+				dispatches_of[index] = dispatches;
 				seconds_of[index] = seconds;
 			} else if (sscanf(line, "S %d %lf", &index, &seconds) == 2 && index >= 0 &&
 				   index < io_count) {
@@ -305,8 +329,10 @@ int main(int argc, char **argv)
 		const char *op = io->op == 'w' ? "write" : "read";
 		if (finished[i])
 			printf("UNJAM-IO {\"index\":%d,\"device\":\"%s\",\"op\":\"%s\",\"lba\":%llu,"
-			       "\"bytes\":%u,\"errno\":%d,\"seconds\":%.6f,\"completed\":true}\n",
-			       i, io->device, op, io->lba, io->bytes, error_of[i], seconds_of[i]);
+			       "\"bytes\":%u,\"errno\":%d,\"seconds\":%.6f,\"completed\":true,"
+			       "\"guest_dispatches\":%llu}\n",
+			       i, io->device, op, io->lba, io->bytes, error_of[i], seconds_of[i],
+			       dispatches_of[i]);
 		else
 			printf("UNJAM-IO {\"index\":%d,\"device\":\"%s\",\"op\":\"%s\",\"lba\":%llu,"
 			       "\"bytes\":%u,\"errno\":null,\"seconds\":%.6f,\"completed\":false,"
