@@ -213,23 +213,79 @@ fn seed_001_target_reset_recovers_after_the_lun_reset_fails() {
 }
 
 #[test]
-fn seed_003_transport_down_and_medium_errors() {
-    let overrides = ["duration_ms=6000", "workload.0.queue_depth=1"];
+fn seed_003_path_failure_fails_over_and_medium_error_is_returned() {
+    let overrides = ["duration_ms=7000", "workload.0.verify=true"];
     let (path, scenario) = example("seed003.toml", &overrides);
     let result = run_checked(&path, &scenario, &overrides);
-    let luns = &result.report.summary.luns;
-    assert_eq!(luns.len(), 4, "two LUNs, two paths each");
-    assert!(luns[0].ios_failed.contains_key("BLK_STS_MEDIUM"));
-    assert!(
-        luns[0].ios_failed.contains_key("BLK_STS_IOERR"),
-        "host 0 lost its transport"
-    );
-    assert!(
-        !luns[2].ios_failed.contains_key("BLK_STS_IOERR"),
-        "host 1 did not"
+    let mpaths = &result.report.summary.mpaths;
+    assert_eq!(mpaths.len(), 2, "one multipath device per logical unit");
+    for mpath in mpaths {
+        assert!(mpath.id.starts_with("naa."), "{}", mpath.id);
+        let paths: Vec<&str> = mpath.paths.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(paths.len(), 2, "{paths:?}");
+        assert!(
+            paths[0].starts_with("0:") && paths[1].starts_with("1:"),
+            "{paths:?}"
+        );
+        assert!(
+            mpath.paths.iter().all(|p| p.state == "active"),
+            "reinstated: {mpath:?}"
+        );
+        assert!(mpath.ios_ok > 10_000, "{mpath:?}");
+        let failed: Vec<&String> = mpath.ios_failed.keys().collect();
+        assert_eq!(
+            failed,
+            ["BLK_STS_MEDIUM"],
+            "only the target error reaches the caller"
+        );
+        assert!(
+            (1..=2).contains(&mpath.failovers),
+            "the requests in flight: {mpath:?}"
+        );
+        assert_eq!(mpath.no_path_ms, 0);
+    }
+    let mpath_events = |event: &str| {
+        let needle = format!("\"event\":\"{event}\"");
+        std::str::from_utf8(&result.trace)
+            .unwrap()
+            .lines()
+            .filter(|line| line.contains("\"source\":\"mpath\"") && line.contains(&needle))
+            .count()
+    };
+    assert_eq!(mpath_events("path_added"), 4);
+    assert_eq!(mpath_events("path_failed"), 2, "host 0's two paths");
+    assert_eq!(
+        mpath_events("path_reinstated"),
+        2,
+        "by the checker after 5 s"
     );
     assert_eq!(trace_lines(&result, "transport_down").len(), 1);
-    assert_eq!(trace_lines(&result, "transport_up").len(), 1);
+    // Failback: host 0 carries the load again after the checker reinstated it.
+    let json = serde_json::to_value(&result.report.summary).unwrap();
+    assert!(json["mpaths"][0]["paths"][0]["state"].is_string());
+    assert!(result.verified_blocks == 0 || result.violations.is_empty());
+}
+
+#[test]
+fn multipath_with_every_path_down_queues_then_fails_with_transport() {
+    let overrides = [
+        "duration_ms=4000",
+        "multipath.no_path_retry=2",
+        "multipath.polling_interval_ms=500",
+        "fault.0.device=*",
+        "fault.0.from_ms=1000",
+        "fault.0.duration_ms=2500",
+    ];
+    let (path, scenario) = example("seed003.toml", &overrides);
+    let result = run_checked(&path, &scenario, &overrides);
+    for mpath in &result.report.summary.mpaths {
+        assert!(
+            mpath.ios_failed.contains_key("BLK_STS_TRANSPORT"),
+            "{mpath:?}"
+        );
+        assert!(!mpath.ios_failed.contains_key("BLK_STS_IOERR"), "{mpath:?}");
+        assert!(mpath.no_path_ms >= 1_000, "{mpath:?}");
+    }
 }
 
 #[test]

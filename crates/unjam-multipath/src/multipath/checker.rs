@@ -30,16 +30,25 @@ enum CheckResult {
     Down(&'static str),
 }
 
+/// The command reached the device and it answered GOOD. A passthrough command's
+/// `BlkStatus` alone does not say so: a command without data whose transport failed ends
+/// "all bytes completed" (`BLK_STS_OK`), as in the kernel, so the result word decides.
+pub(crate) fn answered_good(completion: &Completion) -> bool {
+    completion.status == BlkStatus::Ok
+        && completion.result.host() == HostByte::DID_OK
+        && completion.result.status() == SamStatus::GOOD
+}
+
 fn classify(completion: &Completion) -> CheckResult {
-    if completion.status == BlkStatus::Ok {
+    let result = completion.result;
+    if result.host() != HostByte::DID_OK {
+        return CheckResult::Down("checker_transport");
+    }
+    if answered_good(completion) {
         return CheckResult::Up;
     }
     if let Some(state) = alua_refusal(completion) {
         return CheckResult::Access(state);
-    }
-    let result = completion.result;
-    if result.host() != HostByte::DID_OK {
-        return CheckResult::Down("checker_transport");
     }
     if matches!(result.status(), SamStatus::BUSY | SamStatus::TASK_SET_FULL) {
         return CheckResult::Up;
@@ -155,7 +164,7 @@ impl Multipath {
                 if self.paths[path].rtpg == Some(completion.token) {
                     self.paths[path].rtpg = None;
                 }
-                if completion.status == BlkStatus::Ok {
+                if answered_good(completion) {
                     self.apply_port_groups(path, data);
                 }
                 if self.paths[path].phase == Phase::Identifying(IdentifyStep::PortGroups) {
@@ -171,7 +180,7 @@ impl Multipath {
         let Phase::Identifying(step) = self.paths[path].phase else {
             return;
         };
-        if completion.status != BlkStatus::Ok {
+        if !answered_good(completion) {
             let attention = completion
                 .sense
                 .header()

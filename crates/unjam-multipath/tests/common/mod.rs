@@ -300,8 +300,15 @@ impl World {
         let sim = self.paths[index].clone();
         if !sim.link_up {
             let outcome = TransportOutcome::host(HostByte::DID_TRANSPORT_DISRUPTED);
+            // As the core ends it: a passthrough command without data completes "all
+            // bytes" (BLK_STS_OK) whatever its result; I/O ends BLK_STS_IOERR.
+            let status = if request.passthrough && request.data_len == 0 {
+                BlkStatus::Ok
+            } else {
+                BlkStatus::IoErr
+            };
             return (
-                completion(request.token, index, BlkStatus::IoErr, outcome),
+                completion(request.token, index, status, outcome),
                 Vec::new(),
             );
         }

@@ -17,5 +17,5 @@ pub use recorder::{
 };
 pub use summary::{
     Clock, EhEventRecord, FaultHitMark, FaultMark, Kept, LaneDetail, LatencyQuantiles, LunSummary,
-    PathLine, RunReport, RunSummary,
+    MpathLane, MpathPathSummary, MpathSummary, PathLine, RunReport, RunSummary,
 };

@@ -368,6 +368,7 @@ impl Recorder {
                 virtual_duration_ms: end_us / 1000,
                 luns,
                 eh_events: self.eh_events,
+                mpaths: Vec::new(),
             },
             bucket_us: self.bucket_us,
             lanes,
@@ -379,6 +380,7 @@ impl Recorder {
             fault_hits_not_kept: self.fault_hits_not_kept,
             path: self.path,
             kernel_log: self.kernel_log,
+            mpath_lanes: Vec::new(),
         }
     }
 }

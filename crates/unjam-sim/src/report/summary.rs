@@ -55,6 +55,30 @@ pub struct EhEventRecord {
     pub outcome: String,
 }
 
+/// One path of a multipath device.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct MpathPathSummary {
+    /// `H:C:T:L`.
+    pub id: String,
+    /// At the end: `active`, `failed`, `standby`, `marginal`, ... (docs/multipath.md).
+    pub state: String,
+}
+
+/// One multipath device's numbers.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct MpathSummary {
+    /// The logical unit's identity (`naa.<hex>`), as VPD page 83h gives it.
+    pub id: String,
+    pub paths: Vec<MpathPathSummary>,
+    pub ios_ok: u64,
+    /// Failed requests by the kernel name of their `BlkStatus`.
+    pub ios_failed: BTreeMap<String, u64>,
+    /// Requests sent again on another path after a path error.
+    pub failovers: u64,
+    /// Time the device had no usable path.
+    pub no_path_ms: u64,
+}
+
 /// The `--json` document.
 #[derive(Clone, PartialEq, Debug, Serialize)]
 pub struct RunSummary {
@@ -62,6 +86,21 @@ pub struct RunSummary {
     pub virtual_duration_ms: u64,
     pub luns: Vec<LunSummary>,
     pub eh_events: Vec<EhEventRecord>,
+    /// One per multipath device (runs with `[multipath]` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mpaths: Vec<MpathSummary>,
+}
+
+/// What the HTML timeline draws for one multipath device.
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct MpathLane {
+    pub id: String,
+    /// The paths' `H:C:T:L`.
+    pub paths: Vec<String>,
+    pub ok_per_bucket: Vec<u32>,
+    pub failed_per_bucket: Vec<u32>,
+    /// Path state changes: time, index into `paths`, state (capped).
+    pub path_states: Vec<(u64, usize, &'static str)>,
 }
 
 /// What the HTML timeline draws for one LUN.
@@ -166,6 +205,7 @@ pub struct RunReport {
     pub path: Kept<PathLine>,
     /// Kernel-format log lines with their time (µs), from the start of the run.
     pub kernel_log: Kept<(u64, String)>,
+    pub mpath_lanes: Vec<MpathLane>,
 }
 
 impl RunSummary {
@@ -197,6 +237,20 @@ impl RunSummary {
                 lun.latency_us.max,
                 lun.blocked_ms,
                 failures
+            );
+        }
+        for mpath in &self.mpaths {
+            let failed: u64 = mpath.ios_failed.values().sum();
+            let paths = mpath
+                .paths
+                .iter()
+                .map(|p| format!("{} {}", p.id, p.state))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                out,
+                "mpath {}: ok {}, failed {}, failovers {}, no path {} ms; paths: {}",
+                mpath.id, mpath.ios_ok, failed, mpath.failovers, mpath.no_path_ms, paths
             );
         }
         let _ = writeln!(

@@ -8,6 +8,7 @@ use unjam_core::harness::{describe, Output};
 use unjam_core::state::{DeviceState, HostState};
 use unjam_core::topology::DeviceId;
 use unjam_core::trace::{TraceEvent, TraceRecord};
+use unjam_multipath::PathEvent;
 
 use super::output::{dmesg_line, write_json_line, TraceLine};
 use super::setup::address_of;
@@ -19,8 +20,14 @@ use crate::transport::SimNote;
 pub(super) fn handle(runner: &mut Runner, output: Output<SimNote>) {
     match output {
         Output::Completed(completion) => {
-            runner.last_activity_ns = runner.now.as_nanos();
-            io::completed(runner, &completion);
+            // The multipath layer's tokens count as activity when they complete a
+            // caller's request (its checker runs all the time).
+            if unjam_multipath::is_multipath_token(completion.token) {
+                super::mpath::core_completed(runner, &completion);
+            } else {
+                runner.last_activity_ns = runner.now.as_nanos();
+                io::completed(runner, &completion);
+            }
         }
         Output::Traced(record) => observe(runner, &record),
         Output::Note(at, note) => noted(runner, at.as_nanos(), &note),
@@ -160,7 +167,7 @@ fn tag_key(tag: unjam_core::Tag) -> u64 {
     (u64::from(tag.generation) << 32) | u64::from(tag.slot)
 }
 
-fn write_trace(
+pub(super) fn write_trace(
     runner: &mut Runner,
     t_ns: u64,
     source: &'static str,
@@ -222,6 +229,13 @@ fn blocked_windows(runner: &mut Runner, event: &TraceEvent) {
         }
         TraceEvent::DeviceStateChanged { device, to, .. } => {
             let lane = device.0 as usize;
+            match to {
+                DeviceState::TransportOffline => {
+                    super::mpath::path_event(runner, lane, PathEvent::TransportOffline)
+                }
+                DeviceState::Offline => super::mpath::path_event(runner, lane, PathEvent::Offline),
+                _ => {}
+            }
             if let Some(flag) = runner.device_blocked.get_mut(lane) {
                 *flag = matches!(to, DeviceState::Block | DeviceState::CreatedBlock);
             }
@@ -262,6 +276,14 @@ fn refresh_blocked(runner: &mut Runner, lane: usize) {
         || runner.device_blocked.get(lane).copied().unwrap_or(false)
         || runner.scope_holds.get(lane).is_some_and(|c| *c > 0);
     let now_us = runner.now_us();
+    if runner.recorder.is_blocked(lane) != blocked {
+        let event = if blocked {
+            PathEvent::Blocked
+        } else {
+            PathEvent::Unblocked
+        };
+        super::mpath::path_event(runner, lane, event);
+    }
     runner.recorder.set_blocked(lane, now_us, blocked);
 }
 

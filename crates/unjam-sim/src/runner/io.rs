@@ -24,9 +24,16 @@ pub(super) fn build_streams(runner: &mut Runner, scenario: &Scenario) -> Result<
             .luns
             .parse()
             .map_err(|e: crate::address::AddressError| RunError::Scenario(e.to_string()))?;
+        let mut units_taken = vec![false; units];
         for (path, lun) in runner.luns.iter().enumerate() {
             if !selector.matches(&lun.address) {
                 continue;
+            }
+            if spec.multipath {
+                // One stream per logical unit, on its multipath device.
+                if std::mem::replace(&mut units_taken[lun.unit], true) {
+                    continue;
+                }
             }
             if runner.streams.len() >= MAX_STREAMS {
                 return Err(RunError::Scenario(format!(
@@ -44,6 +51,7 @@ pub(super) fn build_streams(runner: &mut Runner, scenario: &Scenario) -> Result<
             );
             runner.streams.push(stream);
             runner.stream_path.push(path);
+            runner.stream_mpath.push(spec.multipath);
             runner.wake_scheduled.push(false);
             if let Some(list) = runner.streams_of_unit.get_mut(lun.unit) {
                 list.push(id);
@@ -89,6 +97,17 @@ fn issue_from(runner: &mut Runner, stream: usize) {
         if at_us > now_us {
             return;
         }
+        if runner.stream_mpath[stream]
+            && super::mpath::device_of(runner, runner.stream_path[stream]).is_none()
+        {
+            // Its paths are still being identified: come back in 1 ms.
+            if !runner.wake_scheduled[stream] {
+                let at = runner.now.as_nanos() + 1_000_000;
+                runner.wakeups.push(std::cmp::Reverse((at, stream)));
+                runner.wake_scheduled[stream] = true;
+            }
+            return;
+        }
         let Some(unit) = runner
             .stream_path
             .get(stream)
@@ -100,7 +119,17 @@ fn issue_from(runner: &mut Runner, stream: usize) {
         let ledger = runner.ledgers.get(unit).and_then(Option::as_ref);
         let plan = runner.streams[stream].plan(now_us, ledger);
         match plan {
-            Some(plan) => submit(runner, stream, plan),
+            // Refused, or finished at once (a multipath device failing I/O without a
+            // path): come back in 1 ms, not in a loop.
+            Some(plan) if !submit(runner, stream, plan) => {
+                if !runner.wake_scheduled[stream] {
+                    let at = runner.now.as_nanos() + 1_000_000;
+                    runner.wakeups.push(std::cmp::Reverse((at, stream)));
+                    runner.wake_scheduled[stream] = true;
+                }
+                return;
+            }
+            Some(_) => {}
             None if matches!(
                 runner.streams[stream].mode(),
                 crate::workload::StreamMode::Closed { .. }
@@ -121,12 +150,13 @@ fn user_buffer_segments(bytes: usize) -> u16 {
     u16::try_from(bytes.div_ceil(4096).max(1)).unwrap_or(u16::MAX)
 }
 
-fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) {
+/// Issues one planned request; false when it was refused or already finished.
+fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) -> bool {
     let path = runner.stream_path[stream];
     let lun = runner.luns[path];
     let (cdb_bytes, cdb_len) = rw_cdb(plan.access, plan.lba, plan.blocks as u32);
     let Ok(cdb) = Cdb::from_slice(&cdb_bytes[..cdb_len]) else {
-        return;
+        return false;
     };
     let bytes = (plan.blocks * lun.block_size as u64) as usize;
     let token = runner.next_token;
@@ -178,7 +208,12 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) {
         },
     );
     runner.streams[stream].issued();
-    if runner.driver.submit(device, request).is_err() {
+    let accepted = match runner.stream_mpath[stream] {
+        true => super::mpath::device_of(runner, path)
+            .is_some_and(|mpath| super::mpath::submit(runner, mpath, request)),
+        false => runner.driver.submit(device, request).is_ok(),
+    };
+    if !accepted {
         if let Some(io) = runner.ios.remove(&token) {
             let now_us = runner.now_us();
             runner.streams[stream].completed(now_us);
@@ -189,6 +224,7 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) {
             runner.driver.transport.recycle(data);
         }
     }
+    runner.ios.contains_key(&token)
 }
 
 /// A request finished upward: count it, check it against the ledger, refill its stream.
@@ -202,9 +238,11 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
         .now
         .saturating_duration_since(io.submitted)
         .as_micros() as u64;
-    runner
-        .recorder
-        .io_done(path, runner.now_us(), latency_us, completion.status);
+    if !runner.stream_mpath[io.stream] {
+        runner
+            .recorder
+            .io_done(path, runner.now_us(), latency_us, completion.status);
+    }
     let success = completion.status == BlkStatus::Ok;
     let verify = runner.streams[io.stream].verify;
     let data = runner.driver.transport.take(completion.token);

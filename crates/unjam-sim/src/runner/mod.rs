@@ -14,6 +14,7 @@
 
 mod events;
 mod io;
+mod mpath;
 mod output;
 mod setup;
 
@@ -134,6 +135,8 @@ pub struct Runner {
     now: Instant,
     streams: Vec<LunStream>,
     stream_path: Vec<usize>,
+    /// The stream targets the multipath device of its path's logical unit.
+    stream_mpath: Vec<bool>,
     streams_of_unit: Vec<Vec<usize>>,
     wakeups: BinaryHeap<Reverse<(u64, usize)>>,
     wake_scheduled: Vec<bool>,
@@ -161,6 +164,8 @@ pub struct Runner {
     liveness_ns: u64,
     steps: u64,
     options: RunOptions,
+    /// The multipath layer (`[multipath]`).
+    mpath: Option<mpath::MpathSide>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -185,9 +190,11 @@ impl Runner {
             halves.target.fault_engine_mut().record_hits(MAX_FAULT_HITS);
         }
         let faults = setup::fault_marks(scenario, &halves.luns);
-        let liveness_ms = options
-            .liveness_ms
-            .unwrap_or_else(|| liveness_bound(&halves.mid).as_millis() as u64);
+        let liveness_ms = options.liveness_ms.unwrap_or_else(|| {
+            let core = liveness_bound(&halves.mid).as_millis() as u64;
+            let paths = scenario.multipath.as_ref().map_or(0, |m| m.liveness_ms());
+            core.saturating_add(paths)
+        });
         let addresses = halves.luns.iter().map(|l| l.address).collect();
         let mut transport = SimTransport::new(halves.target, addresses);
         transport.set_note_completions(trace.is_some());
@@ -201,6 +208,17 @@ impl Runner {
         let host_count = scenario.hosts.len();
         let path_count = halves.luns.len();
         let target_of_path = setup::target_indexes(&halves.luns);
+        let mpath = match &scenario.multipath {
+            Some(settings) => {
+                let config = settings.config().map_err(|(field, message)| {
+                    RunError::Scenario(format!("`{field}`: {message}"))
+                })?;
+                let mp = unjam_multipath::Multipath::new(config)
+                    .map_err(|e| RunError::Scenario(e.to_string()))?;
+                Some(mpath::MpathSide::new(mp, bucket_us))
+            }
+            None => None,
+        };
         let mut runner = Runner {
             title: scenario
                 .name
@@ -213,6 +231,7 @@ impl Runner {
             now: Instant::ZERO,
             streams: Vec::new(),
             stream_path: Vec::new(),
+            stream_mpath: Vec::new(),
             streams_of_unit: Vec::new(),
             wakeups: BinaryHeap::new(),
             wake_scheduled: Vec::new(),
@@ -235,6 +254,7 @@ impl Runner {
             liveness_ns: liveness_ms.saturating_mul(1_000_000),
             steps: 0,
             options,
+            mpath,
         };
         io::build_streams(&mut runner, scenario)?;
         let end_ms = runner
@@ -249,6 +269,7 @@ impl Runner {
 
     /// Runs to the end and builds the result.
     pub fn run(mut self) -> Result<RunResult, RunError> {
+        mpath::start(&mut self);
         for stream in 0..self.streams.len() {
             self.schedule_stream(stream);
         }
@@ -302,7 +323,14 @@ impl Runner {
         let driver = self.driver.next_due().map(Instant::as_nanos);
         let wake = self.wakeups.peek().map(|Reverse((at, _))| *at);
         let heal = (!self.healed).then_some(self.workload_end_ns);
-        [driver, wake, heal].into_iter().flatten().min()
+        // The checker runs forever; once the faults healed it only matters while
+        // requests are outstanding.
+        let paths = if self.healed && self.ios.is_empty() {
+            None
+        } else {
+            mpath::next_due(self)
+        };
+        [driver, wake, heal, paths].into_iter().flatten().min()
     }
 
     fn now_us(&self) -> u64 {
@@ -311,6 +339,8 @@ impl Runner {
 
     fn step(&mut self) {
         self.driver.advance_to(self.now);
+        self.handle_outputs();
+        mpath::on_time(self);
         self.handle_outputs();
         io::issue_due(self);
         self.handle_outputs();
@@ -410,9 +440,12 @@ impl Runner {
             })
             .collect();
         self.hand_faults_to_recorder();
-        let report = self
-            .recorder
-            .finish(self.title.clone(), self.seed, end_us, commands, states);
+        let (mpaths, mpath_lanes) = mpath::finish(&mut self);
+        let mut report =
+            self.recorder
+                .finish(self.title.clone(), self.seed, end_us, commands, states);
+        report.summary.mpaths = mpaths;
+        report.mpath_lanes = mpath_lanes;
         RunResult {
             report,
             violations: self.violations,

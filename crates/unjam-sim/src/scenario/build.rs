@@ -119,6 +119,9 @@ impl Scenario {
         for index in 0..self.workloads.len() {
             self.check_workload(index, &luns)?;
         }
+        if let Some(settings) = &self.multipath {
+            settings.config()?;
+        }
         self.check_network()
     }
 
@@ -180,6 +183,9 @@ impl Scenario {
             .collect();
         if matched.is_empty() {
             return fail(field("luns"), format!("`{}` matches no LUN", workload.luns));
+        }
+        if workload.multipath && self.multipath.is_none() {
+            return fail(field("multipath"), "needs a [multipath] table");
         }
         if workload.read_percent > 100 {
             return fail(field("read_percent"), "must lie in 0..=100");

@@ -26,6 +26,7 @@
 mod build;
 mod limits;
 mod load;
+mod multipath;
 mod network;
 mod overrides;
 mod workload;
@@ -39,6 +40,7 @@ use crate::personality::Personality;
 pub use build::{target_config, BuildError, ResolvedLun, DEFAULT_CAPACITY_GIB, DEFAULT_LATENCY};
 pub use limits::LunLimits;
 pub use load::{ScenarioError, MAX_SCENARIO_BYTES};
+pub use multipath::{MultipathSettings, WordOrNumber};
 pub use network::{
     ChapSpec, IscsiSettings, PortGroupSpec, PortalSpec, DEFAULT_TARGET_NAME, MAX_PORTALS,
 };
@@ -113,6 +115,9 @@ pub struct Scenario {
     pub portals: Vec<PortalSpec>,
     #[serde(default, rename = "port_group")]
     pub port_groups: Vec<PortGroupSpec>,
+    /// `[multipath]`: run the multipath layer over the paths of each logical unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multipath: Option<MultipathSettings>,
 }
 
 /// `[eh]`: the error handler.

@@ -60,6 +60,10 @@ pub struct WorkloadSpec {
     /// REQ_SYNC, as O_DIRECT reads carry it (logged as `flags 0x800`).
     #[serde(default)]
     pub sync: bool,
+    /// Target the multipath device of each logical unit the selected LUNs reach (one
+    /// stream per logical unit) instead of each LUN; needs `[multipath]`.
+    #[serde(default)]
+    pub multipath: bool,
 }
 
 /// The most commands one workload keeps in flight per LUN.
@@ -101,6 +105,7 @@ impl Default for WorkloadSpec {
             verify: false,
             think_time_us: 0,
             sync: false,
+            multipath: false,
         }
     }
 }
