@@ -302,3 +302,26 @@ fn same_scenario_and_seed_give_the_same_trace_bytes() {
     let third = run_checked(&path, &scenario, &other);
     assert!(first.trace != third.trace, "another seed, another run");
 }
+
+#[test]
+fn multipath_demotes_a_flapping_and_a_slow_path() {
+    let overrides = ["duration_ms=12000", "workload.0.queue_depth=2"];
+    let (path, scenario) = example("multipath-marginal.toml", &overrides);
+    let result = run_checked(&path, &scenario, &overrides);
+    let mpath = &result.report.summary.mpaths[0];
+    assert!(mpath.ios_failed.is_empty(), "{mpath:?}");
+    let states: Vec<(&str, &str)> = mpath
+        .paths
+        .iter()
+        .map(|p| (p.id.as_str(), p.state.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("0:0:0:0", "active"),
+            ("1:0:0:0", "marginal"),
+            ("2:0:0:0", "marginal")
+        ]
+    );
+    assert!(result.verified_blocks > 0);
+}

@@ -59,6 +59,7 @@ pub fn render_html(report: &RunReport) -> String {
     out.push_str(CONTROLS);
     out.push_str(LEGEND);
     svg(&mut out, report);
+    mpath_lanes(&mut out, report);
     eh_table(&mut out, report);
     fault_table(&mut out, report);
     lun_table(&mut out, report);
@@ -706,6 +707,87 @@ fn kernel_log(out: &mut String, report: &RunReport) {
              command) has them all.</p>",
             lines.len()
         );
+    }
+}
+
+/// One lane per multipath device: each path's state over time (failed, marginal, ALUA
+/// states), with the device's numbers.
+fn mpath_lanes(out: &mut String, report: &RunReport) {
+    if report.mpath_lanes.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Multipath devices</h2>\n");
+    let end_us = (report.summary.virtual_duration_ms.max(1) * 1000) as f64;
+    let (left, width, row) = (150.0, 900.0, 18.0);
+    for (lane, summary) in report.mpath_lanes.iter().zip(&report.summary.mpaths) {
+        let failed: u64 = summary.ios_failed.values().sum();
+        let _ = write!(
+            out,
+            "<p class=\"meta\">{} · {} ok · {} failed · {} failovers · {} ms without a path</p>\n",
+            escape(&lane.id),
+            summary.ios_ok,
+            failed,
+            summary.failovers,
+            summary.no_path_ms
+        );
+        let height = row * lane.paths.len() as f64 + 4.0;
+        let _ = write!(
+            out,
+            "<svg class=\"mpath\" width=\"{}\" height=\"{height}\" role=\"img\">",
+            left + width + 10.0
+        );
+        for (index, path) in lane.paths.iter().enumerate() {
+            let y = index as f64 * row + 2.0;
+            let _ = write!(
+                out,
+                "<text x=\"0\" y=\"{}\">{}</text>",
+                y + 12.0,
+                escape(path)
+            );
+            let mut changes: Vec<(u64, &str)> = lane
+                .path_states
+                .iter()
+                .filter(|(_, i, _)| *i == index)
+                .map(|(t, _, state)| (*t, *state))
+                .collect();
+            changes.insert(0, (0, "discovering"));
+            for (k, (start, state)) in changes.iter().enumerate() {
+                let stop = changes.get(k + 1).map_or(end_us, |(t, _)| *t as f64);
+                let x = left + width * (*start as f64 / end_us).min(1.0);
+                let w = (width * ((stop - *start as f64) / end_us)).max(0.5);
+                let _ = write!(
+                    out,
+                    "<rect x=\"{x:.1}\" y=\"{y}\" width=\"{w:.1}\" height=\"{}\" fill=\"{}\"><title>{} from {:.3} ms</title></rect>",
+                    row - 4.0,
+                    state_colour(state),
+                    escape(state),
+                    *start as f64 / 1000.0
+                );
+            }
+        }
+        out.push_str("</svg>\n");
+    }
+    out.push_str(
+        "<p class=\"legend\"><span><i class=\"sw\" style=\"background:#3a9d5d\"></i>active</span>\
+         <span><i class=\"sw\" style=\"background:#a5d6a7\"></i>non-optimized</span>\
+         <span><i class=\"sw\" style=\"background:#e8a33d\"></i>marginal</span>\
+         <span><i class=\"sw\" style=\"background:#d9534f\"></i>failed</span>\
+         <span><i class=\"sw\" style=\"background:#9e9e9e\"></i>standby / unavailable</span>\
+         <span><i class=\"sw\" style=\"background:#f0d43a\"></i>transitioning</span>\
+         <span><i class=\"sw\" style=\"background:#8e6cc0\"></i>recovering</span></p>\n",
+    );
+}
+
+fn state_colour(state: &str) -> &'static str {
+    match state {
+        "active" => "#3a9d5d",
+        "non_optimized" | "lba_dependent" => "#a5d6a7",
+        "marginal" => "#e8a33d",
+        "failed" | "removed" => "#d9534f",
+        "standby" | "unavailable" | "offline" => "#9e9e9e",
+        "transitioning" => "#f0d43a",
+        "recovering" => "#8e6cc0",
+        _ => "#e0e0e0",
     }
 }
 
