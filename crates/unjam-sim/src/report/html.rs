@@ -721,9 +721,9 @@ fn mpath_lanes(out: &mut String, report: &RunReport) {
     let (left, width, row) = (150.0, 900.0, 18.0);
     for (lane, summary) in report.mpath_lanes.iter().zip(&report.summary.mpaths) {
         let failed: u64 = summary.ios_failed.values().sum();
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p class=\"meta\">{} · {} ok · {} failed · {} failovers · {} ms without a path</p>\n",
+            "<p class=\"meta\">{} · {} ok · {} failed · {} failovers · {} ms without a path</p>",
             escape(&lane.id),
             summary.ios_ok,
             failed,
