@@ -325,3 +325,40 @@ fn multipath_demotes_a_flapping_and_a_slow_path() {
     );
     assert!(result.verified_blocks > 0);
 }
+
+#[test]
+fn multipath_follows_an_alua_transition_with_no_error() {
+    let overrides = ["workload.0.queue_depth=2"];
+    let (path, scenario) = example("multipath-alua.toml", &overrides);
+    let result = run_checked(&path, &scenario, &overrides);
+    let mpath = &result.report.summary.mpaths[0];
+    assert!(mpath.ios_failed.is_empty(), "{mpath:?}");
+    assert_eq!(mpath.paths[0].state, "active");
+    assert_eq!(mpath.paths[1].state, "non_optimized");
+    let text = std::str::from_utf8(&result.trace).unwrap();
+    let access = |device: &str, state: &str| {
+        text.lines().any(|l| {
+            l.contains("\"source\":\"mpath\"")
+                && l.contains(&format!("\"device\":\"{device}\""))
+                && l.contains(&format!("\"state\":\"{state}\""))
+        })
+    };
+    assert!(access("0:0:0:0", "transitioning"));
+    assert!(access("0:0:0:0", "standby"));
+    assert!(access("1:0:0:0", "active"), "group 2 became optimized");
+    // I/O follows the optimized group: host 1 carries it from 3 s to 6 s.
+    let sends = |device: &str, from_s: f64, to_s: f64| {
+        text.lines()
+            .filter(|l| {
+                l.contains("\"kind\":\"dispatched\"")
+                    && l.contains(&format!("\"device\":\"{device}\""))
+            })
+            .filter(|l| {
+                let t: f64 = l[8..l.find(',').unwrap()].parse::<f64>().unwrap() / 1e9;
+                t >= from_s && t < to_s
+            })
+            .count()
+    };
+    assert!(sends("1:0:0:0", 3.1, 5.9) > 1000 && sends("0:0:0:0", 3.1, 5.9) < 50);
+    assert!(sends("0:0:0:0", 6.1, 7.9) > 1000 && sends("1:0:0:0", 6.1, 7.9) < 50);
+}

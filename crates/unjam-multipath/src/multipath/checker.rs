@@ -164,7 +164,19 @@ impl Multipath {
                 if self.paths[path].rtpg == Some(completion.token) {
                     self.paths[path].rtpg = None;
                 }
+                let attention = completion
+                    .sense
+                    .header()
+                    .is_some_and(|h| h.key == SenseKey::UNIT_ATTENTION);
+                if attention && self.paths[path].identify_attempts < MAX_IDENTIFY_ATTEMPTS {
+                    // A unit attention (2A/06 after a transition, 29/00 after a reset)
+                    // took the answer's place: ask again (bounded).
+                    self.paths[path].identify_attempts += 1;
+                    self.send_port_groups(path);
+                    return;
+                }
                 if answered_good(completion) {
+                    self.paths[path].identify_attempts = 0;
                     self.apply_port_groups(path, data);
                 }
                 if self.paths[path].phase == Phase::Identifying(IdentifyStep::PortGroups) {
@@ -273,6 +285,10 @@ impl Multipath {
             return;
         }
         entry.access = state;
+        if state.is_active() {
+            // Service times measured in another state say nothing about this one.
+            entry.service_ns = 0;
+        }
         let device = entry.device;
         let state = crate::path::access_name(state);
         self.emit(device, Some(path), EventKind::AccessState { state });
@@ -321,6 +337,7 @@ impl Multipath {
         entry.up_since = Some(now);
         entry.reinstated_at = Some(now);
         entry.busy = false;
+        entry.service_ns = 0;
         let device = entry.device;
         self.emit(device, Some(path), EventKind::PathReinstated);
     }

@@ -355,15 +355,25 @@ impl Multipath {
                 keep.or_else(|| candidates.into_iter().next())
             }
             Selector::QueueLength => candidates.min_by_key(|p| self.paths[*p].in_flight),
-            Selector::ServiceTime => candidates.min_by_key(|p| {
-                let path = &self.paths[*p];
-                let service = if path.service_ns == 0 {
-                    1_000_000
-                } else {
-                    path.service_ns
-                };
-                u64::from(path.in_flight + 1).saturating_mul(service)
-            }),
+            Selector::ServiceTime => {
+                // A path without a recent measurement counts as the fastest known one.
+                let candidates: Vec<usize> = candidates.collect();
+                let fastest = candidates
+                    .iter()
+                    .map(|p| self.paths[*p].service_ns)
+                    .filter(|ns| *ns > 0)
+                    .min()
+                    .unwrap_or(1_000_000);
+                candidates.into_iter().min_by_key(|p| {
+                    let path = &self.paths[*p];
+                    let service = if path.service_ns == 0 {
+                        fastest
+                    } else {
+                        path.service_ns
+                    };
+                    u64::from(path.in_flight + 1).saturating_mul(service)
+                })
+            }
         }?;
         let entry = &mut self.devices[device];
         if entry.last_path == Some(chosen) {

@@ -531,6 +531,7 @@ impl Multipath {
         let path = &mut self.paths[index];
         path.phase = Phase::Up;
         path.up_since = Some(now);
+        path.identify_attempts = 0;
         path.next_check = now + self.config.polling_interval;
         let at = path.next_check;
         self.schedule(at, Timer::Check(index));

@@ -360,6 +360,7 @@ pub fn target_config(scenario: &Scenario) -> Result<TargetConfig, BuildError> {
         seed: scenario.seed,
         power_on_unit_attention: scenario.target.power_on_unit_attention,
         tmf_latency_us: scenario.target.tmf_latency_us,
+        alua: scenario.target.alua,
         faults: scenario.faults.iter().map(|f| f.rule).collect(),
         ..TargetConfig::default()
     };

@@ -186,6 +186,11 @@ pub struct TargetSettings {
     /// How long abort and reset take to answer.
     #[serde(default = "default_tmf_latency_us")]
     pub tmf_latency_us: u64,
+    /// Report ALUA: one target port group per host (id = host number + 1), active/
+    /// optimized; `alua_state` faults (`group`, `state`, `from_ms`, `duration_ms`) change a
+    /// group's state on the timeline (unit attention 2A/06 on every path).
+    #[serde(default)]
+    pub alua: bool,
 }
 
 /// `[[host]]`: one HBA with `targets` × `luns` logical units.
@@ -325,6 +330,7 @@ impl Default for TargetSettings {
         TargetSettings {
             power_on_unit_attention: true,
             tmf_latency_us: default_tmf_latency_us(),
+            alua: false,
         }
     }
 }

@@ -257,6 +257,10 @@ impl Scenario {
         if self.portals.is_empty() {
             ids.push(1);
         }
+        if self.target.alua {
+            // `unjam run` with `[target] alua`: one group per host, id = host + 1.
+            ids.extend((0..self.hosts.len()).map(|h| (h as u16).wrapping_add(1)));
+        }
         ids.sort_unstable();
         ids.dedup();
         ids

@@ -115,6 +115,8 @@ fn run(target: &mut SimTarget, command: &Command, completion: &mut Completion) {
             let port = PortView {
                 target_luns: luns,
                 relative_port: path.relative_port,
+                port_groups: &target.alua_groups,
+                port_group: (path.address.host as u16).wrapping_add(1),
                 ..PortView::default()
             };
             match target.units.get_mut(path.unit) {

@@ -48,6 +48,9 @@ pub struct TargetConfig {
     pub power_on_unit_attention: bool,
     /// How long a task management function takes to answer.
     pub tmf_latency_us: u64,
+    /// Report ALUA: one target port group per host (id = host + 1, one port), active/
+    /// optimized unless an `alua_state` fault's window says otherwise.
+    pub alua: bool,
 }
 
 impl TargetConfig {

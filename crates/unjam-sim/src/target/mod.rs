@@ -34,6 +34,7 @@ use crate::media_command::MediaCommand;
 use crate::personality::Personality;
 use crate::sense_data::{code, SenseData};
 use crate::virtio::VirtioResponse;
+use unjam_scsi::cdb::response::AccessState;
 
 pub use config::{HostConfig, LunConfig, TargetConfig, UnitConfig};
 use tables::Tables;
@@ -178,6 +179,8 @@ pub struct SimTarget {
     pending_tmfs: FastMap<u64, (TaskManagement, LunAddress)>,
     hung_tmfs: u64,
     stats: TargetStats,
+    /// ALUA port groups (one per host), empty when the target does not report ALUA.
+    alua_groups: Vec<crate::execute::PortGroup>,
 }
 
 impl SimTarget {
@@ -213,7 +216,20 @@ impl SimTarget {
             pending_tmfs: FastMap::default(),
             hung_tmfs: 0,
             stats: TargetStats::default(),
+            alua_groups: Vec::new(),
         };
+        if config.alua {
+            target.alua_groups = config
+                .hosts
+                .iter()
+                .map(|h| crate::execute::PortGroup {
+                    id: (h.host as u16).wrapping_add(1),
+                    state: AccessState::ActiveOptimized,
+                    preferred: false,
+                    relative_port: (h.host as u16).wrapping_add(1),
+                })
+                .collect();
+        }
         for (at_us, rule, down) in target.faults.transport_edges() {
             target
                 .timeline
@@ -239,6 +255,7 @@ impl SimTarget {
         data_in_len: u32,
     ) -> Result<Queued, TargetError> {
         self.advance(now_us);
+        self.refresh_alua(now_us);
         if self.commands.contains_key(&tag) {
             return Err(TargetError::DuplicateTag(tag));
         }
@@ -483,6 +500,48 @@ impl SimTarget {
 
     fn take_buffer(&mut self) -> Vec<u8> {
         self.buffers.pop().unwrap_or_default()
+    }
+}
+
+impl SimTarget {
+    /// The port groups' states at `now_us`: active/optimized, or the state of the last
+    /// `alua_state` fault whose window holds `now_us`. A change raises unit attention 2A/06
+    /// (asymmetric access state changed) on every path, as an implicit transition does.
+    fn refresh_alua(&mut self, now_us: u64) {
+        if self.alua_groups.is_empty() {
+            return;
+        }
+        let healed = self.faults.is_healed(now_us);
+        let mut changed = false;
+        for group in &mut self.alua_groups {
+            let mut state = AccessState::ActiveOptimized;
+            if !healed {
+                for rule in self.faults.rules() {
+                    if let FaultAction::Wire {
+                        action:
+                            crate::fault::WireAction::AluaState {
+                                group: id,
+                                state: s,
+                            },
+                        ..
+                    } = rule.action
+                    {
+                        if id == group.id && rule.trigger.in_window(now_us) {
+                            state = s;
+                        }
+                    }
+                }
+            }
+            if group.state != state {
+                group.state = state;
+                changed = true;
+            }
+        }
+        if changed {
+            for path in &mut self.paths {
+                path.state.raise_unit_attention((0x2a, 0x06));
+            }
+        }
     }
 }
 
