@@ -235,19 +235,7 @@ impl MidLayer {
         }
         self.set_state(slot, State::Aborting { owned });
         let op = self.new_tmf(now, host, TmfPurpose::Abort { slot, generation });
-        self.stats.aborts_sent += 1;
-        self.actions.push_back(Action::Abort {
-            op,
-            tag,
-            device,
-            cdb,
-        });
-        self.trace(now, || TraceEvent::AbortSent {
-            device,
-            tag,
-            op,
-            escalation: false,
-        });
+        self.emit_abort(now, op, tag, device, cdb, false);
     }
 
     pub(crate) fn new_tmf(&mut self, now: Instant, host: HostId, purpose: TmfPurpose) -> TmfOp {

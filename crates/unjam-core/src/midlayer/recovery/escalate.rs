@@ -73,38 +73,8 @@ impl MidLayer {
             };
             let op = self.new_tmf(now, host, purpose);
             match step {
-                None => {
-                    self.stats.aborts_sent += 1;
-                    self.actions.push_back(Action::Abort {
-                        op,
-                        tag,
-                        device,
-                        cdb,
-                    });
-                    self.trace(now, || TraceEvent::AbortSent {
-                        device,
-                        tag,
-                        op,
-                        escalation: true,
-                    });
-                }
-                Some(kind) => {
-                    let kind = *kind;
-                    self.stats.resets_sent += 1;
-                    self.actions.push_back(Action::Reset {
-                        op,
-                        kind,
-                        device,
-                        cdb,
-                    });
-                    self.trace(now, || TraceEvent::ResetSent {
-                        device,
-                        kind,
-                        op,
-                        for_tag,
-                        escalation: true,
-                    });
-                }
+                None => self.emit_abort(now, op, tag, device, cdb, true),
+                Some(kind) => self.emit_reset(now, op, *kind, device, cdb, for_tag, true),
             }
             return;
         }

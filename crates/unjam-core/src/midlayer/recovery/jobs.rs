@@ -225,20 +225,7 @@ impl MidLayer {
                 epoch: run.epoch,
             },
         );
-        self.stats.resets_sent += 1;
-        self.actions.push_back(Action::Reset {
-            op,
-            kind,
-            device,
-            cdb,
-        });
-        self.trace(now, || TraceEvent::ResetSent {
-            device,
-            kind,
-            op,
-            for_tag,
-            escalation: false,
-        });
+        self.emit_reset(now, op, kind, device, cdb, for_tag, false);
         run.waiting = EhWait::Tmf {
             op,
             job: EhJob::Reset { kind, device },

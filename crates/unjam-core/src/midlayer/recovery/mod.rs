@@ -9,6 +9,7 @@ mod host_hold;
 mod jobs;
 mod results;
 mod scope;
+mod send;
 
 use std::collections::VecDeque;
 
