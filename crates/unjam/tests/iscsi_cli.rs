@@ -194,6 +194,19 @@ async fn inquiry_readcap_and_luns_agree_with_libiscsi_and_sg3_utils() {
     let report = json(&["luns", "--json", &url]);
     assert_eq!(report["luns"].as_array().map(Vec::len), Some(3));
 
+    // --raw prints the parameter data as it arrived, --hex dumps it; neither decodes.
+    let raw = unjam(&["readcap", "--raw", &url]);
+    assert!(raw.status.success(), "{raw:?}");
+    let last_lba = u64::from_be_bytes(raw.stdout[0..8].try_into().expect("8 bytes"));
+    let block_size = u32::from_be_bytes(raw.stdout[8..12].try_into().expect("4 bytes"));
+    assert_eq!(last_lba.to_string(), capacity["last_lba"].to_string());
+    assert_eq!(block_size.to_string(), capacity["block_size"].to_string());
+    let hex = stdout(&unjam(&["luns", "--hex", &url]));
+    assert!(
+        hex.starts_with(" 00     00 00 00 18 "),
+        "three LUNs: a LUN list length of 24 bytes, {hex}"
+    );
+
     let tur = unjam(&["tur", &url]);
     assert!(tur.status.success(), "{tur:?}");
     assert_eq!(stdout(&tur).trim(), "ready");

@@ -68,14 +68,7 @@ async fn report_luns(args: &LunsArgs) -> anyhow::Result<ExitCode> {
 
 fn print_report(args: &LunsArgs, data: &[u8]) -> anyhow::Result<ExitCode> {
     let mut out = Printer::default();
-    if args.raw {
-        out.bytes(data)?;
-        out.flush()?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if args.hex {
-        out.hex(data)?;
-        out.flush()?;
+    if out.undecoded(args.raw, args.hex, data)? {
         return Ok(ExitCode::SUCCESS);
     }
     let report = ReportLunsData::parse(data)

@@ -103,14 +103,7 @@ fn from_ten(data: &[u8]) -> Result<ReadCapacity16Data, Failure> {
 
 fn print(args: &ReadcapArgs, raw: &[u8], data: &ReadCapacity16Data) -> anyhow::Result<ExitCode> {
     let mut out = Printer::default();
-    if args.raw {
-        out.bytes(raw)?;
-        out.flush()?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if args.hex {
-        out.hex(raw)?;
-        out.flush()?;
+    if out.undecoded(args.raw, args.hex, raw)? {
         return Ok(ExitCode::SUCCESS);
     }
     let blocks = data.returned_lba.saturating_add(1);

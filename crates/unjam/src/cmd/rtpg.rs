@@ -80,14 +80,7 @@ fn supported_text(supported: SupportedStates) -> String {
 
 fn print(args: &RtpgArgs, data: &[u8]) -> anyhow::Result<ExitCode> {
     let mut out = Printer::default();
-    if args.raw {
-        out.bytes(data)?;
-        out.flush()?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if args.hex {
-        out.hex(data)?;
-        out.flush()?;
+    if out.undecoded(args.raw, args.hex, data)? {
         return Ok(ExitCode::SUCCESS);
     }
     let groups = TargetPortGroups::parse(data).map_err(|error| {

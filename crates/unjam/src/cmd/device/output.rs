@@ -67,6 +67,20 @@ impl Printer {
         Ok(())
     }
 
+    /// `--raw` (the bytes as they arrived) or `--hex` (a dump), as sg3_utils' tools print a
+    /// response they are told not to decode; `Ok(false)` when neither was asked for.
+    pub fn undecoded(&mut self, raw: bool, hex: bool, data: &[u8]) -> anyhow::Result<bool> {
+        if raw {
+            self.bytes(data)?;
+        } else if hex {
+            self.hex(data)?;
+        } else {
+            return Ok(false);
+        }
+        self.flush()?;
+        Ok(true)
+    }
+
     pub fn flush(&mut self) -> anyhow::Result<()> {
         self.out.flush().map_err(write_error)
     }
