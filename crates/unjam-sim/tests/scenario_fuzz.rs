@@ -8,25 +8,21 @@
 //! CI runs 150 scenarios; more: `UNJAM_FUZZ_SCENARIOS=5000 cargo test --release -p
 //! unjam-sim --test scenario_fuzz`.
 
+use rand::{Rng as _, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use unjam_sim::runner::{run_scenario, RunOptions};
 use unjam_sim::scenario::Scenario;
 
 /// Steps one small scenario may take (its virtual time is bounded by the liveness bound).
 const MAX_STEPS: u64 = 3_000_000;
 
-/// xorshift64*: a tiny deterministic generator, so that a failing case replays.
-struct Rng(u64);
+/// The scenario's random choices: the project's seeded generator (ChaCha8, as the
+/// simulator's), so that a failing case replays from its seed.
+struct Rng(ChaCha8Rng);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.gen_range(0..n)
     }
 
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -53,7 +49,7 @@ after_ms = 300"#,
 ];
 
 fn scenario(seed: u64) -> String {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng(ChaCha8Rng::seed_from_u64(seed));
     let mut text = format!(
         "seed = {seed}\nduration_ms = {}\npolicy = \"{}\"\n",
         100 + rng.below(400),
