@@ -181,12 +181,19 @@ fn clear(shared: &Shared, id: Option<u32>) -> String {
 
 fn status(shared: &Shared) -> String {
     let connections = shared.registry().connection_count();
+    let now = shared.clock.now_us();
     let portals: Vec<String> = shared
         .bound
         .iter()
         .zip(&shared.portal_up)
-        .map(|(address, up)| {
-            let state = if *up.borrow() { "up" } else { "down" };
+        .enumerate()
+        .map(|(index, (address, up))| {
+            let silent = shared.engine().faults().portal_window(now, index).silent;
+            let state = match (*up.borrow(), silent) {
+                (false, _) => "down",
+                (true, true) => "silent",
+                (true, false) => "up",
+            };
             format!("{address}/{state}")
         })
         .collect();

@@ -25,6 +25,8 @@ pub struct PortalWindow {
     pub stall_cmd_sn: bool,
     pub ignore_nops: bool,
     pub down: bool,
+    /// A `blackhole`: connections neither read nor send, logins get no answer.
+    pub silent: bool,
 }
 
 /// A rule added at run time.
@@ -250,6 +252,7 @@ impl Faults {
                 WireAction::StallCmdSn => window.stall_cmd_sn = true,
                 WireAction::IgnoreNops => window.ignore_nops = true,
                 WireAction::PortalDown => window.down = true,
+                WireAction::Blackhole => window.silent = true,
                 _ => {}
             }
         }

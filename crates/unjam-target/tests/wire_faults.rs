@@ -265,3 +265,63 @@ async fn a_transport_down_refuses_logins_in_its_window() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(connect(&target, ClientConfig::default()).await.is_ok());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_blackhole_silences_one_portal_without_a_reset_until_it_is_cleared() {
+    let target = Running::start(&format!(
+        "{ONE_LUN}\n[[portal]]\naddress = \"127.0.0.1:0\"\n[[portal]]\naddress = \"127.0.0.1:0\"\n"
+    ));
+    let url = |portal: usize| {
+        let address = &target.portals[portal];
+        let url = target
+            .urls
+            .iter()
+            .find(|url| url.contains(address.as_str()))
+            .unwrap_or_else(|| panic!("no URL through {address}: {:?}", target.urls));
+        IscsiUrl::parse(url).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let silenced = IscsiClient::connect(&url(0), ClientConfig::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let other = IscsiClient::connect(&url(1), ClientConfig::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    target.fault("kind=blackhole portal=0");
+    let status = target.control("status");
+    assert!(status[0].contains("/silent,"), "{status:?}");
+    assert!(
+        status[0].ends_with("/up"),
+        "portal 1 is untouched: {status:?}"
+    );
+
+    let data = Some(Bytes::from(vec![0x6b; 4096]));
+    let pending = silenced
+        .submit(request(&silenced, 0x8a, 16, data))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut answer = Box::pin(pending.wait());
+    let waited = tokio::time::timeout(Duration::from_millis(400), &mut answer).await;
+    assert!(waited.is_err(), "the portal is silent, yet an answer came");
+    assert!(
+        write(&other, 24, 0x6c).await.is_ok(),
+        "the other portal answers"
+    );
+    let mut short = ClientConfig::default();
+    short.login_timeout = Duration::from_millis(300);
+    match IscsiClient::connect(&url(0), short).await {
+        Err(ClientError::LoginTimeout { .. } | ClientError::Timeout(_)) => {}
+        other => panic!("a login through the silent portal: {other:?}"),
+    }
+    assert_eq!(target.stats()["logins"], 2, "no login was answered");
+
+    // Cleared: what waited flows again on the same connection, nothing was reset.
+    assert!(target
+        .control("fault clear all")
+        .last()
+        .is_some_and(|l| l == "ok 1"));
+    let answered = answer.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answered.status, 0, "{answered:?}");
+    let outcome = read(&silenced, 16).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(outcome.data == vec![0x6b; 4096], "the held write ran");
+    assert_eq!(target.stats()["logins"], 2, "the connection survived");
+}

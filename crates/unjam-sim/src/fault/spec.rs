@@ -54,6 +54,7 @@ pub enum FaultKind {
     StallCmdsn,
     IgnoreNop,
     PortalDown,
+    Blackhole,
     RejectLogin,
     LogoutRequest,
     AluaState,
@@ -70,6 +71,7 @@ impl FaultKind {
                 | K::StallCmdsn
                 | K::IgnoreNop
                 | K::PortalDown
+                | K::Blackhole
                 | K::RejectLogin
                 | K::LogoutRequest
                 | K::AluaState
@@ -415,6 +417,7 @@ fn wire_fields(kind: FaultKind, fields: &FaultFields) -> Vec<FieldRow> {
         K::StallCmdsn,
         K::IgnoreNop,
         K::PortalDown,
+        K::Blackhole,
         K::RejectLogin,
         K::LogoutRequest,
         K::AluaState,
@@ -475,6 +478,7 @@ fn wire_action(kind: FaultKind, fields: &FaultFields) -> Result<WireAction, Faul
         FaultKind::StallCmdsn => WireAction::StallCmdSn,
         FaultKind::IgnoreNop => WireAction::IgnoreNops,
         FaultKind::PortalDown => WireAction::PortalDown,
+        FaultKind::Blackhole => WireAction::Blackhole,
         FaultKind::RejectLogin => {
             let class = fields.status_class.unwrap_or(0x03);
             if !(1..=3).contains(&class) {

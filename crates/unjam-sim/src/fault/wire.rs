@@ -29,6 +29,10 @@ pub enum WireAction {
     IgnoreNops,
     /// In the window the portal is down: its listener closed, its connections reset.
     PortalDown,
+    /// In the window the portal's paths die silently, as a pulled cable or a partition: its
+    /// connections neither read nor send (no answers, no NOP-Ins, no resets) and logins get
+    /// no answer; at the window's end what was queued flows again.
+    Blackhole,
     /// Logins in the window are refused with this status class and detail.
     RejectLogin { class: u8, detail: u8 },
     /// At the window's start the target asks every session to log out (Async Message 1).

@@ -53,6 +53,9 @@ pub(super) async fn log_in(
     let decoder = PduDecoder::new(LOGIN_MAX_DATA_SEGMENT, Digests::default());
     let mut buffer = BytesMut::with_capacity(16 * 1024);
     for exchange in 0..=MAX_LOGIN_EXCHANGES {
+        if !wait_while_silent(shared, portal).await {
+            return None;
+        }
         let request = read_login_request(stream, &decoder, &mut buffer).await?;
         if exchange == 0 {
             if let Some(refusal) = refused_by_fault(shared, portal, &mut login, &request) {
@@ -123,6 +126,23 @@ async fn read_login_request(
         .await
         .ok()
         .flatten()
+}
+
+/// Waits (reading nothing, answering nothing) while a `blackhole` holds the portal, at most
+/// the login timeout; false when it still holds then.
+async fn wait_while_silent(shared: &Shared, portal: usize) -> bool {
+    const LOOK_EVERY: Duration = Duration::from_millis(10);
+    let deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
+    loop {
+        let now = shared.clock.now_us();
+        if !shared.engine().faults().portal_window(now, portal).silent {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(LOOK_EVERY).await;
+    }
 }
 
 /// A refusal a fault imposes on this login: a `reject_login` rule (class 1 redirects to the

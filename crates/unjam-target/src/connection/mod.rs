@@ -108,10 +108,16 @@ impl Connection {
     async fn run(&mut self, stream: &mut TcpStream, mut control: mpsc::Receiver<Control>) {
         self.reevaluate();
         loop {
-            if self.close == Close::Reset || self.flush(stream).await.is_err() {
+            if self.close == Close::Reset {
                 return;
             }
-            if self.close == Close::AfterFlush && !self.held.has_delayed_output() {
+            // A blackhole sends nothing: the output waits in the session (bounded by its
+            // command window) until the window ends.
+            let silent = self.window.silent;
+            if !silent && self.flush(stream).await.is_err() {
+                return;
+            }
+            if !silent && self.close == Close::AfterFlush && !self.held.has_delayed_output() {
                 let _ = stream.shutdown().await;
                 return;
             }
@@ -125,14 +131,14 @@ impl Connection {
                     Some(message) => self.on_control(message),
                     None => return,
                 },
-                read = stream.read_buf(&mut self.buffer), if !self.held.delayed_is_full() => match read {
+                read = stream.read_buf(&mut self.buffer), if !silent && !self.held.delayed_is_full() => match read {
                     Ok(0) | Err(_) => return,
                     Ok(_) => if let Err(error) = self.on_bytes() {
                         debug!(%error, "connection closed on a protocol error");
                         self.close = Close::Reset;
                     },
                 },
-                _ = sleep_until(deadline), if deadline.is_some() => self.on_due(),
+                _ = sleep_until(deadline), if deadline.is_some() && !silent => self.on_due(),
             }
         }
     }
