@@ -1,6 +1,7 @@
 //! A real `tgtd` for tests: started on 127.0.0.1 on a free port with its own control port,
 //! one target with two LUNs backed by temporary files, optional CHAP accounts, and reliable
-//! teardown (also when a test panics, via `Drop`).
+//! teardown (also when a test panics, via `Drop`). [`TgtdPaths`]: several such tgtds serving
+//! the same backing files with the same identity, the paths of one logical unit.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -26,6 +27,23 @@ pub struct TgtdOptions {
     pub chap: ChapSetup,
     /// iSCSI parameters set on the target, e.g. ("MaxBurstLength", "65536").
     pub params: Vec<(String, String)>,
+    /// Serve the LUN files in this directory (another tgtd's, see [`TgtdPaths`]) instead of
+    /// new ones.
+    pub backing_dir: Option<PathBuf>,
+    /// LUN 1's `scsi_id` and `scsi_sn` (tgtadm `--op update --mode logicalunit --params`).
+    pub identity: Option<LunIdentity>,
+    /// The target id. tgtd derives LUN n's NAA designators from the tid and the LUN number
+    /// (naa.3000000T0000000L), not from `scsi_id`: two tgtds with the same tid give LUN 1
+    /// the same NAA whatever their backing files; another tid gives another NAA.
+    pub tid: u32,
+}
+
+/// What tgtd reports as a logical unit's identity: VPD 83h's T10 vendor ID designator
+/// (`scsi_id`) and VPD 80h's unit serial number (`scsi_sn`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LunIdentity {
+    pub scsi_id: String,
+    pub scsi_sn: String,
 }
 
 impl Default for TgtdOptions {
@@ -34,6 +52,9 @@ impl Default for TgtdOptions {
             lun_bytes: [16 * 1024 * 1024, 8 * 1024 * 1024],
             chap: ChapSetup::default(),
             params: Vec::new(),
+            backing_dir: None,
+            identity: None,
+            tid: 1,
         }
     }
 }
@@ -73,10 +94,16 @@ impl Tgtd {
     /// Starts tgtd and waits until a SendTargets discovery lists the target.
     pub async fn start(options: TgtdOptions) -> Tgtd {
         let directory = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let lun_directory = options
+            .backing_dir
+            .clone()
+            .unwrap_or_else(|| directory.path().to_path_buf());
         for (index, bytes) in options.lun_bytes.iter().enumerate() {
-            let file =
-                std::fs::File::create(directory.path().join(format!("lun{}.img", index + 1)))
-                    .unwrap_or_else(|e| panic!("backing file: {e}"));
+            let path = lun_directory.join(format!("lun{}.img", index + 1));
+            if options.backing_dir.is_some() && path.exists() {
+                continue;
+            }
+            let file = std::fs::File::create(path).unwrap_or_else(|e| panic!("backing file: {e}"));
             file.set_len(*bytes)
                 .unwrap_or_else(|e| panic!("set_len: {e}"));
         }
@@ -111,7 +138,18 @@ impl Tgtd {
     }
 
     pub fn backing_file(&self, lun: u16) -> PathBuf {
-        self.directory.path().join(format!("lun{lun}.img"))
+        self.options
+            .backing_dir
+            .clone()
+            .unwrap_or_else(|| self.directory.path().to_path_buf())
+            .join(format!("lun{lun}.img"))
+    }
+
+    /// The directory of the LUN files (for another tgtd's `backing_dir`).
+    pub fn backing_dir(&self) -> PathBuf {
+        self.backing_file(1)
+            .parent()
+            .map_or_else(|| self.directory.path().to_path_buf(), PathBuf::from)
     }
 
     /// SIGSTOP: a hung target.
@@ -195,13 +233,15 @@ impl Tgtd {
     }
 
     fn configure(&self) {
+        let tid = self.options.tid.to_string();
+        let tid = tid.as_str();
         self.must(&[
             "--mode",
             "target",
             "--op",
             "new",
             "--tid",
-            "1",
+            tid,
             "--targetname",
             &self.target,
         ]);
@@ -214,16 +254,31 @@ impl Tgtd {
                 "--op",
                 "new",
                 "--tid",
-                "1",
+                tid,
                 "--lun",
                 &lun.to_string(),
                 "--backing-store",
                 &path,
             ]);
         }
+        if let Some(identity) = &self.options.identity {
+            let params = format!("scsi_id={},scsi_sn={}", identity.scsi_id, identity.scsi_sn);
+            self.must(&[
+                "--mode",
+                "logicalunit",
+                "--op",
+                "update",
+                "--tid",
+                tid,
+                "--lun",
+                "1",
+                "--params",
+                &params,
+            ]);
+        }
         for (name, value) in &self.options.params {
             self.must(&[
-                "--mode", "target", "--op", "update", "--tid", "1", "--name", name, "--value",
+                "--mode", "target", "--op", "update", "--tid", tid, "--name", name, "--value",
                 value,
             ]);
         }
@@ -239,7 +294,7 @@ impl Tgtd {
                 secret,
             ]);
             self.must(&[
-                "--mode", "account", "--op", "bind", "--tid", "1", "--user", user,
+                "--mode", "account", "--op", "bind", "--tid", tid, "--user", user,
             ]);
         }
         if let Some((user, secret)) = &self.options.chap.target {
@@ -259,7 +314,7 @@ impl Tgtd {
                 "--op",
                 "bind",
                 "--tid",
-                "1",
+                tid,
                 "--user",
                 user,
                 "--outgoing",
@@ -271,7 +326,7 @@ impl Tgtd {
             "--op",
             "bind",
             "--tid",
-            "1",
+            tid,
             "--initiator-address",
             "ALL",
         ]);
@@ -301,15 +356,17 @@ impl Tgtd {
         if self.child.is_none() {
             return;
         }
+        let tid = self.options.tid.to_string();
+        let tid = tid.as_str();
         if let Some(child) = &self.child {
             signal(child.id(), "-CONT");
         }
         self.tgtadm(&[
-            "--mode", "target", "--op", "update", "--tid", "1", "--name", "state", "--value",
+            "--mode", "target", "--op", "update", "--tid", tid, "--name", "state", "--value",
             "offline",
         ]);
         self.tgtadm(&[
-            "--mode", "target", "--op", "delete", "--force", "--tid", "1",
+            "--mode", "target", "--op", "delete", "--force", "--tid", tid,
         ]);
         self.tgtadm(&["--mode", "system", "--op", "delete"]);
         if let Some(mut child) = self.child.take() {
@@ -336,6 +393,66 @@ impl Drop for Tgtd {
         let socket = format!("/var/run/tgtd/socket.{}", self.control);
         let _ = std::fs::remove_file(format!("{socket}.lock"));
         let _ = std::fs::remove_file(socket);
+    }
+}
+
+/// LUN 1's identity on every path of [`TgtdPaths`].
+pub const PATHS_IDENTITY: (&str, &str) = ("unjam-mpath-lu1", "UNJAMMP0001");
+
+/// Several tgtds, each on its own free port with its own control port, serving the same
+/// backing files as LUN 1 and 2 of target id 1 with the same identity (LUN 1's `scsi_id` and
+/// `scsi_sn` set to [`PATHS_IDENTITY`], so VPD 80h and 83h agree on every path): the paths
+/// of one logical unit, as two controllers of an array present it. A path fails as a
+/// [`Tgtd`] does: [`Tgtd::kill`] resets its connections, [`Tgtd::pause`] makes it stop
+/// answering with TCP still up (a path that dies silently), [`Tgtd::kill_and_restart`] and
+/// [`Tgtd::resume`] bring it back. Dropped in reverse order, the first (which owns the files)
+/// last.
+#[derive(Debug)]
+pub struct TgtdPaths {
+    pub paths: Vec<Tgtd>,
+}
+
+impl TgtdPaths {
+    /// Starts `count` tgtds (at least one); `options` as for one, minus `backing_dir`,
+    /// `identity` and `tid`, which the paths share.
+    pub async fn start(count: usize, options: TgtdOptions) -> TgtdPaths {
+        let identity = LunIdentity {
+            scsi_id: PATHS_IDENTITY.0.to_string(),
+            scsi_sn: PATHS_IDENTITY.1.to_string(),
+        };
+        let first = Tgtd::start(TgtdOptions {
+            backing_dir: None,
+            identity: Some(identity.clone()),
+            tid: 1,
+            ..options.clone()
+        })
+        .await;
+        let shared = first.backing_dir();
+        let mut paths = vec![first];
+        for _ in 1..count.max(1) {
+            let path = Tgtd::start(TgtdOptions {
+                backing_dir: Some(shared.clone()),
+                identity: Some(identity.clone()),
+                tid: 1,
+                ..options.clone()
+            })
+            .await;
+            paths.push(path);
+        }
+        TgtdPaths { paths }
+    }
+
+    /// One URL per path, in order.
+    pub fn urls(&self, lun: u16) -> Vec<String> {
+        self.paths.iter().map(|path| path.url(lun)).collect()
+    }
+}
+
+impl Drop for TgtdPaths {
+    fn drop(&mut self) {
+        while let Some(path) = self.paths.pop() {
+            drop(path);
+        }
     }
 }
 

@@ -1,0 +1,145 @@
+//! Multipath over iSCSI as a user runs it: the test targets first (two tgtds serving one
+//! backing file as one logical unit with one identity; `unjam target` with two portals and
+//! faults that take one down or silence it at run time), then the multipath commands on
+//! them. Every target is on free ports and torn down when its test ends.
+
+#[path = "../../unjam-iscsi/tests/support/tgtd.rs"]
+#[allow(dead_code)]
+mod tgtd;
+#[path = "support/unjam_target.rs"]
+#[allow(dead_code)]
+mod unjam_target;
+
+use std::process::{Command, Output};
+
+use tgtd::{Tgtd, TgtdOptions, TgtdPaths, PATHS_IDENTITY};
+use unjam_target::UnjamTarget;
+
+fn unjam(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_unjam"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run unjam: {e}"))
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let output = unjam(args);
+    assert!(output.status.success(), "{args:?}: {output:?}");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// VPD 83h's logical-unit designators (association 0) as `unjam inquiry` prints their ids.
+fn lu_designators(url: &str) -> Vec<String> {
+    let page = json(&["inquiry", "--json", "--vpd", "0x83", url]);
+    let designators = page["designators"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{page}"));
+    designators
+        .iter()
+        .filter(|d| d["association"] == "Addressed logical unit")
+        .map(|d| d["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn logical_unit_id(url: &str) -> String {
+    let page = json(&["inquiry", "--json", "--vpd", "0x83", url]);
+    page["logical_unit_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{page}"))
+        .to_string()
+}
+
+fn serial(url: &str) -> String {
+    let page = json(&["inquiry", "--json", "--vpd", "0x80", url]);
+    page["serial"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{page}"))
+        .trim()
+        .to_string()
+}
+
+/// libiscsi's view of VPD 80h, as the oracle.
+fn oracle_serial(url: &str) -> String {
+    let output = Command::new("timeout")
+        .args(["20", "iscsi-inq", "-e", "1", "-c", "128", url])
+        .output()
+        .unwrap_or_else(|e| panic!("iscsi-inq: {e}"));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.lines()
+        .find_map(|line| line.strip_prefix("Unit Serial Number:["))
+        .map(|rest| rest.trim_end_matches(']').trim().to_string())
+        .unwrap_or_else(|| panic!("no serial in {text}"))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn two_tgtds_serve_one_backing_file_as_one_logical_unit() {
+    let paths = TgtdPaths::start(2, TgtdOptions::default()).await;
+    let urls = paths.urls(1);
+    assert_ne!(paths.paths[0].port, paths.paths[1].port);
+    assert_eq!(
+        paths.paths[0].backing_file(1),
+        paths.paths[1].backing_file(1)
+    );
+    let designators = lu_designators(&urls[0]);
+    assert!(
+        designators.contains(&format!("t10.{}", PATHS_IDENTITY.0)),
+        "{designators:?}"
+    );
+    assert_eq!(lu_designators(&urls[1]), designators, "VPD 83h differs");
+    assert_eq!(logical_unit_id(&urls[1]), logical_unit_id(&urls[0]));
+    for url in &urls {
+        assert_eq!(serial(url), PATHS_IDENTITY.1);
+        assert_eq!(oracle_serial(url), PATHS_IDENTITY.1);
+    }
+
+    // One medium: written through one path, read through the other.
+    let written = unjam(&["write", "--lba", "7", "--pattern", "0x5c", &urls[0]]);
+    assert!(written.status.success(), "{written:?}");
+    let read = unjam(&["read", "--raw", "--lba", "7", &urls[1]]);
+    assert!(read.status.success(), "{read:?}");
+    assert_eq!(
+        read.stdout,
+        vec![0x5c; 512],
+        "the other path reads what one wrote"
+    );
+
+    // Another target id is another logical unit to tgtd: another NAA.
+    let other = Tgtd::start(TgtdOptions {
+        tid: 2,
+        ..TgtdOptions::default()
+    })
+    .await;
+    assert_ne!(logical_unit_id(&other.url(1)), logical_unit_id(&urls[0]));
+}
+
+#[test]
+fn unjam_target_serves_one_logical_unit_through_two_portals_that_fail_on_request() {
+    let target = UnjamTarget::multipath();
+    assert_eq!(target.urls.len(), 2, "{:?}", target.urls);
+    assert_ne!(target.urls[0], target.urls[1]);
+    assert_eq!(
+        lu_designators(&target.urls[1]),
+        lu_designators(&target.urls[0])
+    );
+    let tur = |url: &str| unjam(&["tur", "--timeout-s", "1", url]).status.code();
+    assert_eq!(tur(&target.urls[0]), Some(0));
+    assert_eq!(tur(&target.urls[1]), Some(0));
+
+    // A silent path: TCP up, nothing answers (the login times out), the other path serves.
+    let silent = target.silence(1);
+    let portals = target.status()["portals"].clone();
+    assert!(portals.ends_with("/silent"), "{portals}");
+    assert_ne!(tur(&target.urls[1]), Some(0));
+    assert_eq!(tur(&target.urls[0]), Some(0));
+    target.clear(silent);
+    assert_eq!(tur(&target.urls[1]), Some(0));
+
+    // A portal taken down: connections refused, the other path serves.
+    let down = target.portal_down(0);
+    let portals = target.status()["portals"].clone();
+    assert!(portals.contains("/down,"), "{portals}");
+    assert_ne!(tur(&target.urls[0]), Some(0));
+    assert_eq!(tur(&target.urls[1]), Some(0));
+    target.clear(down);
+    assert_eq!(tur(&target.urls[0]), Some(0));
+}
