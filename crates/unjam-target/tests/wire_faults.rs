@@ -306,8 +306,10 @@ async fn a_blackhole_silences_one_portal_without_a_reset_until_it_is_cleared() {
         write(&other, 24, 0x6c).await.is_ok(),
         "the other portal answers"
     );
-    let mut short = ClientConfig::default();
-    short.login_timeout = Duration::from_millis(300);
+    let short = ClientConfig {
+        login_timeout: Duration::from_millis(300),
+        ..ClientConfig::default()
+    };
     match IscsiClient::connect(&url(0), short).await {
         Err(ClientError::LoginTimeout { .. } | ClientError::Timeout(_)) => {}
         other => panic!("a login through the silent portal: {other:?}"),
