@@ -22,6 +22,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use unjam_core::fast_hash::FastMap;
@@ -561,7 +562,7 @@ impl Up {
             if self.read_buffer.capacity() - self.read_buffer.len() < MIN_READ_ROOM {
                 self.read_buffer.reserve(READ_CHUNK);
             }
-            match self.stream.try_read_buf(&mut self.read_buffer) {
+            match read_once(&self.stream, &mut self.read_buffer) {
                 Ok(0) => {
                     let reason = "target closed the connection".to_string();
                     return Err((conn_error::TCP_CONN_CLOSE, reason));
@@ -631,5 +632,27 @@ impl Up {
             }
         }
         Ok(true)
+    }
+}
+
+/// One `recv` into the buffer's free room. A read that filled less than the room drained
+/// the socket (epoll is edge-triggered): the socket's readiness is cleared then, as tokio's
+/// own `poll_read` does, so the next read waits for the next edge instead of paying a
+/// `recv` that returns `EAGAIN` on every wakeup. Readiness that arrives after the read is
+/// not lost: tokio clears only the readiness it saw before the read.
+fn read_once(stream: &TcpStream, buffer: &mut BytesMut) -> std::io::Result<usize> {
+    let room = buffer.capacity() - buffer.len();
+    let mut drained = None;
+    let result = stream.try_io(Interest::READABLE, || {
+        let count = stream.try_read_buf(buffer)?;
+        if count > 0 && count < room {
+            drained = Some(count);
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        Ok(count)
+    });
+    match (result, drained) {
+        (_, Some(count)) => Ok(count),
+        (result, None) => result,
     }
 }
