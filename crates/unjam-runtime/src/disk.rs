@@ -24,6 +24,9 @@ use crate::probe::LunInfo;
 pub struct Disk {
     engine: EngineHandle,
     info: Arc<LunInfo>,
+    /// A multipath device (`Initiator::open_paths`): block requests go through the
+    /// multipath layer; `info` is its first path's.
+    mpath: Option<unjam_multipath::MpathId>,
 }
 
 /// Which reset [`Disk::reset`] sends.
@@ -53,7 +56,30 @@ impl Disk {
         Disk {
             engine,
             info: Arc::new(info),
+            mpath: None,
         }
+    }
+
+    pub(crate) fn multipath(
+        engine: EngineHandle,
+        info: LunInfo,
+        mpath: unjam_multipath::MpathId,
+    ) -> Disk {
+        Disk {
+            engine,
+            info: Arc::new(info),
+            mpath: Some(mpath),
+        }
+    }
+
+    /// The multipath device this handle drives, if it is one.
+    pub fn mpath(&self) -> Option<unjam_multipath::MpathId> {
+        self.mpath
+    }
+
+    /// The multipath device's paths and counters now (`None` for a single-path disk).
+    pub async fn mpath_view(&self) -> Option<unjam_multipath::DeviceView> {
+        self.engine.mpath_view(self.mpath?).await
     }
 
     /// What the probe learned (INQUIRY, VPD 80h/83h, READ CAPACITY).
@@ -75,7 +101,12 @@ impl Disk {
 
     /// Runs one command through the core; answers once, after every retry and recovery.
     /// A final error status is `Ok` with that status (see [`CommandOutcome::into_result`]).
+    /// On a multipath device, block requests go through the multipath layer (a path error
+    /// fails over); a passthrough command goes to one path, as an SG_IO to a dm device.
     pub async fn execute(&self, command: Command) -> Result<CommandOutcome, IoError> {
+        if let Some(mpath) = self.mpath {
+            return self.engine.execute_mpath(mpath, command).await;
+        }
         self.engine.execute(self.device(), command).await
     }
 

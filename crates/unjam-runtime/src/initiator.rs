@@ -85,6 +85,9 @@ pub struct Initiator {
     engine: EngineHandle,
     targets: Vec<TargetInfo>,
     luns: Vec<LunInfo>,
+    /// The paths of a multipath device (`crate::multipath`).
+    pub(crate) paths: Vec<crate::multipath::PathLun>,
+    pub(crate) missing_paths: Vec<crate::multipath::MissingPath>,
 }
 
 impl Initiator {
@@ -123,7 +126,33 @@ impl Initiator {
             engine,
             targets: infos,
             luns: Vec::new(),
+            paths: Vec::new(),
+            missing_paths: Vec::new(),
         })
+    }
+
+    /// An initiator over an engine started for these sessions (in this order).
+    pub(crate) fn from_engine(
+        engine: EngineHandle,
+        sessions: &[(IscsiUrl, OperationalParams)],
+    ) -> Initiator {
+        Initiator {
+            engine,
+            targets: sessions
+                .iter()
+                .map(|(url, params)| TargetInfo {
+                    url: url.target_url(),
+                    params: params.clone(),
+                })
+                .collect(),
+            luns: Vec::new(),
+            paths: Vec::new(),
+            missing_paths: Vec::new(),
+        }
+    }
+
+    pub(crate) fn engine(&self) -> &EngineHandle {
+        &self.engine
     }
 
     /// Logs in to the URL's target and sets up its LUN.
@@ -259,7 +288,7 @@ async fn report_luns(
 }
 
 /// Login and session settings from the knobs (open-iscsi's names).
-fn client_config(config: &InitiatorConfig) -> ClientConfig {
+pub(crate) fn client_config(config: &InitiatorConfig) -> ClientConfig {
     let knobs = &config.knobs;
     let mut client = ClientConfig {
         initiator_name: config.initiator_name.clone(),

@@ -37,6 +37,7 @@ mod disk;
 mod engine;
 mod initiator;
 mod knobs;
+mod multipath;
 mod outcome;
 mod probe;
 
@@ -48,6 +49,11 @@ pub use initiator::{
     discover, Initiator, InitiatorConfig, InitiatorError, TargetInfo, DEFAULT_INITIATOR_NAME,
 };
 pub use knobs::{parse_duration, KnobError, Knobs, KNOB_NAMES};
+pub use multipath::{
+    identification_bound, portal_paths, set_multipath, DeviceView, Failback, MissingPath,
+    MpathId, MultipathConfig, NoPathRetry, PathGrouping, PathLun, PathView, Selector,
+    MAX_PATHS, MULTIPATH_KNOB_NAMES,
+};
 pub use outcome::{failure_host_byte, transport_outcome};
 pub use probe::{is_block_device, LunInfo, ProbeError};
 pub use unjam_iscsi::client::DiscoveredTarget;

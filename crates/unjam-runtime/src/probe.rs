@@ -57,6 +57,11 @@ pub struct LunInfo {
 }
 
 impl LunInfo {
+    /// The core device of this LUN (a multipath device's paths are named by it).
+    pub fn device_id(&self) -> DeviceId {
+        self.device
+    }
+
     /// What is known of a LUN set up without a probe.
     pub(crate) fn unprobed(device: DeviceId, target: usize, lun: u64, lun_field: u64) -> LunInfo {
         LunInfo {

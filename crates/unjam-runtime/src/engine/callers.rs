@@ -6,6 +6,7 @@
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
+use unjam_core::fast_hash::FastMap;
 use unjam_core::Completion;
 use unjam_iscsi::session::DataDirection;
 
@@ -84,6 +85,11 @@ impl Caller {
         let _ = self.reply.send(Ok(outcome));
     }
 
+    /// The data of the last attempt (the multipath layer's own commands).
+    pub fn into_data(self) -> Bytes {
+        self.data
+    }
+
     pub fn fail(self, error: IoError) {
         let _ = self.reply.send(Err(error));
     }
@@ -100,6 +106,9 @@ struct Slot {
 pub(crate) struct Callers {
     slots: Vec<Slot>,
     free: Vec<u32>,
+    /// The multipath layer's token of a request on a path → the caller it carries
+    /// (`engine::mpath`); empty without multipath devices.
+    aliases: FastMap<u64, u64>,
 }
 
 impl Callers {
@@ -107,6 +116,7 @@ impl Callers {
         Callers {
             slots: Vec::with_capacity(capacity),
             free: Vec::with_capacity(capacity),
+            aliases: FastMap::default(),
         }
     }
 
@@ -127,7 +137,22 @@ impl Callers {
         u64::from(slot.generation) << 32 | u64::from(index)
     }
 
+    /// Makes `alias` (a multipath layer token) name the caller of `token`.
+    pub fn alias(&mut self, alias: u64, token: u64) {
+        self.aliases.insert(alias, token);
+    }
+
+    /// Ends an alias; the caller's own token.
+    pub fn unalias(&mut self, alias: u64) -> Option<u64> {
+        self.aliases.remove(&alias)
+    }
+
     pub fn get_mut(&mut self, token: u64) -> Option<&mut Caller> {
+        let token = if unjam_multipath::is_multipath_token(token) {
+            *self.aliases.get(&token)?
+        } else {
+            token
+        };
         let slot = self.slots.get_mut((token & 0xffff_ffff) as usize)?;
         if u64::from(slot.generation) != token >> 32 {
             return None;
@@ -155,6 +180,7 @@ impl Callers {
             .collect();
         self.slots.clear();
         self.free.clear();
+        self.aliases.clear();
         callers
     }
 }

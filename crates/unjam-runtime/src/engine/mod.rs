@@ -18,6 +18,7 @@
 mod callers;
 mod clock;
 mod link;
+mod mpath;
 mod notes;
 mod observe;
 mod transport;
@@ -42,6 +43,7 @@ use callers::Caller;
 pub(crate) use callers::Reply;
 pub(crate) use clock::Clock;
 use link::{Link, LinkEvent};
+pub(crate) use mpath::PathIdentity;
 pub use notes::IscsiNote;
 pub(crate) use observe::Observer;
 pub use observe::Sink;
@@ -98,6 +100,21 @@ pub(crate) enum Message {
     },
     Logout {
         reply: oneshot::Sender<()>,
+    },
+    /// Group core devices into multipath devices (`engine::mpath`).
+    MpathStart {
+        paths: Vec<DeviceId>,
+        config: unjam_multipath::Config,
+        reply: mpath::StartReply,
+    },
+    MpathSubmit {
+        mpath: unjam_multipath::MpathId,
+        command: Command,
+        reply: Reply,
+    },
+    MpathView {
+        mpath: unjam_multipath::MpathId,
+        reply: oneshot::Sender<Option<unjam_multipath::DeviceView>>,
     },
 }
 
@@ -167,6 +184,50 @@ impl EngineHandle {
         self.ask(message, answer).await.unwrap_or_else(stopped)
     }
 
+    /// Groups `paths` into multipath devices; what identification found for each.
+    pub async fn mpath_start(
+        &self,
+        paths: Vec<DeviceId>,
+        config: unjam_multipath::Config,
+    ) -> Result<Vec<PathIdentity>, String> {
+        let (reply, answer) = oneshot::channel();
+        let message = Message::MpathStart {
+            paths,
+            config,
+            reply,
+        };
+        let stopped = || Err("the initiator has stopped".to_string());
+        self.ask(message, answer).await.unwrap_or_else(stopped)
+    }
+
+    /// Runs one command on a multipath device.
+    pub async fn execute_mpath(
+        &self,
+        mpath: unjam_multipath::MpathId,
+        command: Command,
+    ) -> Result<crate::command::CommandOutcome, IoError> {
+        let (reply, answer) = oneshot::channel();
+        let message = Message::MpathSubmit {
+            mpath,
+            command,
+            reply,
+        };
+        self.ask(message, answer)
+            .await
+            .unwrap_or(Err(IoError::Stopped))
+    }
+
+    /// A multipath device with its paths and counters.
+    pub async fn mpath_view(
+        &self,
+        mpath: unjam_multipath::MpathId,
+    ) -> Option<unjam_multipath::DeviceView> {
+        let (reply, answer) = oneshot::channel();
+        self.ask(Message::MpathView { mpath, reply }, answer)
+            .await
+            .flatten()
+    }
+
     /// Logs out of every session; returns when the engine has stopped.
     pub async fn logout(&self) {
         let (reply, answer) = oneshot::channel();
@@ -193,6 +254,8 @@ struct Engine {
     armed_for: tokio::time::Instant,
     closing: bool,
     logout_waiters: Vec<oneshot::Sender<()>>,
+    /// Multipath devices, once asked for.
+    mpath: Option<mpath::MpathSide>,
 }
 
 impl Engine {
@@ -240,6 +303,7 @@ impl Engine {
             armed_for: far,
             closing: false,
             logout_waiters: Vec::new(),
+            mpath: None,
         }
     }
 
@@ -326,6 +390,19 @@ impl Engine {
             Message::Logout { reply } => {
                 self.logout_waiters.push(reply);
                 self.start_closing(now);
+            }
+            Message::MpathStart {
+                paths,
+                config,
+                reply,
+            } => self.mpath_start(paths, config, reply, now),
+            Message::MpathSubmit {
+                mpath,
+                command,
+                reply,
+            } => self.mpath_submit(mpath, command, reply, now),
+            Message::MpathView { mpath, reply } => {
+                let _ = reply.send(self.mpath_view(mpath));
             }
         }
     }
@@ -418,10 +495,22 @@ impl Engine {
     /// Runs the core and the transport until nothing is due now, then hands out what came
     /// of it: completions to callers, trace records and notes to the observer.
     fn run_core(&mut self, now: Instant) {
-        let now = self.clock.to_core(now);
+        for _ in 0..mpath::MAX_ROUNDS {
+            self.run_core_once(now);
+            // Multipath devices: the layer answers what the core completed and may send
+            // more (another path, the checker); then the core runs again.
+            if !self.mpath_step(now) {
+                break;
+            }
+        }
+    }
+
+    fn run_core_once(&mut self, wall: Instant) {
+        let now = self.clock.to_core(wall);
         self.driver.advance_to(now);
         while let Some(output) = self.driver.poll_output() {
             match output {
+                Output::Completed(completion) if self.mpath_completed(&completion, wall) => {}
                 Output::Completed(completion) => {
                     let token = completion.token;
                     if let Some(caller) = self.driver.transport.callers.remove(token) {
@@ -458,6 +547,12 @@ impl Engine {
         let host = self.transport().links[link].host;
         let devices: Vec<DeviceId> = self.transport().devices_of(link).collect();
         let (hook, from, to): (_, &[DeviceState], _) = match event {
+            // A multipath path fails its I/O over at once (engine::mpath).
+            LinkEvent::Lost if self.mpath_fast_fail(link) => (
+                TimedOutHook::NotHandled,
+                &[DeviceState::Running, DeviceState::Block],
+                DeviceState::TransportOffline,
+            ),
             LinkEvent::Lost => (
                 TimedOutHook::ResetTimer,
                 &[DeviceState::Running],
@@ -520,6 +615,7 @@ impl Engine {
         let earliest = links
             .chain(core)
             .chain(transport.tmf_deadline())
+            .chain(self.mpath_deadline())
             .min()
             .map(tokio::time::Instant::from_std);
         earliest.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400))

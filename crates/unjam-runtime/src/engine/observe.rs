@@ -96,6 +96,43 @@ impl Observer {
         }
     }
 
+    /// An event of the multipath layer: a trace line (source `mpath`) and, for path
+    /// failures and reinstatements, device-mapper's kernel lines.
+    pub fn mpath(&mut self, event: &unjam_multipath::MpathEvent, device: Option<String>) {
+        if let Some(sink) = self.trace.as_mut() {
+            let mut line = json!({
+                "t_ns": event.at.as_nanos(),
+                "source": "mpath",
+                "device": device,
+            });
+            if let (Some(line), Ok(serde_json::Value::Object(fields))) =
+                (line.as_object_mut(), serde_json::to_value(&event.kind))
+            {
+                line.extend(fields);
+                if let Some(mpath) = event.mpath {
+                    line.insert("mpath".into(), json!(mpath.0));
+                }
+            }
+            if !write_line(sink, &line) {
+                self.trace = None;
+            }
+        }
+        let text = match (&event.kind, device) {
+            (unjam_multipath::EventKind::PathFailed { reason }, Some(device)) => {
+                format!("device-mapper: multipath: Failing path {device} ({reason}).")
+            }
+            (unjam_multipath::EventKind::PathReinstated, Some(device)) => {
+                format!("device-mapper: multipath: Reinstating path {device}.")
+            }
+            _ => return,
+        };
+        if let Some((_, sink)) = self.kernel.as_mut() {
+            if !write_kernel_lines(sink, event.at, &[text]) {
+                self.kernel = None;
+            }
+        }
+    }
+
     pub fn flush(&mut self) {
         if let Some(sink) = self.trace.as_mut() {
             let _ = sink.flush();
