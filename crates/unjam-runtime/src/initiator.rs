@@ -77,6 +77,10 @@ pub enum InitiatorError {
     Io(#[from] IoError),
     #[error("{0}")]
     Engine(String),
+    /// The URLs of a multipath device do not make one (different logical units, or one
+    /// without an identity).
+    #[error("{0}")]
+    Paths(String),
 }
 
 /// Logged-in sessions to targets, their LUNs, and the engine that runs them.

@@ -295,7 +295,7 @@ impl Initiator {
         let mut first: Option<(&engine::PathIdentity, String)> = None;
         for path in &found {
             let identity = path.identity.as_ref().map_err(|reason| {
-                InitiatorError::Engine(format!(
+                InitiatorError::Paths(format!(
                     "{}: the logical unit has no identity for multipath (VPD 83h designator or 80h serial): {reason}",
                     url_of(path.device)
                 ))
@@ -303,7 +303,7 @@ impl Initiator {
             match &first {
                 None => first = Some((path, identity.clone())),
                 Some((one, one_identity)) if one.mpath != path.mpath => {
-                    return Err(InitiatorError::Engine(format!(
+                    return Err(InitiatorError::Paths(format!(
                         "the URLs name different logical units: {} is {one_identity}, {} is {identity}",
                         url_of(one.device),
                         url_of(path.device)

@@ -48,6 +48,9 @@ enum Command {
     Raw(cmd::raw::RawArgs),
     /// SendTargets discovery on an iSCSI portal.
     Discover(cmd::discover::DiscoverArgs),
+    /// The multipath topology of one logical unit over several URLs or portals (like
+    /// multipath -ll).
+    Paths(cmd::paths::PathsArgs),
     Explain(cmd::explain::ExplainArgs),
     Bench(cmd::bench::BenchArgs),
     /// Run a scenario on the embedded fault-injecting target (virtual time by default).
@@ -97,6 +100,7 @@ fn main() -> std::process::ExitCode {
         Command::Rtpg(args) => cmd::rtpg::run(args),
         Command::Raw(args) => cmd::raw::run(args),
         Command::Discover(args) => cmd::discover::run(args),
+        Command::Paths(args) => cmd::paths::run(args),
         Command::Explain(args) => cmd::explain::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Run(args) => cmd::run::run(args),

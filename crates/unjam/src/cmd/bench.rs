@@ -23,8 +23,9 @@ const MAX_BENCH_COMMANDS: u64 = 1_000_000_000;
 pub struct BenchArgs {
     /// An iSCSI LUN (iscsi://[user[%password]@]host[:port]/target-iqn/lun): benchmark real
     /// I/O against it through the runtime instead of the mid-layer alone (see `bench_iscsi`).
-    #[arg(value_name = "URL")]
-    url: Option<String>,
+    /// Several URLs of one logical unit make one multipath device (docs/multipath.md).
+    #[arg(value_name = "URL", num_args = 0..)]
+    url: Vec<String>,
     #[command(flatten)]
     iscsi: super::bench_iscsi::IscsiBenchArgs,
     /// Which transport answers the commands.
@@ -64,8 +65,8 @@ pub struct BenchResult {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    if let Some(url) = args.url {
-        return super::bench_iscsi::run(url, args.qd, args.json, args.iscsi);
+    if !args.url.is_empty() {
+        return super::bench_iscsi::run(args.url, args.qd, args.json, args.iscsi);
     }
     if !(1..=MAX_BENCH_COMMANDS).contains(&args.commands) || args.qd == 0 || args.qd > 65_536 {
         anyhow::bail!(

@@ -9,6 +9,7 @@ pub mod explain;
 pub mod inquiry;
 mod inquiry_vpd;
 pub mod luns;
+pub mod paths;
 pub mod raw;
 pub mod read;
 pub mod readcap;

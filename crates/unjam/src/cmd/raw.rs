@@ -18,8 +18,9 @@ use super::device::{self, DeviceArgs, ExitClass, Failure, Printer};
 pub struct RawArgs {
     #[command(flatten)]
     device: DeviceArgs,
-    /// The CDB in hex, as separate bytes (`12 00 00 00 24 00`) or one string.
-    #[arg(value_name = "CDB", required = true, num_args = 1..)]
+    /// The CDB in hex, as separate bytes (`12 00 00 00 24 00`) or one string, after the
+    /// URL (or the URLs of one multipath device: every leading `iscsi://` word is a URL).
+    #[arg(skip)]
     cdb: Vec<String>,
     /// Bytes of data in to ask for.
     #[arg(long, short = 'r', value_name = "LEN", conflicts_with = "send")]
@@ -116,7 +117,25 @@ fn transfer(args: &RawArgs) -> Result<Transfer, Failure> {
     Ok(Transfer::Out(Bytes::from(data)))
 }
 
-async fn raw(args: RawArgs) -> anyhow::Result<ExitCode> {
+/// Splits the positional words: the leading `iscsi://` ones are URLs, the rest the CDB.
+fn split_urls_and_cdb(args: &mut RawArgs) -> Result<(), Failure> {
+    let words = std::mem::take(&mut args.device.urls);
+    let urls = words
+        .iter()
+        .take_while(|word| word.to_ascii_lowercase().starts_with("iscsi://"))
+        .count()
+        .max(1);
+    let (urls, cdb) = words.split_at(urls.min(words.len()));
+    if cdb.is_empty() {
+        return Err(syntax("no CDB: give its bytes after the URL".into()));
+    }
+    args.device.urls = urls.to_vec();
+    args.cdb = cdb.to_vec();
+    Ok(())
+}
+
+async fn raw(mut args: RawArgs) -> anyhow::Result<ExitCode> {
+    split_urls_and_cdb(&mut args)?;
     let cdb = parse_cdb(&args.cdb)?;
     let transfer = transfer(&args)?;
     let (initiator, disk) = args.device.open().await?;

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use serde_json::json;
 use unjam_iscsi::url::IscsiUrl;
-use unjam_runtime::{Disk, Initiator, IoError};
+use unjam_runtime::{Disk, IoError};
 
 use super::device::{self, DeviceArgs, ExitClass, Failure, Printer};
 use process::{Allocations, Usage};
@@ -84,6 +84,10 @@ pub struct IscsiBenchArgs {
     /// iSCSI mode: count failed I/Os and go on instead of ending the run.
     #[arg(long, requires = "url")]
     continue_on_error: bool,
+    /// iSCSI mode: use every portal SendTargets lists for the URL's target as a path of one
+    /// multipath device (implied by several URLs).
+    #[arg(long, requires = "url")]
+    multipath: bool,
     /// iSCSI mode: set an initiator knob (see `unjam inquiry --help`); repeatable.
     #[arg(long = "set", value_name = "KNOB=VALUE", requires = "url")]
     knobs: Vec<String>,
@@ -128,7 +132,7 @@ fn parse_ramp(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(
-    url: String,
+    url: Vec<String>,
     queue_depth: u32,
     json: bool,
     args: IscsiBenchArgs,
@@ -202,14 +206,15 @@ impl Shared {
 }
 
 async fn bench(
-    url: String,
+    urls: Vec<String>,
     queue_depth: u32,
     json: bool,
     args: IscsiBenchArgs,
 ) -> anyhow::Result<ExitCode> {
     check_settings(queue_depth, &args)?;
     let device_args = DeviceArgs {
-        url: url.clone(),
+        urls,
+        multipath: args.multipath,
         json,
         initiator_name: unjam_runtime::DEFAULT_INITIATOR_NAME.to_string(),
         timeout_s: None,
@@ -228,10 +233,9 @@ async fn bench(
     knobs.cmds_max = knobs.cmds_max.max(knobs.queue_depth);
     let config = device_args.config_with(knobs)?;
     let lun_url = device_args.lun_url()?;
-    let (initiator, disk) = Initiator::open(&lun_url, config)
-        .await
-        .map_err(|error| Failure::initiator(&error))?;
-    let result = measure(&lun_url, queue_depth, json, &args, disk).await;
+    let (initiator, disk) = device_args.open_with(config).await?;
+    let labels = crate::cmd::paths::labels(&initiator);
+    let result = measure(&lun_url, queue_depth, json, &args, disk, &labels).await;
     device::logout(initiator, result).await
 }
 
@@ -241,6 +245,7 @@ async fn measure(
     json: bool,
     args: &IscsiBenchArgs,
     disk: Disk,
+    labels: &crate::cmd::paths::Labels,
 ) -> anyhow::Result<ExitCode> {
     let capacity = disk
         .capacity()
@@ -311,6 +316,12 @@ async fn measure(
         Some(_) => Some(VerifySummary::default()),
         None => None,
     };
+    let mpaths = match shared.disk.mpath_view().await {
+        Some(view) => Some(serde_json::Value::Array(vec![
+            crate::cmd::paths::summary_json(&view, labels),
+        ])),
+        None => None,
+    };
     report(
         url,
         queue_depth,
@@ -321,6 +332,7 @@ async fn measure(
         usage,
         allocation_count,
         verify_summary,
+        mpaths,
     )
 }
 
@@ -346,6 +358,7 @@ fn report(
     usage: Usage,
     allocations: u64,
     verify: Option<VerifySummary>,
+    mpaths: Option<serde_json::Value>,
 ) -> anyhow::Result<ExitCode> {
     let setup = Setup {
         target: url.to_string(),
@@ -373,6 +386,7 @@ fn report(
         error: error
             .as_ref()
             .map(|(class, message)| (class.code(), message.clone())),
+        mpaths,
     };
     let mut out = Printer::default();
     if json {

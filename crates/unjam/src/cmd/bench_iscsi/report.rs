@@ -46,6 +46,9 @@ pub struct Report<'a> {
     pub verify: Option<VerifySummary>,
     /// The exit status and message of the error that ended the run, if one did.
     pub error: Option<(u8, String)>,
+    /// The multipath device's summary (the simulator's `mpaths` shape), when the run
+    /// drove one.
+    pub mpaths: Option<Value>,
 }
 
 fn per_second(count: u64, elapsed: Duration) -> f64 {
@@ -113,7 +116,9 @@ impl Report<'_> {
                 "errors": self.recorder.read.errors + self.recorder.write.errors,
                 "verify": self.verify.map(|v| json!({ "checked": v.checked, "mismatches": v.mismatches })),
                 "error": self.error.as_ref().map(|(_, message)| message.clone()),
+                "max_stall_ms": self.recorder.max_stall.as_secs_f64() * 1000.0,
             },
+            "mpaths": self.mpaths.clone().unwrap_or_else(|| json!([])),
         })
     }
 
@@ -158,6 +163,9 @@ impl Report<'_> {
                 "  verify       : {} I/O units read back, {} mismatches",
                 verify.checked, verify.mismatches
             ))?;
+        }
+        for mpath in self.mpaths.iter().filter_map(Value::as_array).flatten() {
+            out.line(format!("  mpath        : {}", crate::cmd::paths::summary_line(mpath)))?;
         }
         if let Some((code, message)) = &self.error {
             out.line(format!("  error        : {message} (exit status {code})"))?;

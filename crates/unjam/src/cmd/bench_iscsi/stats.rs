@@ -52,6 +52,11 @@ pub struct Recorder {
     pub read: Direction,
     pub write: Direction,
     pub counting: bool,
+    /// When the last I/O completed good (counted time only).
+    last_done: Option<std::time::Instant>,
+    /// The longest time without a good completion while counting (a path loss and the
+    /// failover that follows show here).
+    pub max_stall: std::time::Duration,
 }
 
 impl Recorder {
@@ -60,6 +65,8 @@ impl Recorder {
             read: Direction::new()?,
             write: Direction::new()?,
             counting: false,
+            last_done: None,
+            max_stall: std::time::Duration::ZERO,
         })
     }
 
@@ -78,6 +85,11 @@ impl Recorder {
         direction.total_ios += 1;
         direction.total_bytes += bytes;
         if counting {
+            let now = std::time::Instant::now();
+            if let Some(last) = self.last_done.replace(now) {
+                self.max_stall = self.max_stall.max(now.saturating_duration_since(last));
+            }
+            let direction = self.direction(read);
             direction.ios += 1;
             direction.bytes += bytes;
             direction

@@ -11,7 +11,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use unjam_iscsi::url::{process_environment, IscsiUrl, ParsedUrl};
-use unjam_runtime::{Disk, Initiator, InitiatorConfig, Knobs, Sink, DEFAULT_INITIATOR_NAME};
+use unjam_runtime::{
+    portal_paths, set_multipath, Disk, Initiator, InitiatorConfig, Knobs, MultipathConfig, Sink,
+    DEFAULT_INITIATOR_NAME,
+};
 
 use super::exit::{ExitClass, Failure};
 
@@ -25,8 +28,14 @@ pub struct DeviceArgs {
     /// iscsi://[user[%password]@]host[:port]/target-iqn/lun[?header_digest=crc32c|none&...];
     /// CHAP credentials may come from LIBISCSI_CHAP_USERNAME / _PASSWORD /
     /// _TARGET_USERNAME / _TARGET_PASSWORD instead
-    #[arg(value_name = "URL")]
-    pub url: String,
+    /// Several URLs of one logical unit (repeat the URL; verified by VPD 83h) make one
+    /// multipath device: I/O fails over between the paths (docs/multipath.md).
+    #[arg(value_name = "URL", required = true, num_args = 1..)]
+    pub urls: Vec<String>,
+    /// Use every portal SendTargets lists for the URL's target as a path of one multipath
+    /// device (implied by several URLs).
+    #[arg(long)]
+    pub multipath: bool,
     /// Print one JSON object instead of text (errors too).
     #[arg(long)]
     pub json: bool,
@@ -62,21 +71,56 @@ pub fn verbosity() -> u8 {
 }
 
 impl DeviceArgs {
-    fn syntax(&self, error: impl std::fmt::Display) -> Failure {
-        Failure::new(
-            ExitClass::Syntax,
-            format!("bad URL {:?}: {error}", self.url),
-        )
+    fn syntax(url: &str, error: impl std::fmt::Display) -> Failure {
+        Failure::new(ExitClass::Syntax, format!("bad URL {url:?}: {error}"))
     }
 
-    /// The URL, which must name a LUN.
+    /// The first URL (a command's only one, unless it names a multipath device).
+    pub fn url(&self) -> &str {
+        self.urls.first().map_or("", String::as_str)
+    }
+
+    /// The (first) URL, which must name a LUN.
     pub fn lun_url(&self) -> Result<IscsiUrl, Failure> {
-        IscsiUrl::parse_with_env(&self.url, &process_environment()).map_err(|e| self.syntax(e))
+        let url = self.url();
+        IscsiUrl::parse_with_env(url, &process_environment()).map_err(|e| Self::syntax(url, e))
     }
 
-    /// The URL with or without a target or LUN.
+    /// Every URL, each of which must name a LUN.
+    pub fn lun_urls(&self) -> Result<Vec<IscsiUrl>, Failure> {
+        if self.urls.len() > unjam_runtime::MAX_PATHS {
+            let text = format!("at most {} URLs of one device", unjam_runtime::MAX_PATHS);
+            return Err(Failure::new(ExitClass::Syntax, text));
+        }
+        self.urls
+            .iter()
+            .map(|url| {
+                IscsiUrl::parse_with_env(url, &process_environment())
+                    .map_err(|e| Self::syntax(url, e))
+            })
+            .collect()
+    }
+
+    /// The (first) URL with or without a target or LUN.
     pub fn any_url(&self) -> Result<ParsedUrl, Failure> {
-        ParsedUrl::parse_with_env(&self.url, &process_environment()).map_err(|e| self.syntax(e))
+        let url = self.url();
+        ParsedUrl::parse_with_env(url, &process_environment()).map_err(|e| Self::syntax(url, e))
+    }
+
+    /// Whether the command drives a multipath device.
+    pub fn is_multipath(&self) -> bool {
+        self.multipath || self.urls.len() > 1
+    }
+
+    /// The multipath settings: multipath.conf's defaults, then every `--set` of a
+    /// multipath name (`no_path_retry=2`, `path_grouping_policy=multibus`, ...).
+    pub fn multipath_config(&self) -> Result<MultipathConfig, Failure> {
+        let mut config = MultipathConfig::default();
+        for setting in &self.knobs {
+            set_multipath(&mut config, setting)
+                .map_err(|error| Failure::new(ExitClass::Syntax, format!("--set: {error}")))?;
+        }
+        Ok(config)
     }
 
     /// The knobs: open-iscsi's defaults, a short logout wait for one-shot commands,
@@ -91,7 +135,11 @@ impl DeviceArgs {
             knobs.command_timeout = timeout;
             knobs.login_timeout = timeout;
         }
+        let mut multipath = MultipathConfig::default();
         for setting in &self.knobs {
+            if set_multipath(&mut multipath, setting).unwrap_or(true) {
+                continue;
+            }
             knobs
                 .set(setting)
                 .map_err(|error| Failure::new(ExitClass::Syntax, format!("--set: {error}")))?;
@@ -132,11 +180,27 @@ impl DeviceArgs {
         })
     }
 
-    /// Logs in to the URL's target and sets up its LUN (probed through the core).
+    /// Logs in to the URL's target and sets up its LUN (probed through the core); several
+    /// URLs (or `--multipath`) make one multipath device of them.
     pub async fn open(&self) -> Result<(Initiator, Disk), Failure> {
-        let url = self.lun_url()?;
         let config = self.initiator_config()?;
-        Initiator::open(&url, config)
+        self.open_with(config).await
+    }
+
+    /// [`DeviceArgs::open`] with a configuration built by the caller.
+    pub async fn open_with(&self, config: InitiatorConfig) -> Result<(Initiator, Disk), Failure> {
+        if !self.is_multipath() {
+            let url = self.lun_url()?;
+            return Initiator::open(&url, config)
+                .await
+                .map_err(|error| Failure::initiator(&error));
+        }
+        let multipath = self.multipath_config()?;
+        let mut urls = self.lun_urls()?;
+        if self.multipath && urls.len() == 1 {
+            urls = portal_paths(&urls[0], &config).await;
+        }
+        Initiator::open_paths(&urls, config, multipath)
             .await
             .map_err(|error| Failure::initiator(&error))
     }

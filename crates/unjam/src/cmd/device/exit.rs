@@ -247,7 +247,9 @@ impl Failure {
 
     pub fn initiator(error: &InitiatorError) -> Failure {
         match error {
-            InitiatorError::Login { .. } | InitiatorError::Probe(ProbeError::NoSuchLun(_)) => {
+            InitiatorError::Login { .. }
+            | InitiatorError::Paths(_)
+            | InitiatorError::Probe(ProbeError::NoSuchLun(_)) => {
                 Failure::new(ExitClass::CannotOpen, error.to_string())
             }
             InitiatorError::Probe(ProbeError::Inquiry(io)) | InitiatorError::Io(io) => {
