@@ -225,10 +225,17 @@ async fn show(
     };
     let policy = selector_name(config.selector);
     let grouped = groups(&view);
+    // Before the first I/O the layer has chosen no group: the best usable one is next.
+    let current = view.current_group.or_else(|| {
+        grouped
+            .iter()
+            .find(|(_, members)| members.iter().any(|p| dm_state(p) != "failed"))
+            .and_then(|(group, _)| *group)
+    });
     let status = |group: Option<u32>, members: &[&PathView]| {
         if members.iter().all(|p| dm_state(p) == "failed") {
             "disabled"
-        } else if group.is_some() && group == view.current_group {
+        } else if group.is_some() && group == current {
             "active"
         } else {
             "enabled"
