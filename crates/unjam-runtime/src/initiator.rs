@@ -146,7 +146,7 @@ impl Initiator {
                 .iter()
                 .map(|(url, params)| TargetInfo {
                     url: url.target_url(),
-                    params: params.clone(),
+                    params: *params,
                 })
                 .collect(),
             luns: Vec::new(),

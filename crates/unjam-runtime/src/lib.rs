@@ -50,9 +50,9 @@ pub use initiator::{
 };
 pub use knobs::{parse_duration, KnobError, Knobs, KNOB_NAMES};
 pub use multipath::{
-    identification_bound, portal_paths, set_multipath, DeviceView, Failback, MissingPath,
-    MpathId, MultipathConfig, NoPathRetry, PathGrouping, PathLun, PathView, Selector,
-    MAX_PATHS, MULTIPATH_KNOB_NAMES,
+    identification_bound, portal_paths, set_multipath, DeviceView, Failback, MissingPath, MpathId,
+    MultipathConfig, NoPathRetry, PathGrouping, PathLun, PathView, Selector, MAX_PATHS,
+    MULTIPATH_KNOB_NAMES,
 };
 pub use outcome::{failure_host_byte, transport_outcome};
 pub use probe::{is_block_device, LunInfo, ProbeError};

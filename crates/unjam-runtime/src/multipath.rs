@@ -16,8 +16,8 @@ use std::time::Duration;
 use unjam_iscsi::client::{open_session, random_isid};
 use unjam_iscsi::url::{IscsiUrl, PortalUrl};
 pub use unjam_multipath::{
-    Config as MultipathConfig, DeviceView, Failback, MpathId, NoPathRetry, PathGrouping,
-    PathView, Selector,
+    Config as MultipathConfig, DeviceView, Failback, MpathId, NoPathRetry, PathGrouping, PathView,
+    Selector,
 };
 
 use crate::disk::Disk;
@@ -224,7 +224,7 @@ impl Initiator {
             let isid = random_isid();
             match open_session(&target, &client, isid).await {
                 Ok((connection, outcome)) => {
-                    logged_in.push((url.clone(), outcome.params.clone()));
+                    logged_in.push((url.clone(), outcome.params));
                     sessions.push(LoggedIn {
                         target,
                         config: client.clone(),
@@ -272,9 +272,11 @@ impl Initiator {
         let mut paths = Vec::with_capacity(urls.len());
         for (index, (url, _)) in urls.iter().enumerate() {
             self.add_lun(index, url.lun).await?;
-            let lun = self.luns().last().cloned().ok_or_else(|| {
-                InitiatorError::Engine("the probe kept no LUN".to_string())
-            })?;
+            let lun = self
+                .luns()
+                .last()
+                .cloned()
+                .ok_or_else(|| InitiatorError::Engine("the probe kept no LUN".to_string()))?;
             paths.push(PathLun {
                 url: url.clone(),
                 lun,
@@ -363,7 +365,10 @@ mod tests {
     #[test]
     fn multipath_settings_by_name() {
         let mut config = MultipathConfig::default();
-        assert_eq!(set_multipath(&mut config, "replacement_timeout=5"), Ok(false));
+        assert_eq!(
+            set_multipath(&mut config, "replacement_timeout=5"),
+            Ok(false)
+        );
         assert_eq!(
             set_multipath(&mut config, "path_grouping_policy=multibus"),
             Ok(true)
@@ -375,7 +380,10 @@ mod tests {
         );
         assert_eq!(set_multipath(&mut config, "no_path_retry=2"), Ok(true));
         assert_eq!(config.no_path_retry, NoPathRetry::Intervals(2));
-        assert_eq!(set_multipath(&mut config, "polling_interval=500ms"), Ok(true));
+        assert_eq!(
+            set_multipath(&mut config, "polling_interval=500ms"),
+            Ok(true)
+        );
         assert_eq!(config.polling_interval, Duration::from_millis(500));
         assert!(set_multipath(&mut config, "failback=sometimes").is_err());
         assert!(set_multipath(&mut config, "polling_interval=0").is_err());

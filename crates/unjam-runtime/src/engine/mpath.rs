@@ -305,15 +305,17 @@ impl Engine {
         };
         for watch in &mut side.watches {
             let state = mid.device_state(watch.device);
-            let host = mid.device_host(watch.device).and_then(|h| mid.host_state(h));
+            let host = mid
+                .device_host(watch.device)
+                .and_then(|h| mid.host_state(h));
             let in_eh = matches!(
                 host,
                 Some(HostState::Recovery | HostState::CancelRecovery | HostState::DelRecovery)
             );
-            let held = in_eh || matches!(state, Some(DeviceState::Block | DeviceState::CreatedBlock));
-            let gone = state.filter(|s| {
-                matches!(s, DeviceState::TransportOffline | DeviceState::Offline)
-            });
+            let held =
+                in_eh || matches!(state, Some(DeviceState::Block | DeviceState::CreatedBlock));
+            let gone =
+                state.filter(|s| matches!(s, DeviceState::TransportOffline | DeviceState::Offline));
             if gone != watch.gone {
                 watch.gone = gone;
                 let event = match gone {

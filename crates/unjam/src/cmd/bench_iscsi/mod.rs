@@ -316,12 +316,10 @@ async fn measure(
         Some(_) => Some(VerifySummary::default()),
         None => None,
     };
-    let mpaths = match shared.disk.mpath_view().await {
-        Some(view) => Some(serde_json::Value::Array(vec![
-            crate::cmd::paths::summary_json(&view, labels),
-        ])),
-        None => None,
-    };
+    let mpaths =
+        shared.disk.mpath_view().await.map(|view| {
+            serde_json::Value::Array(vec![crate::cmd::paths::summary_json(&view, labels)])
+        });
     report(
         url,
         queue_depth,

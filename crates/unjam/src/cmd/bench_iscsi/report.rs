@@ -165,7 +165,10 @@ impl Report<'_> {
             ))?;
         }
         for mpath in self.mpaths.iter().filter_map(Value::as_array).flatten() {
-            out.line(format!("  mpath        : {}", crate::cmd::paths::summary_line(mpath)))?;
+            out.line(format!(
+                "  mpath        : {}",
+                crate::cmd::paths::summary_line(mpath)
+            ))?;
         }
         if let Some((code, message)) = &self.error {
             out.line(format!("  error        : {message} (exit status {code})"))?;
