@@ -179,10 +179,13 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) -> 
         prio_class: 2,
     };
     let write = plan.access == MediaAccess::Write;
-    let mut data = runner
-        .driver
-        .transport
-        .buffer(if write { bytes } else { 0 });
+    // A read stages no memory: its data arrives with the completion (a queued read that
+    // held a pooled buffer would cost a buffer per queued request, 8 KiB per 16-deep LUN).
+    let mut data = if write {
+        runner.driver.transport.buffer(bytes)
+    } else {
+        Vec::new()
+    };
     if write {
         if let Some(ledger) = runner.ledgers.get(lun.unit).and_then(Option::as_ref) {
             fill_pattern(

@@ -183,8 +183,7 @@ fn send(
             Some((caller, write))
         }
         None => {
-            let data = runner.driver.transport.buffer(0);
-            runner.driver.transport.stage(token, false, data);
+            runner.driver.transport.stage(token, false, Vec::new());
             None
         }
     };

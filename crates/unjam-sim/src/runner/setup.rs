@@ -26,11 +26,11 @@ pub(super) fn build(scenario: &Scenario) -> Result<Halves, RunError> {
         .map_err(|(field, message)| RunError::Scenario(format!("`{field}`: {message}")))?;
     let config = target_config(scenario).map_err(|e| RunError::Scenario(e.to_string()))?;
     let target = SimTarget::new(&config).map_err(|e| RunError::Scenario(e.to_string()))?;
-    // A quarter of the commands the LUNs may hold: the slab grows to what is used (by
-    // doubling, so to the exact power of two), and the action queue, sized 4 × this, only
-    // ever holds what one instant produces.
-    let capacity = (luns.len() * scenario.command.queue_depth as usize / 4).clamp(1024, 1 << 20);
-    let mut mid = MidLayer::with_capacity(capacity);
+    // The slab grows to what is used (by doubling, so to the exact power of two). The
+    // action queue, sized 4 × this, only ever holds what one instant produces, but as a
+    // ring it touches all of its capacity: sized by the LUN count it would keep 2.7 KB per
+    // LUN resident at 4096 LUNs.
+    let mut mid = MidLayer::with_capacity(1024);
     let mut hosts = Vec::with_capacity(scenario.hosts.len());
     for (index, host) in scenario.hosts.iter().enumerate() {
         let mut config = HostConfig::new(index as u32, host.personality.to_core());
