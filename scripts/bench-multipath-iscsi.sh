@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Multipath over iSCSI on the wall clock (issue 12, item 5). `unjam target
+# examples/target-multipath.toml` serves one logical unit through two portals (portal 0:
+# active/optimized, the path I/O runs on; portal 1: active/non-optimized). `unjam bench`
+# drives both URLs as one multipath device with a verified 4 KiB random-write load at
+# queue depth 8; half a second into the measured time portal 0 is lost:
+#
+#   none    no fault: the baseline stall of the load on this machine
+#   reset   `portal_down`: its listener closes and its connections are reset
+#           (goal: I/O resumes on the other path within 100 ms)
+#   silent  `blackhole`: it stops answering, TCP stays up; the NOP-Out ping finds it
+#           (noop_out_interval=1 s, noop_out_timeout=1 s: goal within 2 s)
+#
+# Per run: the longest time without a good completion (bench's `max_stall_ms`: from the
+# path loss to I/O resuming on the other path), the errors returned to the caller, the
+# verify pass (every acknowledged write read back) and the requests failed over. Then
+# throughput: 4 KiB random reads at queue depth 32 over two portals in one path group
+# (`path_grouping_policy=multibus`) against one portal alone, alternating.
+#
+#   scripts/bench-multipath-iscsi.sh [ROUNDS] [SECONDS]     (defaults: 3 5)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=${1:-3}
+seconds=${2:-5}
+work=$(mktemp -d)
+target_pid=""
+bench_pid=""
+cleanup() {
+    [ -n "$bench_pid" ] && kill "$bench_pid" 2>/dev/null || true
+    [ -n "$target_pid" ] && kill "$target_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+cargo build --release --locked -p unjam >&2
+unjam=target/release/unjam
+ctl="$work/control.sock"
+$unjam target examples/target-multipath.toml --portal 127.0.0.1:0 --portal 127.0.0.1:0 \
+    --control "$ctl" >"$work/urls" 2>"$work/target.log" &
+target_pid=$!
+for _ in $(seq 1 200); do [ "$(wc -l <"$work/urls")" -ge 2 ] && break; sleep 0.05; done
+mapfile -t urls <"$work/urls"
+[ "${#urls[@]}" -ge 2 ] || { echo "unjam target did not start" >&2; exit 1; }
+
+# One failover run: MODE is none, reset or silent.
+failover() {
+    local mode=$1 out="$work/bench-$1.json" knobs=()
+    [ "$mode" = silent ] && knobs=(--set noop_out_interval=1 --set noop_out_timeout=1)
+    $unjam bench "${urls[0]}" "${urls[1]}" --rw randwrite --verify --qd 8 \
+        --time "${seconds}s" --log-interval 100ms --continue-on-error --output-format json \
+        "${knobs[@]}" >"$out" 2>"$work/bench.err" &
+    bench_pid=$!
+    # I/O flows once the first time-series line is out; lose the path half a second later.
+    for _ in $(seq 1 600); do grep -q '"t_ms"' "$out" 2>/dev/null && break; sleep 0.05; done
+    sleep 0.5
+    case $mode in
+        reset) $unjam target-ctl "$ctl" fault add kind=portal_down portal=0 >/dev/null ;;
+        silent) $unjam target-ctl "$ctl" fault add kind=blackhole portal=0 >/dev/null ;;
+    esac
+    wait "$bench_pid" || true
+    bench_pid=""
+    $unjam target-ctl "$ctl" fault clear all >/dev/null
+    python3 - "$mode" "$out" <<'PY'
+import json, sys
+mode, path = sys.argv[1], sys.argv[2]
+text = "\n".join(l for l in open(path) if '"t_ms"' not in l)
+try:
+    r = json.loads(text)
+except ValueError:
+    print(f"| {mode} | bench failed: {text[:200]!r} | | | | |")
+    sys.exit(0)
+u, m = r["unjam"], r["mpaths"][0]
+job = r["jobs"][0]
+iops = job["read"]["iops"] + job["write"]["iops"]
+v = u.get("verify") or {}
+print(f"| {mode} | {u['max_stall_ms']:.1f} | {u['errors']} | "
+      f"{v.get('checked', 0)} / {v.get('mismatches', 0)} | {m['failovers']} | {iops:.0f} |")
+PY
+    sleep 1 # the portal is back; let the old connections go before the next run
+}
+
+# One throughput run: two URLs as multibus, or one URL.
+throughput() {
+    local name=$1 out="$work/tp.json"
+    shift
+    $unjam bench "$@" --rw randread --qd 32 --time "${seconds}s" --output-format json \
+        >"$out" 2>"$work/bench.err" || true
+    python3 - "$name" "$out" <<'PY'
+import json, sys
+name, path = sys.argv[1], sys.argv[2]
+try:
+    r = json.load(open(path))
+except ValueError:
+    print(f"| {name} | bench failed | |")
+    sys.exit(0)
+job = r["jobs"][0]
+print(f"| {name} | {job['read']['iops']:.0f} | {r['unjam']['cpu_us_per_io']:.1f} |")
+PY
+}
+
+echo "| path loss | max stall (ms) | errors returned | verified / mismatches | failovers | IOPS |"
+echo "|---|---|---|---|---|---|"
+for _ in $(seq 1 "$rounds"); do
+    for mode in none reset silent; do failover "$mode"; done
+done
+echo
+echo "| paths (4 KiB random reads, qd 32) | IOPS | initiator CPU per I/O (us) |"
+echo "|---|---|---|"
+for round in $(seq 1 "$rounds"); do
+    two=(two portals, multibus)
+    if [ $((round % 2)) -eq 1 ]; then
+        throughput "${two[*]}" "${urls[0]}" "${urls[1]}" --set path_grouping_policy=multibus
+        throughput "one portal" "${urls[0]}"
+    else
+        throughput "one portal" "${urls[0]}"
+        throughput "${two[*]}" "${urls[0]}" "${urls[1]}" --set path_grouping_policy=multibus
+    fi
+done
+echo
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
