@@ -404,6 +404,31 @@ fn a_path_that_dies_silently_is_failed_by_the_nop_out_ping_and_returns_no_error(
     );
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn a_stopped_tgtd_is_failed_by_the_nop_out_ping_and_returns_no_error() {
+    let paths = TgtdPaths::start(2, TgtdOptions::default()).await;
+    let urls = paths.urls(1);
+    let mut args: Vec<&str> = urls.iter().map(String::as_str).collect();
+    args.extend(VERIFIED_WRITES);
+    args.extend([
+        "--set",
+        "noop_out_interval=1",
+        "--set",
+        "noop_out_timeout=1",
+    ]);
+    let time = args
+        .iter()
+        .position(|arg| *arg == "--time")
+        .map_or(0, |at| at + 1);
+    args[time] = "5s";
+    let bench = Bench::start(&args);
+    // SIGSTOP: the kernel keeps both TCP connections up, nothing answers on path 0.
+    paths.paths[0].pause();
+    let (exit, report) = bench.finish();
+    paths.paths[0].resume();
+    assert_ridden_out(&report, exit);
+}
+
 /// `examples/target-multipath.toml` with reads of LBAs 1000..=1999 failing with MEDIUM
 /// ERROR on every path (seed 003's second fault), on 8 MiB so that random reads hit them.
 fn seed003_target(dir: &std::path::Path) -> UnjamTarget {
