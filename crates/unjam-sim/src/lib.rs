@@ -28,6 +28,7 @@ pub mod runner;
 pub mod scenario;
 pub mod sense_data;
 pub mod target;
+pub mod token_map;
 pub mod transport;
 pub mod virtio;
 pub mod workload;

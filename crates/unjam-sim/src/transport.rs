@@ -21,9 +21,9 @@ use unjam_scsi::disposition::QueueReason;
 use unjam_scsi::{HostByte, MlStatus, ScsiResult};
 
 use crate::address::LunAddress;
-use crate::fast_hash::FastMap;
 use crate::fault::{QueueRejection, ResetScope};
 use crate::target::{Completion, Queued, SimTarget, TargetEvent};
+use crate::token_map::TokenMap;
 
 /// Parameter data length of the error handler's REQUEST SENSE.
 const REQUEST_SENSE_LENGTH: u32 = 96;
@@ -97,7 +97,7 @@ pub struct SimTransport {
     /// The address of every core device (devices are added in path order).
     addresses: Vec<LunAddress>,
     slots: Vec<SlotUse>,
-    buffers: FastMap<u64, Buffer>,
+    buffers: TokenMap<Buffer>,
     /// Answers due now that the target does not schedule itself (refusals, poll ends).
     answers: VecDeque<TransportEvent>,
     notes: VecDeque<SimNote>,
@@ -113,7 +113,7 @@ impl SimTransport {
             target,
             addresses,
             slots: Vec::new(),
-            buffers: FastMap::default(),
+            buffers: TokenMap::default(),
             answers: VecDeque::new(),
             notes: VecDeque::new(),
             note_completions: false,

@@ -22,8 +22,6 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::Write;
 
-use crate::fast_hash::FastMap;
-
 use thiserror::Error;
 use unjam_core::harness::{liveness_bound, Driver, DriverOptions};
 use unjam_core::log::KernelLog;
@@ -141,7 +139,7 @@ pub struct Runner {
     wakeups: BinaryHeap<Reverse<(u64, usize)>>,
     wake_scheduled: Vec<bool>,
     ledgers: Vec<Option<WriteLedger>>,
-    ios: FastMap<u64, Io>,
+    ios: crate::token_map::TokenMap<Io>,
     next_token: u64,
     recorder: Recorder,
     host_recovering: Vec<bool>,
@@ -236,7 +234,7 @@ impl Runner {
             wakeups: BinaryHeap::new(),
             wake_scheduled: Vec::new(),
             ledgers: Vec::new(),
-            ios: FastMap::default(),
+            ios: crate::token_map::TokenMap::default(),
             next_token: 1,
             recorder: Recorder::new(ids, bucket_us),
             host_recovering: vec![false; host_count],
