@@ -12,9 +12,14 @@
 //!   steps exhausted ─► flush done (retry | finish) ─► host RUNNING ─► run queues
 //! ```
 //!
-//! This module is the handler's vocabulary as plain data: the ladders, the jobs a step
-//! plans, a run's work and done queues, a scoped handler's queue. It imports only `ids`;
-//! `midlayer/recovery/` walks the ladder on the mid-layer (no import circle).
+//! This module is the handler's vocabulary as plain data (the ladders, the jobs a step
+//! plans, a run's work and done queues, a scoped handler's queue) and, in `ladder.rs`, the
+//! handler itself as a sans-I/O component: a run is fed events (a job's answer, the settle
+//! timer, the host quiesced) and returns typed decisions ([`EhDecision`]: send this EH
+//! command, send that reset, the devices a reset reached, these commands are ready or
+//! offline, the run is over) that `midlayer/recovery/apply.rs` applies to the mid-layer in
+//! one place. It reads the mid-layer only through the [`EhView`] trait and imports only
+//! `ids` (no import circle), so its unit tests drive it alone (`ladder_tests.rs`).
 //!
 //! Scopes (spec §4, issue 5): a device recovers in its configured scopes, smallest first
 //! (`midlayer/recovery/scope.rs`): a LUN or target scope blocks only its own devices and runs the §6.4 ladder
@@ -22,12 +27,17 @@
 //! host scope, which is the kernel's host-wide handler above. EH commands never take the
 //! normal completion path and have their own timeout (`eh_timeout`).
 
+mod ladder;
+#[cfg(test)]
+mod ladder_tests;
+
 use std::collections::VecDeque;
 
 use crate::ids::{DeviceId, HostId};
 use crate::ids::{ResetKind, Tag, TmfOp};
 
 pub use crate::ids::EhScope;
+pub(crate) use ladder::{escalation_step, EhDecision, EhNext, EhView, ESCALATION};
 
 /// One rung of the ladder.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -123,6 +133,15 @@ pub(crate) enum EhJob {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum EhWait {
     Nothing,
+    /// A send decision was returned; the mid-layer reports its tag or op
+    /// (`command_sent`, `reset_sent`).
+    Unsent {
+        job: EhJob,
+    },
+    /// A `Redecide` decision was returned; the mid-layer answers `sense_decided`.
+    Redecide {
+        slot: u32,
+    },
     Command {
         tag: Tag,
         job: EhJob,
@@ -150,9 +169,32 @@ pub(crate) struct EhRun {
     pub next_step: usize,
     pub jobs: VecDeque<EhJob>,
     pub waiting: EhWait,
+    /// Decisions returned by the next calls of `next`, in order.
+    pub out: VecDeque<EhDecision>,
 }
 
 impl EhRun {
+    pub(crate) fn new(
+        scope: EhScope,
+        host: HostId,
+        epoch: u32,
+        work: Vec<u32>,
+        steps: &'static [EhStep],
+    ) -> EhRun {
+        EhRun {
+            scope,
+            host,
+            epoch,
+            work,
+            done: Vec::new(),
+            steps,
+            next_step: 0,
+            jobs: VecDeque::new(),
+            waiting: EhWait::Nothing,
+            out: VecDeque::new(),
+        }
+    }
+
     pub(crate) fn host(&self) -> HostId {
         self.host
     }

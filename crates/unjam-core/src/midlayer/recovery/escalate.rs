@@ -9,22 +9,13 @@ use unjam_scsi::{Disposition, HostByte};
 
 use crate::action::Action;
 use crate::command::CommandKind;
-use crate::eh::{scope_level, EhWait};
+use crate::eh::{escalation_step, scope_level, EhWait, ESCALATION};
 use crate::ids::{ResetKind, Tag, TmfResult};
 use crate::lifecycle::State;
 use crate::midlayer::{MidLayer, TmfPurpose};
 use crate::request::TransportOutcome;
 use crate::time::Instant;
 use crate::trace::TraceEvent;
-
-/// The escalation: abort (`None`), then resets from the smallest domain up.
-const ESCALATION: [Option<ResetKind>; 5] = [
-    None,
-    Some(ResetKind::Lun),
-    Some(ResetKind::Target),
-    Some(ResetKind::Bus),
-    Some(ResetKind::Host),
-];
 
 impl MidLayer {
     /// The EH command's `eh_timeout` passed: start the escalation.
@@ -55,26 +46,23 @@ impl MidLayer {
             .iter()
             .find(|run| matches!(run.waiting, EhWait::Command { tag: t, .. } if t == tag))
             .map_or(2, |run| scope_level(run.scope));
-        for (index, step) in ESCALATION.iter().enumerate().skip(stage as usize) {
-            let (allowed, level) = match step {
-                None => (capabilities.abort, 0),
-                Some(ResetKind::Lun) => (capabilities.lun_reset, 0),
-                Some(ResetKind::Target) => (capabilities.target_reset, 1),
-                Some(ResetKind::Bus) => (capabilities.bus_reset, 2),
-                Some(ResetKind::Host) => (capabilities.host_reset, 2),
-            };
-            if !allowed || level > scope_level {
-                continue;
-            }
+        let allowed = |step: Option<ResetKind>| match step {
+            None => capabilities.abort,
+            Some(ResetKind::Lun) => capabilities.lun_reset,
+            Some(ResetKind::Target) => capabilities.target_reset,
+            Some(ResetKind::Bus) => capabilities.bus_reset,
+            Some(ResetKind::Host) => capabilities.host_reset,
+        };
+        if let Some((index, step)) = escalation_step(stage, scope_level, allowed) {
             let purpose = TmfPurpose::EhCommandAbort {
                 slot: tag.slot,
                 generation: tag.generation,
-                stage: index as u8,
+                stage: index,
             };
             let op = self.new_tmf(now, host, purpose);
             match step {
                 None => self.emit_abort(now, op, tag, device, cdb, true),
-                Some(kind) => self.emit_reset(now, op, *kind, device, cdb, for_tag, true),
+                Some(kind) => self.emit_reset(now, op, kind, device, cdb, for_tag, true),
             }
             return;
         }
@@ -147,10 +135,6 @@ impl MidLayer {
             sense,
             for_tag,
         });
-        self.eh_answer(
-            now,
-            |run| matches!(run.waiting, EhWait::Command { tag: t, .. } if t == tag),
-            |this, run, job| this.eh_command_result(now, run, job, verdict, outcome),
-        );
+        self.eh_command_verdict(now, tag, verdict);
     }
 }

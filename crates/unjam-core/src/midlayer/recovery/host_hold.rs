@@ -7,7 +7,7 @@
 //! has failed) only before a host-wide step: bus or host reset. So in LUN scope healthy
 //! LUNs stall only while a host-wide step and its settle run (issue 9, "Done when").
 
-use crate::eh::{EhRun, EhWait};
+use crate::eh::EhWait;
 use crate::ids::{DeviceId, HostId, TargetId};
 use crate::midlayer::MidLayer;
 use crate::state::HostState;
@@ -68,19 +68,14 @@ impl MidLayer {
             .sum()
     }
 
-    /// Before a host-wide step: the whole host stops; the run waits until every busy
-    /// command of the host has failed. Returns whether it must wait.
-    pub(crate) fn go_host_wide(&mut self, now: Instant, run: &mut EhRun) -> bool {
-        let host = run.host();
+    /// Before a host-wide step: the whole host stops. Returns whether the run must wait
+    /// until every busy command of the host has failed.
+    pub(crate) fn go_host_wide(&mut self, now: Instant, host: HostId) -> bool {
         if !self.hosts[host.0 as usize].state.in_recovery() {
             self.enter_host_recovery(now, host);
         }
         let entry = &self.hosts[host.0 as usize];
-        if entry.busy == entry.failed {
-            return false;
-        }
-        run.waiting = EhWait::Quiesce;
-        true
+        entry.busy != entry.failed
     }
 
     /// Resumes a host run waiting for its host to quiesce, once it has.
@@ -96,8 +91,8 @@ impl MidLayer {
         }) else {
             return;
         };
-        run.waiting = EhWait::Nothing;
-        self.eh_advance(now, run);
+        run.quiesced();
+        self.eh_drive(now, run);
     }
 
     /// The host run ended: nothing is held any more, except the targets of commands

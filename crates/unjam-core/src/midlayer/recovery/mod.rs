@@ -1,24 +1,22 @@
 //! The error handler's work on the mid-layer (spec §6): adding a failed command to its
-//! host's or scope's queue, waking the handler, walking the ladder of `crate::eh` (its
-//! steps, jobs and runs are that module's plain data), applying each answer, flushing the
-//! done queue and restarting the host. `crate::eh` imports nothing of the mid-layer; this
-//! module applies its plans to it.
+//! host's or scope's queue, waking the handler, driving a run of the `crate::eh` component
+//! (which walks the ladder and returns decisions; `apply.rs` applies them in one place),
+//! routing answers to it (`results.rs`, `escalate.rs`), flushing the done queue and
+//! restarting the host. `crate::eh` imports nothing of the mid-layer.
 
+mod apply;
 mod escalate;
 mod host_hold;
-mod jobs;
 mod results;
 mod scope;
 mod send;
-
-use std::collections::VecDeque;
 
 use unjam_scsi::disposition::QueueReason;
 use unjam_scsi::HostByte;
 
 use crate::disposition::{noretry_cmd, retry_allowed, RetryCounter, RETRIES_NO_LIMIT};
-use crate::eh::{EhRun, EhScope, EhStep, EhWait, HOST_LADDER};
-use crate::ids::{DeviceId, HostId, ResetKind};
+use crate::eh::{EhRun, EhScope, HOST_LADDER};
+use crate::ids::{DeviceId, HostId};
 use crate::lifecycle::State;
 use crate::midlayer::MidLayer;
 use crate::state::HostState;
@@ -131,74 +129,8 @@ impl MidLayer {
         self.eh_epoch = self.eh_epoch.wrapping_add(1);
         self.eh_running[index] = true;
         self.stats.eh_runs += 1;
-        let run = EhRun {
-            scope: EhScope::Host(host),
-            host,
-            epoch: self.eh_epoch,
-            work,
-            done: Vec::new(),
-            steps: HOST_LADDER,
-            next_step: 0,
-            jobs: VecDeque::new(),
-            waiting: EhWait::Nothing,
-        };
-        self.eh_advance(now, run);
-    }
-
-    /// Runs jobs and steps until the run waits for an answer or ends.
-    pub(crate) fn eh_advance(&mut self, now: Instant, mut run: EhRun) {
-        const MAX_STEPS_PER_CALL: usize = 10_000;
-        for _ in 0..MAX_STEPS_PER_CALL {
-            if run.waiting != EhWait::Nothing {
-                self.eh_runs.push(run);
-                return;
-            }
-            if let Some(job) = run.jobs.pop_front() {
-                self.eh_start_job(now, &mut run, job);
-                continue;
-            }
-            let Some(step) = run
-                .steps
-                .get(run.next_step)
-                .copied()
-                .filter(|_| !run.work.is_empty())
-            else {
-                return self.eh_finish(now, run);
-            };
-            run.next_step += 1;
-            let host = run.host();
-            if !matches!(run.scope, EhScope::Host(_)) && self.past_deadline(now, host) {
-                // §6.7 past the deadline: straight to the host scope's host reset.
-                return self.eh_finish(now, run);
-            }
-            if self.past_deadline(now, host)
-                && !matches!(step, EhStep::Reset(ResetKind::Host) | EhStep::Offline)
-            {
-                continue;
-            }
-            run.jobs = self.eh_plan_step(&run, step);
-            if !run.jobs.is_empty() {
-                let scope = run.scope;
-                self.trace(now, || TraceEvent::EhStep {
-                    host,
-                    scope,
-                    step: step.name(),
-                });
-                if matches!(step, EhStep::Reset(ResetKind::Bus | ResetKind::Host)) {
-                    self.go_host_wide(now, &mut run);
-                }
-            } else if let (EhStep::Reset(kind), Some(device)) =
-                (step, self.work_devices(&run).first().copied())
-            {
-                if !self.can_reset(&run, kind) {
-                    self.trace(now, || TraceEvent::ResetSkipped { device, kind });
-                }
-            }
-        }
-        panic!(
-            "error handler run {} did not settle in {MAX_STEPS_PER_CALL} steps",
-            run.epoch
-        );
+        let run = EhRun::new(EhScope::Host(host), host, self.eh_epoch, work, HOST_LADDER);
+        self.eh_drive(now, run);
     }
 
     /// Takes the parked run whose wait `matches`.
@@ -209,7 +141,7 @@ impl MidLayer {
 
     /// The end of a run: a scoped run hands over or ends (`scope.rs`); the host run ends
     /// `scsi_unjam_host`: flush the done queue, then `scsi_restart_operations`.
-    fn eh_finish(&mut self, now: Instant, mut run: EhRun) {
+    pub(crate) fn eh_finish(&mut self, now: Instant, mut run: EhRun) {
         if !matches!(run.scope, EhScope::Host(_)) {
             return self.scoped_finish(now, run);
         }

@@ -5,9 +5,7 @@
 //! offlined when fallback is off). It must not block any device outside the scope; the
 //! ladder itself is shared with the host handler (`mod.rs`, `jobs.rs`, `results.rs`).
 
-use std::collections::VecDeque;
-
-use crate::eh::{scope_level, EhRun, EhScope, EhStep, EhWait, ScopedEh, LUN_LADDER, TARGET_LADDER};
+use crate::eh::{scope_level, EhRun, EhScope, EhStep, ScopedEh, LUN_LADDER, TARGET_LADDER};
 use crate::ids::ResetKind;
 use crate::ids::{DeviceId, HostId};
 use crate::lifecycle::State;
@@ -171,18 +169,8 @@ impl MidLayer {
             EhScope::Lun(_) => LUN_LADDER,
             _ => TARGET_LADDER,
         };
-        let run = EhRun {
-            scope,
-            host,
-            epoch: self.eh_epoch,
-            work,
-            done: Vec::new(),
-            steps,
-            next_step: 0,
-            jobs: VecDeque::new(),
-            waiting: EhWait::Nothing,
-        };
-        self.eh_advance(now, run);
+        let run = EhRun::new(scope, host, self.eh_epoch, work, steps);
+        self.eh_drive(now, run);
     }
 
     /// The end of a scoped run: hand the unrecovered commands on (or offline their device
