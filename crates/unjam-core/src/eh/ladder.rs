@@ -161,8 +161,7 @@ impl EhRun {
                 // §6.7 past the deadline: straight to the host scope's host reset.
                 return EhNext::Finished;
             }
-            if past_deadline && !matches!(step, EhStep::Reset(ResetKind::Host) | EhStep::Offline)
-            {
+            if past_deadline && !matches!(step, EhStep::Reset(ResetKind::Host) | EhStep::Offline) {
                 continue;
             }
             self.jobs = self.plan_step(step, view);
@@ -189,7 +188,10 @@ impl EhRun {
     /// The EH command of the `SendCommand` just returned went out as `tag`.
     pub(crate) fn command_sent(&mut self, tag: Tag) {
         let EhWait::Unsent { job } = self.waiting else {
-            panic!("EH command {tag:?} sent while the run waits for {:?}", self.waiting);
+            panic!(
+                "EH command {tag:?} sent while the run waits for {:?}",
+                self.waiting
+            );
         };
         self.waiting = EhWait::Command { tag, job };
     }
@@ -197,7 +199,10 @@ impl EhRun {
     /// The reset of the `SendReset` just returned went out as `op`.
     pub(crate) fn reset_sent(&mut self, op: TmfOp) {
         let EhWait::Unsent { job } = self.waiting else {
-            panic!("reset {op:?} sent while the run waits for {:?}", self.waiting);
+            panic!(
+                "reset {op:?} sent while the run waits for {:?}",
+                self.waiting
+            );
         };
         self.waiting = EhWait::Tmf { op, job };
     }
@@ -329,7 +334,12 @@ impl EhRun {
 
     /// The command a ladder reset of `kind` at `device` was sent with: the first of its
     /// domain still in the run.
-    pub(crate) fn reset_carrier(&self, kind: ResetKind, device: DeviceId, view: &impl EhView) -> u32 {
+    pub(crate) fn reset_carrier(
+        &self,
+        kind: ResetKind,
+        device: DeviceId,
+        view: &impl EhView,
+    ) -> u32 {
         let slot = self
             .work
             .iter()
@@ -486,7 +496,11 @@ impl EhRun {
                     TestStage::TestUnitReady { .. } => EhCommand::TestUnitReady,
                 };
                 // The first command of the device is the one the kernel hands to TUR.
-                let Some(carrier) = self.work.iter().copied().find(|s| view.device_of(*s) == device)
+                let Some(carrier) = self
+                    .work
+                    .iter()
+                    .copied()
+                    .find(|s| view.device_of(*s) == device)
                 else {
                     panic!("device test of {device:?} with no command of it in the run");
                 };

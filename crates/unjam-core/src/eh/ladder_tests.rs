@@ -142,7 +142,10 @@ fn a_lun_reset_that_works_is_followed_by_tur_and_the_device_is_ready() {
     let (out, next) = drain(&mut run, &view);
     assert_eq!(
         out,
-        vec![EhDecision::Step(EhStep::Reset(ResetKind::Lun)), reset(ResetKind::Lun, 0, 0)]
+        vec![
+            EhDecision::Step(EhStep::Reset(ResetKind::Lun)),
+            reset(ResetKind::Lun, 0, 0)
+        ]
     );
     assert_eq!(next, EhNext::Wait);
     run.reset_answered(TmfResult::Success, &view);
@@ -307,7 +310,10 @@ fn when_every_reset_fails_the_devices_are_offlined_with_their_commands() {
     let (out, _) = drain(&mut run, &view);
     assert_eq!(
         out,
-        vec![EhDecision::Step(EhStep::Reset(ResetKind::Lun)), reset(ResetKind::Lun, 0, 0)]
+        vec![
+            EhDecision::Step(EhStep::Reset(ResetKind::Lun)),
+            reset(ResetKind::Lun, 0, 0)
+        ]
     );
     run.reset_answered(TmfResult::Failed, &view);
     assert_eq!(drain(&mut run, &view).0, vec![reset(ResetKind::Lun, 2, 2)]);
@@ -319,9 +325,15 @@ fn when_every_reset_fails_the_devices_are_offlined_with_their_commands() {
     }
     // One bus and one host reset for the whole host.
     run.reset_answered(TmfResult::Failed, &view);
-    assert_eq!(drain(&mut run, &view).0.last(), Some(&reset(ResetKind::Bus, 0, 0)));
+    assert_eq!(
+        drain(&mut run, &view).0.last(),
+        Some(&reset(ResetKind::Bus, 0, 0))
+    );
     run.reset_answered(TmfResult::Failed, &view);
-    assert_eq!(drain(&mut run, &view).0.last(), Some(&reset(ResetKind::Host, 0, 0)));
+    assert_eq!(
+        drain(&mut run, &view).0.last(),
+        Some(&reset(ResetKind::Host, 0, 0))
+    );
     run.reset_answered(TmfResult::Failed, &view);
     let (out, next) = drain(&mut run, &view);
     assert_eq!(
@@ -380,7 +392,10 @@ fn a_failed_request_sense_goes_on_to_the_resets() {
     run.command_answered(Failed, &view);
     assert_eq!(
         drain(&mut run, &view).0,
-        vec![EhDecision::Step(EhStep::Reset(ResetKind::Lun)), reset(ResetKind::Lun, 0, 0)]
+        vec![
+            EhDecision::Step(EhStep::Reset(ResetKind::Lun)),
+            reset(ResetKind::Lun, 0, 0)
+        ]
     );
 }
 

@@ -375,5 +375,4 @@ impl MidLayer {
             self.set_device_state_internal(now, device, DeviceState::Offline);
         }
     }
-
 }

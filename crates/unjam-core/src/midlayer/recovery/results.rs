@@ -96,7 +96,10 @@ impl MidLayer {
             ..
         } = run.waiting
         else {
-            panic!("reset answer {op:?} for a run waiting for {:?}", run.waiting);
+            panic!(
+                "reset answer {op:?} for a run waiting for {:?}",
+                run.waiting
+            );
         };
         let carrier = run.reset_carrier(kind, device, &self.eh_view(now));
         let for_tag = self.slab.tag(carrier);
