@@ -63,9 +63,10 @@ fn label<'a>(labels: &'a Labels, path: &PathView) -> (String, &'a str, &'a str) 
 /// The simulator's `mpaths` object for one device: `id`, `paths` (each `id`, `url`,
 /// `state`), `ios_ok`, `ios_failed` (by BlkStatus name), `failovers`, `no_path_ms`.
 pub fn summary_json(view: &DeviceView, labels: &Labels) -> Value {
-    let paths: Vec<Value> = view
-        .paths
-        .iter()
+    let mut sorted: Vec<&PathView> = view.paths.iter().collect();
+    sorted.sort_by_key(|path| path.id);
+    let paths: Vec<Value> = sorted
+        .into_iter()
         .map(|path| {
             let (hctl, _, url) = label(labels, path);
             json!({ "id": hctl, "url": url, "state": path.state })
