@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 
 use unjam_sim::report::RunSummary;
-use unjam_sim::runner::{run_scenario, RunOptions, RunResult};
+use unjam_sim::runner::{run_scenario, RunOptions, RunResult, SharedBuffer};
 use unjam_sim::scenario::Scenario;
 
 /// What kernel-observed.md reports for one run.
@@ -29,6 +29,14 @@ struct Kernel {
     steps: &'static str,
     /// Same-host healthy LUN stall, in seconds; `AtMost` for the run that gives a bound.
     stall: Stall,
+    /// The time to error is not held to 15 %: what unjam models instead, and why.
+    time_exempt: Option<Exempt>,
+}
+
+/// A time to error unjam does not reproduce, with the time it gives instead.
+struct Exempt {
+    unjam_s: f64,
+    why: &'static str,
 }
 
 #[derive(Clone, Copy)]
@@ -49,6 +57,19 @@ const RUNS: &[Kernel] = &[
         offlined: false,
         steps: "",
         stall: Stall::None,
+        // kernel-observed.md gives 0.016 s from the read's issue to ENODATA and nothing
+        // inside it: no scsi_debug module parameters (delay, ndelay, opts), no timestamps
+        // between issue and failure, no cost of the five lines printed at the failure.
+        // unjam's read takes one scsi_debug command, 4 ms (its default delay, one jiffy at
+        // HZ = 250), and the completion path costs no virtual time. A per-send 12 ms would
+        // contradict the 0b/00/06 run (6 sends in 0.09 s, which the same 4 ms command plus
+        // the 12 ms requeue countdown already give: 0.084 s); a cost of printing the
+        // failure would fit every run but is a number the spec does not give. So the gap
+        // stays, stated: unjam 0.004 s, the kernel 0.016 s.
+        time_exempt: Some(Exempt {
+            unjam_s: 0.004,
+            why: "12 ms the spec does not explain",
+        }),
     },
     Kernel {
         file: "one-timeout.toml",
@@ -59,6 +80,7 @@ const RUNS: &[Kernel] = &[
         offlined: false,
         steps: "abort=ok",
         stall: Stall::None,
+        time_exempt: None,
     },
     Kernel {
         file: "every-read-times-out.toml",
@@ -69,6 +91,7 @@ const RUNS: &[Kernel] = &[
         offlined: true,
         steps: "abort=ok | lun_reset=ok tur=ok | lun_reset=ok tur=ok sd_offline",
         stall: Stall::About(0.030),
+        time_exempt: None,
     },
     Kernel {
         file: "aborted-command.toml",
@@ -79,6 +102,7 @@ const RUNS: &[Kernel] = &[
         offlined: false,
         steps: "",
         stall: Stall::None,
+        time_exempt: None,
     },
     Kernel {
         file: "abort-and-lun-reset-fail.toml",
@@ -91,6 +115,7 @@ const RUNS: &[Kernel] = &[
                 | lun_reset=fail target_reset=ok tur=ok \
                 | lun_reset=fail target_reset=ok tur=ok sd_offline",
         stall: Stall::AtMost(0.044),
+        time_exempt: None,
     },
     Kernel {
         file: "target-reset-fails.toml",
@@ -103,6 +128,7 @@ const RUNS: &[Kernel] = &[
                 | lun_reset=fail target_reset=fail bus_reset=ok tur=ok \
                 | lun_reset=fail target_reset=fail bus_reset=ok tur=ok sd_offline",
         stall: Stall::About(10.24),
+        time_exempt: None,
     },
     Kernel {
         file: "read-and-tur-time-out.toml",
@@ -114,6 +140,7 @@ const RUNS: &[Kernel] = &[
         steps: "abort=ok | lun_reset=ok tur=fail target_reset=ok tur=fail bus_reset=ok \
                 tur=fail host_reset=ok tur=fail offline",
         stall: Stall::About(28.14),
+        time_exempt: None,
     },
 ];
 
@@ -307,18 +334,72 @@ fn the_kernel_runs_as_scenarios_match_the_kernel() {
         );
     }
     for (row, kernel) in rows.iter().zip(RUNS) {
-        // The medium error's 16 ms on the kernel is not device time (scsi_debug answers an
-        // injected error at once); unjam's is the scenario's 4 ms command (docs/core.md).
-        if kernel.file != "medium-error.toml" {
-            assert!(
+        match &kernel.time_exempt {
+            // Held to what unjam models instead (docs/core.md says why).
+            Some(exempt) => {
+                assert!(
+                    (row.time_s.0 - exempt.unjam_s).abs() < 1e-6,
+                    "{}: time to error {} s, expected {} s ({})",
+                    kernel.file,
+                    row.time_s.0,
+                    exempt.unjam_s,
+                    exempt.why
+                );
+                println!(
+                    "{}: time to error not within 15 %: {}",
+                    kernel.file, exempt.why
+                );
+            }
+            None => assert!(
                 within(row.time_s.0, row.time_s.1, 0.15),
                 "{}: time to error {} s vs the kernel's {} s",
                 kernel.file,
                 row.time_s.0,
                 row.time_s.1
-            );
+            ),
         }
     }
+}
+
+/// The medium error as the kernel logged it (kernel-observed.md, "Medium error"): scsi_debug's
+/// built-in unreadable sector 4660 read as LBA 0x1234, one FAILED line with the sense and the
+/// CDB, and sd's "critical medium error" line for the request's first sector, REQ_SYNC.
+#[test]
+fn the_medium_error_reads_sector_4660_and_logs_the_kernels_lines() {
+    let log = SharedBuffer::default();
+    let options = RunOptions {
+        check_invariants: true,
+        kernel_log: Some(Box::new(log.clone())),
+        ..RunOptions::default()
+    };
+    let result = run_scenario(&load("medium-error.toml", &[]), options).unwrap();
+    assert!(result.violations.is_empty(), "{:?}", result.violations);
+    let text = String::from_utf8(log.contents()).unwrap();
+    // Without the dmesg timestamp and the tag number, which differ, and the trailing blank
+    // of the sense key line (the spec's copy has none).
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            line.split_once("] ")
+                .map_or(line, |(_, rest)| rest)
+                .trim_end()
+        })
+        .map(|line| match line.split_once("tag#") {
+            Some((head, tail)) => {
+                let rest = tail.split_once(' ').map_or("", |(_, r)| r);
+                format!("{head}tag#N {rest}")
+            }
+            None => line.to_string(),
+        })
+        .collect();
+    let expected = [
+        "sd 0:0:0:0: [sda] tag#N FAILED Result: hostbyte=DID_OK driverbyte=DRIVER_OK cmd_age=0s",
+        "sd 0:0:0:0: [sda] tag#N Sense Key : Medium Error [current]",
+        "sd 0:0:0:0: [sda] tag#N Add. Sense: Unrecovered read error",
+        "sd 0:0:0:0: [sda] tag#N CDB: Read(10) 28 00 00 00 12 34 00 00 08 00",
+        "critical medium error, dev sda, sector 4660 op 0x0:(READ) flags 0x800 phys_seg 1 prio class 2",
+    ];
+    assert_eq!(lines, expected, "{text}");
 }
 
 /// Variations the kernel runs did not cover: a transient fault that only a host reset
