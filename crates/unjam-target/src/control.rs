@@ -127,6 +127,11 @@ fn add(shared: &Shared, fields: &[&str]) -> Result<String, String> {
         .add(&spec, now)
         .map_err(|e| e.to_string())?;
     shared.faults_changed.notify_one();
+    // Connections apply a fault that is in force now before "ok" goes back (the timeline
+    // task would do it too, but later): a client that acts on "ok" meets the fault.
+    shared
+        .registry()
+        .broadcast(Control::Reevaluate, |_, _| true);
     debug!(id, "fault added");
     Ok(format!("ok {id}\n"))
 }

@@ -126,7 +126,10 @@ impl Connection {
             }
             let clock = self.shared.clock;
             let deadline = self.held.next_due_us().map(|at| clock.instant(at));
+            // Biased: a control message (a fault now in force, a reset) is applied before
+            // bytes that arrived after it are read.
             tokio::select! {
+                biased;
                 message = control.recv() => match message {
                     Some(message) => self.on_control(message),
                     None => return,
