@@ -5,17 +5,21 @@
 # drives both URLs as one multipath device with a verified 4 KiB random-write load at
 # queue depth 8; half a second into the measured time portal 0 is lost:
 #
-#   none    no fault: the baseline stall of the load on this machine
+#   none    no fault: the longest gap of the same load with nothing lost (this machine's
+#           noise floor for the column)
 #   reset   `portal_down`: its listener closes and its connections are reset
 #           (goal: I/O resumes on the other path within 100 ms)
 #   silent  `blackhole`: it stops answering, TCP stays up; the NOP-Out ping finds it
-#           (noop_out_interval=1 s, noop_out_timeout=1 s: goal within 2 s)
+#           (noop_out_interval=1 s, noop_out_timeout=1 s: goal within interval + timeout,
+#           2 s)
 #
-# Per run: the longest time without a good completion (bench's `max_stall_ms`: from the
-# path loss to I/O resuming on the other path), the errors returned to the caller, the
-# verify pass (every acknowledged write read back) and the requests failed over. Then
-# throughput: 4 KiB random reads at queue depth 32 over two portals in one path group
-# (`path_grouping_policy=multibus`) against one portal alone, alternating.
+# Per run: the longest time without a good completion (bench's `max_stall_ms`; the stall
+# from the path loss to I/O resuming on the other path is one of the gaps, so this is its
+# upper bound), the errors returned to the caller, the verify pass (every acknowledged
+# write read back) and the requests failed over. Then throughput of multibus over two
+# portals against one portal alone, alternating A/B: 4 KiB random reads at queue depth 32
+# and 64 KiB random reads at queue depth 16, with the initiator's CPU time per I/O. The
+# load average is printed before and after (the machine is shared).
 #
 #   scripts/bench-multipath-iscsi.sh [ROUNDS] [SECONDS]     (defaults: 3 5)
 set -euo pipefail
@@ -34,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build --release --locked -p unjam >&2
-unjam=target/release/unjam
+unjam=${CARGO_TARGET_DIR:-target}/release/unjam
 ctl="$work/control.sock"
 $unjam target examples/target-multipath.toml --portal 127.0.0.1:0 --portal 127.0.0.1:0 \
     --control "$ctl" >"$work/urls" 2>"$work/target.log" &
@@ -80,42 +84,50 @@ PY
     sleep 1 # the portal is back; let the old connections go before the next run
 }
 
-# One throughput run: two URLs as multibus, or one URL.
+# One throughput run: two URLs as multibus, or one URL. BS and QD, then the URLs and knobs.
 throughput() {
-    local name=$1 out="$work/tp.json"
-    shift
-    $unjam bench "$@" --rw randread --qd 32 --time "${seconds}s" --output-format json \
-        >"$out" 2>"$work/bench.err" || true
-    python3 - "$name" "$out" <<'PY'
+    local name=$1 bs=$2 qd=$3 out="$work/tp.json"
+    shift 3
+    $unjam bench "$@" --rw randread --bs "$bs" --qd "$qd" --time "${seconds}s" \
+        --output-format json >"$out" 2>"$work/bench.err" || true
+    python3 - "$name" "$bs" "$qd" "$out" <<'PY'
 import json, sys
-name, path = sys.argv[1], sys.argv[2]
+name, bs, qd, path = sys.argv[1:5]
 try:
     r = json.load(open(path))
 except ValueError:
-    print(f"| {name} | bench failed | |")
+    print(f"| {name} | {bs} | {qd} | bench failed | | | |")
     sys.exit(0)
-job = r["jobs"][0]
-print(f"| {name} | {job['read']['iops']:.0f} | {r['unjam']['cpu_us_per_io']:.1f} |")
+job = r["jobs"][0]["read"]
+print(f"| {name} | {bs} | {qd} | {job['iops']:.0f} | {job['bw_bytes'] / 1e6:.0f} | "
+      f"{r['unjam']['cpu_us_per_io']:.1f} | {r['unjam']['errors']} |")
 PY
 }
 
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
 echo "| path loss | max stall (ms) | errors returned | verified / mismatches | failovers | IOPS |"
 echo "|---|---|---|---|---|---|"
 for _ in $(seq 1 "$rounds"); do
     for mode in none reset silent; do failover "$mode"; done
 done
 echo
-echo "| paths (4 KiB random reads, qd 32) | IOPS | initiator CPU per I/O (us) |"
-echo "|---|---|---|"
-for round in $(seq 1 "$rounds"); do
-    two=(two portals, multibus)
-    if [ $((round % 2)) -eq 1 ]; then
-        throughput "${two[*]}" "${urls[0]}" "${urls[1]}" --set path_grouping_policy=multibus
-        throughput "one portal" "${urls[0]}"
-    else
-        throughput "one portal" "${urls[0]}"
-        throughput "${two[*]}" "${urls[0]}" "${urls[1]}" --set path_grouping_policy=multibus
-    fi
+echo "| paths | bs | qd | IOPS | MB/s | initiator CPU per I/O (us) | errors |"
+echo "|---|---|---|---|---|---|---|"
+two=(two portals, multibus)
+for point in "4k 32" "64k 16"; do
+    read -r bs qd <<<"$point"
+    for round in $(seq 1 "$rounds"); do
+        if [ $((round % 2)) -eq 1 ]; then
+            throughput "${two[*]}" "$bs" "$qd" "${urls[0]}" "${urls[1]}" \
+                --set path_grouping_policy=multibus
+            throughput "one portal" "$bs" "$qd" "${urls[0]}"
+        else
+            throughput "one portal" "$bs" "$qd" "${urls[0]}"
+            throughput "${two[*]}" "$bs" "$qd" "${urls[0]}" "${urls[1]}" \
+                --set path_grouping_policy=multibus
+        fi
+    done
 done
 echo
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

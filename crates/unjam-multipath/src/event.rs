@@ -52,6 +52,9 @@ pub struct MpathCompletion {
     /// Sends to the transport over every path.
     pub attempts: u32,
     pub good_bytes: u32,
+    /// It failed because no path was usable (`no_path_retry` ran out, or is `fail`), not
+    /// with the status of an attempt.
+    pub no_path: bool,
 }
 
 /// One event of the multipath layer.

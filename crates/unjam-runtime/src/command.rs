@@ -130,16 +130,26 @@ impl CommandOutcome {
 }
 
 impl fmt::Display for CommandOutcome {
-    /// `BLK_STS_IOERR (DID_OK, CHECK_CONDITION) after 6 attempt(s)` and the decoded sense.
+    /// `BLK_STS_IOERR (DID_OK, CHECK_CONDITION) after 6 attempt(s)` and the decoded sense;
+    /// a failure that no attempt's result explains (a multipath device with no usable
+    /// path) reads `BLK_STS_TRANSPORT: no usable path: ...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({}, {}) after {} attempt(s)",
-            self.status,
-            self.result.host(),
-            self.result.status(),
-            self.attempts
-        )?;
+        let unexplained = self.status != BlkStatus::Ok && self.result == ScsiResult::OK;
+        if unexplained && self.transport_error.is_some() {
+            write!(f, "{}", self.status)?;
+            if self.attempts > 0 {
+                write!(f, " after {} attempt(s)", self.attempts)?;
+            }
+        } else {
+            write!(
+                f,
+                "{} ({}, {}) after {} attempt(s)",
+                self.status,
+                self.result.host(),
+                self.result.status(),
+                self.attempts
+            )?;
+        }
         if let Some(reason) = &self.transport_error {
             write!(f, ": {reason}")?;
         }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use unjam_core::buffers::Cdb;
 use unjam_core::request::{BlockInfo, BlockOp};
+use unjam_core::state::DeviceState;
 use unjam_core::topology::DeviceId;
 
 use crate::capacity::Capacity;
@@ -79,6 +80,14 @@ impl Disk {
 
     /// The multipath device's paths and counters now (`None` for a single-path disk).
     pub async fn mpath_view(&self) -> Option<unjam_multipath::DeviceView> {
+        Some(self.engine.mpath_view(self.mpath?).await?.0)
+    }
+
+    /// [`Disk::mpath_view`] with the core device state of each path (`multipath -ll`'s
+    /// last column: `running`, `blocked`, `transport-offline`, `offline`).
+    pub async fn mpath_view_with_states(
+        &self,
+    ) -> Option<(unjam_multipath::DeviceView, Vec<(DeviceId, DeviceState)>)> {
         self.engine.mpath_view(self.mpath?).await
     }
 

@@ -17,10 +17,12 @@ pub struct Knobs {
     /// Waiting for the Logout Response (`node.conn[0].timeo.logout_timeout`, 15 s).
     pub logout_timeout: Duration,
     /// Idle time before a NOP-Out ping; zero turns pings off
-    /// (`node.conn[0].timeo.noop_out_interval`, 5 s).
+    /// (`node.conn[0].timeo.noop_out_interval`, 5 s). With a command waiting for the
+    /// target, the ping goes after half of `noop_out_timeout` of silence if that is shorter.
     pub noop_out_interval: Duration,
     /// How long a ping may go unanswered before the connection counts as failed
-    /// (`node.conn[0].timeo.noop_out_timeout`, 5 s).
+    /// (`node.conn[0].timeo.noop_out_timeout`, 5 s); with a command waiting for the target,
+    /// how long the connection may stay silent (nothing received) before it counts as failed.
     pub noop_out_timeout: Duration,
     /// How long a failed session may take to log in again before its commands fail fast
     /// (`node.session.timeo.replacement_timeout`, 120 s).

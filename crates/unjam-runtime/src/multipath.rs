@@ -218,7 +218,7 @@ impl Initiator {
         let mut sessions = Vec::with_capacity(urls.len());
         let mut logged_in = Vec::with_capacity(urls.len());
         let mut missing = Vec::new();
-        let mut first_error = None;
+        let mut only_error = None;
         for url in urls {
             let target = url.target_url();
             let isid = random_isid();
@@ -239,7 +239,7 @@ impl Initiator {
                         url: url.to_string(),
                         error: error.to_string(),
                     });
-                    first_error.get_or_insert(InitiatorError::Login {
+                    only_error = Some(InitiatorError::Login {
                         target: target.to_string(),
                         error,
                     });
@@ -247,8 +247,7 @@ impl Initiator {
             }
         }
         if sessions.is_empty() {
-            return Err(first_error
-                .unwrap_or_else(|| InitiatorError::Engine("no path logged in".to_string())));
+            return Err(no_path_logged_in(only_error, &missing));
         }
         let observer = Observer::new(config.trace, config.kernel_log, config.eh_logging);
         let engine = engine::start(config.knobs, sessions, observer);
@@ -333,6 +332,24 @@ impl Initiator {
     /// URLs of [`Initiator::open_paths`] whose login failed.
     pub fn missing_paths(&self) -> &[MissingPath] {
         &self.missing_paths
+    }
+}
+
+/// Every path failed to log in: one URL's login error as it is, several URLs' each named.
+fn no_path_logged_in(last: Option<InitiatorError>, missing: &[MissingPath]) -> InitiatorError {
+    match (last, missing) {
+        (Some(error), [_]) => error,
+        _ => {
+            let each: Vec<String> = missing
+                .iter()
+                .map(|path| format!("{}: {}", path.url, path.error))
+                .collect();
+            InitiatorError::Paths(format!(
+                "cannot log in on any of the {} paths: {}",
+                missing.len(),
+                each.join("; ")
+            ))
+        }
     }
 }
 

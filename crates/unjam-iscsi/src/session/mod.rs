@@ -160,6 +160,12 @@ impl Session {
         }
     }
 
+    /// A command, task management function or logout waits for the target's answer (the
+    /// ping timer is stricter then: a silent connection stalls I/O).
+    fn busy(&self) -> bool {
+        !self.tasks.is_empty()
+    }
+
     fn scsi_in_flight(&self) -> usize {
         let logout = usize::from(self.logout.is_some());
         self.tasks.len() - self.management - logout
@@ -333,7 +339,7 @@ impl Session {
         if self.logout.is_some_and(|(_, deadline)| now >= deadline) {
             return Err(SessionError::LogoutTimeout);
         }
-        match self.ping.on_timeout(now) {
+        match self.ping.on_timeout(now, self.busy()) {
             PingAction::Nothing => Ok(()),
             PingAction::TimedOut => Err(SessionError::PingTimeout),
             PingAction::SendPing => {
@@ -358,7 +364,7 @@ impl Session {
     /// The next instant `handle_timeout` wants to run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let logout = self.logout.map(|(_, deadline)| deadline);
-        match (self.ping.deadline(), logout) {
+        match (self.ping.deadline(self.busy()), logout) {
             (Some(ping), Some(logout)) => Some(ping.min(logout)),
             (ping, logout) => ping.or(logout),
         }

@@ -620,6 +620,7 @@ impl Multipath {
             failovers: pending.failovers,
             attempts: pending.attempts,
             good_bytes: outcome.map_or(0, |c| c.good_bytes),
+            no_path: status == BlkStatus::Transport && outcome.is_none(),
         };
         self.actions.push_back(Action::Complete(completion));
     }

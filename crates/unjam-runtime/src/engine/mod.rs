@@ -114,7 +114,7 @@ pub(crate) enum Message {
     },
     MpathView {
         mpath: unjam_multipath::MpathId,
-        reply: oneshot::Sender<Option<unjam_multipath::DeviceView>>,
+        reply: oneshot::Sender<Option<mpath::Snapshot>>,
     },
 }
 
@@ -217,11 +217,8 @@ impl EngineHandle {
             .unwrap_or(Err(IoError::Stopped))
     }
 
-    /// A multipath device with its paths and counters.
-    pub async fn mpath_view(
-        &self,
-        mpath: unjam_multipath::MpathId,
-    ) -> Option<unjam_multipath::DeviceView> {
+    /// A multipath device with its paths and counters, and its paths' device states.
+    pub async fn mpath_view(&self, mpath: unjam_multipath::MpathId) -> Option<mpath::Snapshot> {
         let (reply, answer) = oneshot::channel();
         self.ask(Message::MpathView { mpath, reply }, answer)
             .await

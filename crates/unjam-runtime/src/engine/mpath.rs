@@ -54,6 +54,10 @@ pub(crate) struct PathIdentity {
     pub identity: Result<String, String>,
 }
 
+/// A multipath device as reports show it, with the core device state of each path
+/// (`running`, `blocked`, `transport-offline`, `offline`: `multipath -ll`'s last column).
+pub(crate) type Snapshot = (DeviceView, Vec<(DeviceId, DeviceState)>);
+
 pub(crate) type StartReply = oneshot::Sender<Result<Vec<PathIdentity>, String>>;
 
 /// One path the engine watches for state changes.
@@ -246,9 +250,16 @@ impl Engine {
             .map(|p| p.id)
     }
 
-    /// A multipath device as reports show it.
-    pub(super) fn mpath_view(&self, mpath: MpathId) -> Option<DeviceView> {
-        self.mpath.as_ref()?.mp.device(mpath)
+    /// A multipath device as reports show it, with its paths' device states.
+    pub(super) fn mpath_view(&self, mpath: MpathId) -> Option<Snapshot> {
+        let view = self.mpath.as_ref()?.mp.device(mpath)?;
+        let mid = &self.driver.mid;
+        let states = view
+            .paths
+            .iter()
+            .filter_map(|path| Some((path.id, mid.device_state(path.id)?)))
+            .collect();
+        Some((view, states))
     }
 
     /// A core completion: true when it was one of the layer's (and is handled here).
@@ -356,7 +367,11 @@ impl Engine {
                     submitted = true;
                 }
                 Action::Complete(done) => {
-                    if let Some(caller) = self.driver.transport.callers.remove(done.token) {
+                    let no_path = done.no_path.then(|| self.mpath_no_path_text());
+                    if let Some(mut caller) = self.driver.transport.callers.remove(done.token) {
+                        if no_path.is_some() {
+                            caller.attempt_done(bytes::Bytes::new(), no_path);
+                        }
                         caller.complete(&Completion {
                             token: done.token,
                             device: done.path.unwrap_or(DeviceId(u32::MAX)),
@@ -375,6 +390,23 @@ impl Engine {
             }
         }
         submitted
+    }
+
+    /// Why a request failed with no path to send it on.
+    fn mpath_no_path_text(&self) -> String {
+        let retry = self
+            .mpath
+            .as_ref()
+            .map(|side| side.mp.config().no_path_retry);
+        match retry {
+            Some(unjam_multipath::NoPathRetry::Intervals(count)) => format!(
+                "no usable path: no_path_retry exhausted ({count} checker intervals without one)"
+            ),
+            Some(unjam_multipath::NoPathRetry::Fail) => {
+                "no usable path (no_path_retry=fail)".to_string()
+            }
+            _ => "no usable path".to_string(),
+        }
     }
 
     fn mpath_send(

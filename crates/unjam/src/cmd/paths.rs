@@ -7,9 +7,9 @@
 //! naa.5000000fed000000 dm-0 UNJAM,SIM-DISK
 //! size=1.0G features='1 queue_if_no_path' hwhandler='1 alua' wp=rw
 //! |-+- policy='service-time 0' prio=130 status=active
-//! | `- 0:0:0:0 sda iscsi://127.0.0.1:3260/iqn.2024-11.dev.unjam:target/0 active ready optimized
+//! | `- 0:0:0:0 sda iscsi://127.0.0.1:3260/iqn.2024-11.dev.unjam:target/0 active ready running active_optimized
 //! `-+- policy='service-time 0' prio=10 status=enabled
-//!   `- 1:0:0:0 sdb iscsi://127.0.0.1:3261/iqn.2024-11.dev.unjam:target/0 active ready non_optimized
+//!   `- 1:0:0:0 sdb iscsi://127.0.0.1:3261/iqn.2024-11.dev.unjam:target/0 active ready running active_non_optimized
 //! ```
 //!
 //! Also owns the shared views of a multipath device for other commands (`bench`'s
@@ -208,8 +208,15 @@ async fn show(
     config: &MultipathConfig,
 ) -> anyhow::Result<ExitCode> {
     let (alua, wp) = unit_flags(disk).await;
-    let Some(view) = disk.mpath_view().await else {
+    let Some((view, states)) = disk.mpath_view_with_states().await else {
         anyhow::bail!("no multipath device");
+    };
+    // The core device's state (`multipath -ll`'s last column: sysfs `state`).
+    let device_state = |path: &PathView| {
+        states
+            .iter()
+            .find(|(device, _)| *device == path.id)
+            .map_or("?", |(_, state)| state.name())
     };
     let labels = labels(initiator);
     let info = disk.info();
@@ -258,6 +265,7 @@ async fn show(
                             "state": path.state,
                             "dm_state": dm_state(path),
                             "checker_state": checker_state(path),
+                            "device_state": device_state(path),
                             "alua_state": alua_state(path),
                             "prio": path.prio,
                             "port_group": path.port_group,
@@ -322,9 +330,10 @@ async fn show(
                 };
                 let (hctl, name, url) = label(&labels, path);
                 out.line(format!(
-                    "{indent}{branch} {hctl} {name} {url} {} {} {}",
+                    "{indent}{branch} {hctl} {name} {url} {} {} {} {}",
                     dm_state(path),
                     checker_state(path),
+                    device_state(path),
                     alua_state(path)
                 ))?;
             }

@@ -81,7 +81,8 @@ pub struct IscsiBenchArgs {
     /// to stdout while running.
     #[arg(long, value_parser = parse_duration, requires = "url")]
     log_interval: Option<Duration>,
-    /// iSCSI mode: count failed I/Os and go on instead of ending the run.
+    /// iSCSI mode: count failed I/Os and go on instead of ending the run (the exit status
+    /// is still non-zero when any I/O failed).
     #[arg(long, requires = "url")]
     continue_on_error: bool,
     /// iSCSI mode: use every portal SendTargets lists for the URL's target as a path of one
@@ -398,12 +399,19 @@ fn report(
         report.print_normal(&mut out)?;
     }
     out.flush()?;
+    // Failed I/O makes the exit status non-zero, with or without `--continue-on-error`
+    // (which only keeps the run going).
     match error {
-        Some((class, message)) if !args.continue_on_error => {
-            eprintln!("unjam: {message}");
+        Some((class, message)) => {
+            if args.continue_on_error {
+                let failed = recorder.read.total_errors + recorder.write.total_errors;
+                eprintln!("unjam: {failed} I/O(s) failed; the first: {message}");
+            } else {
+                eprintln!("unjam: {message}");
+            }
             Ok(ExitCode::from(class.code()))
         }
-        _ => Ok(ExitCode::SUCCESS),
+        None => Ok(ExitCode::SUCCESS),
     }
 }
 
