@@ -363,13 +363,15 @@ impl Link {
 
     // ---- I/O ----
 
-    /// Reads what the socket has and feeds the session; true when anything happened.
+    /// Reads what the socket has and feeds the session; true when the engine must turn
+    /// again (more may wait than one poll reads, or the connection failed), false when the
+    /// socket is drained with the waker registered.
     pub fn poll_read(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         let State::Up(up) = &mut self.state else {
             return false;
         };
         match up.read(cx, now) {
-            Ok(progress) => progress,
+            Ok(more) => more,
             Err((code, reason)) => {
                 self.fail(now, code, reason);
                 true
@@ -555,9 +557,9 @@ impl Link {
 }
 
 impl Up {
-    /// Reads and decodes; `Err` is a connection error (code, reason).
+    /// Reads and decodes; `Ok(true)` when more may wait after this poll's share, `Err` a
+    /// connection error (code, reason).
     fn read(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<bool, (u32, String)> {
-        let mut progress = false;
         for _ in 0..MAX_READS_PER_POLL {
             if self.read_buffer.capacity() - self.read_buffer.len() < MIN_READ_ROOM {
                 self.read_buffer.reserve(READ_CHUNK);
@@ -567,17 +569,14 @@ impl Up {
                     let reason = "target closed the connection".to_string();
                     return Err((conn_error::TCP_CONN_CLOSE, reason));
                 }
-                Ok(_) => {
-                    self.decode(now)?;
-                    progress = true;
-                }
+                Ok(_) => self.decode(now)?,
                 Err(error) if error.kind() == ErrorKind::WouldBlock => {
                     match self.stream.poll_read_ready(cx) {
                         Poll::Ready(Ok(())) => continue,
                         Poll::Ready(Err(error)) => {
                             return Err((conn_error::CONN_FAILED, error.to_string()))
                         }
-                        Poll::Pending => return Ok(progress),
+                        Poll::Pending => return Ok(false),
                     }
                 }
                 Err(error) => return Err((conn_error::CONN_FAILED, error.to_string())),

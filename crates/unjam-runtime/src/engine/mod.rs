@@ -136,7 +136,15 @@ pub(crate) struct EngineHandle {
 
 impl EngineHandle {
     async fn ask<T>(&self, message: Message, answer: oneshot::Receiver<T>) -> Option<T> {
-        self.messages.send(message).await.ok()?;
+        // A free slot is taken without the waiting future `send` builds; a full channel
+        // (more callers than MESSAGE_CHANNEL) waits for room.
+        match self.messages.try_send(message) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(message)) => {
+                self.messages.send(message).await.ok()?;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return None,
+        }
         answer.await.ok()
     }
 
@@ -312,22 +320,28 @@ impl Engine {
         }
     }
 
+    /// One turn handles everything that is ready: caller messages, socket reads, the core,
+    /// socket writes and the timer. Each source that has nothing more returned `Pending` with
+    /// the engine's waker registered, so the next turn runs only when a source stopped at its
+    /// per-turn bound, a link changed state (the core must see it), a login finished (the
+    /// new socket has not been polled yet) or the timer fired. A turn that only confirmed
+    /// that nothing was ready would cost as much as a whole I/O's bookkeeping.
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         for _ in 0..MAX_TURNS_PER_POLL {
             let now = Instant::now();
-            let mut progress = self.poll_messages(cx, now);
-            progress |= self.poll_links(cx, now);
-            progress |= self.link_events(now);
+            let mut again = self.poll_messages(cx, now);
+            again |= self.poll_links(cx, now);
+            again |= self.link_events(now);
             self.run_core(now);
-            progress |= self.link_events(now);
-            progress |= self.flush_links(cx, now);
-            progress |= self.link_events(now);
+            again |= self.link_events(now);
+            again |= self.flush_links(cx, now);
+            again |= self.link_events(now);
             if self.closing && self.transport().links.iter().all(Link::is_closed) {
                 self.transport_mut().fail_callers(IoError::Stopped);
                 return Poll::Ready(());
             }
-            progress |= self.poll_timer(cx);
-            if !progress {
+            again |= self.poll_timer(cx);
+            if !again {
                 return Poll::Pending;
             }
         }
@@ -345,11 +359,13 @@ impl Engine {
 
     // ---- callers ----
 
+    /// Takes the callers' messages; true when more may wait than one turn takes (or the
+    /// channel closed), false when the channel is empty with the waker registered.
     fn poll_messages(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         if self.messages_closed {
             return false;
         }
-        for taken in 0..MAX_MESSAGES_PER_TURN {
+        for _ in 0..MAX_MESSAGES_PER_TURN {
             match self.messages.poll_recv(cx) {
                 Poll::Ready(Some(message)) => self.handle(message, now),
                 Poll::Ready(None) => {
@@ -358,7 +374,7 @@ impl Engine {
                     self.start_closing(now);
                     return true;
                 }
-                Poll::Pending => return taken > 0,
+                Poll::Pending => return false,
             }
         }
         true
@@ -472,13 +488,15 @@ impl Engine {
 
     // ---- sockets and sessions ----
 
+    /// Reads every socket and finishes logins; true when another turn is needed (a read
+    /// stopped at its bound, a connection failed, a login finished).
     fn poll_links(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        let mut progress = false;
+        let mut again = false;
         for link in &mut self.driver.transport.links {
-            progress |= link.poll_read(cx, now);
-            progress |= link.poll_login(cx, now);
+            again |= link.poll_read(cx, now);
+            again |= link.poll_login(cx, now);
         }
-        progress
+        again
     }
 
     fn flush_links(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
