@@ -117,9 +117,23 @@ impl Report<'_> {
                 "verify": self.verify.map(|v| json!({ "checked": v.checked, "mismatches": v.mismatches })),
                 "error": self.error.as_ref().map(|(_, message)| message.clone()),
                 "max_stall_ms": self.recorder.max_stall.as_secs_f64() * 1000.0,
+                "stalls": self.stalls_json(),
             },
             "mpaths": self.mpaths.clone().unwrap_or_else(|| json!([])),
         })
+    }
+
+    /// The longest gaps without a good completion, in time order: `start_unix_s` (wall
+    /// clock) and `ms`.
+    fn stalls_json(&self) -> serde_json::Value {
+        let mut stalls = self.recorder.stalls.clone();
+        stalls.sort_by(|a, b| a.0.total_cmp(&b.0));
+        stalls
+            .iter()
+            .map(|(start, length)| {
+                json!({ "start_unix_s": start, "ms": length.as_secs_f64() * 1000.0 })
+            })
+            .collect()
     }
 
     pub fn print_normal(&self, out: &mut Printer) -> anyhow::Result<()> {

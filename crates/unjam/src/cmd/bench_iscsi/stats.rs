@@ -10,6 +10,11 @@ use hdrhistogram::Histogram;
 /// Longest latency recorded (longer ones are clamped): a minute, in nanoseconds.
 pub const MAX_LATENCY_NS: u64 = 60_000_000_000;
 
+/// How many of the longest stalls the recorder keeps (with their wall-clock start).
+pub const MAX_STALLS: usize = 256;
+/// Gaps shorter than this are not kept as stalls.
+const MIN_STALL: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// fio's default completion-latency percentiles.
 pub const PERCENTILES: [f64; 17] = [
     1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95,
@@ -57,6 +62,10 @@ pub struct Recorder {
     /// The longest time without a good completion while counting (a path loss and the
     /// failover that follows show here).
     pub max_stall: std::time::Duration,
+    /// The longest gaps (at most [`MAX_STALLS`], each at least 1 ms): when each began on
+    /// the wall clock (seconds since the Unix epoch, to line up with an outside event such
+    /// as a fault injected by a script) and how long it lasted.
+    pub stalls: Vec<(f64, std::time::Duration)>,
 }
 
 impl Recorder {
@@ -67,6 +76,7 @@ impl Recorder {
             counting: false,
             last_done: None,
             max_stall: std::time::Duration::ZERO,
+            stalls: Vec::with_capacity(MAX_STALLS),
         })
     }
 
@@ -87,7 +97,11 @@ impl Recorder {
         if counting {
             let now = std::time::Instant::now();
             if let Some(last) = self.last_done.replace(now) {
-                self.max_stall = self.max_stall.max(now.saturating_duration_since(last));
+                let gap = now.saturating_duration_since(last);
+                self.max_stall = self.max_stall.max(gap);
+                if gap >= MIN_STALL {
+                    self.keep_stall(gap);
+                }
             }
             let direction = self.direction(read);
             direction.ios += 1;
@@ -95,6 +109,26 @@ impl Recorder {
             direction
                 .latency_ns
                 .saturating_record(latency_ns.clamp(1, MAX_LATENCY_NS));
+        }
+    }
+
+    /// Keeps `gap`, which ended now, if it is among the longest.
+    fn keep_stall(&mut self, gap: std::time::Duration) {
+        let ended = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let began = ended.saturating_sub(gap).as_secs_f64();
+        if self.stalls.len() < MAX_STALLS {
+            self.stalls.push((began, gap));
+            return;
+        }
+        let shortest = self
+            .stalls
+            .iter_mut()
+            .min_by_key(|(_, length)| *length)
+            .filter(|(_, length)| *length < gap);
+        if let Some(slot) = shortest {
+            *slot = (began, gap);
         }
     }
 
@@ -147,6 +181,19 @@ pub fn latency_json(histogram: &Histogram<u64>) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_stalls_are_kept_and_no_more() {
+        let mut recorder = Recorder::new().unwrap();
+        let most = MAX_STALLS as u128;
+        for ms in 1..=most + 40 {
+            recorder.keep_stall(std::time::Duration::from_millis(ms as u64));
+        }
+        let mut kept: Vec<u128> = recorder.stalls.iter().map(|(_, d)| d.as_millis()).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, (41..=most + 40).collect::<Vec<u128>>());
+        assert!(recorder.stalls.iter().all(|(start, _)| *start > 1.0e9));
+    }
 
     #[test]
     fn failures_and_the_ramp_are_never_throughput() {
