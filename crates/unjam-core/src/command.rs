@@ -124,6 +124,15 @@ impl Command {
         crate::disposition::lifetime_exceeded(now, self.prepared_at(), self.allowed, self.timeout())
     }
 
+    /// An uncounted retry (`allowed = -1`) would outlive unjam's lifetime bound: the
+    /// command is finished instead. The kernel retries such a command after an abort or
+    /// from the error handler's flush without any cap; unjam's bound is a deliberate
+    /// difference (docs/core.md), and the checker forbids an uncounted requeue past it.
+    pub fn no_limit_retry_expired(&self, now: Instant) -> bool {
+        self.allowed == crate::disposition::RETRIES_NO_LIMIT
+            && self.lifetime_exceeded(now).is_some()
+    }
+
     /// When [`Command::lifetime_exceeded`] will say so (`None` before the first prepare).
     pub fn lifetime_deadline(&self) -> Option<Instant> {
         let allowed = if self.allowed < 0 {

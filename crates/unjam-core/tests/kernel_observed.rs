@@ -566,6 +566,56 @@ fn allowed_no_limit_is_bounded_by_six_timeouts() {
     assert!(explanation.attempts < 2_000, "{}", explanation.attempts);
 }
 
+#[test]
+fn allowed_no_limit_is_not_retried_from_the_error_handler_past_six_timeouts() {
+    // The kernel's flush retries a command with allowed = -1 whatever its age. Here the
+    // read times out at 2 s (a 1 s timeout on an idle queue rounds up to the next whole
+    // second), the error handler needs a bus reset and its 10 s settle, so the flush comes
+    // at about 12 s, past the 6 × 1 s lifetime: unjam finishes the command (the uncounted
+    // retry would outlive its bound; this once tripped the always-on assertion
+    // "uncounted requeue past the runtime cap").
+    let explanation = run_with(
+        &["timeout abort=fail lun_reset=fail target_reset=fail bus_reset=ok tur=ok"],
+        |c| {
+            c.allowed = -1;
+            c.timeout = secs(1);
+        },
+    );
+    assert_eq!(explanation.blk_status, Some(BlkStatus::IoErr));
+    assert_eq!(explanation.attempts, 1);
+    assert!(
+        explanation.elapsed > secs(12) && explanation.elapsed < secs(13),
+        "{:?}",
+        explanation.elapsed
+    );
+}
+
+#[test]
+fn allowed_no_limit_is_not_retried_after_an_abort_past_six_timeouts() {
+    // Six BUSY answers of 0.9 s each (uncounted requeues) take the request to about
+    // 5.4 s; the seventh attempt times out at about 6.4 s and its abort succeeds past the
+    // 6 × 1 s lifetime. The kernel would retry it (allowed = -1); unjam finishes it.
+    let busy = "status=BUSY latency=900";
+    let explanation = run_with(
+        &[
+            busy,
+            busy,
+            busy,
+            busy,
+            busy,
+            busy,
+            "timeout abort=ok",
+            "status=GOOD",
+        ],
+        |c| {
+            c.allowed = -1;
+            c.timeout = secs(1);
+        },
+    );
+    assert_eq!(explanation.blk_status, Some(BlkStatus::IoErr));
+    assert_eq!(explanation.attempts, 7);
+}
+
 fn disk_host(model: TimerModel) -> (MidLayer, DeviceId, DeviceId) {
     let mut mid = MidLayer::new();
     let mut host = HostConfig::new(0, Personality::Generic);

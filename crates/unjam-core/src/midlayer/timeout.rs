@@ -310,7 +310,9 @@ impl MidLayer {
             retries: cmd.retries,
             allowed: cmd.allowed,
         };
-        let retry = !noretry_cmd(cmd.result, &cmd.request) && retry_allowed(&mut counter);
+        let retry = !noretry_cmd(cmd.result, &cmd.request)
+            && !cmd.no_limit_retry_expired(now)
+            && retry_allowed(&mut counter);
         cmd.retries = counter.retries;
         if retry {
             self.trace(now, || TraceEvent::AbortRetry { device, tag });

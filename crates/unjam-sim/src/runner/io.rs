@@ -70,21 +70,54 @@ pub(super) fn build_streams(runner: &mut Runner, scenario: &Scenario) -> Result<
 /// Issues for every stream whose wake-up is due.
 pub(super) fn issue_due(runner: &mut Runner) {
     let now_ns = runner.now.as_nanos();
-    while let Some(std::cmp::Reverse((at, stream))) = runner.wakeups.peek().copied() {
+    for _ in 0..super::MAX_DRAIN_ROUNDS {
+        let Some(std::cmp::Reverse((at, stream))) = runner.wakeups.peek().copied() else {
+            return;
+        };
         if at > now_ns {
-            break;
+            return;
         }
         runner.wakeups.pop();
         if let Some(flag) = runner.wake_scheduled.get_mut(stream) {
             *flag = false;
         }
-        issue_from(runner, stream);
-        runner.schedule_stream(stream);
+        if issue_from(runner, stream) == Issue::Went {
+            runner.schedule_stream(stream);
+        }
+    }
+    let text = format!(
+        "stream wake-ups did not settle within {} rounds at {:?}",
+        super::MAX_DRAIN_ROUNDS,
+        runner.now
+    );
+    runner.violation(text);
+    // Let time move on: the wake-ups due now come back in 1 ms (each moves once).
+    let later = now_ns + 1_000_000;
+    for _ in 0..runner.wakeups.len() {
+        match runner.wakeups.peek().copied() {
+            Some(std::cmp::Reverse((at, stream))) if at <= now_ns => {
+                runner.wakeups.pop();
+                runner.wakeups.push(std::cmp::Reverse((later, stream)));
+            }
+            _ => return,
+        }
     }
 }
 
+/// How [`issue_from`] ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Issue {
+    /// It issued what it could or arranged its own wake-up.
+    Went,
+    /// A closed-loop stream found no block free of commands in flight: it waits for a
+    /// completion on its unit (which wakes it and its siblings). Scheduling it again at
+    /// the same instant would spin there for ever (`span_kib = 256`, `io_bytes = 65536`,
+    /// `queue_depth = 32` has 4 slots for 32 commands).
+    Blocked,
+}
+
 /// Issues from `stream` while it wants to at the current time.
-fn issue_from(runner: &mut Runner, stream: usize) {
+fn issue_from(runner: &mut Runner, stream: usize) -> Issue {
     let now_us = runner.now_us();
     for _ in 0..super::MAX_DRAIN_ROUNDS {
         let Some(at_us) = runner
@@ -92,10 +125,10 @@ fn issue_from(runner: &mut Runner, stream: usize) {
             .get(stream)
             .and_then(|s| s.wants_to_issue_at(now_us))
         else {
-            return;
+            return Issue::Went;
         };
         if at_us > now_us {
-            return;
+            return Issue::Went;
         }
         if runner.stream_mpath[stream]
             && super::mpath::device_of(runner, runner.stream_path[stream]).is_none()
@@ -106,7 +139,7 @@ fn issue_from(runner: &mut Runner, stream: usize) {
                 runner.wakeups.push(std::cmp::Reverse((at, stream)));
                 runner.wake_scheduled[stream] = true;
             }
-            return;
+            return Issue::Went;
         }
         let Some(unit) = runner
             .stream_path
@@ -114,7 +147,7 @@ fn issue_from(runner: &mut Runner, stream: usize) {
             .and_then(|p| runner.luns.get(*p))
             .map(|l| l.unit)
         else {
-            return;
+            return Issue::Went;
         };
         let ledger = runner.ledgers.get(unit).and_then(Option::as_ref);
         let plan = runner.streams[stream].plan(now_us, ledger);
@@ -127,7 +160,7 @@ fn issue_from(runner: &mut Runner, stream: usize) {
                     runner.wakeups.push(std::cmp::Reverse((at, stream)));
                     runner.wake_scheduled[stream] = true;
                 }
-                return;
+                return Issue::Went;
             }
             Some(_) => {}
             None if matches!(
@@ -135,11 +168,12 @@ fn issue_from(runner: &mut Runner, stream: usize) {
                 crate::workload::StreamMode::Closed { .. }
             ) =>
             {
-                return
+                return Issue::Blocked
             }
             None => {}
         }
     }
+    Issue::Went
 }
 
 /// Physical segments of an O_DIRECT request from a user buffer: one per 4 KiB page, as the
@@ -293,8 +327,7 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
         return;
     }
     // Refill at once (closed loop); streams sharing the unit may have waited on its blocks.
-    if !runner.wake_scheduled[io.stream] {
-        issue_from(runner, io.stream);
+    if !runner.wake_scheduled[io.stream] && issue_from(runner, io.stream) == Issue::Went {
         runner.schedule_stream(io.stream);
     }
     let siblings = runner.streams_of_unit.get(lun.unit).map_or(0, Vec::len);

@@ -190,7 +190,10 @@ impl MidLayer {
             retries: cmd.retries,
             allowed: cmd.allowed,
         };
-        let retry = online && !noretry_cmd(cmd.result, &cmd.request) && retry_allowed(&mut counter);
+        let retry = online
+            && !noretry_cmd(cmd.result, &cmd.request)
+            && !cmd.no_limit_retry_expired(now)
+            && retry_allowed(&mut counter);
         cmd.retries = counter.retries;
         if retry {
             self.trace(now, || TraceEvent::FlushRetry { device, tag });
