@@ -7,9 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p unjam
+unjam=${CARGO_TARGET_DIR:-target}/release/unjam
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-./target/release/unjam run examples/seed003.toml --json "$dir/summary.json" --trace "$dir/trace.jsonl" --quiet > /dev/null
+"$unjam" run examples/seed003.toml --json "$dir/summary.json" --trace "$dir/trace.jsonl" --quiet > /dev/null
 python3 - "$dir" <<'PY'
 import json, sys
 d = sys.argv[1]
