@@ -242,7 +242,7 @@ async fn an_outage_within_the_replacement_timeout_is_a_stall_and_a_recovery() {
     let mut tgtd = Tgtd::start(TgtdOptions::default()).await;
     let extra = [
         "--time",
-        "4s",
+        "5s",
         "--log-interval",
         "200ms",
         "--set",
@@ -253,7 +253,10 @@ async fn an_outage_within_the_replacement_timeout_is_a_stall_and_a_recovery() {
         "noop_out_timeout=500ms",
     ];
     let output = bench_through(&mut tgtd, &extra, async |tgtd| {
-        tgtd.kill_and_restart().await
+        // Away for five log intervals: at least one whole interval has no I/O, however
+        // fast tgtd comes back.
+        tgtd.kill_and_restart_after(Duration::from_millis(1000))
+            .await
     })
     .await;
     assert!(output.status.success(), "{output:?}");

@@ -164,7 +164,14 @@ impl Tgtd {
 
     /// SIGKILL, then a fresh tgtd with the same port, target and backing files: a reboot.
     pub async fn kill_and_restart(&mut self) {
+        self.kill_and_restart_after(Duration::ZERO).await;
+    }
+
+    /// SIGKILL, then a new tgtd with the same configuration once `outage` has passed: the
+    /// target is away for at least `outage`, however fast the restart is.
+    pub async fn kill_and_restart_after(&mut self, outage: Duration) {
         self.kill();
+        tokio::time::sleep(outage).await;
         self.launch().await;
     }
 
