@@ -42,8 +42,9 @@ pub struct PathState {
     unit_attentions: [(u8, u8); MAX_PENDING_UNIT_ATTENTIONS],
     pending: u8,
     /// Sense withheld from a CHECK CONDITION (a fault without autosense), handed out by the
-    /// next REQUEST SENSE.
-    pub withheld_sense: Option<SenseData>,
+    /// next REQUEST SENSE. Boxed: rare, and inline it would triple the size of the path
+    /// state every command reads.
+    pub withheld_sense: Option<Box<SenseData>>,
 }
 
 impl PathState {

@@ -96,6 +96,8 @@ pub struct SimTransport {
     target: SimTarget,
     /// The address of every core device (devices are added in path order).
     addresses: Vec<LunAddress>,
+    /// The target's path index of every core device, looked up once.
+    path_of_device: Vec<Option<usize>>,
     slots: Vec<SlotUse>,
     buffers: TokenMap<Buffer>,
     /// Answers due now that the target does not schedule itself (refusals, poll ends).
@@ -109,9 +111,11 @@ pub struct SimTransport {
 impl SimTransport {
     /// `addresses[device]` is the path of core device `device`.
     pub fn new(target: SimTarget, addresses: Vec<LunAddress>) -> SimTransport {
+        let path_of_device = addresses.iter().map(|a| target.path_index(a)).collect();
         SimTransport {
             target,
             addresses,
+            path_of_device,
             slots: Vec::new(),
             buffers: TokenMap::default(),
             answers: VecDeque::new(),
@@ -235,9 +239,20 @@ impl SimTransport {
     ) -> Option<QueueReason> {
         let address = self.address(device);
         let now_us = micros(self.now);
-        let queued = self
-            .target
-            .queue_command(now_us, key(tag), address, cdb, data, data_in_len);
+        let queued = match self.path_of_device.get(device.0 as usize) {
+            Some(&path) => self.target.queue_command_on(
+                now_us,
+                key(tag),
+                address,
+                path,
+                cdb,
+                data,
+                data_in_len,
+            ),
+            None => self
+                .target
+                .queue_command(now_us, key(tag), address, cdb, data, data_in_len),
+        };
         let reason = match queued {
             Ok(Queued::Accepted) => return None,
             Ok(Queued::Rejected(QueueRejection::HostBusy)) => QueueReason::HostBusy,

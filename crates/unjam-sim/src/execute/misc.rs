@@ -41,7 +41,7 @@ pub(super) fn request_sense(
     let sense = if let Some(asc_ascq) = path.take_unit_attention() {
         SenseData::fixed(SenseKey::UNIT_ATTENTION, asc_ascq, None)
     } else if let Some(withheld) = path.withheld_sense.take() {
-        withheld
+        *withheld
     } else {
         match unit {
             None => SenseData::fixed(

@@ -213,7 +213,11 @@ fn request_sense_hands_out_pending_conditions() {
     let mut path = PathState::default();
     let mut data_in = Vec::new();
     path.raise_unit_attention(code::DEVICE_RESET_OCCURRED);
-    path.withheld_sense = Some(SenseData::fixed(SenseKey::ILLEGAL_REQUEST, (0x24, 0), None));
+    path.withheld_sense = Some(Box::new(SenseData::fixed(
+        SenseKey::ILLEGAL_REQUEST,
+        (0x24, 0),
+        None,
+    )));
     let cdb = [0x03, 0, 0, 0, 252, 0];
     execute(&mut unit, &mut path, port(), &cdb, &[], &mut data_in);
     assert_eq!((data_in[2], data_in[12]), (0x06, 0x29));

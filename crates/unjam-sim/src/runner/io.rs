@@ -283,12 +283,6 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
     let success = completion.status == BlkStatus::Ok;
     let verify = runner.streams[io.stream].verify;
     let data = runner.driver.transport.take(completion.token);
-    let media = runner
-        .driver
-        .transport
-        .target()
-        .unit(&lun.address)
-        .map(|u| &u.media);
     let mut problem = None;
     if let Some(ledger) = runner.ledgers.get_mut(lun.unit).and_then(Option::as_mut) {
         let result = match io.plan.access {
@@ -297,7 +291,14 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
                 io.plan.blocks,
                 io.plan.write_id,
                 success,
-                media,
+                // Looked up only for a checked write: an unverified run never touches the
+                // unit from here (one cache miss per command at 4096 LUNs).
+                runner
+                    .driver
+                    .transport
+                    .target()
+                    .unit(&lun.address)
+                    .map(|u| &u.media),
             ),
             _ if success && verify => {
                 ledger.read_finished(io.plan.lba, io.plan.blocks, &data, lun.block_size)

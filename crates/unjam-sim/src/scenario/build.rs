@@ -53,7 +53,10 @@ fn fail(field: impl Into<String>, message: impl Into<String>) -> Check {
 impl Scenario {
     /// Every LUN of the scenario, in host, target, LUN order.
     pub fn resolved_luns(&self) -> Result<Vec<ResolvedLun>, (String, String)> {
-        let mut luns = Vec::new();
+        let mut luns: Vec<ResolvedLun> = Vec::new();
+        // The first LUN resolved for each unit (index into `luns`): a mirror inherits its
+        // geometry without a scan of every LUN so far (quadratic at 65 536 LUNs).
+        let mut first_lun_of_unit: Vec<Option<usize>> = Vec::new();
         let mut first_unit_of_host = Vec::new();
         let mut units = 0usize;
         for (host_index, host) in self.hosts.iter().enumerate() {
@@ -77,8 +80,19 @@ impl Scenario {
                     let limits = self.lun_limits(host.personality, lun_table);
                     let explicit_block_size = spec.0.block_size;
                     let mut lun = resolve(address, base + offset, spec, host_index, limits)?;
-                    if let Some(first) = luns.iter().find(|l: &&ResolvedLun| l.unit == lun.unit) {
-                        inherit_geometry(first, &mut lun, explicit_block_size, host_index)?;
+                    match first_lun_of_unit.get(lun.unit).copied().flatten() {
+                        Some(first) => inherit_geometry(
+                            &luns[first],
+                            &mut lun,
+                            explicit_block_size,
+                            host_index,
+                        )?,
+                        None => {
+                            if first_lun_of_unit.len() <= lun.unit {
+                                first_lun_of_unit.resize(lun.unit + 1, None);
+                            }
+                            first_lun_of_unit[lun.unit] = Some(luns.len());
+                        }
                     }
                     luns.push(lun);
                     offset += 1;

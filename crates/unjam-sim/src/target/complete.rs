@@ -66,7 +66,7 @@ fn build(target: &mut SimTarget, tag: u64, command: &mut Command) -> Completion 
             if autosense {
                 completion.sense = sense.map(Box::new);
             } else if let Some(path) = command.path.and_then(|i| target.paths.get_mut(i)) {
-                path.state.withheld_sense = sense;
+                path.state.withheld_sense = sense.map(Box::new);
             }
         }
         Some(FaultAction::Virtio {
@@ -106,7 +106,11 @@ fn build(target: &mut SimTarget, tag: u64, command: &mut Command) -> Completion 
 
 fn run(target: &mut SimTarget, command: &Command, completion: &mut Completion) {
     let cdb = command.cdb.get(..command.cdb_len as usize).unwrap_or(&[]);
-    let Some(luns) = target.tables.target_luns(&command.address) else {
+    let luns = match command.path {
+        Some(path) => target.tables.target_luns_of_path(path),
+        None => target.tables.target_luns(&command.address),
+    };
+    let Some(luns) = luns else {
         completion.host_byte = HostByte::DID_NO_CONNECT;
         return;
     };

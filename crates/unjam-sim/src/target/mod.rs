@@ -131,7 +131,9 @@ struct Path {
     unit: usize,
     state: PathState,
     latency: LatencyModel,
-    rng: ChaCha8Rng,
+    /// Boxed: its 300-odd bytes of state would spread the fields every command touches
+    /// over several cache lines, and a fixed latency never draws from it.
+    rng: Box<ChaCha8Rng>,
     in_flight: u32,
     task_set_size: u32,
     relative_port: u16,
@@ -254,6 +256,49 @@ impl SimTarget {
         data_out: Vec<u8>,
         data_in_len: u32,
     ) -> Result<Queued, TargetError> {
+        let path = self.tables.path(&address);
+        self.queue_on_path(now_us, tag, address, path, cdb, data_out, data_in_len)
+    }
+
+    /// The index of the path `address` names (see [`SimTarget::queue_command_on`]).
+    pub fn path_index(&self, address: &LunAddress) -> Option<usize> {
+        self.tables.path(address)
+    }
+
+    /// [`SimTarget::queue_command`] on a path already looked up with
+    /// [`SimTarget::path_index`] (a transport resolves its devices once, not per command);
+    /// `None` is an address without a path.
+    #[allow(clippy::too_many_arguments)]
+    pub fn queue_command_on(
+        &mut self,
+        now_us: u64,
+        tag: u64,
+        address: LunAddress,
+        path: Option<usize>,
+        cdb: &[u8],
+        data_out: Vec<u8>,
+        data_in_len: u32,
+    ) -> Result<Queued, TargetError> {
+        if let Some(index) = path {
+            assert!(
+                self.paths.get(index).is_some_and(|p| p.address == address),
+                "path {index} is not {address}"
+            );
+        }
+        self.queue_on_path(now_us, tag, address, path, cdb, data_out, data_in_len)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn queue_on_path(
+        &mut self,
+        now_us: u64,
+        tag: u64,
+        address: LunAddress,
+        path: Option<usize>,
+        cdb: &[u8],
+        data_out: Vec<u8>,
+        data_in_len: u32,
+    ) -> Result<Queued, TargetError> {
         self.advance(now_us);
         self.refresh_alua(now_us);
         if self.commands.contains_key(&tag) {
@@ -274,7 +319,6 @@ impl SimTarget {
         if let Some(host_byte) = self.faults.transport_down(now_us, &address) {
             fate.action = Some(transport_failure(host_byte));
         }
-        let path = self.tables.path(&address);
         let latency_us = self.draw_latency(path).saturating_add(fate.extra_us);
         let mut command = Command {
             path,
@@ -482,7 +526,7 @@ impl SimTarget {
 
     fn draw_latency(&mut self, path: Option<usize>) -> u64 {
         match path.and_then(|index| self.paths.get_mut(index)) {
-            Some(path) => path.latency.sample(&mut path.rng),
+            Some(path) => path.latency.sample(&mut *path.rng),
             None => self.tmf_latency_us,
         }
     }
@@ -571,7 +615,9 @@ fn build_paths(config: &TargetConfig, unit_count: usize) -> Result<Vec<Path>, Ta
             unit: lun.unit,
             state: PathState::default(),
             latency: lun.latency,
-            rng: ChaCha8Rng::seed_from_u64(mix(config.seed ^ mix(index as u64))),
+            rng: Box::new(ChaCha8Rng::seed_from_u64(mix(
+                config.seed ^ mix(index as u64)
+            ))),
             in_flight: 0,
             task_set_size: lun.task_set_size.max(1),
             relative_port: (lun.address.host as u16).wrapping_add(1),

@@ -9,7 +9,13 @@ use crate::address::LunAddress;
 #[derive(Debug, Default)]
 pub struct Tables {
     paths: FastMap<LunAddress, usize>,
-    target_luns: BTreeMap<(u32, u32, u32), Vec<u64>>,
+    /// (host, channel, target) to its index in `luns_of_target`.
+    targets: BTreeMap<(u32, u32, u32), usize>,
+    /// The sorted LUNs of each target.
+    luns_of_target: Vec<Vec<u64>>,
+    /// The index in `luns_of_target` of each path's target: a command's path finds its
+    /// target's LUN list without a tree search.
+    target_of_path: Vec<usize>,
 }
 
 impl Tables {
@@ -20,13 +26,18 @@ impl Tables {
             if tables.paths.insert(address, index).is_some() {
                 return Err(address);
             }
-            tables
-                .target_luns
+            let next = tables.luns_of_target.len();
+            let target = *tables
+                .targets
                 .entry((address.host, address.channel, address.target))
-                .or_default()
-                .push(address.lun);
+                .or_insert(next);
+            if target == next {
+                tables.luns_of_target.push(Vec::new());
+            }
+            tables.luns_of_target[target].push(address.lun);
+            tables.target_of_path.push(target);
         }
-        for luns in tables.target_luns.values_mut() {
+        for luns in &mut tables.luns_of_target {
             luns.sort_unstable();
         }
         Ok(tables)
@@ -38,8 +49,15 @@ impl Tables {
 
     /// The LUNs of the target `address` is on, or `None` when no such target exists.
     pub fn target_luns(&self, address: &LunAddress) -> Option<&[u64]> {
-        self.target_luns
-            .get(&(address.host, address.channel, address.target))
-            .map(Vec::as_slice)
+        let target = self
+            .targets
+            .get(&(address.host, address.channel, address.target))?;
+        self.luns_of_target.get(*target).map(Vec::as_slice)
+    }
+
+    /// The LUNs of the target path `path` (an index from [`Tables::path`]) is on.
+    pub fn target_luns_of_path(&self, path: usize) -> Option<&[u64]> {
+        let target = self.target_of_path.get(path)?;
+        self.luns_of_target.get(*target).map(Vec::as_slice)
     }
 }

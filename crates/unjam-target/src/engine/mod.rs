@@ -370,7 +370,7 @@ impl Engine {
             }) => {
                 if !autosense {
                     if let Some(unit) = scheduled.unit {
-                        self.nexus.state(origin.nexus, unit).withheld_sense = sense;
+                        self.nexus.state(origin.nexus, unit).withheld_sense = sense.map(Box::new);
                     }
                 }
                 return Outcome::Fault(FaultAnswer {
