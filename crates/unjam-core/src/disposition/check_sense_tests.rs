@@ -6,13 +6,9 @@ use unjam_scsi::Disposition::{AddToMlQueue, Failed, NeedsRetry, Success};
 const READ_10: u8 = 0x28;
 
 fn fixed(key: u8, asc: u8, ascq: u8) -> SenseBuffer {
-    let mut sense = [0u8; 18];
-    sense[0] = 0x70;
-    sense[2] = key;
-    sense[7] = 10;
-    sense[12] = asc;
-    sense[13] = ascq;
-    SenseBuffer::from_slice(&sense)
+    SenseBuffer::from_slice(&crate::request::TransportOutcome::fixed_sense(
+        key, asc, ascq,
+    ))
 }
 
 fn check(key: u8, asc: u8, ascq: u8) -> SenseVerdict {

@@ -25,6 +25,7 @@ use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 use tracing::debug;
+use unjam_scsi::sense::{FixedFields, SenseBody, SenseData, SenseKey};
 
 use crate::params::OperationalParams;
 use crate::pdu::{
@@ -742,28 +743,34 @@ impl TargetSession {
     }
 }
 
-/// CHECK CONDITION with fixed-format sense data (SPC-4 §4.5.3) built by the session for the
-/// few refusals it makes itself.
-fn check_condition(key: u8, asc: u8, ascq: u8) -> CommandResult {
-    let mut sense = [0u8; 18];
-    sense[0] = 0x70;
-    sense[2] = key;
-    sense[7] = 10;
-    sense[12] = asc;
-    sense[13] = ascq;
+/// CHECK CONDITION with fixed-format current sense data (SPC-4 §4.5.3), encoded by
+/// unjam-scsi's one sense codec, for the few refusals the session makes itself.
+fn check_condition(key: SenseKey, asc: u8, ascq: u8) -> CommandResult {
+    let sense = SenseData {
+        deferred: false,
+        key,
+        asc,
+        ascq,
+        sdat_overflow: false,
+        body: SenseBody::Fixed(FixedFields::default()),
+    };
+    let encoded = match sense.to_bytes() {
+        Ok(encoded) => encoded,
+        Err(error) => panic!("fixed sense {key:?}/{asc:02x}/{ascq:02x}: {error:?}"),
+    };
     CommandResult {
         status: 0x02,
-        sense: Bytes::copy_from_slice(&sense),
+        sense: Bytes::from(encoded),
         ..CommandResult::default()
     }
 }
 
 /// A transfer the connection does not serve: ILLEGAL REQUEST, INVALID FIELD IN CDB.
 fn refused_transfer() -> CommandResult {
-    check_condition(0x05, 0x24, 0x00)
+    check_condition(SenseKey::ILLEGAL_REQUEST, 0x24, 0x00)
 }
 
 /// Write data out of sequence: ABORTED COMMAND, DATA PHASE ERROR.
 fn data_phase_error() -> CommandResult {
-    check_condition(0x0b, 0x4b, 0x00)
+    check_condition(SenseKey::ABORTED_COMMAND, 0x4b, 0x00)
 }
