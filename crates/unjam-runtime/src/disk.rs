@@ -102,9 +102,14 @@ impl Disk {
 
     /// The LUN's capacity, or why it has none.
     pub fn capacity(&self) -> Result<Capacity, IoError> {
+        self.capacity_ref().copied()
+    }
+
+    /// [`Disk::capacity`] without the copy (the per-I/O checks of `read` and `write`).
+    fn capacity_ref(&self) -> Result<&Capacity, IoError> {
         self.info
             .capacity
-            .clone()
+            .as_ref()
             .map_err(|error| IoError::Invalid(error.to_string()))
     }
 
@@ -132,8 +137,9 @@ impl Disk {
     /// give back the `Bytes` of an earlier read with `try_into_mut` to read without
     /// allocating). Only data that arrived is returned, and only for a good completion.
     pub async fn read(&self, lba: u64, blocks: u32, buffer: BytesMut) -> Result<Bytes, IoError> {
-        let length = self.transfer_length(lba, blocks)?;
-        let command = self.block_command(BlockOp::Read, lba, blocks)?;
+        let capacity = self.capacity_ref()?;
+        let length = transfer_length(capacity, lba, blocks)?;
+        let command = block_command(capacity, BlockOp::Read, lba, blocks)?;
         let command = Command {
             transfer: Transfer::In { length, buffer },
             ..command
@@ -144,7 +150,8 @@ impl Disk {
     /// Writes `data` (a whole number of blocks) at `lba`; `Ok` only when the target took
     /// every byte and answered GOOD.
     pub async fn write(&self, lba: u64, data: Bytes) -> Result<(), IoError> {
-        let block_length = self.capacity()?.block_length;
+        let capacity = self.capacity_ref()?;
+        let block_length = capacity.block_length;
         if data.is_empty() || data.len() % block_length as usize != 0 {
             return Err(IoError::Invalid(format!(
                 "{} bytes is not a whole number of {block_length}-byte blocks",
@@ -153,8 +160,8 @@ impl Disk {
         }
         let blocks = u32::try_from(data.len() / block_length as usize)
             .map_err(|_| IoError::Invalid("write too long".into()))?;
-        self.transfer_length(lba, blocks)?;
-        let command = self.block_command(BlockOp::Write, lba, blocks)?;
+        transfer_length(capacity, lba, blocks)?;
+        let command = block_command(capacity, BlockOp::Write, lba, blocks)?;
         let command = Command {
             transfer: Transfer::Out(data),
             ..command
@@ -190,56 +197,59 @@ impl Disk {
         };
         self.engine.reset(self.device(), kind).await
     }
+}
 
-    fn transfer_length(&self, lba: u64, blocks: u32) -> Result<u32, IoError> {
-        let capacity = self.capacity()?;
-        let bytes = u64::from(blocks) * u64::from(capacity.block_length);
-        if blocks == 0 || bytes > u64::from(MAX_TRANSFER_BYTES) {
-            return Err(IoError::Invalid(format!(
-                "{blocks} blocks of {} bytes: must be 1 block to {MAX_TRANSFER_BYTES} bytes",
-                capacity.block_length
-            )));
-        }
-        let end = lba.checked_add(u64::from(blocks));
-        if end.is_none_or(|end| end > capacity.blocks()) {
-            return Err(IoError::Invalid(format!(
-                "blocks {lba}..{} lie beyond the last LBA {}",
-                lba.saturating_add(u64::from(blocks)),
-                capacity.last_lba
-            )));
-        }
-        Ok(bytes as u32)
+fn transfer_length(capacity: &Capacity, lba: u64, blocks: u32) -> Result<u32, IoError> {
+    let bytes = u64::from(blocks) * u64::from(capacity.block_length);
+    if blocks == 0 || bytes > u64::from(MAX_TRANSFER_BYTES) {
+        return Err(IoError::Invalid(format!(
+            "{blocks} blocks of {} bytes: must be 1 block to {MAX_TRANSFER_BYTES} bytes",
+            capacity.block_length
+        )));
     }
+    let end = lba.checked_add(u64::from(blocks));
+    if end.is_none_or(|end| end > capacity.blocks()) {
+        return Err(IoError::Invalid(format!(
+            "blocks {lba}..{} lie beyond the last LBA {}",
+            lba.saturating_add(u64::from(blocks)),
+            capacity.last_lba
+        )));
+    }
+    Ok(bytes as u32)
+}
 
-    /// READ/WRITE(10) as sd uses them, (16) when the LBA or length needs it.
-    fn block_command(&self, op: BlockOp, lba: u64, blocks: u32) -> Result<Command, IoError> {
-        let capacity = self.capacity()?;
-        let write = op == BlockOp::Write;
-        let cdb = if lba <= u64::from(u32::MAX) && blocks <= u32::from(u16::MAX) {
-            let mut cdb = [0u8; 10];
-            cdb[0] = if write { 0x2a } else { 0x28 };
-            cdb[2..6].copy_from_slice(&(lba as u32).to_be_bytes());
-            cdb[7..9].copy_from_slice(&(blocks as u16).to_be_bytes());
-            Cdb::from_slice(&cdb)
-        } else {
-            let mut cdb = [0u8; 16];
-            cdb[0] = if write { 0x8a } else { 0x88 };
-            cdb[2..10].copy_from_slice(&lba.to_be_bytes());
-            cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
-            Cdb::from_slice(&cdb)
-        }
-        .map_err(|error| IoError::Invalid(error.to_string()))?;
-        let sectors_per_block = u64::from(capacity.block_length / 512).max(1);
-        Ok(Command {
-            cdb,
-            transfer: Transfer::None,
-            block: BlockInfo {
-                op,
-                start_sector: lba.saturating_mul(sectors_per_block),
-                ..BlockInfo::default()
-            },
-            timeout: None,
-            retries: None,
-        })
+/// READ/WRITE(10) as sd uses them, (16) when the LBA or length needs it.
+fn block_command(
+    capacity: &Capacity,
+    op: BlockOp,
+    lba: u64,
+    blocks: u32,
+) -> Result<Command, IoError> {
+    let write = op == BlockOp::Write;
+    let cdb = if lba <= u64::from(u32::MAX) && blocks <= u32::from(u16::MAX) {
+        let mut cdb = [0u8; 10];
+        cdb[0] = if write { 0x2a } else { 0x28 };
+        cdb[2..6].copy_from_slice(&(lba as u32).to_be_bytes());
+        cdb[7..9].copy_from_slice(&(blocks as u16).to_be_bytes());
+        Cdb::from_slice(&cdb)
+    } else {
+        let mut cdb = [0u8; 16];
+        cdb[0] = if write { 0x8a } else { 0x88 };
+        cdb[2..10].copy_from_slice(&lba.to_be_bytes());
+        cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
+        Cdb::from_slice(&cdb)
     }
+    .map_err(|error| IoError::Invalid(error.to_string()))?;
+    let sectors_per_block = u64::from(capacity.block_length / 512).max(1);
+    Ok(Command {
+        cdb,
+        transfer: Transfer::None,
+        block: BlockInfo {
+            op,
+            start_sector: lba.saturating_mul(sectors_per_block),
+            ..BlockInfo::default()
+        },
+        timeout: None,
+        retries: None,
+    })
 }
