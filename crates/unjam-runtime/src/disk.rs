@@ -9,10 +9,10 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use unjam_core::buffers::Cdb;
 use unjam_core::request::{BlockInfo, BlockOp};
 use unjam_core::state::DeviceState;
 use unjam_core::topology::DeviceId;
+use unjam_scsi::cdb::{read_write, SynchronizeCache10};
 
 use crate::capacity::Capacity;
 use crate::command::{Command, CommandOutcome, IoError, Transfer, MAX_TRANSFER_BYTES};
@@ -171,7 +171,13 @@ impl Disk {
 
     /// SYNCHRONIZE CACHE(10) of the whole LUN (the block layer's flush).
     pub async fn flush(&self) -> Result<(), IoError> {
-        let cdb = Cdb::from_slice(&[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        let whole_lun = SynchronizeCache10 {
+            immed: false,
+            lba: 0,
+            blocks: 0,
+        };
+        let cdb = whole_lun
+            .build()
             .map_err(|error| IoError::Invalid(error.to_string()))?;
         let command = Command {
             cdb,
@@ -218,28 +224,15 @@ fn transfer_length(capacity: &Capacity, lba: u64, blocks: u32) -> Result<u32, Io
     Ok(bytes as u32)
 }
 
-/// READ/WRITE(10) as sd uses them, (16) when the LBA or length needs it.
+/// READ/WRITE(10) or (16), as sd picks them (`unjam_scsi::cdb::read_write`).
 fn block_command(
     capacity: &Capacity,
     op: BlockOp,
     lba: u64,
     blocks: u32,
 ) -> Result<Command, IoError> {
-    let write = op == BlockOp::Write;
-    let cdb = if lba <= u64::from(u32::MAX) && blocks <= u32::from(u16::MAX) {
-        let mut cdb = [0u8; 10];
-        cdb[0] = if write { 0x2a } else { 0x28 };
-        cdb[2..6].copy_from_slice(&(lba as u32).to_be_bytes());
-        cdb[7..9].copy_from_slice(&(blocks as u16).to_be_bytes());
-        Cdb::from_slice(&cdb)
-    } else {
-        let mut cdb = [0u8; 16];
-        cdb[0] = if write { 0x8a } else { 0x88 };
-        cdb[2..10].copy_from_slice(&lba.to_be_bytes());
-        cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
-        Cdb::from_slice(&cdb)
-    }
-    .map_err(|error| IoError::Invalid(error.to_string()))?;
+    let cdb = read_write(op == BlockOp::Write, lba, blocks)
+        .map_err(|error| IoError::Invalid(error.to_string()))?;
     let sectors_per_block = u64::from(capacity.block_length / 512).max(1);
     Ok(Command {
         cdb,

@@ -5,8 +5,8 @@
 //! target treats as plain media access.
 
 use unjam_scsi::cdb::{
-    lba_and_block_count, opcode, Cdb, Read10, Read16, SynchronizeCache10, SynchronizeCache16,
-    Write10, Write16,
+    lba_and_block_count, opcode, read_write, Cdb, Read16, SynchronizeCache10, SynchronizeCache16,
+    Write16,
 };
 
 /// What a media-access command does.
@@ -71,17 +71,16 @@ impl MediaCommand {
     }
 }
 
-/// Builds READ(10)/WRITE(10) when the range fits its fields, else READ(16)/WRITE(16), as
-/// sd does. Returns the bytes and their length.
+/// READ/WRITE(10) when the range fits their fields, else (16), as sd does
+/// (`unjam_scsi::cdb::read_write`); SYNCHRONIZE CACHE(16). Returns the bytes and their
+/// length.
 pub fn rw_cdb(access: MediaAccess, lba: u64, blocks: u32) -> ([u8; 16], usize) {
-    let ten = match (u32::try_from(lba), u16::try_from(blocks)) {
-        (Ok(lba), Ok(short)) if lba.checked_add(blocks).is_some() => ten_byte(access, lba, short),
-        _ => None,
+    let built = match access {
+        MediaAccess::Read => read_write(false, lba, blocks),
+        MediaAccess::Write => read_write(true, lba, blocks),
+        MediaAccess::Synchronize => return (rw16(access, lba, blocks), 16),
     };
-    match ten {
-        Some(cdb) => padded(&cdb),
-        None => (rw16(access, lba, blocks), 16),
-    }
+    built.map_or(([0; 16], 0), |cdb| padded(&cdb))
 }
 
 /// Builds a READ(16), WRITE(16) or SYNCHRONIZE CACHE(16) CDB (for the workload generator
@@ -106,29 +105,6 @@ pub fn rw16(access: MediaAccess, lba: u64, blocks: u32) -> [u8; 16] {
         MediaAccess::Synchronize => SynchronizeCache16 { immed, lba, blocks }.build(),
     };
     built.map_or([0; 16], |cdb| padded(&cdb).0)
-}
-
-fn ten_byte(access: MediaAccess, lba: u32, blocks: u16) -> Option<Cdb> {
-    let (fua, dpo) = (false, false);
-    match access {
-        MediaAccess::Read => Read10 {
-            lba,
-            blocks,
-            fua,
-            dpo,
-        }
-        .build()
-        .ok(),
-        MediaAccess::Write => Write10 {
-            lba,
-            blocks,
-            fua,
-            dpo,
-        }
-        .build()
-        .ok(),
-        MediaAccess::Synchronize => None,
-    }
 }
 
 /// The CDB's bytes in a 16-byte array, and its length.

@@ -23,11 +23,11 @@ mod wire;
 
 pub use buffer::{Cdb, HexBytes};
 pub use command::{
-    data_direction, expected_transfer_len, mode_page, select_report, Inquiry, ModeSense10,
-    ModeSense6, PageControl, PowerCondition, PreventAllowMediumRemoval, Read10, Read16, Read6,
-    ReadCapacity10, ReadCapacity16, ReportLuns, ReportTargetPortGroups, RequestSense, ScsiCommand,
-    StartStopUnit, SynchronizeCache10, SynchronizeCache16, TestUnitReady, Write10, Write16, Write6,
-    MAX_BLOCKS_6, MAX_LBA_6,
+    data_direction, expected_transfer_len, mode_page, read_write, select_report, Inquiry,
+    ModeSense10, ModeSense6, PageControl, PowerCondition, PreventAllowMediumRemoval, Read10,
+    Read16, Read6, ReadCapacity10, ReadCapacity16, ReportLuns, ReportTargetPortGroups,
+    RequestSense, ScsiCommand, StartStopUnit, SynchronizeCache10, SynchronizeCache16,
+    TestUnitReady, Write10, Write16, Write6, MAX_BLOCKS_6, MAX_LBA_6,
 };
 pub use describe::CommandFields;
 pub use error::{BuildError, CdbError, ResponseError};

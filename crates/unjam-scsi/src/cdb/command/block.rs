@@ -167,6 +167,47 @@ ten_byte_transfer!(Write10, opcode::WRITE_10, "WRITE(10) (SBC-4 5.39).");
 sixteen_byte_transfer!(Read16, opcode::READ_16, "READ(16) (SBC-4 5.17).");
 sixteen_byte_transfer!(Write16, opcode::WRITE_16, "WRITE(16) (SBC-4 5.41).");
 
+/// READ or WRITE of `blocks` blocks at `lba` as sd picks the CDB: (10) when the whole range
+/// fits its fields (`lba + blocks` within 32 bits, at most 65 535 blocks), else (16). No
+/// FUA, no DPO.
+pub fn read_write(write: bool, lba: u64, blocks: u32) -> Result<Cdb, CdbError> {
+    let fits_ten = lba
+        .checked_add(u64::from(blocks))
+        .is_some_and(|end| end <= u64::from(u32::MAX))
+        && blocks <= u32::from(u16::MAX);
+    let (fua, dpo) = (false, false);
+    match (fits_ten, write) {
+        (true, false) => Read10 {
+            lba: lba as u32,
+            blocks: blocks as u16,
+            fua,
+            dpo,
+        }
+        .build(),
+        (true, true) => Write10 {
+            lba: lba as u32,
+            blocks: blocks as u16,
+            fua,
+            dpo,
+        }
+        .build(),
+        (false, false) => Read16 {
+            lba,
+            blocks,
+            fua,
+            dpo,
+        }
+        .build(),
+        (false, true) => Write16 {
+            lba,
+            blocks,
+            fua,
+            dpo,
+        }
+        .build(),
+    }
+}
+
 /// SYNCHRONIZE CACHE(10) (SBC-4 5.32): write back cached blocks `lba..lba+blocks`;
 /// `blocks == 0` means through the last LBA.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -256,6 +297,31 @@ impl SynchronizeCache16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_write_picks_ten_bytes_while_the_range_fits() {
+        assert_eq!(
+            read_write(false, 0, 8).unwrap().as_slice()[0],
+            Read10::OPCODE
+        );
+        assert_eq!(
+            read_write(true, 0, 8).unwrap().as_slice()[0],
+            Write10::OPCODE
+        );
+        let last = u64::from(u32::MAX);
+        assert_eq!(read_write(false, last - 8, 8).unwrap().len(), 10);
+        // The range's end passes 32 bits, the LBA alone does not.
+        assert_eq!(
+            read_write(false, last - 7, 8).unwrap().as_slice()[0],
+            Read16::OPCODE
+        );
+        assert_eq!(
+            read_write(true, 0, 65_536).unwrap().as_slice()[0],
+            Write16::OPCODE
+        );
+        let big = read_write(false, 1 << 40, 3).unwrap();
+        assert_eq!(Read16::parse(big.as_slice()).unwrap().lba, 1 << 40);
+    }
 
     #[test]
     fn read6_length_zero_means_256_blocks() {

@@ -10,8 +10,8 @@ mod mode_sense;
 mod simple;
 
 pub use block::{
-    Read10, Read16, Read6, SynchronizeCache10, SynchronizeCache16, Write10, Write16, Write6,
-    MAX_BLOCKS_6, MAX_LBA_6,
+    read_write, Read10, Read16, Read6, SynchronizeCache10, SynchronizeCache16, Write10, Write16,
+    Write6, MAX_BLOCKS_6, MAX_LBA_6,
 };
 pub use capacity::{ReadCapacity10, ReadCapacity16};
 pub use discovery::{select_report, ReportLuns, ReportTargetPortGroups};
