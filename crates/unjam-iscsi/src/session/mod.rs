@@ -28,10 +28,10 @@ mod violation;
 mod window;
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use rustc_hash::FxHashMap;
 
 pub use ping::PingConfig;
 pub use task::DataDirection;
@@ -74,31 +74,6 @@ impl TaskState {
     }
 }
 
-/// Hashes the task map's keys: Initiator Task Tags this session hands out one after the
-/// other. SipHash (the default) costs more than the rest of a lookup and protects against
-/// chosen keys, which these are not: only tags the session generated are inserted, and a
-/// tag the target makes up is only looked up. A multiply spreads consecutive tags over the
-/// table; the fold brings the mixed high bits down to the bucket bits.
-#[derive(Debug, Default, Clone, Copy)]
-struct TagHasher(u64);
-
-impl Hasher for TagHasher {
-    fn finish(&self) -> u64 {
-        let mixed = self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        mixed ^ (mixed >> 32)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u32(&mut self, value: u32) {
-        self.0 = u64::from(value);
-    }
-}
-
 /// One session in the full feature phase.
 #[derive(Debug)]
 pub struct Session {
@@ -107,7 +82,9 @@ pub struct Session {
     window: CommandWindow,
     next_tag: u32,
     waiting: VecDeque<(u32, TaskRequest, BytesMut)>,
-    tasks: HashMap<u32, TaskState, BuildHasherDefault<TagHasher>>,
+    /// Keyed by Initiator Task Tags this session hands out; the Fx hash (as
+    /// `unjam_core::fast_hash`), as no key is chosen by the target.
+    tasks: FxHashMap<u32, TaskState>,
     management: usize,
     outgoing: VecDeque<Outgoing>,
     events: VecDeque<SessionEvent>,
