@@ -173,6 +173,23 @@ const VERIFIED_WRITES: [&str; 8] = [
     "--continue-on-error",
 ];
 
+/// [`VERIFIED_WRITES`] for a path that dies silently: a 1 s NOP-Out interval and timeout,
+/// and 5 s of run, room for one ping interval and timeout.
+const SILENT_PATH_WRITES: [&str; 12] = [
+    "--rw",
+    "randwrite",
+    "--verify",
+    "--qd",
+    "8",
+    "--time",
+    "5s",
+    "--continue-on-error",
+    "--set",
+    "noop_out_interval=1",
+    "--set",
+    "noop_out_timeout=1",
+];
+
 #[test]
 fn a_portal_taken_down_under_verified_random_writes_returns_no_error() {
     let target = UnjamTarget::multipath();
@@ -218,19 +235,7 @@ async fn a_tgtd_killed_under_verified_random_writes_returns_no_error() {
 fn a_path_that_dies_silently_is_failed_by_the_nop_out_ping_and_returns_no_error() {
     let target = UnjamTarget::multipath();
     let mut args: Vec<&str> = target.urls.iter().map(String::as_str).collect();
-    args.extend(VERIFIED_WRITES);
-    args.extend([
-        "--set",
-        "noop_out_interval=1",
-        "--set",
-        "noop_out_timeout=1",
-    ]);
-    // Room for one ping interval and timeout.
-    let time = args
-        .iter()
-        .position(|arg| *arg == "--time")
-        .map_or(0, |at| at + 1);
-    args[time] = "5s";
+    args.extend(SILENT_PATH_WRITES);
     let bench = Bench::start(&args);
     target.silence(0);
     let (exit, report) = bench.finish();
@@ -247,18 +252,7 @@ async fn a_stopped_tgtd_is_failed_by_the_nop_out_ping_and_returns_no_error() {
     let paths = TgtdPaths::start(2, TgtdOptions::default()).await;
     let urls = paths.urls(1);
     let mut args: Vec<&str> = urls.iter().map(String::as_str).collect();
-    args.extend(VERIFIED_WRITES);
-    args.extend([
-        "--set",
-        "noop_out_interval=1",
-        "--set",
-        "noop_out_timeout=1",
-    ]);
-    let time = args
-        .iter()
-        .position(|arg| *arg == "--time")
-        .map_or(0, |at| at + 1);
-    args[time] = "5s";
+    args.extend(SILENT_PATH_WRITES);
     let bench = Bench::start(&args);
     // SIGSTOP: the kernel keeps both TCP connections up, nothing answers on path 0.
     paths.paths[0].pause();
