@@ -342,6 +342,12 @@ async fn write_read_sizes(config: ClientConfig) {
         assert!(read.data == data, "data read back differs for {size} bytes");
         lba += (size / BLOCK) as u64;
     }
+    // The large reads' data segments were received in place (and still checked).
+    let stats = client
+        .stats()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert!(stats.session.placed_data_in > 0, "{stats:?}");
 }
 
 #[tokio::test(flavor = "current_thread")]

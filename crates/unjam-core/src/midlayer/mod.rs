@@ -432,12 +432,8 @@ impl MidLayer {
         self.devices[device.0 as usize].host
     }
 
-    /// Queues a run of `device`'s queue for `run_pending`, once until it runs (a flag on
-    /// the device, not a scan of the list: thousands of LUNs may be pending).
     pub(crate) fn schedule_run(&mut self, device: DeviceId) {
-        let dev = &mut self.devices[device.0 as usize];
-        if !dev.run_scheduled {
-            dev.run_scheduled = true;
+        if !self.pending_runs.contains(&device) {
             self.pending_runs.push_back(device);
         }
     }
@@ -456,12 +452,7 @@ impl MidLayer {
             let Some(device) = self.pending_runs.pop_front() else {
                 break;
             };
-            let dev = &mut self.devices[device.0 as usize];
-            dev.run_scheduled = false;
-            // An empty queue has nothing to dispatch (`try_dispatch_head`'s first test).
-            if !dev.queue.is_empty() {
-                self.run_device(now, device);
-            }
+            self.run_device(now, device);
         }
     }
 

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::{BufMut, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
 use crate::login::{Login, LoginConfig, LoginOutcome, LoginProgress};
@@ -128,5 +128,28 @@ impl Connection {
                 return Ok(outcome);
             }
         }
+    }
+}
+
+/// One `recv` into `buffer`'s free room (a [`crate::session::Session::read_target`]). A
+/// read that filled less than the room drained the socket (epoll is edge-triggered): the
+/// socket's readiness is cleared then, as tokio's own `poll_read` does, so the next read
+/// waits for the next edge instead of paying a `recv` that returns `EAGAIN` on every wakeup.
+/// Readiness that arrives after the read is not lost: tokio clears only the readiness it saw
+/// before the read.
+pub fn read_into(stream: &TcpStream, buffer: &mut impl BufMut) -> std::io::Result<usize> {
+    let room = buffer.chunk_mut().len();
+    let mut drained = None;
+    let result = stream.try_io(Interest::READABLE, || {
+        let count = stream.try_read_buf(buffer)?;
+        if count > 0 && count < room {
+            drained = Some(count);
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        Ok(count)
+    });
+    match (result, drained) {
+        (_, Some(count)) => Ok(count),
+        (result, None) => result,
     }
 }

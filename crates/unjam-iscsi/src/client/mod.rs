@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use unjam_scsi::HostByte;
 
-pub use connection::{Connection, ConnectionParts};
+pub use connection::{read_into, Connection, ConnectionParts};
 pub use discovery::{discover, parse_send_targets, DiscoveredTarget};
 
 use crate::chap::ChapCredentials;

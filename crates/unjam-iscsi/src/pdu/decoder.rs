@@ -86,6 +86,51 @@ impl PduDecoder {
     /// Reject) needs the header even when [`Pdu::from_parts`] refuses it; the stream stays
     /// in step either way.
     pub fn decode_frame(&self, buffer: &mut BytesMut) -> Result<Option<(Bhs, Bytes)>, PduError> {
+        let Some(head) = self.frame_head(buffer)? else {
+            return Ok(None);
+        };
+        let total = head.total();
+        if buffer.len() < total {
+            buffer.reserve(total - buffer.len());
+            return Ok(None);
+        }
+        self.take_frame(head, buffer).map(Some)
+    }
+
+    /// Removes the PDU that `head` describes (all of it in `buffer`) from the front of
+    /// `buffer` and checks its digests: its header and data segment.
+    pub(crate) fn take_frame(
+        &self,
+        head: FrameHead,
+        buffer: &mut BytesMut,
+    ) -> Result<(Bhs, Bytes), PduError> {
+        let total = head.total();
+        assert!(buffer.len() >= total, "take_frame of an incomplete PDU");
+        let FrameHead {
+            bhs,
+            header_total,
+            data_length,
+            trailer,
+        } = head;
+        // `buffer` holds at least `total` bytes, so every range below is inside `frame`.
+        let mut frame = buffer.split_to(total).freeze();
+        self.check_header_digest(frame.get(..header_total).unwrap_or_default())?;
+        frame.advance(header_total);
+        if self.digests.data && data_length > 0 {
+            let padded_length = data_length + trailer - DIGEST_LENGTH;
+            let computed = crc32c::crc32c(frame.get(..padded_length).unwrap_or_default());
+            let received = read_digest(frame.get(padded_length..).unwrap_or_default());
+            if computed != received {
+                return Err(PduError::DataDigest { received, computed });
+            }
+        }
+        frame.truncate(data_length);
+        Ok((bhs, frame))
+    }
+
+    /// The framing of the PDU at the front of `buffer` once its BHS has arrived: lengths
+    /// only (checked against `max_data_segment_length`), no digest checked yet.
+    pub(crate) fn frame_head(&self, buffer: &[u8]) -> Result<Option<FrameHead>, PduError> {
         let Some(header) = buffer.first_chunk::<BHS_LENGTH>() else {
             return Ok(None);
         };
@@ -98,7 +143,6 @@ impl PduDecoder {
             });
         }
         let data_length = data_length as usize;
-        let ahs_length = bhs.total_ahs_length();
         let header_digest = if self.digests.header {
             DIGEST_LENGTH
         } else {
@@ -109,33 +153,59 @@ impl PduDecoder {
         } else {
             0
         };
-        let header_total = BHS_LENGTH + ahs_length + header_digest;
-        let total = header_total + padded(data_length) + data_digest;
-        if buffer.len() < total {
-            buffer.reserve(total - buffer.len());
-            return Ok(None);
+        Ok(Some(FrameHead {
+            header_total: BHS_LENGTH + bhs.total_ahs_length() + header_digest,
+            data_length,
+            trailer: padded(data_length) - data_length + data_digest,
+            bhs,
+        }))
+    }
+
+    /// Checks the header digest (if negotiated) of `header`: the BHS, the AHS and the digest.
+    pub(crate) fn check_header_digest(&self, header: &[u8]) -> Result<(), PduError> {
+        if !self.digests.header {
+            return Ok(());
         }
-        // `buffer` holds at least `total` bytes, so every range below is inside `frame`.
-        let mut frame = buffer.split_to(total).freeze();
-        let covered = BHS_LENGTH + ahs_length;
-        if self.digests.header {
-            let computed = crc32c::crc32c(frame.get(..covered).unwrap_or_default());
-            let received = read_digest(frame.get(covered..header_total).unwrap_or_default());
-            if computed != received {
-                return Err(PduError::HeaderDigest { received, computed });
-            }
+        let covered = header.len().saturating_sub(DIGEST_LENGTH);
+        let computed = crc32c::crc32c(header.get(..covered).unwrap_or_default());
+        let received = read_digest(header.get(covered..).unwrap_or_default());
+        if computed != received {
+            return Err(PduError::HeaderDigest { received, computed });
         }
-        frame.advance(header_total);
-        if data_digest != 0 {
-            let padded_length = padded(data_length);
-            let computed = crc32c::crc32c(frame.get(..padded_length).unwrap_or_default());
-            let received = read_digest(frame.get(padded_length..).unwrap_or_default());
-            if computed != received {
-                return Err(PduError::DataDigest { received, computed });
-            }
+        Ok(())
+    }
+
+    /// Checks the data digest of a data segment received elsewhere (in place): `data`, then
+    /// `trailer` (its padding and the digest) as they came from the wire.
+    pub(crate) fn check_data_digest(&self, data: &[u8], trailer: &[u8]) -> Result<(), PduError> {
+        if !self.digests.data || data.is_empty() {
+            return Ok(());
         }
-        frame.truncate(data_length);
-        Ok(Some((bhs, frame)))
+        let pad = trailer.len().saturating_sub(DIGEST_LENGTH);
+        let padding = trailer.get(..pad).unwrap_or_default();
+        let computed = crc32c::crc32c_append(crc32c::crc32c(data), padding);
+        let received = read_digest(trailer.get(pad..).unwrap_or_default());
+        if computed != received {
+            return Err(PduError::DataDigest { received, computed });
+        }
+        Ok(())
+    }
+}
+
+/// Where the parts of one PDU lie in the byte stream, known once its BHS has arrived.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameHead {
+    pub bhs: Bhs,
+    /// BHS, AHS and header digest.
+    pub header_total: usize,
+    pub data_length: usize,
+    /// Padding to 4 bytes and the data digest after the data segment.
+    pub trailer: usize,
+}
+
+impl FrameHead {
+    pub fn total(&self) -> usize {
+        self.header_total + self.data_length + self.trailer
     }
 }
 

@@ -21,6 +21,7 @@ pub use control::{
     AsyncMessage, NopIn, NopOut, Reject, TaskManagementFunction, TaskManagementRequest,
     TaskManagementResponse,
 };
+pub(crate) use decoder::FrameHead;
 pub use decoder::{encode_pdu, Digests, PduDecoder};
 pub use header::{Bhs, Opcode, BHS_LENGTH, MAX_DATA_SEGMENT_FIELD, RESERVED_TAG};
 pub use negotiation::{

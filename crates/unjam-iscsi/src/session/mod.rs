@@ -18,6 +18,7 @@
 //! pings by `max_queued_nop_replies`, Data-Out by the R2T rules. It never retries a command:
 //! outcomes, including connection loss, go back to the caller.
 
+mod inbound;
 mod ping;
 mod receive;
 mod task;
@@ -48,6 +49,7 @@ use crate::pdu::{
     self, Digests, LogoutReason, LogoutRequest, NopOut, Pdu, ScsiCommand, TaskManagementFunction,
     TaskManagementRequest, RESERVED_TAG,
 };
+use inbound::Inbound;
 use ping::{PingAction, PingTimer};
 use task::{first_burst_split, ScsiTask};
 use tombstones::Tombstones;
@@ -94,6 +96,8 @@ pub struct Session {
     logout: Option<(u32, Instant)>,
     /// Tags of tasks ended by task management: late PDUs for them are expected, not strays.
     tombstones: Tombstones,
+    /// A Data-In being received in place, and how the next read is sized.
+    inbound: Inbound,
     stats: SessionStats,
 }
 
@@ -122,6 +126,7 @@ impl Session {
             logging_out: false,
             logout: None,
             tombstones: Tombstones::new(config.max_tasks),
+            inbound: Inbound::default(),
             stats: SessionStats::default(),
         }
     }
@@ -298,6 +303,7 @@ impl Session {
     /// The connection is gone: every task ends with `ConnectionLost` (in tag order, so the
     /// result is deterministic) and the session is unusable afterwards.
     pub fn fail_all(&mut self) {
+        self.drop_placement();
         let waiting: Vec<u32> = self.waiting.drain(..).map(|(tag, _, _)| tag).collect();
         let mut sent: Vec<u32> = self.tasks.keys().copied().collect();
         sent.sort_unstable();

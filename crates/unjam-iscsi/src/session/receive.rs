@@ -36,6 +36,19 @@ impl Session {
         if let Err(violation) = accepted {
             return self.violation(tag, violation);
         }
+        self.data_in_status(&pdu)
+    }
+
+    /// A Data-In whose data segment was received in place (see `inbound`): its task already
+    /// took the checks and the bytes; the rest is as for any Data-In.
+    pub(super) fn on_placed_data_in(&mut self, pdu: &DataIn) -> Result<(), SessionError> {
+        self.window.update(pdu.exp_cmd_sn, pdu.max_cmd_sn);
+        self.data_in_status(pdu)
+    }
+
+    /// The status a Data-In carries, if any, for a task whose data it delivered.
+    fn data_in_status(&mut self, pdu: &DataIn) -> Result<(), SessionError> {
+        let tag = pdu.initiator_task_tag;
         let Some(status) = pdu.status else {
             return Ok(());
         };

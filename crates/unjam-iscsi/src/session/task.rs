@@ -241,40 +241,71 @@ impl ReadState {
     /// Appends one Data-In after checking DataSN order, the offset (no gap, no overlap) and
     /// the expected length.
     pub fn accept(&mut self, pdu: &DataIn) -> Result<(), ProtocolViolation> {
-        if pdu.data_sn != self.next_data_sn {
+        let length = u32::try_from(pdu.data.len()).unwrap_or(u32::MAX);
+        self.check(pdu.data_sn, pdu.buffer_offset, length)?;
+        self.next_data_sn = self.next_data_sn.wrapping_add(1);
+        self.buffer.extend_from_slice(&pdu.data);
+        assert!(self.buffer.len() <= self.expected as usize);
+        Ok(())
+    }
+
+    /// Whether a Data-In with this DataSN, offset and length fits the read now: the next
+    /// DataSN, starting at the first byte not received (no gap, no overlap), within the
+    /// expected length. An empty Data-In only counts its DataSN.
+    fn check(&self, data_sn: u32, offset: u32, length: u32) -> Result<(), ProtocolViolation> {
+        if data_sn != self.next_data_sn {
             return Err(ProtocolViolation::DataSnOutOfOrder {
                 expected: self.next_data_sn,
-                received: pdu.data_sn,
+                received: data_sn,
             });
         }
-        self.next_data_sn = self.next_data_sn.wrapping_add(1);
-        if pdu.data.is_empty() {
+        if length == 0 {
             return Ok(());
         }
         let received = self.received();
-        let length = u32::try_from(pdu.data.len()).unwrap_or(u32::MAX);
-        if pdu.buffer_offset < received {
+        if offset < received {
             return Err(ProtocolViolation::DataOverlap {
                 expected: received,
-                offset: pdu.buffer_offset,
+                offset,
             });
         }
-        if pdu.buffer_offset > received {
+        if offset > received {
             return Err(ProtocolViolation::DataGap {
                 expected: received,
-                offset: pdu.buffer_offset,
+                offset,
             });
         }
         if u64::from(received) + u64::from(length) > u64::from(self.expected) {
             return Err(ProtocolViolation::DataBeyondLength {
-                offset: pdu.buffer_offset,
+                offset,
                 length,
                 expected: self.expected,
             });
         }
-        self.buffer.extend_from_slice(&pdu.data);
-        assert!(self.buffer.len() <= self.expected as usize);
         Ok(())
+    }
+
+    /// Starts receiving a Data-In's data segment of `length` (> 0) bytes in place: after the
+    /// same checks as [`ReadState::accept`] (a Data-In that fails them is not placed; it goes
+    /// the whole-PDU way and fails there), counts its DataSN and lends out the buffer, which
+    /// holds the bytes received so far and room for `length` more. The bytes then land at
+    /// the end of it, at the Data-In's buffer offset; [`ReadState::end_placement`] gives it
+    /// back.
+    pub fn start_placement(&mut self, pdu: &DataIn, length: u32) -> Option<BytesMut> {
+        if length == 0 || self.check(pdu.data_sn, pdu.buffer_offset, length).is_err() {
+            return None;
+        }
+        self.next_data_sn = self.next_data_sn.wrapping_add(1);
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.reserve(length as usize);
+        Some(buffer)
+    }
+
+    /// Takes back the buffer lent by [`ReadState::start_placement`], with the data segment
+    /// (all of it: a placement that did not complete ends the connection instead) at its end.
+    pub fn end_placement(&mut self, buffer: BytesMut) {
+        assert!(buffer.len() <= self.expected as usize);
+        self.buffer = buffer;
     }
 }
 

@@ -171,4 +171,7 @@ pub struct SessionStats {
     /// PDUs for task tags this connection does not know.
     pub stray_pdus: u64,
     pub violations: u64,
+    /// Data-In PDUs whose data segment went from the socket straight into its task's buffer
+    /// (received in place, see [`super::Session::read_target`]).
+    pub placed_data_in: u64,
 }

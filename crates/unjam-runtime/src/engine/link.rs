@@ -22,13 +22,12 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use unjam_core::fast_hash::FastMap;
 use unjam_core::topology::HostId;
 use unjam_core::Tag;
-use unjam_iscsi::client::{open_session, ClientConfig, ClientError, Connection};
+use unjam_iscsi::client::{open_session, read_into, ClientConfig, ClientError, Connection};
 use unjam_iscsi::login::LoginOutcome;
 use unjam_iscsi::pdu::{PduDecoder, TaskManagementFunction};
 use unjam_iscsi::session::{Session, SessionError, SessionEvent, SubmitError, TaskId, TaskRequest};
@@ -564,12 +563,18 @@ impl Up {
             if self.read_buffer.capacity() - self.read_buffer.len() < MIN_READ_ROOM {
                 self.read_buffer.reserve(READ_CHUNK);
             }
-            match read_once(&self.stream, &mut self.read_buffer) {
+            // Into the read buffer, or straight into a reading task's buffer (a large
+            // Data-In's data segment: see `Session::read_target`).
+            let mut target = self.session.read_target(&mut self.read_buffer);
+            match read_into(&self.stream, &mut target) {
                 Ok(0) => {
                     let reason = "target closed the connection".to_string();
                     return Err((conn_error::TCP_CONN_CLOSE, reason));
                 }
-                Ok(_) => self.decode(now)?,
+                Ok(_) => self
+                    .session
+                    .handle_read(now, &self.decoder, &mut self.read_buffer)
+                    .map_err(|error| (conn_error::PROTO, error.to_string()))?,
                 Err(error) if error.kind() == ErrorKind::WouldBlock => {
                     match self.stream.poll_read_ready(cx) {
                         Poll::Ready(Ok(())) => continue,
@@ -583,19 +588,6 @@ impl Up {
             }
         }
         Ok(true)
-    }
-
-    fn decode(&mut self, now: Instant) -> Result<(), (u32, String)> {
-        loop {
-            match self.decoder.decode(&mut self.read_buffer) {
-                Ok(Some(pdu)) => self
-                    .session
-                    .handle_pdu(now, pdu)
-                    .map_err(|error| (conn_error::PROTO, error.to_string()))?,
-                Ok(None) => return Ok(()),
-                Err(error) => return Err((conn_error::PROTO, error.to_string())),
-            }
-        }
     }
 
     /// Writes queued PDUs; `Ok(true)` when more remains after this poll's share.
@@ -631,27 +623,5 @@ impl Up {
             }
         }
         Ok(true)
-    }
-}
-
-/// One `recv` into the buffer's free room. A read that filled less than the room drained
-/// the socket (epoll is edge-triggered): the socket's readiness is cleared then, as tokio's
-/// own `poll_read` does, so the next read waits for the next edge instead of paying a
-/// `recv` that returns `EAGAIN` on every wakeup. Readiness that arrives after the read is
-/// not lost: tokio clears only the readiness it saw before the read.
-fn read_once(stream: &TcpStream, buffer: &mut BytesMut) -> std::io::Result<usize> {
-    let room = buffer.capacity() - buffer.len();
-    let mut drained = None;
-    let result = stream.try_io(Interest::READABLE, || {
-        let count = stream.try_read_buf(buffer)?;
-        if count > 0 && count < room {
-            drained = Some(count);
-            return Err(ErrorKind::WouldBlock.into());
-        }
-        Ok(count)
-    });
-    match (result, drained) {
-        (_, Some(count)) => Ok(count),
-        (result, None) => result,
     }
 }

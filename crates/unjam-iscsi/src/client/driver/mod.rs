@@ -17,10 +17,12 @@
 mod events;
 mod recovery;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
@@ -29,12 +31,16 @@ use crate::pdu::TaskManagementFunction;
 use crate::session::{ScsiOutcome, Session, SessionError, TaskRequest};
 use crate::url::TargetUrl;
 
-use super::connection::Connection;
+use super::connection::{read_into, Connection};
 use super::{ClientConfig, ClientStats, CommandError, RequestId};
 use recovery::Recovery;
 
 /// A connection that lived this long resets the reconnect delay.
 const STABLE_CONNECTION: Duration = Duration::from_secs(10);
+
+/// Free room below which the read buffer grows by [`READ_CHUNK`].
+const MIN_READ_ROOM: usize = 16 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
 
 /// Commands drained from the channel per loop turn, so a flood cannot starve the socket.
 const MAX_COMMANDS_PER_TURN: usize = 64;
@@ -83,9 +89,11 @@ pub(crate) struct Driver {
     config: ClientConfig,
     isid: [u8; 6],
     commands: mpsc::Receiver<Command>,
-    pending: HashMap<u32, (RequestId, CommandReply)>,
-    tags: HashMap<RequestId, u32>,
-    management: HashMap<u32, ManageReply>,
+    /// By Initiator Task Tag (handed out by the session) and by request id (handed out by
+    /// the client): no key is chosen by the target, so the Fx hash.
+    pending: FxHashMap<u32, (RequestId, CommandReply)>,
+    tags: FxHashMap<RequestId, u32>,
+    management: FxHashMap<u32, ManageReply>,
     held: VecDeque<Command>,
     logout_reply: Option<DoneReply>,
     reconnect_waiters: Vec<DoneReply>,
@@ -104,9 +112,9 @@ impl Driver {
             config,
             isid,
             commands,
-            pending: HashMap::new(),
-            tags: HashMap::new(),
-            management: HashMap::new(),
+            pending: FxHashMap::default(),
+            tags: FxHashMap::default(),
+            management: FxHashMap::default(),
             held: VecDeque::new(),
             logout_reply: None,
             reconnect_waiters: Vec::new(),
@@ -184,7 +192,7 @@ impl Driver {
         let mut written = 0usize;
         let decoder = connection.decoder.clone();
         let read_buffer = &mut connection.read_buffer;
-        let (mut reader, mut writer) = connection.stream.split();
+        let stream = &connection.stream;
         let mut armed_for = far_future();
         let mut sleep = Box::pin(tokio::time::sleep_until(armed_for));
         loop {
@@ -203,29 +211,35 @@ impl Driver {
                 armed_for = wanted;
             }
             tokio::select! {
-                read = reader.read_buf(read_buffer) => {
-                    match read {
-                        Ok(0) => return self.lose(&mut session, "target closed the connection".into()),
-                        Err(error) => return self.lose(&mut session, error.to_string()),
-                        Ok(_) => {}
+                // `poll_*_ready` use the stream's one waker slot per direction (this task is its
+                // only reader and writer), cheaper than `readable()`'s waiter list.
+                ready = poll_fn(|cx| stream.poll_read_ready(cx)) => {
+                    if let Err(error) = ready {
+                        return self.lose(&mut session, error.to_string());
                     }
-                    let now = Instant::now();
-                    loop {
-                        match decoder.decode(read_buffer) {
-                            Ok(Some(pdu)) => {
-                                if let Err(error) = session.handle_pdu(now, pdu) {
-                                    return self.lose(&mut session, error.to_string());
-                                }
-                            }
-                            Ok(None) => break,
-                            Err(error) => return self.lose(&mut session, error.to_string()),
-                        }
+                    if read_buffer.capacity() - read_buffer.len() < MIN_READ_ROOM {
+                        read_buffer.reserve(READ_CHUNK);
+                    }
+                    // Into the read buffer, or straight into a reading task's buffer (a large
+                    // Data-In's data segment: see `Session::read_target`).
+                    match read_into(stream, &mut session.read_target(read_buffer)) {
+                        Ok(0) => return self.lose(&mut session, "target closed the connection".into()),
+                        Ok(_) => {}
+                        Err(error) if error.kind() == ErrorKind::WouldBlock => continue,
+                        Err(error) => return self.lose(&mut session, error.to_string()),
+                    }
+                    if let Err(error) = session.handle_read(Instant::now(), &decoder, read_buffer) {
+                        return self.lose(&mut session, error.to_string());
                     }
                 }
-                result = writer.write(write_buffer.get(written..).unwrap_or_default()), if written < write_buffer.len() => {
-                    match result {
+                ready = poll_fn(|cx| stream.poll_write_ready(cx)), if written < write_buffer.len() => {
+                    if let Err(error) = ready {
+                        return self.lose(&mut session, error.to_string());
+                    }
+                    match stream.try_write(write_buffer.get(written..).unwrap_or_default()) {
                         Ok(0) => return self.lose(&mut session, "socket closed for writing".into()),
                         Ok(count) => written += count,
+                        Err(error) if error.kind() == ErrorKind::WouldBlock => continue,
                         Err(error) => return self.lose(&mut session, error.to_string()),
                     }
                 }
@@ -256,7 +270,6 @@ impl Driver {
                 }
             }
             if let Some(ended) = self.dispatch_events(&mut session) {
-                let _ = writer.flush().await;
                 return ended;
             }
         }
