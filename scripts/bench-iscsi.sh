@@ -36,8 +36,7 @@ url="$(scripts/tgtd-harness.sh start "$work/tgtd" "$lun_mib")/1"
 echo "LUN: $url" >&2
 # Fill the LUN with data and pull it into the page cache, so that whichever initiator runs
 # first does not pay for first touches of a sparse file.
-dd if=/dev/urandom of="$work/tgtd/lun1.img" bs=1M count="$lun_mib" conv=notrunc status=none
-cat "$work/tgtd/lun1.img" >/dev/null
+scripts/tgtd-harness.sh fill "$work/tgtd"
 blocks=$((lun_mib * 2048))
 
 # CPU seconds of the last run: "user+system user system".

@@ -26,8 +26,7 @@ raw=$target/release/examples/raw_client_bench
 work=$(mktemp -d)
 trap 'scripts/tgtd-harness.sh stop "$work/tgtd"; rm -rf "$work"' EXIT
 url="$(scripts/tgtd-harness.sh start "$work/tgtd" "$lun_mib")/1"
-dd if=/dev/urandom of="$work/tgtd/lun1.img" bs=1M count="$lun_mib" conv=notrunc status=none
-cat "$work/tgtd/lun1.img" >/dev/null
+scripts/tgtd-harness.sh fill "$work/tgtd"
 blocks=$((lun_mib * 2048))
 
 callgrind() { valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$@"; }

@@ -21,8 +21,7 @@ unjam=target/release/unjam
 work=$(mktemp -d)
 trap 'scripts/tgtd-harness.sh stop "$work/tgtd"; rm -rf "$work"' EXIT
 url="$(scripts/tgtd-harness.sh start "$work/tgtd" "$lun_mib")/1"
-dd if=/dev/urandom of="$work/tgtd/lun1.img" bs=1M count="$lun_mib" conv=notrunc status=none
-cat "$work/tgtd/lun1.img" >/dev/null
+scripts/tgtd-harness.sh fill "$work/tgtd"
 
 events=raw_syscalls:sys_enter,syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom,syscalls:sys_enter_readv,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_poll,context-switches
 stat() { perf stat -x, -e "$events,task-clock" -o "$work/stat" -- "$@"; }

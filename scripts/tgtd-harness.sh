@@ -3,6 +3,7 @@
 # own harness in crates/unjam-iscsi/tests/support/tgtd.rs).
 #
 #   scripts/tgtd-harness.sh start DIR [LUN_MIB]   # prints the portal URL; state kept in DIR
+#   scripts/tgtd-harness.sh fill DIR              # LUN 1: random data, read into the page cache
 #   scripts/tgtd-harness.sh stop DIR
 #
 # The target is iqn.2024-11.dev.unjam:bench with LUN 1 and LUN 2 backed by files in DIR.
@@ -47,6 +48,15 @@ start() {
     return 1
 }
 
+# Benchmarks read a LUN 1 full of random data (no sparse-file shortcut in tgtd, nothing a
+# deduplicating path could flatter) that is already in the page cache (no disk in the numbers).
+fill() {
+    local dir=$1 img=$1/lun1.img
+    [ -f "$img" ] || { echo "no $img: start a target in $dir first" >&2; return 1; }
+    dd if=/dev/urandom of="$img" bs=1M count=$(($(stat -c %s "$img") / 1048576)) conv=notrunc status=none
+    cat "$img" >/dev/null
+}
+
 stop() {
     local dir=$1
     [ -f "$dir/tgtd.pid" ] || return 0
@@ -68,6 +78,7 @@ stop() {
 
 case "${1:-}" in
     start) start "${2:?DIR}" "${3:-256}" ;;
+    fill) fill "${2:?DIR}" ;;
     stop) stop "${2:?DIR}" ;;
-    *) echo "usage: $0 start DIR [LUN_MIB] | stop DIR" >&2; exit 2 ;;
+    *) echo "usage: $0 start DIR [LUN_MIB] | fill DIR | stop DIR" >&2; exit 2 ;;
 esac

@@ -3,6 +3,10 @@
 //! The slab never shrinks; a freed slot is reused (LIFO) so that steady state does not
 //! allocate. A slot's generation changes on every dispatch and on free, so a tag from an
 //! earlier attempt or an earlier command no longer matches (stale completions are detected).
+//!
+//! Sense data (96 bytes) is needed only after a CHECK CONDITION: it lives in a side pool of
+//! the slab, not in the command, so the slab entry a command's every step touches stays
+//! small. A command points at its pool entry, if it has one; the pool never shrinks either.
 
 use std::time::Duration;
 
@@ -32,7 +36,9 @@ pub struct Command {
     pub attempts: u32,
     pub counted_retries: u32,
     pub result: ScsiResult,
-    pub sense: SenseBuffer,
+    /// Its sense in the slab's pool (`NO_SLOT`: none); read and written through
+    /// [`Slab::sense`], [`Slab::set_sense`] and [`Slab::clear_sense`].
+    sense: u32,
     pub resid: u32,
     /// Bytes already completed good by earlier attempts (partial completion).
     pub good_bytes: u32,
@@ -76,7 +82,7 @@ impl Command {
             attempts: 0,
             counted_retries: 0,
             result: ScsiResult::OK,
-            sense: SenseBuffer::EMPTY,
+            sense: NO_SLOT,
             resid: 0,
             good_bytes: 0,
             deadline: now,
@@ -154,11 +160,13 @@ struct Slot {
     command: Option<Command>,
 }
 
-/// Commands by slot, with generations.
+/// Commands by slot, with generations, and the sense pool.
 pub struct Slab {
     slots: Vec<Slot>,
     free: Vec<u32>,
     live: u32,
+    senses: Vec<SenseBuffer>,
+    free_senses: Vec<u32>,
 }
 
 impl Slab {
@@ -167,6 +175,8 @@ impl Slab {
             slots: Vec::with_capacity(capacity),
             free: Vec::with_capacity(capacity),
             live: 0,
+            senses: Vec::new(),
+            free_senses: Vec::new(),
         }
     }
 
@@ -194,17 +204,27 @@ impl Slab {
     }
 
     /// Frees a live slot in place (its generation moves on), without moving the command out.
+    #[inline]
     pub fn free(&mut self, slot: u32) {
         let entry = &mut self.slots[slot as usize];
-        assert!(entry.command.is_some(), "freeing empty slot {slot}");
+        let sense = match &entry.command {
+            Some(command) => command.sense,
+            None => panic!("freeing empty slot {slot}"),
+        };
         entry.command = None;
+        if sense != NO_SLOT {
+            self.free_senses.push(sense);
+        }
         entry.generation = entry.generation.wrapping_add(1);
         self.free.push(slot);
         self.live -= 1;
     }
 
     /// Frees a slot (its generation moves on).
+    /// The command's sense goes back to the pool (the returned command has none).
     pub fn remove(&mut self, slot: u32) -> Option<Command> {
+        self.get(slot)?;
+        self.clear_sense(slot);
         let entry = self.slots.get_mut(slot as usize)?;
         let command = entry.command.take()?;
         entry.generation = entry.generation.wrapping_add(1);
@@ -268,6 +288,69 @@ impl Slab {
         self.live
     }
 
+    /// The sense of the live command in `slot` (empty when it has none).
+    #[track_caller]
+    pub fn sense(&self, slot: u32) -> &SenseBuffer {
+        match self.command(slot).sense {
+            NO_SLOT => &SenseBuffer::EMPTY,
+            index => &self.senses[index as usize],
+        }
+    }
+
+    /// Sets the sense of the live command in `slot`: an empty buffer frees its pool entry,
+    /// a non-empty one takes an entry (reused, or the pool grows) unless it has one.
+    #[inline]
+    #[track_caller]
+    pub fn set_sense(&mut self, slot: u32, sense: &SenseBuffer) {
+        if sense.is_empty() {
+            self.clear_sense(slot);
+        } else {
+            self.store_sense(slot, sense);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn store_sense(&mut self, slot: u32, sense: &SenseBuffer) {
+        let index = match self.command(slot).sense {
+            NO_SLOT => {
+                let index = match self.free_senses.pop() {
+                    Some(index) => index,
+                    None => {
+                        self.senses.push(SenseBuffer::EMPTY);
+                        self.senses.len() as u32 - 1
+                    }
+                };
+                self.command_mut(slot).sense = index;
+                index
+            }
+            index => index,
+        };
+        self.senses[index as usize] = *sense;
+    }
+
+    /// Clears the sense of the live command in `slot` (its pool entry is freed).
+    #[inline]
+    #[track_caller]
+    pub fn clear_sense(&mut self, slot: u32) {
+        let cmd = self.command_mut(slot);
+        if cmd.sense != NO_SLOT {
+            let index = std::mem::replace(&mut cmd.sense, NO_SLOT);
+            self.free_senses.push(index);
+        }
+    }
+
+    /// Pool entries in use (for the invariants: one per command with sense).
+    pub fn senses_in_use(&self) -> usize {
+        self.senses.len() - self.free_senses.len()
+    }
+
+    /// The live command in `slot` has sense.
+    pub fn has_sense(&self, slot: u32) -> bool {
+        self.get(slot).is_some_and(|cmd| cmd.sense != NO_SLOT)
+    }
+
     /// Every live command with its slot.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Command)> {
         self.slots.iter().enumerate().filter_map(|(slot, entry)| {
@@ -312,5 +395,28 @@ mod tests {
             "a freed command's tag is stale"
         );
         assert_eq!(slab.live(), 1);
+    }
+
+    #[test]
+    fn sense_lives_in_the_pool_and_is_reused() {
+        let mut slab = Slab::with_capacity(4);
+        let a = slab.insert(command());
+        let b = slab.insert(command());
+        assert!(slab.sense(a.slot).is_empty());
+        let check = SenseBuffer::from_slice(&[0x70, 0, 3, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x11]);
+        slab.set_sense(a.slot, &check);
+        assert_eq!(slab.sense(a.slot), &check);
+        assert!(slab.sense(b.slot).is_empty());
+        assert_eq!(slab.senses_in_use(), 1);
+        slab.set_sense(a.slot, &SenseBuffer::EMPTY);
+        assert!(!slab.has_sense(a.slot) && slab.senses_in_use() == 0);
+        slab.set_sense(b.slot, &check);
+        slab.free(b.slot);
+        assert_eq!(slab.senses_in_use(), 0, "freeing a command frees its sense");
+        slab.set_sense(a.slot, &check);
+        assert_eq!(slab.senses.len(), 1, "the entry is reused");
+        let taken = slab.remove(a.slot).unwrap();
+        assert_eq!(taken.sense, NO_SLOT);
+        assert_eq!(slab.senses_in_use(), 0);
     }
 }

@@ -95,6 +95,17 @@ impl MidLayer {
     }
 
     fn check_commands(&self) -> Result<(), String> {
+        let with_sense = self
+            .slab
+            .iter()
+            .filter(|(slot, _)| self.slab.has_sense(*slot))
+            .count();
+        if with_sense != self.slab.senses_in_use() {
+            return Err(format!(
+                "{with_sense} commands have sense but {} sense buffers are in use",
+                self.slab.senses_in_use()
+            ));
+        }
         for (slot, command) in self.slab.iter() {
             if matches!(command.state, State::Completing { .. } | State::Done) {
                 return Err(format!(

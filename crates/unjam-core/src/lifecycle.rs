@@ -125,6 +125,7 @@ const ALLOWED: [u16; StateKind::ALL.len()] = {
 };
 
 impl State {
+    #[inline]
     pub fn kind(self) -> StateKind {
         match self {
             Self::Queued { .. } => StateKind::Queued,
@@ -140,6 +141,7 @@ impl State {
     }
 
     /// The transport may still touch the command's buffers.
+    #[inline]
     pub fn owned(self) -> bool {
         match self {
             Self::InFlight { .. } | Self::Polling { .. } => true,
@@ -153,11 +155,12 @@ impl State {
 
     /// A request in this state counts in the busy counters (from dispatch until it is
     /// finished or requeued). Error-handler commands are never counted.
+    #[inline]
     pub fn busy(self) -> bool {
-        !matches!(
-            self,
-            Self::Queued { .. } | Self::Delayed { .. } | Self::Done
-        )
+        const IDLE: u16 = 1 << StateKind::Queued as usize
+            | 1 << StateKind::Delayed as usize
+            | 1 << StateKind::Done as usize;
+        IDLE & (1 << self.kind() as usize) == 0
     }
 
     /// An abort was scheduled since the command was last prepared (SCSI_EH_ABORT_SCHEDULED;
@@ -195,28 +198,64 @@ impl State {
     /// Panics when `self` may not become `to`: a kind change the table does not allow, the
     /// transport's ownership reappearing other than by a dispatch, or a command ending
     /// (Done) or waiting in a queue while the transport still owns it.
+    ///
+    /// The three rules are folded into bit tests on the states' kinds and ownership (a few
+    /// instructions per transition, always on); a failure re-checks them one by one on a
+    /// cold path to name the rule broken.
+    #[inline]
     #[track_caller]
     pub fn check_transition(self, to: State) {
         let (from_kind, to_kind) = (self.kind(), to.kind());
-        let allowed =
-            from_kind == to_kind || ALLOWED[from_kind as usize] & (1 << to_kind as usize) != 0;
-        assert!(allowed, "illegal command transition {self:?} -> {to:?}");
-        assert!(
-            !to.owned() || self.owned() || to_kind == StateKind::InFlight,
-            "the transport's ownership came back without a dispatch: {self:?} -> {to:?}"
-        );
-        // Only the transport's answer (completion, refusal, a completed abort) or the claim
-        // of a timeout moves an owned command on; anything else releases it first.
-        let answered = matches!(
-            (from_kind, to_kind),
-            (StateKind::InFlight | StateKind::Polling, _)
-                | (StateKind::Aborting, StateKind::Completing)
-        );
-        assert!(
-            !self.owned() || to.owned() || from_kind == to_kind || answered,
-            "{to:?} while the transport owns the command ({self:?})"
-        );
+        let (from_owned, to_owned) = (self.owned(), to.owned());
+        let to_bit = 1u16 << to_kind as usize;
+        let same = from_kind == to_kind;
+        let allowed = same || ALLOWED[from_kind as usize] & to_bit != 0;
+        let ownership_ok = !to_owned || from_owned || to_kind == StateKind::InFlight;
+        let release_ok =
+            !from_owned || to_owned || same || ANSWERED[from_kind as usize] & to_bit != 0;
+        if !(allowed && ownership_ok && release_ok) {
+            illegal_transition(self, to);
+        }
     }
+}
+
+/// Per state kind, the kinds an owned command may become without being released first:
+/// the transport's answer (completion, refusal, a completed abort) or the claim of a
+/// timeout. `InFlight` and `Polling` may become anything the table allows; `Aborting`
+/// only `Completing`.
+const ANSWERED: [u16; StateKind::ALL.len()] = {
+    let mut masks = [0u16; StateKind::ALL.len()];
+    masks[StateKind::InFlight as usize] = u16::MAX;
+    masks[StateKind::Polling as usize] = u16::MAX;
+    masks[StateKind::Aborting as usize] = 1 << StateKind::Completing as usize;
+    masks
+};
+
+/// The cold path of [`State::check_transition`]: panics naming the rule `from -> to` broke.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn illegal_transition(from: State, to: State) -> ! {
+    let (from_kind, to_kind) = (from.kind(), to.kind());
+    let allowed =
+        from_kind == to_kind || ALLOWED[from_kind as usize] & (1 << to_kind as usize) != 0;
+    assert!(allowed, "illegal command transition {from:?} -> {to:?}");
+    assert!(
+        !to.owned() || from.owned() || to_kind == StateKind::InFlight,
+        "the transport's ownership came back without a dispatch: {from:?} -> {to:?}"
+    );
+    // Only the transport's answer (completion, refusal, a completed abort) or the claim
+    // of a timeout moves an owned command on; anything else releases it first.
+    let answered = matches!(
+        (from_kind, to_kind),
+        (StateKind::InFlight | StateKind::Polling, _)
+            | (StateKind::Aborting, StateKind::Completing)
+    );
+    assert!(
+        !from.owned() || to.owned() || from_kind == to_kind || answered,
+        "{to:?} while the transport owns the command ({from:?})"
+    );
+    unreachable!("check_transition refused {from:?} -> {to:?} but no rule names it");
 }
 
 #[cfg(test)]
@@ -263,6 +302,20 @@ mod tests {
             "a delayed requeue goes through the queue"
         );
         assert!(!legal(Completing, InFlight));
+    }
+
+    #[test]
+    fn the_answered_masks_are_the_rule() {
+        for from in StateKind::ALL {
+            for to in StateKind::ALL {
+                let rule = matches!(
+                    (from, to),
+                    (StateKind::InFlight | StateKind::Polling, _)
+                        | (StateKind::Aborting, StateKind::Completing)
+                );
+                assert_eq!(ANSWERED[from as usize] & (1 << to as usize) != 0, rule);
+            }
+        }
     }
 
     #[test]

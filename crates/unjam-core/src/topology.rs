@@ -160,6 +160,8 @@ pub(crate) struct Device {
     pub offline_logged: bool,
     pub rerun_armed: bool,
     pub starved: bool,
+    /// In `MidLayer::pending_runs` (an O(1) membership test instead of a scan).
+    pub run_scheduled: bool,
     /// Error-handler steps a smaller scope already tried for this device's commands
     /// (`get_sense_done`, `stu_done`, `reset_done`), skipped by the larger scope.
     pub eh_done: EhDone,
@@ -253,6 +255,7 @@ impl Device {
             offline_logged: false,
             rerun_armed: false,
             starved: false,
+            run_scheduled: false,
             eh_done: EhDone::default(),
         }
     }

@@ -11,6 +11,10 @@ use super::DeviceView;
 use crate::buffers::SenseBuffer;
 use crate::request::{BlockOp, Request};
 
+/// The row of a command that completed every byte (also named by the mid-layer's fast
+/// path for a clean GOOD).
+pub const RULE_ALL_BYTES: &str = "all bytes completed";
+
 /// `scsi_result_to_blk_status`: the ml byte first, then the host byte.
 pub fn result_to_blk_status(result: ScsiResult) -> BlkStatus {
     match result.ml() {
@@ -194,7 +198,7 @@ pub fn io_completion(input: &CompletionInput<'_>) -> CompletionPlan {
             status: blk,
             print_failure: false,
         },
-        rule: "all bytes completed",
+        rule: RULE_ALL_BYTES,
         print_recovered,
         set_changed: false,
         capped: false,

@@ -10,6 +10,9 @@ use super::{CommandView, DeviceView, Effects};
 use crate::buffers::SenseBuffer;
 use crate::request::cmd_flags;
 
+/// The row of a GOOD status (also named by the mid-layer's fast path for a clean GOOD).
+pub const RULE_GOOD: &str = "GOOD → SUCCESS";
+
 /// The verdict on one completion.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Decision {
@@ -165,7 +168,7 @@ fn status_switch(
 
 fn good(cmd: &CommandView<'_>, device: &DeviceView) -> Decision {
     let mut result = cmd.result;
-    let mut decision = Decision::new(Disposition::Success, result, "GOOD → SUCCESS");
+    let mut decision = Decision::new(Disposition::Success, result, RULE_GOOD);
     if cmd.request.cdb.opcode() == opcode::REPORT_LUNS {
         decision.effects.lun_change = Some(false);
     }

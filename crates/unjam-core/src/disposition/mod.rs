@@ -19,9 +19,9 @@ mod retry;
 pub use check_sense::{check_sense, SenseReport, SenseVerdict};
 pub use completion::{
     completed_bytes, completion_action, io_completion, result_to_blk_status, CompletionAction,
-    CompletionInput, CompletionPlan, FinishOrRequeue, RequeueKind,
+    CompletionInput, CompletionPlan, FinishOrRequeue, RequeueKind, RULE_ALL_BYTES,
 };
-pub use decide::{decide_disposition, eh_completed_normally, Decision, EhVerdict};
+pub use decide::{decide_disposition, eh_completed_normally, Decision, EhVerdict, RULE_GOOD};
 pub use retry::{
     lifetime_exceeded, noretry_cmd, retry_allowed, runtime_cap, RetryCounter,
     NO_LIMIT_LIFETIME_TIMEOUTS, RETRIES_NO_LIMIT,

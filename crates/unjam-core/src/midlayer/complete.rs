@@ -3,7 +3,7 @@
 //! scsi_finish_command with io_completion (§4). The caller's completion is built here.
 
 use unjam_scsi::cdb::{lba_and_block_count, opcode, with_lba_and_block_count, Read6, Write6};
-use unjam_scsi::{BlkStatus, Disposition, MlStatus};
+use unjam_scsi::{BlkStatus, Disposition, MlStatus, ScsiResult};
 
 use super::MidLayer;
 use crate::action::{Action, Completion, Tag};
@@ -11,7 +11,7 @@ use crate::buffers::Cdb;
 use crate::command::CommandKind;
 use crate::disposition::{
     decide_disposition, io_completion, result_to_blk_status, CommandView, CompletionInput,
-    Decision, FinishOrRequeue, RequeueKind, RetryCounter,
+    Decision, FinishOrRequeue, RequeueKind, RetryCounter, RULE_ALL_BYTES, RULE_GOOD,
 };
 use crate::lifecycle::State;
 use crate::request::{cmd_flags, TransportOutcome};
@@ -49,8 +49,8 @@ impl MidLayer {
         self.set_state(tag.slot, State::Completing { aborted });
         let cmd = self.slab.command_mut(tag.slot);
         cmd.result = outcome.result.with_ml(MlStatus::OK);
-        cmd.sense = outcome.sense;
         cmd.resid = outcome.resid;
+        self.slab.set_sense(tag.slot, &outcome.sense);
         self.stop_request_timer(tag.slot);
         self.trace(now, || TraceEvent::TransportDone {
             device,
@@ -69,6 +69,9 @@ impl MidLayer {
             matches!(self.slab.command(slot).state, State::Completing { .. }),
             "scsi_complete of a command not completing"
         );
+        if self.is_clean_good(slot) {
+            return self.complete_clean_good(now, slot);
+        }
         let decision = self.decide(now, slot);
         let cmd = self.slab.command(slot);
         let mut disposition = decision.disposition;
@@ -96,6 +99,106 @@ impl MidLayer {
         }
     }
 
+    /// The common completion, whose path through `decide_disposition` and `io_completion`
+    /// is known without running them: a request answered GOOD with nothing else (result
+    /// word 0, no sense, no residual) on an online device, not REPORT LUNS (whose GOOD
+    /// clears the target's `expecting_lun_change`). Decision: "GOOD → SUCCESS", no effects,
+    /// retries untouched; plan: every byte good, finished OK, nothing printed. Debug builds
+    /// (the tests) run the full rules as well and compare.
+    #[inline]
+    fn is_clean_good(&self, slot: u32) -> bool {
+        let cmd = self.slab.command(slot);
+        cmd.result == ScsiResult::OK
+            && cmd.resid == 0
+            && !self.slab.has_sense(slot)
+            && cmd.request.cdb.opcode() != opcode::REPORT_LUNS
+            && self.devices[cmd.device.0 as usize].state.is_online()
+    }
+
+    /// `scsi_complete` + `scsi_finish_command` for [`MidLayer::is_clean_good`]: the same
+    /// state changes and trace records as the full path, without evaluating its rules.
+    fn complete_clean_good(&mut self, now: Instant, slot: u32) {
+        #[cfg(debug_assertions)]
+        self.assert_clean_good_rules(slot);
+        let cmd = self.slab.command(slot);
+        let (device, retries, allowed) = (cmd.device, cmd.retries, cmd.allowed);
+        let tag = self.slab.tag(slot);
+        self.trace(now, || TraceEvent::Disposition {
+            device,
+            tag,
+            decision: DispositionTrace {
+                disposition: Disposition::Success,
+                result: ScsiResult::OK,
+                rule: RULE_GOOD,
+                sense_rule: None,
+                retry_rule: None,
+                retries,
+                allowed,
+            },
+        });
+        self.clear_blocked(device);
+        let cmd = self.slab.command_mut(slot);
+        cmd.repreps_without_progress = 0;
+        let good_bytes = cmd.request.data_len;
+        cmd.good_bytes = cmd.good_bytes.saturating_add(good_bytes);
+        self.trace(now, || TraceEvent::CompletionRule {
+            device,
+            tag,
+            rule: RULE_ALL_BYTES,
+            good_bytes,
+        });
+        self.complete_upward(now, slot, BlkStatus::Ok);
+    }
+
+    /// The full rules agree with [`MidLayer::complete_clean_good`] (debug builds).
+    #[cfg(debug_assertions)]
+    fn assert_clean_good_rules(&self, slot: u32) {
+        let cmd = self.slab.command(slot);
+        let view = self.device_view(cmd.device);
+        let mut counter = RetryCounter {
+            retries: cmd.retries,
+            allowed: cmd.allowed,
+        };
+        let command_view = CommandView {
+            result: cmd.result,
+            sense: self.slab.sense(slot),
+            request: &cmd.request,
+            abort_scheduled: cmd.state.aborted(),
+            submitted_by_eh: false,
+        };
+        let decision = decide_disposition(&command_view, &view, &mut counter);
+        assert_eq!(
+            (decision.disposition, decision.result, decision.rule),
+            (Disposition::Success, ScsiResult::OK, RULE_GOOD)
+        );
+        assert_eq!(decision.effects, crate::disposition::Effects::default());
+        assert_eq!((decision.sense_rule, decision.retry_rule), (None, None));
+        assert_eq!(counter.retries, cmd.retries);
+        let plan = io_completion(&CompletionInput {
+            result: cmd.result,
+            sense: self.slab.sense(slot),
+            request: &cmd.request,
+            resid: cmd.resid,
+            device: &view,
+            runtime_exceeded: cmd.lifetime_exceeded(self.now).is_some(),
+        });
+        let expected = crate::disposition::CompletionPlan {
+            good_bytes: cmd.request.data_len,
+            result: ScsiResult::OK,
+            sense_cleared: false,
+            next: FinishOrRequeue::Finish {
+                status: BlkStatus::Ok,
+                print_failure: false,
+            },
+            rule: RULE_ALL_BYTES,
+            print_recovered: false,
+            set_changed: false,
+            capped: false,
+            unaligned_resid: false,
+        };
+        assert_eq!(plan, expected);
+    }
+
     /// Runs decide_disposition on `slot` and applies its effects.
     pub(crate) fn decide(&mut self, now: Instant, slot: u32) -> Decision {
         let cmd = self.slab.command(slot);
@@ -107,7 +210,7 @@ impl MidLayer {
         };
         let command_view = CommandView {
             result: cmd.result,
-            sense: &cmd.sense,
+            sense: self.slab.sense(slot),
             request: &cmd.request,
             abort_scheduled: cmd.state.aborted(),
             submitted_by_eh: false,
@@ -147,6 +250,9 @@ impl MidLayer {
         effects: &crate::disposition::Effects,
     ) {
         let effects = *effects;
+        if effects == crate::disposition::Effects::default() {
+            return;
+        }
         let dev = &mut self.devices[device.0 as usize];
         if effects.clear_cc_ua {
             dev.expecting_cc_ua = false;
@@ -190,7 +296,7 @@ impl MidLayer {
         let runtime_exceeded = cmd.lifetime_exceeded(now);
         let mut plan = io_completion(&CompletionInput {
             result: cmd.result,
-            sense: &cmd.sense,
+            sense: self.slab.sense(slot),
             request: &cmd.request,
             resid: cmd.resid,
             device: &view,
@@ -209,10 +315,10 @@ impl MidLayer {
         let cmd = self.slab.command_mut(slot);
         cmd.good_bytes = cmd.good_bytes.saturating_add(plan.good_bytes);
         cmd.result = plan.result;
+        let (resid, sector_size) = (cmd.resid, view.sector_size);
         if plan.sense_cleared {
-            cmd.sense.clear();
+            self.slab.clear_sense(slot);
         }
-        let (resid, sense, sector_size) = (cmd.resid, cmd.sense, view.sector_size);
         if plan.unaligned_resid {
             self.trace(now, || TraceEvent::UnalignedResid {
                 device,
@@ -222,6 +328,7 @@ impl MidLayer {
             });
         }
         if plan.print_recovered {
+            let sense = *self.slab.sense(slot);
             self.trace(now, || TraceEvent::RecoveredPrinted { device, tag, sense });
         }
         if plan.set_changed {
@@ -261,7 +368,7 @@ impl MidLayer {
     fn trace_failure(&mut self, now: Instant, slot: u32) {
         let cmd = self.slab.command(slot);
         let (device, tag) = (cmd.device, self.slab.tag(slot));
-        let (result, sense, cdb) = (cmd.result, cmd.sense, cmd.request.cdb);
+        let (result, sense, cdb) = (cmd.result, *self.slab.sense(slot), cmd.request.cdb);
         let cmd_age_s = cmd.age(now).as_secs();
         self.trace(now, || TraceEvent::FailurePrinted {
             device,
@@ -286,15 +393,15 @@ impl MidLayer {
             plan.next,
             FinishOrRequeue::Requeue(RequeueKind::Reprep | RequeueKind::DelayedReprep)
         );
+        if !is_reprep || plan.good_bytes > 0 {
+            self.slab.command_mut(slot).repreps_without_progress = 0;
+            return;
+        }
         let limit = self.devices[self.slab.command(slot).device.0 as usize]
             .config
             .max_repreps_without_progress;
         let tag = self.slab.tag(slot);
         let cmd = self.slab.command_mut(slot);
-        if !is_reprep || plan.good_bytes > 0 {
-            cmd.repreps_without_progress = 0;
-            return;
-        }
         cmd.repreps_without_progress = cmd.repreps_without_progress.saturating_add(1);
         // The counter saturates at u16::MAX: a larger limit acts as that.
         if u32::from(cmd.repreps_without_progress) <= limit.min(u32::from(u16::MAX) - 1) {
@@ -415,7 +522,7 @@ impl MidLayer {
             device,
             status,
             result: cmd.result,
-            sense: cmd.sense,
+            sense: *self.slab.sense(slot),
             attempts: cmd.attempts,
             counted_retries: cmd.counted_retries,
             good_bytes: cmd.good_bytes,

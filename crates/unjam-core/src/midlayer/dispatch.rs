@@ -260,10 +260,10 @@ impl MidLayer {
         let cmd = self.slab.command_mut(slot);
         cmd.attempts += 1;
         cmd.result = ScsiResult::OK;
-        cmd.sense.clear();
         cmd.resid = 0;
         cmd.mark_prepared(now);
         let (request, attempt) = (cmd.request, cmd.attempts);
+        self.slab.clear_sense(slot);
         self.start_request_timer(now, slot);
         self.actions.push_back(Action::Dispatch {
             tag,

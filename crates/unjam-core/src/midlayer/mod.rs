@@ -432,8 +432,12 @@ impl MidLayer {
         self.devices[device.0 as usize].host
     }
 
+    /// Queues a run of `device`'s queue for `run_pending`, once until it runs (a flag on
+    /// the device, not a scan of the list: thousands of LUNs may be pending).
     pub(crate) fn schedule_run(&mut self, device: DeviceId) {
-        if !self.pending_runs.contains(&device) {
+        let dev = &mut self.devices[device.0 as usize];
+        if !dev.run_scheduled {
+            dev.run_scheduled = true;
             self.pending_runs.push_back(device);
         }
     }
@@ -452,7 +456,12 @@ impl MidLayer {
             let Some(device) = self.pending_runs.pop_front() else {
                 break;
             };
-            self.run_device(now, device);
+            let dev = &mut self.devices[device.0 as usize];
+            dev.run_scheduled = false;
+            // An empty queue has nothing to dispatch (`try_dispatch_head`'s first test).
+            if !dev.queue.is_empty() {
+                self.run_device(now, device);
+            }
         }
     }
 

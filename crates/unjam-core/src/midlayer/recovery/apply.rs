@@ -8,6 +8,7 @@ use std::time::Duration;
 use unjam_scsi::{Disposition, HostByte, SamStatus};
 
 use crate::action::Action;
+use crate::buffers::SenseBuffer;
 use crate::command::{Command, CommandKind};
 use crate::disposition::{check_sense, SenseVerdict, RETRIES_NO_LIMIT};
 use crate::eh::{EhDecision, EhNext, EhRun, EhStep, EhView};
@@ -29,11 +30,15 @@ const MAX_DECISIONS_PER_DRIVE: usize = 10_000;
 
 /// `scsi_eh_stu`'s test: START UNIT is allowed and the command's sense asks for it
 /// (check_sense FAILED, i.e. 04/02 with `allow_restart`).
-fn wants_start_unit(cmd: &Command, view: &crate::disposition::DeviceView) -> bool {
+fn wants_start_unit(
+    cmd: &Command,
+    sense: &SenseBuffer,
+    view: &crate::disposition::DeviceView,
+) -> bool {
     view.allow_restart
-        && cmd.sense.is_valid()
+        && sense.is_valid()
         && matches!(
-            check_sense(&cmd.sense, cmd.request.cdb.opcode(), false, view),
+            check_sense(sense, cmd.request.cdb.opcode(), false, view),
             SenseVerdict {
                 disposition: unjam_scsi::Disposition::Failed,
                 ..
@@ -65,12 +70,15 @@ impl EhView for View<'_> {
                 ..
             }
         );
-        !timed_out && !cmd.sense.is_valid() && cmd.result.status() == SamStatus::CHECK_CONDITION
+        !timed_out
+            && !self.mid.slab.sense(slot).is_valid()
+            && cmd.result.status() == SamStatus::CHECK_CONDITION
     }
 
     fn wants_start_unit(&self, slot: u32) -> bool {
         let cmd = self.mid.slab.command(slot);
-        wants_start_unit(cmd, &self.mid.device_view(cmd.device))
+        let sense = self.mid.slab.sense(slot);
+        wants_start_unit(cmd, sense, &self.mid.device_view(cmd.device))
     }
 
     fn step_tried(&self, device: DeviceId, step: EhStep) -> bool {
@@ -299,7 +307,7 @@ impl MidLayer {
         carrier: u32,
     ) -> Tag {
         let for_tag = self.slab.tag(carrier);
-        self.slab.command_mut(carrier).sense.clear();
+        self.slab.clear_sense(carrier);
         let dev = &self.devices[device.0 as usize];
         let timeout = dev.config.eh_timeout;
         let cdb = command.cdb();

@@ -48,7 +48,7 @@ impl MidLayer {
             &self.device_view(device),
         );
         self.remove_eh_command(tag);
-        self.slab.command_mut(carrier).sense = outcome.sense;
+        self.slab.set_sense(carrier, &outcome.sense);
         let for_tag = self.slab.tag(carrier);
         self.apply_effects(now, device, for_tag, &verdict.effects);
         let (result, sense, disposition) = (outcome.result, outcome.sense, verdict.disposition);
