@@ -234,15 +234,18 @@ impl Slab {
     }
 
     /// The command in `slot` whatever its generation.
+    #[inline]
     pub fn get(&self, slot: u32) -> Option<&Command> {
         self.slots.get(slot as usize)?.command.as_ref()
     }
 
+    #[inline]
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut Command> {
         self.slots.get_mut(slot as usize)?.command.as_mut()
     }
 
     /// The live command in `slot`; a dead slot here is a bug in the core.
+    #[inline]
     #[track_caller]
     pub fn command(&self, slot: u32) -> &Command {
         match self.get(slot) {
@@ -252,6 +255,7 @@ impl Slab {
     }
 
     /// The live command in `slot`, mutably; a dead slot here is a bug in the core.
+    #[inline]
     #[track_caller]
     pub fn command_mut(&mut self, slot: u32) -> &mut Command {
         match self.get_mut(slot) {
@@ -261,6 +265,7 @@ impl Slab {
     }
 
     /// The command `tag` names, if it is still that command's current attempt.
+    #[inline]
     pub fn by_tag(&self, tag: Tag) -> Option<&Command> {
         let entry = self.slots.get(tag.slot as usize)?;
         (entry.generation == tag.generation).then_some(())?;
@@ -268,6 +273,7 @@ impl Slab {
     }
 
     /// The current tag of `slot`.
+    #[inline]
     pub fn tag(&self, slot: u32) -> Tag {
         let generation = self
             .slots
@@ -277,6 +283,7 @@ impl Slab {
     }
 
     /// Starts a new attempt: the slot's generation moves on and the new tag is returned.
+    #[inline]
     pub fn next_generation(&mut self, slot: u32) -> Tag {
         if let Some(entry) = self.slots.get_mut(slot as usize) {
             entry.generation = entry.generation.wrapping_add(1);
@@ -289,6 +296,7 @@ impl Slab {
     }
 
     /// The sense of the live command in `slot` (empty when it has none).
+    #[inline]
     #[track_caller]
     pub fn sense(&self, slot: u32) -> &SenseBuffer {
         match self.command(slot).sense {

@@ -14,8 +14,11 @@
 //!    └─ (refused at dispatch: InFlight ─► Queued | Delayed)
 //! ```
 
-/// Where a command is.
+/// Where a command is. `repr(u8)`: the variant is an explicit first byte, in the order of
+/// [`StateKind`], so [`State::kind`] is one load rather than a decode of niches in the
+/// variants' bools.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
 pub enum State {
     /// In its device queue.
     Queued { aborted: bool },
@@ -43,8 +46,9 @@ pub enum State {
     Done,
 }
 
-/// The states without their data, for the transition table.
+/// The states without their data, for the transition table (in the order of [`State`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[repr(u8)]
 pub enum StateKind {
     Queued,
     Delayed,

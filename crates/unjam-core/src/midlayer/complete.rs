@@ -506,15 +506,17 @@ impl MidLayer {
             cmd.allowed
         );
         let device = cmd.device;
-        let medium = status == BlkStatus::Ok
-            && unjam_scsi::cdb::is_medium_access(cmd.request.cdb.as_slice());
         let dev = &mut self.devices[device.0 as usize];
         assert!(
             dev.outstanding > 0,
             "device {device:?} outstanding underflow"
         );
         dev.outstanding -= 1;
-        if medium {
+        // sd: a good medium access resets the count (only a count above 0 needs the test).
+        if dev.medium_access_timed_out != 0
+            && status == BlkStatus::Ok
+            && unjam_scsi::cdb::is_medium_access(cmd.request.cdb.as_slice())
+        {
             dev.medium_access_timed_out = 0;
         }
         let completion = Completion {

@@ -99,13 +99,22 @@ impl MidLayer {
 
     /// The request left the block timer (completed, timed out, requeued). A no-op when it
     /// is not in the list. The queue timer stays: a spurious fire re-arms it.
+    #[inline]
     pub(crate) fn stop_request_timer(&mut self, slot: u32) {
+        let cmd = self.slab.command(slot);
+        let (device, prev) = (cmd.device, cmd.timer_prev);
+        if prev == NO_SLOT && self.devices[device.0 as usize].timed.head != slot {
+            return;
+        }
+        self.unlink_timed(slot);
+    }
+
+    /// Takes a linked request out of its device's timed list.
+    #[inline(never)]
+    fn unlink_timed(&mut self, slot: u32) {
         let cmd = self.slab.command(slot);
         let (device, prev, next) = (cmd.device, cmd.timer_prev, cmd.timer_next);
         let list = &mut self.devices[device.0 as usize].timed;
-        if prev == NO_SLOT && list.head != slot {
-            return;
-        }
         assert!(
             list.len > 0,
             "timed list of {device:?} empty but slot {slot} linked"
