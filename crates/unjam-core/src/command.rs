@@ -359,6 +359,11 @@ impl Slab {
         self.get(slot).is_some_and(|cmd| cmd.sense != NO_SLOT)
     }
 
+    /// Slots ever used (live or free): every slot number is below it.
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Every live command with its slot.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Command)> {
         self.slots.iter().enumerate().filter_map(|(slot, entry)| {

@@ -3,7 +3,9 @@
 //! what the command table says, every queued command sits in its device queue exactly
 //! once, an in-flight command is owned by its transport, counted retries stay within
 //! `allowed`, and an error-handler run only holds commands of its own scope (scope
-//! isolation, over LUN, target and host scopes).
+//! isolation, over LUN, target and host scopes). Each check is linear in devices,
+//! commands and queued or held slots (the scenario runner runs them after every step
+//! under `--check`, with thousands of LUNs).
 
 use crate::command::CommandKind;
 use crate::ids::EhScope;
@@ -20,25 +22,30 @@ impl MidLayer {
         self.check_eh_scopes()
     }
 
+    /// Linear in devices + commands: one pass over the slab counts every device's busy
+    /// and outstanding commands.
     fn check_counters(&self) -> Result<(), String> {
+        let mut busy = vec![0u32; self.devices.len()];
+        let mut outstanding = vec![0u32; self.devices.len()];
+        for (slot, command) in self.slab.iter() {
+            let index = command.device.0 as usize;
+            if index >= self.devices.len() {
+                return Err(format!("slot {slot}: no device {index}"));
+            }
+            busy[index] += u32::from(command.busy());
+            outstanding[index] += u32::from(command.kind == CommandKind::Io);
+        }
         for (index, device) in self.devices.iter().enumerate() {
-            let mine = || {
-                self.slab
-                    .iter()
-                    .filter(move |(_, c)| c.device.0 as usize == index)
-            };
-            let busy = mine().filter(|(_, c)| c.busy()).count() as u32;
-            if busy != device.busy {
+            if busy[index] != device.busy {
                 return Err(format!(
-                    "device {index}: busy {} but {busy} busy commands",
-                    device.busy
+                    "device {index}: busy {} but {} busy commands",
+                    device.busy, busy[index]
                 ));
             }
-            let outstanding = mine().filter(|(_, c)| c.kind == CommandKind::Io).count() as u32;
-            if outstanding != device.outstanding {
+            if outstanding[index] != device.outstanding {
                 return Err(format!(
-                    "device {index}: outstanding {} but {outstanding} requests",
-                    device.outstanding
+                    "device {index}: outstanding {} but {} requests",
+                    device.outstanding, outstanding[index]
                 ));
             }
         }
@@ -64,7 +71,11 @@ impl MidLayer {
         Ok(())
     }
 
+    /// Linear: which device queue holds each slot, and how often, in one pass over the
+    /// queues; then one pass over the slab.
     fn check_queues(&self) -> Result<(), String> {
+        const NOWHERE: u32 = u32::MAX;
+        let mut queued_in = vec![NOWHERE; self.slab.slots()];
         for (index, device) in self.devices.iter().enumerate() {
             for slot in &device.queue {
                 let queued = self.slab.get(*slot).is_some_and(|c| {
@@ -75,15 +86,15 @@ impl MidLayer {
                         "device {index}: queue holds slot {slot} that is not queued there"
                     ));
                 }
-                if device.queue.iter().filter(|s| *s == slot).count() != 1 {
+                let seen = &mut queued_in[*slot as usize];
+                if *seen != NOWHERE {
                     return Err(format!("device {index}: slot {slot} queued twice"));
                 }
+                *seen = index as u32;
             }
         }
         for (slot, command) in self.slab.iter() {
-            let in_queue = self.devices[command.device.0 as usize]
-                .queue
-                .contains(&slot);
+            let in_queue = queued_in[slot as usize] == command.device.0;
             if matches!(command.state, State::Queued { .. }) != in_queue {
                 return Err(format!(
                     "slot {slot}: state {:?} but in queue: {in_queue}",
@@ -150,14 +161,18 @@ impl MidLayer {
                 }
             }
         }
+        let mut held = vec![0usize; self.slab.slots()];
+        for (_, slots) in &holders {
+            for slot in slots.iter() {
+                // Inside a scope means live (checked above), so the slot is in range.
+                held[*slot as usize] += 1;
+            }
+        }
         for (slot, command) in self.slab.iter() {
             if !matches!(command.state, State::InEh { .. }) {
                 continue;
             }
-            let held = holders
-                .iter()
-                .map(|(_, slots)| slots.iter().filter(|s| **s == slot).count())
-                .sum::<usize>();
+            let held = held[slot as usize];
             if held != 1 {
                 return Err(format!("slot {slot}: in EH but held by {held} handlers"));
             }
