@@ -35,6 +35,7 @@ mod invariants;
 pub mod lifecycle;
 pub mod log;
 pub mod midlayer;
+pub mod ratelimit;
 pub mod request;
 pub mod state;
 pub mod time;

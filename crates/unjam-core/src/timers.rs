@@ -131,6 +131,8 @@ pub enum RareTimer {
     QueueTimer { device: u32, at: Instant },
     /// Failed commands of a host became visible to the error handler's wake-up check.
     EhVisible { host: u32 },
+    /// Lines a completion printed are out on the console: it ends.
+    Console,
 }
 
 /// A min-heap of rare timers; entries are validated when they fire.

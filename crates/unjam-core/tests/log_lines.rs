@@ -69,3 +69,57 @@ fn recovered_error_prints_its_sense_but_no_failure() {
         ]
     );
 }
+
+/// `count` medium errors submitted together on a mid-layer whose console takes `line` per
+/// line: the completions delivered by each of `instants` (offsets from the submission; the
+/// scripted transport answers after 0.1 ms).
+fn delivered_by(count: u64, line: Duration, instants: &[Duration]) -> Vec<usize> {
+    let mut mid = MidLayer::new();
+    mid.set_console_line_time(line);
+    let host = mid.add_host(HostConfig::new(0, Personality::Generic));
+    let disk = mid.add_device(host, DeviceConfig::disk(0, 0, 0)).unwrap();
+    let medium = parse_outcome(&cc(0x3, 0x11, 0x00)).unwrap();
+    let mut driver = Driver::new(mid, ScriptedTransport::new(vec![medium]));
+    let start = driver.now;
+    for token in 0..count {
+        let mut request = Request::new(common::read10(), token);
+        request.data_len = 4096;
+        driver.submit(disk, request).unwrap();
+    }
+    instants
+        .iter()
+        .map(|offset| {
+            driver.run_until(start + *offset);
+            driver.completions.len()
+        })
+        .collect()
+}
+
+/// The kernel prints a failure from the completion path, on one console: the request ends
+/// when its lines are out (result, sense key, additional sense, CDB and the block layer's
+/// line: five), and a second failure's lines go out after the first's.
+#[test]
+fn a_printed_failure_ends_when_its_five_lines_are_out_one_console_for_all() {
+    let us = Duration::from_micros;
+    let by = delivered_by(
+        2,
+        us(2_400),
+        &[us(12_099), us(12_100), us(24_099), us(24_100)],
+    );
+    assert_eq!(by, vec![0, 1, 1, 2]);
+    // Without a console time (the default, and every real transport) at once.
+    assert_eq!(delivered_by(2, Duration::ZERO, &[us(100)]), vec![2]);
+}
+
+/// A print the rate limit suppressed costs nothing: of 12 failures at one instant the ten
+/// printed ones queue on the console (12 ms each), the last two end at once.
+#[test]
+fn a_rate_limited_failure_is_not_held_for_the_console() {
+    let us = Duration::from_micros;
+    let by = delivered_by(
+        12,
+        us(2_400),
+        &[us(100), us(12_100), us(120_099), us(120_100)],
+    );
+    assert_eq!(by, vec![2, 3, 11, 12]);
+}

@@ -1,14 +1,12 @@
 //! Kernel-format log lines (spec §4.6), built from trace events, byte for byte as a
 //! ≈v6.x kernel prints them with default logging (`driverbyte=DRIVER_OK`, no
 //! `blk_update_request: ` prefix). The per-site rate limits (5 s, burst 10) run in the
-//! events' virtual time. With `eh_logging` the error-recovery lines that
-//! `scsi_logging_level` would add are printed too.
+//! core, in virtual time: a suppressed print has no event. With `eh_logging` the
+//! error-recovery lines that `scsi_logging_level` would add are printed too.
 
 mod format;
-mod ratelimit;
 
 pub use format::{additional_sense, cdb_line, result_line, sense_key_line};
-pub use ratelimit::RateLimit;
 
 use crate::ids::{ResetKind, TmfResult};
 use crate::midlayer::MidLayer;
@@ -19,10 +17,6 @@ use crate::trace::{RejectReason, TraceEvent, TraceRecord};
 #[derive(Debug)]
 pub struct KernelLog {
     eh_logging: bool,
-    /// `scsi_io_completion_action`'s failure print.
-    failure_site: RateLimit,
-    /// `blk_print_req_error`.
-    block_site: RateLimit,
     lines: Vec<String>,
 }
 
@@ -36,8 +30,6 @@ impl KernelLog {
     pub fn new(eh_logging: bool) -> KernelLog {
         KernelLog {
             eh_logging,
-            failure_site: RateLimit::kernel_default(),
-            block_site: RateLimit::kernel_default(),
             lines: Vec::new(),
         }
     }
@@ -65,9 +57,6 @@ impl KernelLog {
                 cdb,
             } => {
                 let Some(label) = label(device) else { return };
-                if !self.failure_site.allow(record.at).0 {
-                    return;
-                }
                 let head = command_prefix(&label, tag.number());
                 self.push(format!("{head}{}", result_line(result, cmd_age_s)));
                 if let Some(key_line) = sense_key_line(&sense) {
@@ -89,9 +78,6 @@ impl KernelLog {
                 status,
                 block,
             } => {
-                if !self.block_site.allow(record.at).0 {
-                    return;
-                }
                 let disk = label(device).map_or_else(|| "?".to_string(), |l| l.disk.to_string());
                 self.push(format!(
                     "{} error, dev {disk}, sector {} op 0x{:x}:({}) flags 0x{:x} phys_seg {} prio class {}",

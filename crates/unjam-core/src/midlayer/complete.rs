@@ -147,7 +147,7 @@ impl MidLayer {
             rule: RULE_ALL_BYTES,
             good_bytes,
         });
-        self.complete_upward(now, slot, BlkStatus::Ok);
+        self.complete_upward(now, slot, BlkStatus::Ok, 0);
     }
 
     /// The full rules agree with [`MidLayer::complete_clean_good`] (debug builds).
@@ -327,8 +327,16 @@ impl MidLayer {
                 sector_size,
             });
         }
+        // Lines this completion prints on the console (as KernelLog renders the events).
+        let sense_lines = if self.slab.sense(slot).header().is_some() {
+            2
+        } else {
+            0
+        };
+        let mut lines = 0;
         if plan.print_recovered {
             let sense = *self.slab.sense(slot);
+            lines += sense_lines;
             self.trace(now, || TraceEvent::RecoveredPrinted { device, tag, sense });
         }
         if plan.set_changed {
@@ -346,10 +354,11 @@ impl MidLayer {
                 status,
                 print_failure,
             } => {
-                if print_failure {
+                if print_failure && self.console.allow_failure(now) {
+                    lines += 2 + sense_lines;
                     self.trace_failure(now, slot);
                 }
-                self.complete_upward(now, slot, status);
+                self.complete_upward(now, slot, status, lines);
             }
             FinishOrRequeue::Requeue(kind) => {
                 self.requeue_remainder(now, slot, kind, plan.good_bytes)
@@ -493,8 +502,16 @@ impl MidLayer {
         cmd.counted_retries = 0;
     }
 
-    /// The request's one completion: frees its slot and queues [`Action::Complete`].
-    pub(crate) fn complete_upward(&mut self, now: Instant, slot: u32, status: BlkStatus) {
+    /// The request's one completion: frees its slot and queues [`Action::Complete`], at
+    /// once or when the `lines` it printed (and the block layer's line) are out on the
+    /// console.
+    pub(crate) fn complete_upward(
+        &mut self,
+        now: Instant,
+        slot: u32,
+        status: BlkStatus,
+        mut lines: u32,
+    ) {
         let tag = self.slab.tag(slot);
         self.set_state(slot, State::Done);
         // Read in place, then free the slot: moving a whole command out would copy it.
@@ -535,7 +552,8 @@ impl MidLayer {
         let block = cmd.request.block;
         let (attempts, good_bytes, token) = (cmd.attempts, cmd.good_bytes, cmd.request.token);
         self.slab.free(slot);
-        if print_block {
+        if print_block && self.console.allow_block(now) {
+            lines += 1;
             self.trace(now, || TraceEvent::BlockError {
                 device,
                 status,
@@ -550,7 +568,13 @@ impl MidLayer {
             attempts,
             good_bytes,
         });
-        self.actions.push_back(Action::Complete(completion));
+        match self.console.print(now, lines) {
+            Some(end) => {
+                self.console.hold(end, completion);
+                self.rare_timers.arm(end, RareTimer::Console);
+            }
+            None => self.actions.push_back(Action::Complete(completion)),
+        }
         self.stats.completed += 1;
     }
 }

@@ -305,7 +305,7 @@ impl MidLayer {
             reason,
             logged,
         });
-        self.complete_upward(now, slot, status);
+        self.complete_upward(now, slot, status, 0);
         true
     }
 

@@ -14,6 +14,7 @@
 //! value is treated as the latest seen).
 
 mod complete;
+mod console;
 mod dispatch;
 mod recovery;
 mod request_timer;
@@ -137,6 +138,7 @@ pub struct MidLayer {
     pub(crate) stats: Stats,
     /// Reused by a queue timer's expiry scan (no allocation in steady state).
     pub(crate) expired_scratch: Vec<crate::action::Tag>,
+    pub(crate) console: console::Console,
 }
 
 impl std::fmt::Debug for MidLayer {
@@ -185,12 +187,20 @@ impl MidLayer {
             pending_starved: Vec::new(),
             starved_scratch: VecDeque::new(),
             stats: Stats::default(),
+            console: console::Console::new(),
         }
     }
 
     /// Emit [`Action::Trace`] events (needed for log lines and explanations).
     pub fn set_tracing(&mut self, enabled: bool) {
         self.tracing = enabled;
+    }
+
+    /// The time the kernel's console takes per line printed on the completion path: a
+    /// request whose failure is printed ends that much later per line (zero, the default:
+    /// at once). See [`console`](self::console).
+    pub fn set_console_line_time(&mut self, line_time: std::time::Duration) {
+        self.console.set_line_time(line_time);
     }
 
     pub fn add_host(&mut self, config: HostConfig) -> HostId {

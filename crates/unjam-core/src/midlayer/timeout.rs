@@ -51,6 +51,11 @@ impl MidLayer {
             RareTimer::QueueTimer { device, at } => {
                 self.queue_timer_fired(now, DeviceId(device), at)
             }
+            RareTimer::Console => {
+                while let Some(completion) = self.console.release(now) {
+                    self.actions.push_back(Action::Complete(completion));
+                }
+            }
             RareTimer::EhVisible { host } => {
                 if !self.pending_wakes.contains(&HostId(host)) {
                     self.pending_wakes.push(HostId(host));

@@ -31,6 +31,7 @@ pub(super) fn build(scenario: &Scenario) -> Result<Halves, RunError> {
     // ring it touches all of its capacity: sized by the LUN count it would keep 2.7 KB per
     // LUN resident at 4096 LUNs.
     let mut mid = MidLayer::with_capacity(1024);
+    mid.set_console_line_time(Duration::from_micros(scenario.console_line_us()));
     let mut hosts = Vec::with_capacity(scenario.hosts.len());
     for (index, host) in scenario.hosts.iter().enumerate() {
         let mut config = HostConfig::new(index as u32, host.personality.to_core());

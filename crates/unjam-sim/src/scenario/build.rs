@@ -116,6 +116,12 @@ impl Scenario {
                 "queue_depth and can_queue must be positive",
             );
         }
+        if self.console_line_us() > super::MAX_CONSOLE_LINE_US {
+            return fail(
+                "console_line_us",
+                format!("at most {} (one second)", super::MAX_CONSOLE_LINE_US),
+            );
+        }
         self.check_limits()?;
         self.check_hosts()?;
         let luns = self.resolved_luns()?;

@@ -184,4 +184,16 @@ mod tests {
         assert_eq!(locate(text, "seed"), Some(1));
         assert_eq!(locate(text, "host[0].luns"), None);
     }
+
+    #[test]
+    fn console_line_us_defaults_by_policy_and_is_bounded() {
+        let linux = Scenario::from_toml("policy = \"linux\"\n[[host]]\n", "t").unwrap();
+        assert_eq!(linux.console_line_us(), super::super::LINUX_CONSOLE_LINE_US);
+        let unjam = Scenario::from_toml("[[host]]\n", "t").unwrap();
+        assert_eq!(unjam.console_line_us(), 0);
+        let error = Scenario::from_toml("console_line_us = 5000000\n[[host]]\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("console_line_us"), "{error}");
+    }
 }

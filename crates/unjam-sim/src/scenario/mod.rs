@@ -94,6 +94,11 @@ pub struct Scenario {
     pub duration_ms: u64,
     #[serde(default)]
     pub policy: Policy,
+    /// The kernel console's time per line printed on the completion path (a failed
+    /// request ends when its lines are out); default [`LINUX_CONSOLE_LINE_US`] under policy
+    /// `linux`, 0 under `unjam`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_line_us: Option<u64>,
     #[serde(default)]
     pub eh: EhSettings,
     #[serde(default)]
@@ -287,7 +292,23 @@ pub struct LunOverride {
     pub max_medium_access_timeouts: Option<u32>,
 }
 
+/// Policy `linux`'s console time per printed line: kernel-observed.md's medium error failed
+/// after 0.016 s where its one scsi_debug command took 4 ms, and printed five lines
+/// (docs/core.md, "Timers").
+pub const LINUX_CONSOLE_LINE_US: u64 = 2_400;
+
+/// The most `console_line_us` may say (one second a line).
+pub const MAX_CONSOLE_LINE_US: u64 = 1_000_000;
+
 impl Scenario {
+    /// The console time per printed line in force: the one written, else the policy's.
+    pub fn console_line_us(&self) -> u64 {
+        self.console_line_us.unwrap_or(match self.policy {
+            Policy::Linux => LINUX_CONSOLE_LINE_US,
+            Policy::Unjam => 0,
+        })
+    }
+
     /// The error-handling scope in force: the one written, else the policy's default.
     pub fn eh_scope(&self) -> EhScopeName {
         self.eh.scope.unwrap_or(match self.policy {
