@@ -1,11 +1,12 @@
 //! The baseline for `scripts/bench-iscsi.sh`: the same reads as `unjam bench URL` sent with
 //! the iSCSI client alone — no core, no engine — so the script can state what the core and
-//! the runtime cost per I/O. Not a tool: `unjam bench` is.
+//! the runtime cost per I/O. Each worker hands its last read buffer back
+//! (`IscsiClient::execute_into`), as `unjam bench` does. Not a tool: `unjam bench` is.
 //!
 //!     cargo run --release -p unjam-runtime --example raw_client_bench -- URL randread 4096 32 10
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rand::{Rng, SeedableRng};
 use unjam_iscsi::client::{ClientConfig, IscsiClient};
 use unjam_iscsi::pdu::TaskAttribute;
@@ -35,6 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tokio::spawn(async move {
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(worker);
                 let (mut slot, mut done) = (worker * slots / qd, 0u64);
+                let mut buffer = BytesMut::new();
                 while Instant::now() < deadline {
                     slot = if random {
                         rng.gen_range(0..slots)
@@ -52,8 +54,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         direction: DataDirection::Read { length: bytes },
                         attribute: TaskAttribute::Simple,
                     };
-                    if matches!(client.execute(request).await, Ok(ref o) if o.status == 0) {
-                        done += 1;
+                    // The buffer of the last read is handed back, as `unjam bench` does.
+                    if let Ok(outcome) = client.execute_into(request, buffer).await {
+                        done += u64::from(outcome.status == 0);
+                        buffer = outcome.data.try_into_mut().unwrap_or_default();
+                    } else {
+                        buffer = BytesMut::new();
                     }
                 }
                 done

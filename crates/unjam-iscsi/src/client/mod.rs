@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use tokio::sync::{mpsc, oneshot};
 use unjam_scsi::HostByte;
 
@@ -343,9 +344,26 @@ impl IscsiClient {
 
     /// Queues a command; await the returned value for its outcome.
     pub async fn submit(&self, request: TaskRequest) -> Result<PendingCommand, CommandError> {
+        self.submit_into(request, BytesMut::new()).await
+    }
+
+    /// [`IscsiClient::submit`] with the buffer a read's data goes into: its contents are
+    /// discarded and it grows only if it holds less than the transfer. Handing back the
+    /// buffer of the last read (`Bytes::try_into_mut` on the outcome's data) reads without
+    /// allocating or touching fresh pages.
+    pub async fn submit_into(
+        &self,
+        request: TaskRequest,
+        read_buffer: BytesMut,
+    ) -> Result<PendingCommand, CommandError> {
         let id = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
         let (reply, receiver) = oneshot::channel();
-        let command = Command::Submit { id, request, reply };
+        let command = Command::Submit {
+            id,
+            request,
+            read_buffer,
+            reply,
+        };
         self.commands
             .send(command)
             .await
@@ -359,6 +377,15 @@ impl IscsiClient {
     /// Submits a command and waits for its outcome.
     pub async fn execute(&self, request: TaskRequest) -> Result<ScsiOutcome, CommandError> {
         self.submit(request).await?.wait().await
+    }
+
+    /// [`IscsiClient::execute`] reading into `read_buffer` (see [`IscsiClient::submit_into`]).
+    pub async fn execute_into(
+        &self,
+        request: TaskRequest,
+        read_buffer: BytesMut,
+    ) -> Result<ScsiOutcome, CommandError> {
+        self.submit_into(request, read_buffer).await?.wait().await
     }
 
     /// ABORT TASK for a submitted command; returns the TMF response code (0 = complete).

@@ -215,8 +215,13 @@ impl Session {
             });
         }
         let tag = self.allocate_tag();
-        self.waiting.push_back((tag, request, read_buffer));
-        self.send_waiting();
+        if self.waiting.is_empty() && self.window.is_open() {
+            // Nothing queued ahead of it: straight out, without a trip through `waiting`.
+            self.send_command(tag, &request, read_buffer);
+        } else {
+            self.waiting.push_back((tag, request, read_buffer));
+            self.send_waiting();
+        }
         Ok(TaskId(tag))
     }
 

@@ -17,7 +17,12 @@ impl Driver {
     /// Applies one caller command to a live session.
     pub(super) fn apply(&mut self, session: &mut Session, command: Command) -> Option<Ended> {
         match command {
-            Command::Submit { id, request, reply } => match session.submit(request) {
+            Command::Submit {
+                id,
+                request,
+                read_buffer,
+                reply,
+            } => match session.submit_into(request, read_buffer) {
                 Ok(TaskId(tag)) => {
                     self.pending.insert(tag, (id, reply));
                     self.tags.insert(id, tag);

@@ -22,6 +22,7 @@ use std::future::poll_fn;
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
@@ -55,6 +56,8 @@ pub(crate) enum Command {
     Submit {
         id: RequestId,
         request: TaskRequest,
+        /// Where a read's data goes (see `Session::submit_into`).
+        read_buffer: BytesMut,
         reply: CommandReply,
     },
     Manage {
