@@ -1,8 +1,9 @@
 //! The embedded target as a core [`Transport`]: each action of the core becomes a call on
-//! [`SimTarget`], each target event an answer for the driver loop. It also holds the
-//! callers' data buffers (per request token, like the memory an HBA's scatter list points
-//! at): write data is copied out at every dispatch, and the data of a read's latest
-//! attempt lands in the request's buffer. Notes (what each command did at the device,
+//! [`SimTarget`], each target event an answer for the driver loop. It also holds each
+//! request's data (per request token, like the memory an HBA's scatter list points at)
+//! beside its caller's record of the request: a write's data is made at every dispatch
+//! into the buffer the target keeps, and the data of a read's latest attempt lands in the
+//! request's buffer. Notes (what each command did at the device,
 //! task management answers, transport edges) go to the trace.
 //!
 //! Owns the mapping between core tags and target keys and between devices and addresses;
@@ -14,7 +15,7 @@ use serde::Serialize;
 use unjam_core::action::{Action, EhCommand, ResetKind, TmfOp, TmfResult};
 use unjam_core::buffers::SenseBuffer;
 use unjam_core::harness::{Transport, TransportEvent};
-use unjam_core::request::TransportOutcome;
+use unjam_core::request::{BlockOp, TransportOutcome};
 use unjam_core::topology::DeviceId;
 use unjam_core::{Instant, Tag};
 use unjam_scsi::disposition::QueueReason;
@@ -24,6 +25,7 @@ use crate::address::LunAddress;
 use crate::fault::{QueueRejection, ResetScope};
 use crate::target::{Completion, Queued, SimTarget, TargetEvent};
 use crate::token_map::TokenMap;
+use crate::workload::fill_pattern;
 
 /// Parameter data length of the error handler's REQUEST SENSE.
 const REQUEST_SENSE_LENGTH: u32 = 96;
@@ -83,23 +85,65 @@ struct SlotUse {
     request_sense: bool,
 }
 
-/// A caller's buffer: write data to send, or where read data lands.
+/// A request's data as the transport holds it between dispatches.
 #[derive(Debug)]
-struct Buffer {
-    data_out: bool,
-    data: Vec<u8>,
+pub enum Staged {
+    /// A read: empty until an attempt's data lands.
+    In(Vec<u8>),
+    /// A write, whose data is made at every dispatch straight into the buffer the target
+    /// gets (no copy held while the request waits in the queues, where it would go cold).
+    Out(WriteData),
 }
 
-/// [`SimTarget`] behind the core's [`Transport`] trait.
+impl Staged {
+    /// Room for a read's data.
+    pub fn read() -> Staged {
+        Staged::In(Vec::new())
+    }
+
+    /// The data a read's latest attempt brought (empty for a write).
+    pub fn into_read_data(self) -> Vec<u8> {
+        match self {
+            Staged::In(data) => data,
+            Staged::Out(_) => Vec::new(),
+        }
+    }
+}
+
+/// What a write sends: `len` bytes, the workload pattern of (`key`, LBA, `write_id`) for
+/// the blocks of `block_size` from `lba` when the unit's writes are checked, zeros when
+/// they are not (an unchecked workload's data is unspecified).
+#[derive(Clone, Copy, Debug)]
+pub struct WriteData {
+    pub len: u32,
+    pub block_size: u32,
+    pub lba: u64,
+    pub write_id: u64,
+    /// The unit's pattern key (`None`: zeros).
+    pub key: Option<u64>,
+}
+
+/// One request the transport carries: its data and the caller's record of it.
 #[derive(Debug)]
-pub struct SimTransport {
+struct Carried<P> {
+    staged: Staged,
+    payload: Option<P>,
+}
+
+/// [`SimTarget`] behind the core's [`Transport`] trait. `P` is what the caller keeps per
+/// request beside its data (the runner's I/O record): one map entry per request token, so
+/// a completion finds the request's data and its caller's record on one line.
+#[derive(Debug)]
+pub struct SimTransport<P = ()> {
     target: SimTarget,
     /// The address of every core device (devices are added in path order).
     addresses: Vec<LunAddress>,
     /// The target's path index of every core device, looked up once.
     path_of_device: Vec<Option<usize>>,
     slots: Vec<SlotUse>,
-    buffers: TokenMap<Buffer>,
+    requests: TokenMap<Carried<P>>,
+    /// Requests with a payload.
+    payloads: usize,
     /// Answers due now that the target does not schedule itself (refusals, poll ends).
     answers: VecDeque<TransportEvent>,
     notes: VecDeque<SimNote>,
@@ -108,16 +152,17 @@ pub struct SimTransport {
     commands_completed: u64,
 }
 
-impl SimTransport {
+impl<P> SimTransport<P> {
     /// `addresses[device]` is the path of core device `device`.
-    pub fn new(target: SimTarget, addresses: Vec<LunAddress>) -> SimTransport {
+    pub fn new(target: SimTarget, addresses: Vec<LunAddress>) -> SimTransport<P> {
         let path_of_device = addresses.iter().map(|a| target.path_index(a)).collect();
         SimTransport {
             target,
             addresses,
             path_of_device,
             slots: Vec::new(),
-            buffers: TokenMap::default(),
+            requests: TokenMap::default(),
+            payloads: 0,
             answers: VecDeque::new(),
             notes: VecDeque::new(),
             note_completions: false,
@@ -146,24 +191,57 @@ impl SimTransport {
         self.target.heal(micros(now));
     }
 
-    /// A pooled buffer of `len` bytes (content unspecified).
-    pub fn buffer(&mut self, len: usize) -> Vec<u8> {
-        self.target.buffer(len)
-    }
-
-    /// Gives request `token` its buffer: write data (`data_out`) or room for read data.
-    pub fn stage(&mut self, token: u64, data_out: bool, data: Vec<u8>) {
-        if let Some(old) = self.buffers.insert(token, Buffer { data_out, data }) {
-            self.target.recycle_buffer(old.data);
+    /// Gives request `token` its data (and `payload`, the caller's record of it; a
+    /// payload already there stays when `payload` is `None`).
+    pub fn stage(&mut self, token: u64, staged: Staged, payload: Option<P>) {
+        match self.requests.get_mut(&token) {
+            Some(carried) => {
+                let old = std::mem::replace(&mut carried.staged, staged);
+                self.target.recycle_buffer(old.into_read_data());
+                if let Some(payload) = payload {
+                    if carried.payload.replace(payload).is_none() {
+                        self.payloads += 1;
+                    }
+                }
+            }
+            None => {
+                self.payloads += usize::from(payload.is_some());
+                self.requests.insert(token, Carried { staged, payload });
+            }
         }
     }
 
-    /// Takes request `token`'s buffer back (after its completion): a read's data.
-    pub fn take(&mut self, token: u64) -> Vec<u8> {
-        self.buffers
-            .remove(&token)
-            .map(|buffer| buffer.data)
-            .unwrap_or_default()
+    /// Takes request `token`'s data back (its payload stays): a read's data, or what a
+    /// multipath device hands from its caller's token to a path's and back.
+    pub fn take_staged(&mut self, token: u64) -> Option<Staged> {
+        let carried = self.requests.get_mut(&token)?;
+        if carried.payload.is_some() {
+            return Some(std::mem::replace(&mut carried.staged, Staged::read()));
+        }
+        self.requests.remove(&token).map(|carried| carried.staged)
+    }
+
+    /// Request `token` is over: its data and payload.
+    pub fn finish(&mut self, token: u64) -> Option<(Staged, Option<P>)> {
+        let carried = self.requests.remove(&token)?;
+        self.payloads -= usize::from(carried.payload.is_some());
+        Some((carried.staged, carried.payload))
+    }
+
+    pub fn payload(&self, token: u64) -> Option<&P> {
+        self.requests.get(&token)?.payload.as_ref()
+    }
+
+    /// Requests with a payload.
+    pub fn payloads(&self) -> usize {
+        self.payloads
+    }
+
+    /// Every request with a payload, in no particular order.
+    pub fn iter_payloads(&self) -> impl Iterator<Item = (u64, &P)> {
+        self.requests
+            .iter()
+            .filter_map(|(token, carried)| Some((*token, carried.payload.as_ref()?)))
     }
 
     /// Hands a buffer back to the pool.
@@ -206,6 +284,8 @@ impl SimTransport {
         Some(*slot)
     }
 
+    /// Sends a request's attempt. A read (`data_in`) carries no data out, so its entry is
+    /// not looked up here; a write's data is made into a pooled buffer the target keeps.
     fn dispatch(
         &mut self,
         tag: Tag,
@@ -213,16 +293,27 @@ impl SimTransport {
         cdb: &[u8],
         token: u64,
         data_len: u32,
+        data_in: bool,
     ) -> Option<QueueReason> {
-        let (data_out, data_in_len) = match self.buffers.get(&token) {
-            Some(buffer) if buffer.data_out => {
-                let mut copy = self.target.buffer(buffer.data.len());
-                if let Some(buffer) = self.buffers.get(&token) {
-                    copy.copy_from_slice(&buffer.data);
+        let write = match data_in {
+            true => None,
+            false => match self.requests.get(&token) {
+                Some(Carried {
+                    staged: Staged::Out(write),
+                    ..
+                }) => Some(*write),
+                _ => None,
+            },
+        };
+        let (data_out, data_in_len) = match write {
+            Some(write) => {
+                let mut data = self.target.buffer(write.len as usize);
+                if let Some(key) = write.key {
+                    fill_pattern(&mut data, write.block_size, write.lba, write.write_id, key);
                 }
-                (copy, 0)
+                (data, 0)
             }
-            _ => (Vec::new(), data_len),
+            None => (Vec::new(), data_len),
         };
         self.remember(tag, Some(token), false);
         self.send(tag, device, cdb, data_out, data_in_len)
@@ -354,9 +445,12 @@ impl SimTransport {
 
     /// The data of a read's latest attempt is what its caller gets.
     fn keep_read_data(&mut self, token: u64, data: Vec<u8>) {
-        match self.buffers.get_mut(&token) {
-            Some(buffer) if !buffer.data_out => {
-                let old = std::mem::replace(&mut buffer.data, data);
+        match self.requests.get_mut(&token) {
+            Some(Carried {
+                staged: Staged::In(buffer),
+                ..
+            }) => {
+                let old = std::mem::replace(buffer, data);
                 self.target.recycle_buffer(old);
             }
             _ => self.target.recycle_buffer(data),
@@ -378,7 +472,7 @@ impl SimTransport {
     }
 }
 
-impl Transport for SimTransport {
+impl<P> Transport for SimTransport<P> {
     type Note = SimNote;
 
     fn execute(&mut self, now: Instant, action: &Action) -> Option<QueueReason> {
@@ -396,6 +490,7 @@ impl Transport for SimTransport {
                     request.cdb.as_slice(),
                     request.token,
                     request.data_len,
+                    matches!(request.block.op, BlockOp::Read | BlockOp::DriverIn),
                 )
             }
             Action::SendEhCommand {

@@ -10,7 +10,8 @@ use super::{Io, RunError, Runner};
 use crate::address::AddressSelector;
 use crate::media_command::{rw_cdb, MediaAccess};
 use crate::scenario::Scenario;
-use crate::workload::{fill_pattern, LunStream, WriteLedger};
+use crate::transport::{Staged, WriteData};
+use crate::workload::{LunStream, WriteLedger};
 
 /// The most streams one run has.
 const MAX_STREAMS: usize = 1 << 20;
@@ -213,37 +214,33 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) -> 
         prio_class: 2,
     };
     let write = plan.access == MediaAccess::Write;
-    // A read stages no memory: its data arrives with the completion (a queued read that
-    // held a pooled buffer would cost a buffer per queued request, 8 KiB per 16-deep LUN).
-    let mut data = if write {
-        runner.driver.transport.buffer(bytes)
-    } else {
-        Vec::new()
+    // A read stages no memory: its data arrives with the completion. A write's data is
+    // made at each dispatch (a buffer filled now would wait cold in the queues: 64 k
+    // requests wait at 4096 LUNs).
+    let staged = match write {
+        true => Staged::Out(WriteData {
+            len: bytes as u32,
+            block_size: lun.block_size,
+            lba: plan.lba,
+            write_id: plan.write_id,
+            key: runner
+                .ledgers
+                .get(lun.unit)
+                .and_then(Option::as_ref)
+                .map(WriteLedger::key),
+        }),
+        false => Staged::read(),
     };
-    if write {
-        if let Some(ledger) = runner.ledgers.get(lun.unit).and_then(Option::as_ref) {
-            fill_pattern(
-                &mut data,
-                lun.block_size,
-                plan.lba,
-                plan.write_id,
-                ledger.key(),
-            );
-        }
-    }
     let device = runner.devices[path];
     if let Some(ledger) = runner.ledgers.get_mut(lun.unit).and_then(Option::as_mut) {
         ledger.begin(plan.lba, plan.blocks);
     }
-    runner.driver.transport.stage(token, write, data);
-    runner.ios.insert(
-        token,
-        Io {
-            stream,
-            plan,
-            submitted: runner.now,
-        },
-    );
+    let io = Io {
+        stream,
+        plan,
+        submitted: runner.now,
+    };
+    runner.driver.transport.stage(token, staged, Some(io));
     runner.streams[stream].issued();
     let accepted = match runner.stream_mpath[stream] {
         true => super::mpath::device_of(runner, path)
@@ -251,22 +248,21 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) -> 
         false => runner.driver.submit(device, request).is_ok(),
     };
     if !accepted {
-        if let Some(io) = runner.ios.remove(&token) {
+        if let Some((staged, Some(io))) = runner.driver.transport.finish(token) {
             let now_us = runner.now_us();
             runner.streams[stream].completed(now_us);
             if let Some(ledger) = runner.ledgers.get_mut(lun.unit).and_then(Option::as_mut) {
                 ledger.end(io.plan.lba, io.plan.blocks);
             }
-            let data = runner.driver.transport.take(token);
-            runner.driver.transport.recycle(data);
+            runner.driver.transport.recycle(staged.into_read_data());
         }
     }
-    runner.ios.contains_key(&token)
+    runner.driver.transport.payload(token).is_some()
 }
 
 /// A request finished upward: count it, check it against the ledger, refill its stream.
 pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
-    let Some(io) = runner.ios.remove(&completion.token) else {
+    let Some((staged, Some(io))) = runner.driver.transport.finish(completion.token) else {
         return;
     };
     let path = runner.stream_path[io.stream];
@@ -282,7 +278,7 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
     }
     let success = completion.status == BlkStatus::Ok;
     let verify = runner.streams[io.stream].verify;
-    let data = runner.driver.transport.take(completion.token);
+    let data = staged.into_read_data();
     let mut problem = None;
     if let Some(ledger) = runner.ledgers.get_mut(lun.unit).and_then(Option::as_mut) {
         let result = match io.plan.access {
@@ -369,8 +365,8 @@ pub(super) fn final_sweep(runner: &mut Runner) -> u64 {
 /// The requests still outstanding, oldest first (at most 10): token, LUN, operation, LBA,
 /// when it was submitted.
 pub(super) fn stuck_requests(runner: &Runner) -> Vec<String> {
-    let mut stuck: Vec<(&u64, &Io)> = runner.ios.iter().collect();
-    stuck.sort_unstable_by_key(|(token, io)| (io.submitted, **token));
+    let mut stuck: Vec<(u64, &Io)> = runner.driver.transport.iter_payloads().collect();
+    stuck.sort_unstable_by_key(|(token, io)| (io.submitted, *token));
     stuck
         .into_iter()
         .take(10)

@@ -115,7 +115,7 @@ const MAX_VIOLATIONS: usize = 100;
 /// Rounds of output handling at one instant before giving up (a bound on zero-time loops).
 const MAX_DRAIN_ROUNDS: usize = 1_000_000;
 
-/// One I/O of a workload in flight (its data lives in the transport's buffer).
+/// One I/O of a workload in flight (the transport carries it beside the request's data).
 #[derive(Debug)]
 struct Io {
     stream: usize,
@@ -127,7 +127,8 @@ struct Io {
 pub struct Runner {
     title: String,
     seed: u64,
-    driver: Driver<SimTransport>,
+    /// The transport also carries each workload request's [`Io`] beside its data.
+    driver: Driver<SimTransport<Io>>,
     devices: Vec<DeviceId>,
     luns: Vec<ResolvedLun>,
     now: Instant,
@@ -139,7 +140,6 @@ pub struct Runner {
     wakeups: BinaryHeap<Reverse<(u64, usize)>>,
     wake_scheduled: Vec<bool>,
     ledgers: Vec<Option<WriteLedger>>,
-    ios: crate::token_map::TokenMap<Io>,
     next_token: u64,
     recorder: Recorder,
     host_recovering: Vec<bool>,
@@ -234,7 +234,6 @@ impl Runner {
             wakeups: BinaryHeap::new(),
             wake_scheduled: Vec::new(),
             ledgers: Vec::new(),
-            ios: crate::token_map::TokenMap::default(),
             next_token: 1,
             recorder: Recorder::new(ids, bucket_us),
             host_recovering: vec![false; host_count],
@@ -323,7 +322,7 @@ impl Runner {
         let heal = (!self.healed).then_some(self.workload_end_ns);
         // The checker runs forever; once the faults healed it only matters while
         // requests are outstanding.
-        let paths = if self.healed && self.ios.is_empty() {
+        let paths = if self.healed && self.driver.transport.payloads() == 0 {
             None
         } else {
             mpath::next_due(self)
@@ -413,7 +412,7 @@ impl Runner {
         }
         let verified_blocks = io::final_sweep(&mut self);
         let stuck = io::stuck_requests(&self);
-        let outstanding_at_end = self.ios.len() as u32;
+        let outstanding_at_end = self.driver.transport.payloads() as u32;
         if outstanding_at_end > 0 && self.options.check_invariants {
             self.violation(format!(
                 "{outstanding_at_end} request(s) did not complete within the liveness bound of {} ms after the workloads ended (faults healed at {} ms)",

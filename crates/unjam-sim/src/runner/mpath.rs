@@ -5,7 +5,6 @@
 //! follows it: staged under the layer's token while on a path, under the caller's token
 //! otherwise. Events become `--trace` lines (source `mpath`) and lane records.
 
-use unjam_core::request::BlockOp;
 use unjam_core::topology::DeviceId;
 use unjam_core::Completion;
 use unjam_multipath::{Action, EventKind, MpathCompletion, MpathId, Multipath, PathEvent};
@@ -15,6 +14,7 @@ use super::setup::address_of;
 use super::{io, Runner};
 use crate::fast_hash::FastMap;
 use crate::report::{MpathLane, MpathPathSummary, MpathSummary};
+use crate::transport::Staged;
 
 /// The most path state changes drawn per device.
 const MAX_STATE_CHANGES: usize = 4_000;
@@ -24,9 +24,8 @@ const MAX_BUCKETS: usize = 4_000;
 /// The multipath side of a run.
 pub(super) struct MpathSide {
     pub mp: Multipath,
-    /// The layer's token on a path → the caller's token and whether it writes (`None`:
-    /// the layer's own command).
-    tokens: FastMap<u64, Option<(u64, bool)>>,
+    /// The layer's token on a path → the caller's token (`None`: the layer's own command).
+    tokens: FastMap<u64, Option<u64>>,
     lanes: FastMap<MpathId, MpathLane>,
     bucket_us: u64,
 }
@@ -111,17 +110,21 @@ pub(super) fn core_completed(runner: &mut Runner, completion: &Completion) {
         return;
     };
     let entry = side.tokens.remove(&completion.token);
-    let data = runner.driver.transport.take(completion.token);
-    match entry {
-        Some(Some((caller, write))) => {
-            runner.driver.transport.stage(caller, write, data);
+    let staged = runner.driver.transport.take_staged(completion.token);
+    match (entry, staged) {
+        (Some(Some(caller)), Some(staged)) => {
+            runner.driver.transport.stage(caller, staged, None);
             side.mp.handle_completion(now, completion, &[]);
         }
-        Some(None) => {
+        (Some(_), staged) => {
+            let data = staged.map(Staged::into_read_data).unwrap_or_default();
             side.mp.handle_completion(now, completion, &data);
             runner.driver.transport.recycle(data);
         }
-        None => runner.driver.transport.recycle(data),
+        (None, staged) => {
+            let data = staged.map(Staged::into_read_data).unwrap_or_default();
+            runner.driver.transport.recycle(data);
+        }
     }
     route(runner);
 }
@@ -175,28 +178,24 @@ fn send(
     caller: Option<u64>,
 ) {
     let token = request.token;
-    let entry = match caller {
-        Some(caller) => {
-            let write = request.block.op == BlockOp::Write;
-            let data = runner.driver.transport.take(caller);
-            runner.driver.transport.stage(token, write, data);
-            Some((caller, write))
-        }
-        None => {
-            runner.driver.transport.stage(token, false, Vec::new());
-            None
-        }
-    };
+    let staged = caller
+        .and_then(|caller| runner.driver.transport.take_staged(caller))
+        .unwrap_or_else(Staged::read);
+    runner.driver.transport.stage(token, staged, None);
+    let entry = caller;
     if let Some(side) = runner.mpath.as_mut() {
         side.tokens.insert(token, entry);
     }
     if runner.driver.submit(path, request).is_ok() {
         return;
     }
-    let data = runner.driver.transport.take(token);
-    match entry {
-        Some((caller, write)) => runner.driver.transport.stage(caller, write, data),
-        None => runner.driver.transport.recycle(data),
+    let staged = runner.driver.transport.take_staged(token);
+    match (entry, staged) {
+        (Some(caller), Some(staged)) => runner.driver.transport.stage(caller, staged, None),
+        (_, staged) => {
+            let data = staged.map(Staged::into_read_data).unwrap_or_default();
+            runner.driver.transport.recycle(data);
+        }
     }
     let now = runner.now;
     if let Some(side) = runner.mpath.as_mut() {
