@@ -178,7 +178,10 @@ fn a_large_data_in_that_breaks_a_rule_is_not_placed_and_fails_as_a_whole_one() {
         (2, 65_536, 32_768),       // DataSN out of order
         (1, 65_536, 65_536 + 512), // past the expected length
     ];
-    for (data_sn, offset, length) in cases {
+    for ((data_sn, offset, length), chunk) in cases
+        .into_iter()
+        .flat_map(|case| [(case, 4096), (case, usize::MAX)])
+    {
         let mut session = session(true);
         let tag = read(&mut session, 131_072);
         drain_transmit(&mut session);
@@ -187,7 +190,8 @@ fn a_large_data_in_that_breaks_a_rule_is_not_placed_and_fails_as_a_whole_one() {
             data_in(tag, data_sn, offset, length, true),
         ];
         let stream = wire(&session, &pdus);
-        let error = feed(&mut session, &stream, 4096).expect_err("a violation ends the connection");
+        let error =
+            feed(&mut session, &stream, chunk).expect_err("a violation ends the connection");
         assert!(matches!(error, SessionError::Violation { .. }), "{error}");
         let finished = done(&mut session);
         assert!(
@@ -197,11 +201,9 @@ fn a_large_data_in_that_breaks_a_rule_is_not_placed_and_fails_as_a_whole_one() {
             ),
             "{finished:?}"
         );
-        assert_eq!(
-            session.stats().placed_data_in,
-            1,
-            "only the good one placed"
-        );
+        // In reads of 4 KiB the good one is placed; read whole, neither is.
+        let placed = u64::from(chunk == 4096);
+        assert_eq!(session.stats().placed_data_in, placed, "{chunk}");
     }
 }
 
@@ -235,6 +237,30 @@ fn a_bad_data_digest_on_a_placed_segment_never_yields_data() {
     );
     assert_eq!(session.stats().placed_data_in, 1);
     // The driver drops the connection: the read fails, with no data.
+    session.fail_all();
+    let finished = done(&mut session);
+    assert!(
+        matches!(
+            finished.as_slice(),
+            [(t, Err(TaskFailure::ConnectionLost { sent: true }))] if *t == tag
+        ),
+        "{finished:?}"
+    );
+}
+
+#[test]
+fn a_bad_data_digest_on_a_whole_data_in_never_yields_data() {
+    let mut session = session(true);
+    let tag = read(&mut session, 4096);
+    drain_transmit(&mut session);
+    let mut stream = wire(&session, &[data_in(tag, 0, 0, 4096, true)]);
+    stream[48 + 4 + 100] ^= 0x01;
+    let error = feed(&mut session, &stream, usize::MAX).expect_err("digest mismatch");
+    assert!(
+        matches!(error, SessionError::Pdu(PduError::DataDigest { .. })),
+        "{error}"
+    );
+    assert!(done(&mut session).is_empty(), "no status taken");
     session.fail_all();
     let finished = done(&mut session);
     assert!(

@@ -118,10 +118,83 @@ impl Session {
             }
             if head.bhs.opcode_byte() == Opcode::DataIn as u8 {
                 self.inbound.header_first = false;
+                if self.take_whole_data_in(now, decoder, &head, read_buffer)? {
+                    continue;
+                }
             }
             let (bhs, data) = decoder.take_frame(head, read_buffer)?;
             self.handle_pdu(now, Pdu::from_parts(&bhs, data)?)?;
         }
+    }
+
+    /// The Data-In at the front of `read_buffer` (its header complete) and its task's buffer,
+    /// lent for its data segment, if it passes every check a whole Data-In passes (see
+    /// [`super::task::ReadState::start_placement`]); `None` sends it the whole-PDU way, where
+    /// it fails the same checks.
+    fn claim_data_in(
+        &mut self,
+        now: Instant,
+        decoder: &PduDecoder,
+        head: &FrameHead,
+        read_buffer: &BytesMut,
+    ) -> Result<Option<(DataIn, BytesMut)>, SessionError> {
+        let Some(header) = read_buffer.get(..head.header_total) else {
+            return Ok(None);
+        };
+        decoder.check_header_digest(header)?;
+        // A header that does not parse goes the whole-PDU way and fails there.
+        let Ok(data_in) = DataIn::from_bhs(&head.bhs, bytes::Bytes::new()) else {
+            return Ok(None);
+        };
+        let length = u32::try_from(head.data_length).unwrap_or(u32::MAX);
+        let tag = data_in.initiator_task_tag;
+        let Some(TaskState::Scsi(task)) = self.tasks.get_mut(&tag) else {
+            return Ok(None);
+        };
+        let Transfer::Read(read) = &mut task.transfer else {
+            return Ok(None);
+        };
+        let Some(buffer) = read.start_placement(&data_in, length) else {
+            return Ok(None);
+        };
+        self.ping.received(now);
+        Ok(Some((data_in, buffer)))
+    }
+
+    /// A Data-In wholly in `read_buffer`: its data segment is appended to its task's buffer
+    /// straight from `read_buffer` (digest checked there first), without making it a
+    /// [`Pdu`]. False when it does not pass the checks (then nothing was consumed).
+    fn take_whole_data_in(
+        &mut self,
+        now: Instant,
+        decoder: &PduDecoder,
+        head: &FrameHead,
+        read_buffer: &mut BytesMut,
+    ) -> Result<bool, SessionError> {
+        let Some((header, mut buffer)) = self.claim_data_in(now, decoder, head, read_buffer)?
+        else {
+            return Ok(false);
+        };
+        let data_end = head.header_total + head.data_length;
+        let data = read_buffer
+            .get(head.header_total..data_end)
+            .unwrap_or_default();
+        let trailer = read_buffer.get(data_end..head.total()).unwrap_or_default();
+        let digest = decoder.check_data_digest(data, trailer);
+        if digest.is_ok() {
+            buffer.extend_from_slice(data);
+        }
+        let tag = header.initiator_task_tag;
+        if let Some(TaskState::Scsi(task)) = self.tasks.get_mut(&tag) {
+            if let Transfer::Read(read) = &mut task.transfer {
+                read.end_placement(buffer);
+            }
+        }
+        digest?;
+        read_buffer.advance(head.total());
+        self.on_placed_data_in(&header)?;
+        self.send_waiting();
+        Ok(true)
     }
 
     /// Places the data segment of the Data-In at the front of `read_buffer` (header complete,
@@ -135,30 +208,16 @@ impl Session {
         read_buffer: &mut BytesMut,
     ) -> Result<bool, SessionError> {
         let in_buffer = read_buffer.len().saturating_sub(head.header_total);
-        let worth_it = Opcode::from_byte(head.bhs.opcode_byte()) == Some(Opcode::DataIn)
+        let worth_it = head.bhs.opcode_byte() == Opcode::DataIn as u8
             && head.data_length.saturating_sub(in_buffer) >= PLACE_MIN
             && read_buffer.len() >= head.header_total;
         if !worth_it {
             return Ok(false);
         }
-        let header = read_buffer.get(..head.header_total).unwrap_or_default();
-        decoder.check_header_digest(header)?;
-        // A header that does not parse goes the whole-PDU way and fails there.
-        let Ok(data_in) = DataIn::from_bhs(&head.bhs, bytes::Bytes::new()) else {
+        let Some((data_in, mut buffer)) = self.claim_data_in(now, decoder, head, read_buffer)?
+        else {
             return Ok(false);
         };
-        let length = u32::try_from(head.data_length).unwrap_or(u32::MAX);
-        let tag = data_in.initiator_task_tag;
-        let Some(TaskState::Scsi(task)) = self.tasks.get_mut(&tag) else {
-            return Ok(false);
-        };
-        let Transfer::Read(read) = &mut task.transfer else {
-            return Ok(false);
-        };
-        let Some(mut buffer) = read.start_placement(&data_in, length) else {
-            return Ok(false);
-        };
-        self.ping.received(now);
         read_buffer.advance(head.header_total);
         let start = buffer.len();
         let already = in_buffer.min(head.data_length);
