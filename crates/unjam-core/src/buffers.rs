@@ -29,6 +29,10 @@ impl SenseBuffer {
 
     /// Copies at most 96 bytes (the rest is dropped, as the kernel does).
     pub fn from_slice(bytes: &[u8]) -> SenseBuffer {
+        if bytes.is_empty() {
+            // Every GOOD completion: no copy to make.
+            return SenseBuffer::EMPTY;
+        }
         let len = bytes.len().min(SENSE_BUFFER_SIZE);
         let mut sense = SenseBuffer::EMPTY;
         sense.bytes[..len].copy_from_slice(&bytes[..len]);

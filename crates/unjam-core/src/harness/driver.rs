@@ -131,12 +131,12 @@ impl<T: Transport> Driver<T> {
     }
 
     pub fn submit(&mut self, device: DeviceId, request: Request) -> Result<(), SubmitError> {
-        let allowed = match request.allowed {
-            Some(allowed) => allowed,
-            None => self.mid.device_allowed(device).unwrap_or(0),
-        };
         self.mid.submit(self.now, device, request)?;
         if self.options.check {
+            let allowed = match request.allowed {
+                Some(allowed) => allowed,
+                None => self.mid.device_allowed(device).unwrap_or(0),
+            };
             self.checker
                 .submitted(request.token, device, allowed, self.now);
         }
@@ -221,10 +221,11 @@ impl<T: Transport> Driver<T> {
         }
         let refused = self.transport.execute(now, &action);
         self.take_notes();
-        if let (Some(reason), Action::Dispatch { tag, .. } | Action::SendEhCommand { tag, .. }) =
-            (refused, action)
-        {
-            self.mid.handle_dispatch_refused(now, tag, reason);
+        // Matched in place: a tuple of the two would move the whole action (a copy).
+        if let Some(reason) = refused {
+            if let Action::Dispatch { tag, .. } | Action::SendEhCommand { tag, .. } = &action {
+                self.mid.handle_dispatch_refused(now, *tag, reason);
+            }
         }
     }
 
