@@ -13,6 +13,7 @@
 //! decides what the answer means.
 
 pub mod address;
+pub mod chunk_map;
 pub mod execute;
 pub mod fast_hash;
 pub mod fault;

@@ -2,9 +2,9 @@
 //! LUN costs nothing until written; unwritten blocks read as zeros. Owns bytes and their
 //! bounds, never SCSI semantics (the executor turns its errors into sense data).
 
-use std::collections::BTreeMap;
-
 use thiserror::Error;
+
+use crate::chunk_map::ChunkMap;
 
 /// Bytes per allocation unit: one page, so a LUN that was written a few blocks holds a few
 /// pages, not 64 KiB each (the map's per-chunk cost is about 30 bytes).
@@ -46,7 +46,7 @@ pub enum GeometryError {
 pub struct SparseMedia {
     block_size: u32,
     block_count: u64,
-    chunks: BTreeMap<u64, Box<[u8]>>,
+    chunks: ChunkMap,
     max_chunks: usize,
 }
 
@@ -70,7 +70,7 @@ impl SparseMedia {
         Ok(SparseMedia {
             block_size,
             block_count,
-            chunks: BTreeMap::new(),
+            chunks: ChunkMap::default(),
             max_chunks,
         })
     }
@@ -118,7 +118,7 @@ impl SparseMedia {
                 })?;
             match self
                 .chunks
-                .get(&chunk_index)
+                .get(chunk_index)
                 .and_then(|c| c.get(within..within + take))
             {
                 Some(source) => target.copy_from_slice(source),
@@ -138,7 +138,7 @@ impl SparseMedia {
         let within = (offset % CHUNK_BYTES as u64) as usize;
         Ok(self
             .chunks
-            .get(&(offset / CHUNK_BYTES as u64))
+            .get(offset / CHUNK_BYTES as u64)
             .and_then(|chunk| chunk.get(within..within + self.block_size as usize)))
     }
 
@@ -161,7 +161,7 @@ impl SparseMedia {
             let take = (CHUNK_BYTES - within).min(length - done);
             match self
                 .chunks
-                .get(&chunk_index)
+                .get(chunk_index)
                 .and_then(|c| c.get(within..within + take))
             {
                 Some(source) => out.extend_from_slice(source),
@@ -183,10 +183,7 @@ impl SparseMedia {
             let chunk_index = offset / CHUNK_BYTES as u64;
             let within = (offset % CHUNK_BYTES as u64) as usize;
             let take = (CHUNK_BYTES - within).min(length - done);
-            let chunk = self
-                .chunks
-                .entry(chunk_index)
-                .or_insert_with(|| vec![0u8; CHUNK_BYTES].into_boxed_slice());
+            let chunk = self.chunks.get_or_zeroed(chunk_index);
             if let (Some(target), Some(source)) = (
                 chunk.get_mut(within..within + take),
                 data.get(done..done + take),
@@ -213,11 +210,11 @@ impl SparseMedia {
         let last_whole = end / chunk;
         let freed: Vec<u64> = self
             .chunks
-            .range(first_whole..last_whole.max(first_whole))
-            .map(|(index, _)| *index)
+            .indexes_from(first_whole)
+            .take_while(|index| *index < last_whole)
             .collect();
         for index in freed {
-            self.chunks.remove(&index);
+            self.chunks.remove(index);
         }
         for (from, to) in [
             (start, (first_whole * chunk).min(end)),
@@ -226,7 +223,7 @@ impl SparseMedia {
             if from >= to {
                 continue;
             }
-            if let Some(data) = self.chunks.get_mut(&(from / chunk)) {
+            if let Some(data) = self.chunks.get_mut(from / chunk) {
                 let within = (from % chunk) as usize;
                 data[within..within + (to - from) as usize].fill(0);
             }
@@ -242,10 +239,10 @@ impl SparseMedia {
         let blocks_per_chunk = chunk / self.block_size as u64;
         let first = lba * self.block_size as u64 / chunk;
         let limit_chunks = limit.div_ceil(blocks_per_chunk).saturating_add(1);
-        let mapped = self.chunks.contains_key(&first);
+        let mapped = self.chunks.contains(first);
         let run_chunks = if mapped {
             let mut next = first;
-            for index in self.chunks.range(first..).map(|(index, _)| *index) {
+            for index in self.chunks.indexes_from(first) {
                 if index != next || next - first >= limit_chunks {
                     break;
                 }
@@ -253,7 +250,7 @@ impl SparseMedia {
             }
             next - first
         } else {
-            let next_mapped = self.chunks.range(first..).next().map(|(index, _)| *index);
+            let next_mapped = self.chunks.indexes_from(first).next();
             next_mapped.map_or(limit_chunks, |index| index - first)
         };
         let end_block = (first + run_chunks).saturating_mul(blocks_per_chunk);
@@ -288,7 +285,7 @@ impl SparseMedia {
         let first = start / CHUNK_BYTES as u64;
         let last = (start + length as u64 - 1) / CHUNK_BYTES as u64;
         let missing = (first..=last)
-            .filter(|index| !self.chunks.contains_key(index))
+            .filter(|index| !self.chunks.contains(*index))
             .count();
         if self.chunks.len() + missing > self.max_chunks {
             return Err(MediaError::OutOfMemory {
