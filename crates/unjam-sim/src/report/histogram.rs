@@ -14,8 +14,9 @@ const BUCKETS: usize = 64 + 58 * 32;
 /// completion).
 #[derive(Clone, Debug, Default)]
 pub struct LatencyHistogram {
-    /// Counts per bucket, without `recent_count`.
-    counts: Vec<u64>,
+    /// Counts per bucket, without `recent_count` (boxed: two words, so the recorder's lane
+    /// line has room; it grows only when a value lands past its end).
+    counts: Box<[u64]>,
     max_us: u64,
     /// The bucket of the last value, and how many values since went there uncounted.
     recent: u32,
@@ -42,7 +43,9 @@ impl LatencyHistogram {
             return;
         }
         if self.counts.len() <= index {
-            self.counts.resize(index + 1, 0);
+            let mut counts = std::mem::take(&mut self.counts).into_vec();
+            counts.resize(index + 1, 0);
+            self.counts = counts.into_boxed_slice();
         }
         if let Some(count) = self.counts.get_mut(index) {
             *count += u64::from(self.recent_count);

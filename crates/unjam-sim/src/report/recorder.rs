@@ -48,8 +48,37 @@ pub enum Counter {
 #[repr(C, align(64))]
 struct LaneHot {
     latency: LatencyHistogram,
-    /// Commands finished good, per bucket (moved to `LaneDetail::ok_per_bucket` at the end).
+    /// Commands finished good, per bucket (moved to `LaneDetail::ok_per_bucket` at the end),
+    /// without `ok_recent_count`.
     ok_per_bucket: Vec<u32>,
+    /// The bucket of the last good completion and how many since went there uncounted
+    /// (buckets only move forward: the table is touched once per bucket, not per command).
+    ok_recent: u32,
+    ok_recent_count: u32,
+}
+
+impl LaneHot {
+    /// Adds the pending good completions to the table.
+    fn flush_ok(&mut self) {
+        if self.ok_recent_count == 0 {
+            return;
+        }
+        add_to_bucket(
+            &mut self.ok_per_bucket,
+            self.ok_recent as usize,
+            self.ok_recent_count,
+        );
+        self.ok_recent_count = 0;
+    }
+}
+
+fn add_to_bucket(buckets: &mut Vec<u32>, bucket: usize, count: u32) {
+    if buckets.len() <= bucket {
+        buckets.resize(bucket + 1, 0);
+    }
+    if let Some(slot) = buckets.get_mut(bucket) {
+        *slot = slot.saturating_add(count);
+    }
 }
 
 const _: () = assert!(std::mem::size_of::<LaneHot>() == 64, "one cache line");
@@ -148,6 +177,7 @@ impl Recorder {
                 fold(&mut lane.detail.failed_per_bucket);
             }
             for hot in &mut self.hot {
+                hot.flush_ok();
                 fold(&mut hot.ok_per_bucket);
             }
         }
@@ -164,26 +194,25 @@ impl Recorder {
             return;
         };
         hot.latency.record(latency_us);
-        let buckets = if status == BlkStatus::Ok {
-            &mut hot.ok_per_bucket
-        } else {
-            let Some(lane) = self.lanes.get_mut(lane) else {
-                return;
-            };
-            *lane.ios_failed.entry(status.kernel_name()).or_default() += 1;
-            if lane.detail.errors.len() < MAX_ERRORS_PER_LANE {
-                lane.detail.errors.push((now_us, status.kernel_name()));
-            } else {
-                lane.detail.errors_not_kept += 1;
+        if status == BlkStatus::Ok {
+            let bucket32 = u32::try_from(bucket).unwrap_or(u32::MAX);
+            if bucket32 != hot.ok_recent || hot.ok_recent_count == u32::MAX {
+                hot.flush_ok();
+                hot.ok_recent = bucket32;
             }
-            &mut lane.detail.failed_per_bucket
+            hot.ok_recent_count += 1;
+            return;
+        }
+        let Some(lane) = self.lanes.get_mut(lane) else {
+            return;
         };
-        if buckets.len() <= bucket {
-            buckets.resize(bucket + 1, 0);
+        *lane.ios_failed.entry(status.kernel_name()).or_default() += 1;
+        if lane.detail.errors.len() < MAX_ERRORS_PER_LANE {
+            lane.detail.errors.push((now_us, status.kernel_name()));
+        } else {
+            lane.detail.errors_not_kept += 1;
         }
-        if let Some(count) = buckets.get_mut(bucket) {
-            *count = count.saturating_add(1);
-        }
+        add_to_bucket(&mut lane.detail.failed_per_bucket, bucket, 1);
     }
 
     /// Counts one `counter` event on `lane`.
@@ -382,6 +411,7 @@ impl Recorder {
                 resets: counts[Counter::Resets as usize],
                 state: states.get(index).copied().unwrap_or("unknown").to_string(),
             });
+            hot.flush_ok();
             lane.detail.ok_per_bucket = std::mem::take(&mut hot.ok_per_bucket);
             lanes.push(std::mem::take(&mut lane.detail));
         }
