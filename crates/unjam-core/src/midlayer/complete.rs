@@ -514,7 +514,7 @@ impl MidLayer {
     ) {
         let tag = self.slab.tag(slot);
         self.set_state(slot, State::Done);
-        // Read in place, then free the slot: moving a whole command out would copy it.
+        // Read in place, freed last: moving a whole command out would copy it.
         let cmd = self.slab.command(slot);
         assert!(
             cmd.allowed < 0 || cmd.counted_retries <= cmd.allowed as u32,
@@ -536,22 +536,9 @@ impl MidLayer {
         {
             dev.medium_access_timed_out = 0;
         }
-        let completion = Completion {
-            token: cmd.request.token,
-            device,
-            status,
-            result: cmd.result,
-            sense: *self.slab.sense(slot),
-            attempts: cmd.attempts,
-            counted_retries: cmd.counted_retries,
-            good_bytes: cmd.good_bytes,
-            resid: cmd.resid,
-            tag_number: tag.number(),
-        };
         let print_block = status != BlkStatus::Ok && !cmd.request.passthrough && !cmd.request.quiet;
         let block = cmd.request.block;
         let (attempts, good_bytes, token) = (cmd.attempts, cmd.good_bytes, cmd.request.token);
-        self.slab.free(slot);
         if print_block && self.console.allow_block(now) {
             lines += 1;
             self.trace(now, || TraceEvent::BlockError {
@@ -568,14 +555,40 @@ impl MidLayer {
             attempts,
             good_bytes,
         });
+        // The completion is built where it goes (no copy of it), then the slot is freed.
         match self.console.print(now, lines) {
             Some(end) => {
+                let completion = self.completion_of(slot, status, tag);
                 self.console.hold(end, completion);
                 self.rare_timers.arm(end, RareTimer::Console);
             }
-            None => self.actions.push_back(Action::Complete(completion)),
+            None => {
+                let completion = self.completion_of(slot, status, tag);
+                self.actions.push_back(Action::Complete(completion));
+            }
         }
+        self.slab.free(slot);
         self.stats.completed += 1;
+    }
+}
+
+impl MidLayer {
+    /// The caller's completion of the live command in `slot`, read in place.
+    #[inline(always)]
+    fn completion_of(&self, slot: u32, status: BlkStatus, tag: Tag) -> Completion {
+        let cmd = self.slab.command(slot);
+        Completion {
+            token: cmd.request.token,
+            device: cmd.device,
+            status,
+            result: cmd.result,
+            sense: *self.slab.sense(slot),
+            attempts: cmd.attempts,
+            counted_retries: cmd.counted_retries,
+            good_bytes: cmd.good_bytes,
+            resid: cmd.resid,
+            tag_number: tag.number(),
+        }
     }
 }
 

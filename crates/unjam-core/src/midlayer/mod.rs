@@ -453,7 +453,20 @@ impl MidLayer {
     }
 
     /// Runs deferred work: error-handler wake-ups and device queue runs, until none is left.
+    /// Inline: after most submissions there is none.
+    #[inline]
     pub(crate) fn run_pending(&mut self, now: Instant) {
+        if self.pending_wakes.is_empty()
+            && self.pending_starved.is_empty()
+            && self.pending_runs.is_empty()
+        {
+            return;
+        }
+        self.run_pending_work(now);
+    }
+
+    #[inline(never)]
+    fn run_pending_work(&mut self, now: Instant) {
         loop {
             if let Some(host) = self.pending_wakes.pop() {
                 self.maybe_wake_eh(now, host);
