@@ -16,6 +16,11 @@ impl Clock {
         }
     }
 
+    /// The wall-clock instant that is the core's zero.
+    pub fn epoch(self) -> Instant {
+        self.epoch
+    }
+
     pub fn to_core(self, at: Instant) -> unjam_core::Instant {
         let nanos = at.saturating_duration_since(self.epoch).as_nanos();
         unjam_core::Instant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))

@@ -253,6 +253,9 @@ struct Engine {
     messages: mpsc::Receiver<Message>,
     messages_closed: bool,
     clock: Clock,
+    /// The last wall-clock instant converted for the core, and what it became: a turn
+    /// converts its one `now` once, not once per caller message.
+    core_time: (Instant, unjam_core::Instant),
     knobs: Knobs,
     observer: Observer,
     timer: Pin<Box<Sleep>>,
@@ -302,6 +305,7 @@ impl Engine {
             messages,
             messages_closed: false,
             clock,
+            core_time: (clock.epoch(), unjam_core::Instant::ZERO),
             knobs,
             observer,
             timer: Box::pin(tokio::time::sleep_until(far)),
@@ -440,7 +444,7 @@ impl Engine {
         request.passthrough = passthrough;
         request.timeout = command.timeout;
         request.allowed = command.retries;
-        self.driver.now = self.driver.now.max(self.clock.to_core(now));
+        self.driver.now = self.driver.now.max(self.core_time(now));
         if let Err(error) = self.driver.submit(device, request) {
             if let Some(caller) = self.transport_mut().callers.remove(token) {
                 caller.fail(IoError::Refused(error.to_string()));
@@ -520,8 +524,17 @@ impl Engine {
         }
     }
 
+    /// `clock.to_core(now)`, converted once per distinct `now` (a turn's messages and its
+    /// core run share one).
+    fn core_time(&mut self, now: Instant) -> unjam_core::Instant {
+        if self.core_time.0 != now {
+            self.core_time = (now, self.clock.to_core(now));
+        }
+        self.core_time.1
+    }
+
     fn run_core_once(&mut self, wall: Instant) {
-        let now = self.clock.to_core(wall);
+        let now = self.core_time(wall);
         self.driver.advance_to(now);
         while let Some(output) = self.driver.poll_output() {
             match output {
