@@ -22,7 +22,7 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build --release --locked -p unjam >&2
-target/release/unjam target examples/target.toml --portal 127.0.0.1:0 >"$work/urls" 2>"$work/unjam.log" &
+"${CARGO_TARGET_DIR:-target}"/release/unjam target examples/target.toml --portal 127.0.0.1:0 >"$work/urls" 2>"$work/unjam.log" &
 unjam_pid=$!
 for _ in $(seq 1 100); do [ -s "$work/urls" ] && break; sleep 0.05; done
 unjam_url=$(head -1 "$work/urls")

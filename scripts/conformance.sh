@@ -27,7 +27,7 @@ run_suite() {
 
 run_unjam() {
     cargo build --release --locked -p unjam >&2
-    target/release/unjam target examples/target.toml --portal 127.0.0.1:0 >"$out/unjam.urls" 2>"$out/unjam.log" &
+    "${CARGO_TARGET_DIR:-target}"/release/unjam target examples/target.toml --portal 127.0.0.1:0 >"$out/unjam.urls" 2>"$out/unjam.log" &
     local pid=$!
     trap 'kill "$pid" 2>/dev/null || true' RETURN
     for _ in $(seq 1 100); do
@@ -37,7 +37,7 @@ run_unjam() {
     run_suite unjam "$(head -1 "$out/unjam.urls")"
     kill -TERM "$pid"
     wait "$pid" || true
-    target/release/unjam target examples/target-multipath.toml --portal 127.0.0.1:0 \
+    "${CARGO_TARGET_DIR:-target}"/release/unjam target examples/target-multipath.toml --portal 127.0.0.1:0 \
         --portal 127.0.0.1:0 >"$out/multipath.urls" 2>"$out/multipath.log" &
     pid=$!
     for _ in $(seq 1 100); do

@@ -17,7 +17,7 @@ points=${2:-"randread:4096:1 randread:4096:32 read:131072:8"}
 lun_mib=1024
 
 cargo build --release --locked -p unjam >&2
-unjam=target/release/unjam
+unjam=${CARGO_TARGET_DIR:-target}/release/unjam
 work=$(mktemp -d)
 trap 'scripts/tgtd-harness.sh stop "$work/tgtd"; rm -rf "$work"' EXIT
 url="$(scripts/tgtd-harness.sh start "$work/tgtd" "$lun_mib")/1"
