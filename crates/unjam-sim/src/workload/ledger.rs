@@ -17,6 +17,10 @@ use crate::media::SparseMedia;
 /// The most blocks one ledger tracks (bounds its memory).
 pub const MAX_TRACKED_BLOCKS: usize = 1 << 22;
 
+/// A never-written block of the largest supported size (a static: zeroing a stack copy for
+/// every checked write was a quarter of the verified quickstart's memset).
+static NEVER_WRITTEN: [u8; 4096] = [0; 4096];
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Expected {
     Written(u64),
@@ -127,19 +131,19 @@ impl WriteLedger {
         Ok(())
     }
 
-    /// Checks `blocks` blocks from `lba` on the media itself.
+    /// Checks `blocks` blocks from `lba` on the media itself (a block never written reads as
+    /// zeros).
     pub fn check_media(
         &self,
         media: &SparseMedia,
         lba: u64,
         blocks: u64,
     ) -> Result<(), LedgerError> {
-        let zeros = [0u8; 4096];
         for at in lba..lba + blocks {
             let Ok(stored) = media.block(at) else {
                 continue;
             };
-            let block = stored.unwrap_or(&zeros[..media.block_size() as usize]);
+            let block = stored.unwrap_or(&NEVER_WRITTEN[..media.block_size() as usize]);
             self.check_block(at, block).map_err(|error| match error {
                 LedgerError::WrongData { lba, write_id } => {
                     LedgerError::LostWrite { lba, write_id }
