@@ -38,6 +38,28 @@ use crate::outcome::transport_outcome;
 /// Parameter data length of the error handler's REQUEST SENSE.
 const REQUEST_SENSE_LENGTH: u32 = 96;
 
+/// Bytes of one CDB arena chunk: the CDBs of 256 16-byte commands.
+const CDB_CHUNK: usize = 4096;
+
+/// The CDBs handed to the sessions, cut from shared chunks: a copy into a chunk and a
+/// reference count instead of an allocation and a free per command (`TaskRequest::cdb` is a
+/// `Bytes`). A chunk is freed when the last command cut from it is dropped, so at most the
+/// chunks of the commands in flight (and the one being cut) stay allocated.
+#[derive(Debug, Default)]
+struct CdbArena {
+    chunk: BytesMut,
+}
+
+impl CdbArena {
+    fn copy(&mut self, cdb: &[u8]) -> Bytes {
+        if self.chunk.capacity() - self.chunk.len() < cdb.len() {
+            self.chunk = BytesMut::with_capacity(CDB_CHUNK.max(cdb.len()));
+        }
+        self.chunk.extend_from_slice(cdb);
+        self.chunk.split().freeze()
+    }
+}
+
 /// Where a core device's commands go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Route {
@@ -115,6 +137,7 @@ pub(crate) struct IscsiTransport {
     knobs: Knobs,
     clock: Clock,
     next_link: usize,
+    cdbs: CdbArena,
     /// Completions for commands the core had already revoked (dropped, counted).
     pub revoked_completions: u64,
 }
@@ -132,6 +155,7 @@ impl IscsiTransport {
             knobs,
             clock,
             next_link: 0,
+            cdbs: CdbArena::default(),
             revoked_completions: 0,
         }
     }
@@ -197,7 +221,7 @@ impl IscsiTransport {
         };
         let request = TaskRequest {
             lun: route.lun_field,
-            cdb: Bytes::copy_from_slice(cdb),
+            cdb: self.cdbs.copy(cdb),
             direction,
             attribute: TaskAttribute::Simple,
         };
@@ -599,5 +623,32 @@ impl Transport for IscsiTransport {
             return Some(note);
         }
         self.links.iter_mut().find_map(Link::take_note)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cdbs_are_cut_from_one_chunk_until_it_is_full() {
+        let mut arena = CdbArena::default();
+        let first = arena.copy(&[0x88; 16]);
+        let second = arena.copy(&[0x28, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(&first[..], &[0x88; 16]);
+        assert_eq!(&second[..], &[0x28, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        // The second CDB follows the first in its chunk: no allocation of its own.
+        assert_eq!(second.as_ptr() as usize, first.as_ptr() as usize + 16);
+        let mut cut = vec![first, second];
+        while cut.len() < 2 * CDB_CHUNK / 16 {
+            cut.push(arena.copy(&[cut.len() as u8; 16]));
+        }
+        for (index, cdb) in cut.iter().enumerate().skip(2) {
+            assert_eq!(&cdb[..], &[index as u8; 16], "CDB {index} kept its bytes");
+        }
+        drop(cut);
+        // A CDB longer than a chunk gets a chunk of its own.
+        let long = vec![7u8; CDB_CHUNK + 1];
+        assert_eq!(&arena.copy(&long)[..], &long[..]);
     }
 }
