@@ -422,7 +422,10 @@ async fn worker_loop(shared: Arc<Shared>, mut plan: Plan, deadline: Instant) {
     let mut write_buffer =
         BytesMut::with_capacity(if shared.verify.is_some() { io_bytes } else { 0 });
     let mut scratch = Vec::new();
-    while !shared.stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+    // The clock is read twice per I/O: at its start and at its end; the end is also when the
+    // recorder saw it complete and what the next turn checks the deadline against.
+    let mut now = Instant::now();
+    while !shared.stop.load(Ordering::Relaxed) && now < deadline {
         let (read, slot) = plan.next();
         let lba = slot * u64::from(shared.blocks_per_io);
         let reservation = match &shared.verify {
@@ -432,7 +435,10 @@ async fn worker_loop(shared: Arc<Shared>, mut plan: Plan, deadline: Instant) {
                 .reserve(slot, read)
             {
                 Some(reservation) => Some(reservation),
-                None => continue,
+                None => {
+                    now = Instant::now();
+                    continue;
+                }
             },
             None => None,
         };
@@ -442,7 +448,8 @@ async fn worker_loop(shared: Arc<Shared>, mut plan: Plan, deadline: Instant) {
                 .disk
                 .read(lba, shared.blocks_per_io, read_buffer)
                 .await;
-            let latency = started.elapsed();
+            now = Instant::now();
+            let latency = now.saturating_duration_since(started);
             let checked = match (&result, reservation) {
                 (
                     Ok(data),
@@ -461,7 +468,7 @@ async fn worker_loop(shared: Arc<Shared>, mut plan: Plan, deadline: Instant) {
             };
             read_buffer = match result {
                 Ok(data) => {
-                    record(&shared, true, io_bytes, latency, checked);
+                    record(&shared, true, io_bytes, latency, now, checked);
                     data.try_into_mut()
                         .unwrap_or_else(|_| BytesMut::with_capacity(io_bytes))
                 }
@@ -487,14 +494,15 @@ async fn worker_loop(shared: Arc<Shared>, mut plan: Plan, deadline: Instant) {
                 _ => shared.payload.clone(),
             };
             let result = shared.disk.write(lba, data.clone()).await;
-            let latency = started.elapsed();
+            now = Instant::now();
+            let latency = now.saturating_duration_since(started);
             if shared.verify.is_some() {
                 write_buffer = data
                     .try_into_mut()
                     .unwrap_or_else(|_| BytesMut::with_capacity(io_bytes));
             }
             match &result {
-                Ok(()) => record(&shared, false, io_bytes, latency, Ok(())),
+                Ok(()) => record(&shared, false, io_bytes, latency, now, Ok(())),
                 Err(error) => failed(&shared, false, lba, error),
             }
             result.is_ok()
@@ -512,12 +520,15 @@ fn record(
     read: bool,
     bytes: usize,
     latency: Duration,
+    finished: Instant,
     checked: Result<(), String>,
 ) {
     match checked {
         Ok(()) => {
             let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-            shared.lock_recorder().done(read, bytes as u64, nanos);
+            shared
+                .lock_recorder()
+                .done(read, bytes as u64, nanos, finished);
         }
         Err(mismatch) => shared.fail(read, ExitClass::Miscompare, mismatch),
     }

@@ -88,15 +88,17 @@ impl Recorder {
         }
     }
 
-    /// An I/O completed good.
-    pub fn done(&mut self, read: bool, bytes: u64, latency_ns: u64) {
+    /// An I/O completed good at `now` (the worker's clock reading at its end; a reading
+    /// older than the last one does not move the last completion back).
+    pub fn done(&mut self, read: bool, bytes: u64, latency_ns: u64, now: std::time::Instant) {
         let counting = self.counting;
         let direction = self.direction(read);
         direction.total_ios += 1;
         direction.total_bytes += bytes;
         if counting {
-            let now = std::time::Instant::now();
-            if let Some(last) = self.last_done.replace(now) {
+            let last = self.last_done;
+            self.last_done = Some(last.map_or(now, |last| last.max(now)));
+            if let Some(last) = last {
                 let gap = now.saturating_duration_since(last);
                 self.max_stall = self.max_stall.max(gap);
                 if gap >= MIN_STALL {
@@ -198,12 +200,12 @@ mod tests {
     #[test]
     fn failures_and_the_ramp_are_never_throughput() {
         let mut recorder = Recorder::new().unwrap();
-        recorder.done(true, 4096, 1000);
+        recorder.done(true, 4096, 1000, std::time::Instant::now());
         recorder.failed(true);
         assert_eq!((recorder.read.ios, recorder.read.errors), (0, 0));
         recorder.counting = true;
-        recorder.done(true, 4096, 2000);
-        recorder.done(false, 4096, 3000);
+        recorder.done(true, 4096, 2000, std::time::Instant::now());
+        recorder.done(false, 4096, 3000, std::time::Instant::now());
         recorder.failed(false);
         assert_eq!((recorder.read.ios, recorder.read.bytes), (1, 4096));
         assert_eq!((recorder.write.ios, recorder.write.errors), (1, 1));
