@@ -31,6 +31,19 @@ fn session(digests: bool) -> Session {
     Session::new(&login, SessionConfig::default(), Instant::now())
 }
 
+/// The driver drops the connection: the read `tag` fails as lost, with no data.
+fn assert_lost_with_no_data(session: &mut Session, tag: u32) {
+    session.fail_all();
+    let finished = done(session);
+    assert!(
+        matches!(
+            finished.as_slice(),
+            [(t, Err(TaskFailure::ConnectionLost { sent: true }))] if *t == tag
+        ),
+        "{finished:?}"
+    );
+}
+
 fn read(session: &mut Session, length: u32) -> u32 {
     let request = TaskRequest {
         lun: 0,
@@ -237,15 +250,7 @@ fn a_bad_data_digest_on_a_placed_segment_never_yields_data() {
     );
     assert_eq!(session.stats().placed_data_in, 1);
     // The driver drops the connection: the read fails, with no data.
-    session.fail_all();
-    let finished = done(&mut session);
-    assert!(
-        matches!(
-            finished.as_slice(),
-            [(t, Err(TaskFailure::ConnectionLost { sent: true }))] if *t == tag
-        ),
-        "{finished:?}"
-    );
+    assert_lost_with_no_data(&mut session, tag);
 }
 
 #[test]
@@ -261,15 +266,7 @@ fn a_bad_data_digest_on_a_whole_data_in_never_yields_data() {
         "{error}"
     );
     assert!(done(&mut session).is_empty(), "no status taken");
-    session.fail_all();
-    let finished = done(&mut session);
-    assert!(
-        matches!(
-            finished.as_slice(),
-            [(t, Err(TaskFailure::ConnectionLost { sent: true }))] if *t == tag
-        ),
-        "{finished:?}"
-    );
+    assert_lost_with_no_data(&mut session, tag);
 }
 
 #[test]
@@ -281,13 +278,5 @@ fn a_connection_lost_in_the_middle_of_a_placed_segment_fails_the_read() {
     feed(&mut session, &stream[..100_000], 4096).unwrap_or_else(|error| panic!("{error}"));
     assert!(done(&mut session).is_empty());
     assert_eq!(session.stats().placed_data_in, 1);
-    session.fail_all();
-    let finished = done(&mut session);
-    assert!(
-        matches!(
-            finished.as_slice(),
-            [(t, Err(TaskFailure::ConnectionLost { sent: true }))] if *t == tag
-        ),
-        "{finished:?}"
-    );
+    assert_lost_with_no_data(&mut session, tag);
 }

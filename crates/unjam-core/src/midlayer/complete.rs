@@ -155,18 +155,7 @@ impl MidLayer {
     fn assert_clean_good_rules(&self, slot: u32) {
         let cmd = self.slab.command(slot);
         let view = self.device_view(cmd.device);
-        let mut counter = RetryCounter {
-            retries: cmd.retries,
-            allowed: cmd.allowed,
-        };
-        let command_view = CommandView {
-            result: cmd.result,
-            sense: self.slab.sense(slot),
-            request: &cmd.request,
-            abort_scheduled: cmd.state.aborted(),
-            submitted_by_eh: false,
-        };
-        let decision = decide_disposition(&command_view, &view, &mut counter);
+        let (decision, counter) = self.disposition_of(slot);
         assert_eq!(
             (decision.disposition, decision.result, decision.rule),
             (Disposition::Success, ScsiResult::OK, RULE_GOOD)
@@ -199,11 +188,11 @@ impl MidLayer {
         assert_eq!(plan, expected);
     }
 
-    /// Runs decide_disposition on `slot` and applies its effects.
-    pub(crate) fn decide(&mut self, now: Instant, slot: u32) -> Decision {
+    /// `scsi_decide_disposition` of `slot` as it stands, and the retry counter it leaves
+    /// (nothing applied).
+    fn disposition_of(&self, slot: u32) -> (Decision, RetryCounter) {
         let cmd = self.slab.command(slot);
-        let device = cmd.device;
-        let view = self.device_view(device);
+        let view = self.device_view(cmd.device);
         let mut counter = RetryCounter {
             retries: cmd.retries,
             allowed: cmd.allowed,
@@ -216,6 +205,13 @@ impl MidLayer {
             submitted_by_eh: false,
         };
         let decision = decide_disposition(&command_view, &view, &mut counter);
+        (decision, counter)
+    }
+
+    /// Runs decide_disposition on `slot` and applies its effects.
+    pub(crate) fn decide(&mut self, now: Instant, slot: u32) -> Decision {
+        let device = self.slab.command(slot).device;
+        let (decision, counter) = self.disposition_of(slot);
         let cmd = self.slab.command_mut(slot);
         cmd.retries = counter.retries;
         cmd.result = decision.result;

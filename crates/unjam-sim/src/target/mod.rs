@@ -257,7 +257,7 @@ impl SimTarget {
         data_in_len: u32,
     ) -> Result<Queued, TargetError> {
         let path = self.tables.path(&address);
-        self.queue_on_path(now_us, tag, address, path, cdb, data_out, data_in_len)
+        self.queue_command_on(now_us, tag, address, path, cdb, data_out, data_in_len)
     }
 
     /// The index of the path `address` names (see [`SimTarget::queue_command_on`]).
@@ -285,20 +285,6 @@ impl SimTarget {
                 "path {index} is not {address}"
             );
         }
-        self.queue_on_path(now_us, tag, address, path, cdb, data_out, data_in_len)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn queue_on_path(
-        &mut self,
-        now_us: u64,
-        tag: u64,
-        address: LunAddress,
-        path: Option<usize>,
-        cdb: &[u8],
-        data_out: Vec<u8>,
-        data_in_len: u32,
-    ) -> Result<Queued, TargetError> {
         self.advance(now_us);
         self.refresh_alua(now_us);
         if self.commands.contains_key(&tag) {
