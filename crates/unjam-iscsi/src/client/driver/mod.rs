@@ -8,9 +8,9 @@
 //!                                    Failed (commands fail fast; Reconnect restarts)
 //! ```
 //!
-//! The connected loop is fair: one `select!` without bias over reading, writing, callers and
-//! the timer, so a flood on one side (a NOP-In storm, a burst of submissions) cannot starve
-//! the others, and the session's own queues stay bounded. Owns the socket halves, the reply
+//! The connected loop is fair: callers, writing, reading and the timer are served in turn,
+//! one bounded step each per round, so a flood on one side (a NOP-In storm, a burst of
+//! submissions) cannot starve the others, and the session's own queues stay bounded. Owns the socket halves, the reply
 //! channels and wall-clock timers. Protocol rules are in `session`; retry decisions belong to
 //! the caller.
 
@@ -18,17 +18,20 @@ mod events;
 mod recovery;
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io::ErrorKind;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rustc_hash::FxHashMap;
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 use crate::login::LoginOutcome;
-use crate::pdu::TaskManagementFunction;
+use crate::pdu::{PduDecoder, TaskManagementFunction};
 use crate::session::{ScsiOutcome, Session, SessionError, TaskRequest};
 use crate::url::TargetUrl;
 
@@ -43,8 +46,11 @@ const STABLE_CONNECTION: Duration = Duration::from_secs(10);
 const MIN_READ_ROOM: usize = 16 * 1024;
 const READ_CHUNK: usize = 256 * 1024;
 
-/// Commands drained from the channel per loop turn, so a flood cannot starve the socket.
+/// Commands drained from the channel per round, so a flood cannot starve the socket.
 const MAX_COMMANDS_PER_TURN: usize = 64;
+
+/// Rounds over the sources per wake-up before the driver yields to the runtime.
+const MAX_ROUNDS_PER_POLL: usize = 32;
 
 type CommandReply = oneshot::Sender<Result<ScsiOutcome, CommandError>>;
 type ManageReply = oneshot::Sender<Result<u8, CommandError>>;
@@ -75,6 +81,21 @@ pub(crate) enum Command {
     Stats {
         reply: oneshot::Sender<ClientStats>,
     },
+}
+
+/// The socket side of the connected phase.
+struct Wire<'a> {
+    stream: &'a TcpStream,
+    decoder: PduDecoder,
+    read_buffer: &'a mut BytesMut,
+    write_buffer: Vec<u8>,
+    /// Bytes of `write_buffer` already handed to the socket.
+    written: usize,
+    /// The deadline the timer is armed for.
+    armed_for: tokio::time::Instant,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    /// The waker the timer holds: it was polled with it since it was last armed.
+    timer_waker: Option<Waker>,
 }
 
 /// Why the connected phase ended.
@@ -191,90 +212,213 @@ impl Driver {
                 return ended;
             }
         }
-        let mut write_buffer: Vec<u8> = Vec::with_capacity(256 * 1024);
-        let mut written = 0usize;
-        let decoder = connection.decoder.clone();
-        let read_buffer = &mut connection.read_buffer;
-        let stream = &connection.stream;
-        let mut armed_for = far_future();
-        let mut sleep = Box::pin(tokio::time::sleep_until(armed_for));
+        let mut wire = Wire {
+            stream: &connection.stream,
+            decoder: connection.decoder.clone(),
+            read_buffer: &mut connection.read_buffer,
+            write_buffer: Vec::with_capacity(256 * 1024),
+            written: 0,
+            armed_for: far_future(),
+            sleep: Box::pin(tokio::time::sleep_until(far_future())),
+            timer_waker: None,
+        };
+        // The loop bounds its own work per wake-up and yields by itself; tokio's cooperative
+        // budget would make a source say `Pending` without registering the waker.
+        tokio::task::unconstrained(poll_fn(|cx| {
+            self.poll_connected(cx, &mut session, &mut wire)
+        }))
+        .await
+    }
+
+    /// One wake-up of the connected phase: each source (callers, socket writes, socket reads,
+    /// the timer) is served in turn, round after round, until every one of them is waiting
+    /// (has registered the waker) or idle. A source that said `Pending` is not polled again
+    /// in the same wake-up (nothing it waits for can change before the next one), so no
+    /// waker is re-registered needlessly. Bounded: after `MAX_ROUNDS_PER_POLL` rounds the
+    /// task yields to the runtime (and wakes itself), so a flood cannot monopolise it.
+    fn poll_connected(
+        &mut self,
+        cx: &mut Context<'_>,
+        session: &mut Session,
+        wire: &mut Wire<'_>,
+    ) -> Poll<Ended> {
+        let (mut callers_waiting, mut read_waiting) = (false, false);
+        for _ in 0..MAX_ROUNDS_PER_POLL {
+            let mut progress = false;
+            if !callers_waiting {
+                for _ in 0..MAX_COMMANDS_PER_TURN {
+                    match self.commands.poll_recv(cx) {
+                        Poll::Ready(Some(command)) => {
+                            progress = true;
+                            if let Some(ended) = self.apply(session, command) {
+                                return Poll::Ready(ended);
+                            }
+                        }
+                        Poll::Ready(None) => return Poll::Ready(Ended::HandlesDropped),
+                        Poll::Pending => {
+                            callers_waiting = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            match self.poll_write(cx, session, wire) {
+                Poll::Ready(Ok(wrote)) => progress |= wrote,
+                Poll::Ready(Err(reason)) => return Poll::Ready(self.lose(session, reason)),
+                Poll::Pending => {}
+            }
+            if !read_waiting {
+                match self.poll_read(cx, session, wire) {
+                    Poll::Ready(Ok(())) => progress = true,
+                    Poll::Ready(Err(reason)) => return Poll::Ready(self.lose(session, reason)),
+                    Poll::Pending => read_waiting = true,
+                }
+            }
+            match self.poll_timer(cx, session, wire) {
+                Poll::Ready(Ok(())) => progress = true,
+                Poll::Ready(Err(ended)) => return Poll::Ready(ended),
+                Poll::Pending => {}
+            }
+            if let Some(ended) = self.dispatch_events(session) {
+                return Poll::Ready(ended);
+            }
+            self.note_buffers(
+                session,
+                wire.write_buffer.len(),
+                wire.read_buffer.capacity(),
+            );
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Encodes what the session has to send and writes it: `Ready(Ok(true))` when bytes went
+    /// out, `Ready(Ok(false))` when there is nothing to send, `Pending` when the socket is full
+    /// (the waker is registered).
+    fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        session: &mut Session,
+        wire: &mut Wire<'_>,
+    ) -> Poll<Result<bool, String>> {
+        if wire.written == wire.write_buffer.len() {
+            wire.write_buffer.clear();
+            wire.written = 0;
+            if let Err(error) = session.poll_transmit(&mut wire.write_buffer) {
+                return Poll::Ready(Err(error.to_string()));
+            }
+            if wire.write_buffer.is_empty() {
+                return Poll::Ready(Ok(false));
+            }
+        }
         loop {
-            if written == write_buffer.len() {
-                write_buffer.clear();
-                written = 0;
-                if let Err(error) = session.poll_transmit(&mut write_buffer) {
-                    return self.lose(&mut session, error.to_string());
+            let pending = wire.write_buffer.get(wire.written..).unwrap_or_default();
+            match wire.stream.try_write(pending) {
+                Ok(0) => return Poll::Ready(Err("socket closed for writing".into())),
+                Ok(count) => {
+                    wire.written += count;
+                    return Poll::Ready(Ok(true));
                 }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                    // `poll_write_ready` uses the stream's one waker slot per direction (this
+                    // task is its only reader and writer), cheaper than a waiter list.
+                    match wire.stream.poll_write_ready(cx) {
+                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Err(error)) => return Poll::Ready(Err(error.to_string())),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Err(error) => return Poll::Ready(Err(error.to_string())),
             }
-            self.note_buffers(&session, write_buffer.len(), read_buffer.capacity());
-            let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
-            let wanted = deadline.unwrap_or_else(far_future);
-            if sleep.is_elapsed() || wanted + TIMER_SLACK < armed_for {
-                sleep.as_mut().reset(wanted);
-                armed_for = wanted;
+        }
+    }
+
+    /// One read from the socket and the PDUs it completed; `Pending` once the socket is
+    /// drained (the waker is registered).
+    fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        session: &mut Session,
+        wire: &mut Wire<'_>,
+    ) -> Poll<Result<(), String>> {
+        let read_buffer = &mut *wire.read_buffer;
+        loop {
+            if read_buffer.capacity() - read_buffer.len() < MIN_READ_ROOM {
+                read_buffer.reserve(READ_CHUNK);
             }
-            tokio::select! {
-                // `poll_*_ready` use the stream's one waker slot per direction (this task is its
-                // only reader and writer), cheaper than `readable()`'s waiter list.
-                ready = poll_fn(|cx| stream.poll_read_ready(cx)) => {
-                    if let Err(error) = ready {
-                        return self.lose(&mut session, error.to_string());
-                    }
-                    if read_buffer.capacity() - read_buffer.len() < MIN_READ_ROOM {
-                        read_buffer.reserve(READ_CHUNK);
-                    }
-                    // Into the read buffer, or straight into a reading task's buffer (a large
-                    // Data-In's data segment: see `Session::read_target`).
-                    match read_into(stream, &mut session.read_target(read_buffer)) {
-                        Ok(0) => return self.lose(&mut session, "target closed the connection".into()),
-                        Ok(_) => {}
-                        Err(error) if error.kind() == ErrorKind::WouldBlock => continue,
-                        Err(error) => return self.lose(&mut session, error.to_string()),
-                    }
-                    if let Err(error) = session.handle_read(Instant::now(), &decoder, read_buffer) {
-                        return self.lose(&mut session, error.to_string());
+            // Into the read buffer, or straight into a reading task's buffer (a large Data-In's
+            // data segment: see `Session::read_target`).
+            match read_into(wire.stream, &mut session.read_target(read_buffer)) {
+                Ok(0) => return Poll::Ready(Err("target closed the connection".into())),
+                Ok(_) => {
+                    let result = session.handle_read(Instant::now(), &wire.decoder, read_buffer);
+                    return Poll::Ready(result.map_err(|error| error.to_string()));
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                    match wire.stream.poll_read_ready(cx) {
+                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Err(error)) => return Poll::Ready(Err(error.to_string())),
+                        Poll::Pending => return Poll::Pending,
                     }
                 }
-                ready = poll_fn(|cx| stream.poll_write_ready(cx)), if written < write_buffer.len() => {
-                    if let Err(error) = ready {
-                        return self.lose(&mut session, error.to_string());
-                    }
-                    match stream.try_write(write_buffer.get(written..).unwrap_or_default()) {
-                        Ok(0) => return self.lose(&mut session, "socket closed for writing".into()),
-                        Ok(count) => written += count,
-                        Err(error) if error.kind() == ErrorKind::WouldBlock => continue,
-                        Err(error) => return self.lose(&mut session, error.to_string()),
-                    }
-                }
-                command = self.commands.recv() => {
-                    let Some(command) = command else {
-                        return Ended::HandlesDropped;
-                    };
-                    if let Some(ended) = self.apply(&mut session, command) {
-                        return ended;
-                    }
-                    for _ in 0..MAX_COMMANDS_PER_TURN {
-                        let Ok(command) = self.commands.try_recv() else { break };
-                        if let Some(ended) = self.apply(&mut session, command) {
-                            return ended;
-                        }
-                    }
-                }
-                _ = &mut sleep, if deadline.is_some() => {
-                    match session.handle_timeout(Instant::now()) {
-                        Ok(()) => {}
-                        Err(SessionError::LogoutTimeout) if self.logout_reply.is_some() => {
-                            self.finish_session(&mut session);
-                            let reply = self.logout_reply.take();
-                            return Ended::LoggedOut(reply, Err(CommandError::LogoutTimeout));
-                        }
-                        Err(error) => return self.lose(&mut session, error.to_string()),
-                    }
-                }
+                Err(error) => return Poll::Ready(Err(error.to_string())),
             }
-            if let Some(ended) = self.dispatch_events(&mut session) {
-                return ended;
+        }
+    }
+
+    /// Runs the session's timers when they are due; `Pending` while the timer (armed for the
+    /// session's next deadline, or far in the future) waits with the waker registered.
+    fn poll_timer(
+        &mut self,
+        cx: &mut Context<'_>,
+        session: &mut Session,
+        wire: &mut Wire<'_>,
+    ) -> Poll<Result<(), Ended>> {
+        let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
+        let elapsed = wire.sleep.is_elapsed();
+        // Nothing due: a timer that fired for an old deadline is parked far away.
+        let wanted = match deadline {
+            Some(wanted) => wanted,
+            None if elapsed => far_future(),
+            None => wire.armed_for,
+        };
+        if elapsed || wanted + TIMER_SLACK < wire.armed_for {
+            wire.sleep.as_mut().reset(wanted);
+            wire.armed_for = wanted;
+            wire.timer_waker = None;
+        }
+        // A timer polled since it was last armed keeps that waker until it fires (then it is
+        // elapsed); polling it again would only register the same waker again.
+        let registered = wire
+            .timer_waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()));
+        if registered && !wire.sleep.is_elapsed() {
+            return Poll::Pending;
+        }
+        if wire.sleep.as_mut().poll(cx).is_pending() {
+            wire.timer_waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        wire.timer_waker = None;
+        if deadline.is_none() {
+            // Fired while nothing is due: the next round parks it far away.
+            return Poll::Ready(Ok(()));
+        }
+        match session.handle_timeout(Instant::now()) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(SessionError::LogoutTimeout) if self.logout_reply.is_some() => {
+                self.finish_session(session);
+                let reply = self.logout_reply.take();
+                Poll::Ready(Err(Ended::LoggedOut(
+                    reply,
+                    Err(CommandError::LogoutTimeout),
+                )))
             }
+            Err(error) => Poll::Ready(Err(self.lose(session, error.to_string()))),
         }
     }
 
