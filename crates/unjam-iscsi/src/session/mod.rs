@@ -21,6 +21,7 @@
 mod inbound;
 mod ping;
 mod receive;
+mod table;
 mod task;
 mod tombstones;
 mod transmit;
@@ -28,11 +29,10 @@ mod types;
 mod violation;
 mod window;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use rustc_hash::FxHashMap;
 
 pub use ping::PingConfig;
 pub use task::DataDirection;
@@ -51,6 +51,7 @@ use crate::pdu::{
 };
 use inbound::Inbound;
 use ping::{PingAction, PingTimer};
+use table::TaskTable;
 use task::{first_burst_split, ScsiTask};
 use tombstones::Tombstones;
 use transmit::{DataOutRun, Outgoing};
@@ -84,9 +85,9 @@ pub struct Session {
     window: CommandWindow,
     next_tag: u32,
     waiting: VecDeque<(u32, TaskRequest, BytesMut)>,
-    /// Keyed by Initiator Task Tags this session hands out; the Fx hash (as
-    /// `unjam_core::fast_hash`), as no key is chosen by the target.
-    tasks: FxHashMap<u32, TaskState>,
+    /// Sent tasks by the Initiator Task Tags this session hands out (and the tags of
+    /// `waiting` commands, reserved).
+    tasks: TaskTable,
     management: usize,
     outgoing: VecDeque<Outgoing>,
     events: VecDeque<SessionEvent>,
@@ -118,7 +119,13 @@ impl Session {
             ),
             next_tag: 1,
             waiting: VecDeque::new(),
-            tasks: HashMap::default(),
+            // SCSI tasks, task management functions and the logout.
+            tasks: TaskTable::new(
+                config
+                    .max_tasks
+                    .saturating_add(config.max_management_tasks)
+                    .saturating_add(1),
+            ),
             management: 0,
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
@@ -152,6 +159,18 @@ impl Session {
     /// SCSI tasks waiting for the window plus tasks in flight.
     pub fn task_count(&self) -> usize {
         self.waiting.len() + self.scsi_in_flight()
+    }
+
+    /// Slots for live tasks: every task this session has not ended (waiting, in flight, task
+    /// management, logout) has its own [`Session::task_slot`] below this, so a caller can keep
+    /// per-task data in a plain array instead of a map keyed by tag.
+    pub fn task_slots(&self) -> usize {
+        self.tasks.slot_count()
+    }
+
+    /// The slot of a task (see [`Session::task_slots`]); only one live task holds it.
+    pub fn task_slot(&self, id: TaskId) -> usize {
+        self.tasks.slot_of(id.0)
     }
 
     pub fn waiting_count(&self) -> usize {
@@ -219,6 +238,7 @@ impl Session {
             // Nothing queued ahead of it: straight out, without a trip through `waiting`.
             self.send_command(tag, &request, read_buffer);
         } else {
+            self.tasks.reserve(tag);
             self.waiting.push_back((tag, request, read_buffer));
             self.send_waiting();
         }
@@ -250,6 +270,7 @@ impl Session {
                 .position(|(t, _, _)| *t == referenced_tag)
             {
                 self.waiting.remove(position);
+                self.tasks.release(referenced_tag);
                 self.push_task_done(referenced_tag, Err(TaskFailure::Aborted));
                 self.events.push_back(SessionEvent::ManagementDone {
                     id: TaskId(tag),
@@ -310,7 +331,10 @@ impl Session {
     pub fn fail_all(&mut self) {
         self.drop_placement();
         let waiting: Vec<u32> = self.waiting.drain(..).map(|(tag, _, _)| tag).collect();
-        let mut sent: Vec<u32> = self.tasks.keys().copied().collect();
+        for tag in &waiting {
+            self.tasks.release(*tag);
+        }
+        let mut sent: Vec<u32> = self.tasks.iter().map(|(tag, _)| tag).collect();
         sent.sort_unstable();
         for tag in sent {
             self.end_task(tag, TaskFailure::ConnectionLost { sent: true });
@@ -390,16 +414,17 @@ impl Session {
 
     // ---- internals ----
 
+    /// The next tag in sequence whose slot is free. Callers checked the task bounds, so at
+    /// least half of the slots are free and the search ends.
     fn allocate_tag(&mut self) -> u32 {
-        loop {
+        for _ in 0..=self.tasks.slot_count() {
             let tag = self.next_tag;
             self.next_tag = self.next_tag.wrapping_add(1);
-            let in_use =
-                self.tasks.contains_key(&tag) || self.waiting.iter().any(|(t, _, _)| *t == tag);
-            if tag != RESERVED_TAG && !in_use {
+            if tag != RESERVED_TAG && self.tasks.is_free(tag) {
                 return tag;
             }
         }
+        unreachable!("no free task slot within the task bounds")
     }
 
     fn send_waiting(&mut self) {

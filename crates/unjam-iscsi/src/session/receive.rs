@@ -258,6 +258,7 @@ impl Session {
             .partition(|(_, request, _)| lun.is_none_or(|lun| lun == request.lun));
         self.waiting = kept;
         for (tag, _, _) in ended {
+            self.tasks.release(tag);
             self.push_task_done(tag, Err(TaskFailure::Aborted));
         }
     }
@@ -266,7 +267,7 @@ impl Session {
         self.tasks
             .iter()
             .filter_map(|(tag, state)| match state {
-                TaskState::Scsi(task) if lun.is_none_or(|lun| lun == task.lun) => Some(*tag),
+                TaskState::Scsi(task) if lun.is_none_or(|lun| lun == task.lun) => Some(tag),
                 _ => None,
             })
             .collect()

@@ -11,7 +11,7 @@ use tracing::{debug, info};
 use crate::session::{ScsiOutcome, Session, SessionEvent, TaskFailure, TaskId};
 
 use super::super::CommandError;
-use super::{Command, Driver, Ended};
+use super::{Command, Driver, Ended, PendingTask};
 
 impl Driver {
     /// Applies one caller command to a live session.
@@ -23,9 +23,15 @@ impl Driver {
                 read_buffer,
                 reply,
             } => match session.submit_into(request, read_buffer) {
-                Ok(TaskId(tag)) => {
-                    self.pending.insert(tag, (id, reply));
-                    self.tags.insert(id, tag);
+                Ok(task) => {
+                    let slot = self.pending.get_mut(session.task_slot(task));
+                    let slot = slot.filter(|slot| slot.is_none());
+                    let slot = slot.expect("a free caller slot for every live task");
+                    *slot = Some(PendingTask {
+                        tag: task.0,
+                        id,
+                        reply,
+                    });
                 }
                 Err(error) => {
                     let _ = reply.send(Err(CommandError::Submit(error)));
@@ -37,7 +43,10 @@ impl Driver {
                 referenced,
                 reply,
             } => {
-                let referenced_tag = referenced.and_then(|id| self.tags.get(&id).copied());
+                let referenced_tag = referenced.and_then(|id| {
+                    let mut pending = self.pending.iter().flatten();
+                    pending.find(|task| task.id == id).map(|task| task.tag)
+                });
                 if referenced.is_some() && referenced_tag.is_none() {
                     // The command already finished: the target would say "task does not exist".
                     let _ = reply.send(Ok(1));
@@ -88,7 +97,7 @@ impl Driver {
 
     fn dispatch(&mut self, session: &mut Session, event: SessionEvent) -> Option<Ended> {
         match event {
-            SessionEvent::TaskDone { id, result } => self.reply_task(id, result),
+            SessionEvent::TaskDone { id, result } => self.reply_task(session, id, result),
             SessionEvent::ManagementDone { id, response } => {
                 if let Some(reply) = self.management.remove(&id.0) {
                     let _ = reply.send(response.map_err(command_error));
@@ -124,7 +133,7 @@ impl Driver {
         session.fail_all();
         while let Some(event) = session.poll_event() {
             match event {
-                SessionEvent::TaskDone { id, result } => self.reply_task(id, result),
+                SessionEvent::TaskDone { id, result } => self.reply_task(session, id, result),
                 SessionEvent::ManagementDone { id, response } => {
                     if let Some(reply) = self.management.remove(&id.0) {
                         let _ = reply.send(response.map_err(command_error));
@@ -139,12 +148,20 @@ impl Driver {
         self.stats.session = session.stats();
     }
 
-    fn reply_task(&mut self, id: TaskId, result: Result<ScsiOutcome, TaskFailure>) {
-        let Some((request, reply)) = self.pending.remove(&id.0) else {
+    fn reply_task(
+        &mut self,
+        session: &Session,
+        id: TaskId,
+        result: Result<ScsiOutcome, TaskFailure>,
+    ) {
+        let slot = self.pending.get_mut(session.task_slot(id));
+        let Some(slot) = slot.filter(|slot| slot.as_ref().is_some_and(|task| task.tag == id.0))
+        else {
             return;
         };
-        self.tags.remove(&request);
-        let _ = reply.send(result.map_err(command_error));
+        if let Some(task) = slot.take() {
+            let _ = task.reply.send(result.map_err(command_error));
+        }
     }
 }
 

@@ -98,6 +98,14 @@ struct Wire<'a> {
     timer_waker: Option<Waker>,
 }
 
+/// The caller of a SCSI command the session holds.
+#[derive(Debug)]
+struct PendingTask {
+    tag: u32,
+    id: RequestId,
+    reply: CommandReply,
+}
+
 /// Why the connected phase ended.
 enum Ended {
     ConnectionLost(String),
@@ -113,10 +121,10 @@ pub(crate) struct Driver {
     config: ClientConfig,
     isid: [u8; 6],
     commands: mpsc::Receiver<Command>,
-    /// By Initiator Task Tag (handed out by the session) and by request id (handed out by
-    /// the client): no key is chosen by the target, so the Fx hash.
-    pending: FxHashMap<u32, (RequestId, CommandReply)>,
-    tags: FxHashMap<RequestId, u32>,
+    /// Callers of SCSI commands by their task's slot in the session (`Session::task_slot`):
+    /// no hashing per command.
+    pending: Vec<Option<PendingTask>>,
+    /// Task management callers by tag (rare): no key is chosen by the target, so the Fx hash.
     management: FxHashMap<u32, ManageReply>,
     held: VecDeque<Command>,
     logout_reply: Option<DoneReply>,
@@ -136,8 +144,7 @@ impl Driver {
             config,
             isid,
             commands,
-            pending: FxHashMap::default(),
-            tags: FxHashMap::default(),
+            pending: Vec::new(),
             management: FxHashMap::default(),
             held: VecDeque::new(),
             logout_reply: None,
@@ -207,6 +214,11 @@ impl Driver {
     /// The full feature phase on one connection.
     async fn connected(&mut self, connection: &mut Connection, outcome: &LoginOutcome) -> Ended {
         let mut session = Session::new(outcome, self.config.session, Instant::now());
+        assert!(
+            self.pending.iter().all(Option::is_none),
+            "callers left over"
+        );
+        self.pending.resize_with(session.task_slots(), || None);
         while let Some(command) = self.held.pop_front() {
             if let Some(ended) = self.apply(&mut session, command) {
                 return ended;
