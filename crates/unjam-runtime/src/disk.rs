@@ -16,7 +16,7 @@ use unjam_scsi::cdb::{read_write, SynchronizeCache10};
 
 use crate::capacity::Capacity;
 use crate::command::{Command, CommandOutcome, IoError, Transfer, MAX_TRANSFER_BYTES};
-use crate::engine::{EngineHandle, UserReset};
+use crate::engine::{EngineHandle, Target, UserReset};
 use crate::probe::LunInfo;
 
 /// An async handle to one logical unit; clone it to share (every clone talks to the same
@@ -118,10 +118,15 @@ impl Disk {
     /// On a multipath device, block requests go through the multipath layer (a path error
     /// fails over); a passthrough command goes to one path, as an SG_IO to a dm device.
     pub async fn execute(&self, command: Command) -> Result<CommandOutcome, IoError> {
-        if let Some(mpath) = self.mpath {
-            return self.engine.execute_mpath(mpath, command).await;
+        self.engine.execute(self.target(), command).await
+    }
+
+    /// Where block requests go: the multipath device, or the one core device.
+    fn target(&self) -> Target {
+        match self.mpath {
+            Some(mpath) => Target::Mpath(mpath),
+            None => Target::Device(self.device()),
         }
-        self.engine.execute(self.device(), command).await
     }
 
     /// An SG_IO-style command: no retries, a CHECK CONDITION comes back as it is.
@@ -144,7 +149,13 @@ impl Disk {
             transfer: Transfer::In { length, buffer },
             ..command
         };
-        Ok(self.execute(command).await?.into_result()?.data)
+        // Straight to the engine (one future fewer than `execute`).
+        Ok(self
+            .engine
+            .execute(self.target(), command)
+            .await?
+            .into_result()?
+            .data)
     }
 
     /// Writes `data` (a whole number of blocks) at `lba`; `Ok` only when the target took
@@ -166,7 +177,8 @@ impl Disk {
             transfer: Transfer::Out(data),
             ..command
         };
-        self.execute(command).await?.into_result().map(|_| ())
+        let outcome = self.engine.execute(self.target(), command).await?;
+        outcome.into_result().map(|_| ())
     }
 
     /// SYNCHRONIZE CACHE(10) of the whole LUN (the block layer's flush).

@@ -23,7 +23,7 @@ use unjam_scsi::sense::{SenseHeader, SenseKey};
 
 use crate::capacity::{read_capacity, Capacity, CapacityError};
 use crate::command::{Command, CommandOutcome, IoError, Transfer};
-use crate::engine::EngineHandle;
+use crate::engine::{EngineHandle, Target};
 
 /// Allocation length of the standard INQUIRY (sd and sg_inq use 36..=96).
 const INQUIRY_LENGTH: u16 = 96;
@@ -111,12 +111,16 @@ pub(crate) async fn execute_cmd(
     device: DeviceId,
     command: Command,
 ) -> Result<CommandOutcome, IoError> {
-    let mut outcome = engine.execute(device, command.clone()).await?;
+    let mut outcome = engine
+        .execute(Target::Device(device), command.clone())
+        .await?;
     for _ in 0..UNIT_ATTENTION_REISSUES {
         if !is_unit_attention(&outcome) {
             break;
         }
-        outcome = engine.execute(device, command.clone()).await?;
+        outcome = engine
+            .execute(Target::Device(device), command.clone())
+            .await?;
     }
     outcome.into_result()
 }

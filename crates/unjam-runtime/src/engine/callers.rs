@@ -1,18 +1,20 @@
 //! The callers waiting for their commands: a slab keyed by the request token the core
-//! carries, holding each caller's reply channel and data buffers between attempts.
+//! carries, holding each caller's reply slot and data buffers between attempts.
 //!
 //! Owns buffer recycling across attempts (a read's buffer goes back into the next attempt,
 //! never a fresh zeroed allocation) and the rule that only a good completion delivers data.
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::oneshot;
 use unjam_core::fast_hash::FastMap;
 use unjam_core::Completion;
 use unjam_iscsi::session::DataDirection;
 
+use super::mailbox::{Mailbox, ReplyTo};
 use crate::command::{CommandOutcome, IoError, Transfer};
 
-pub(crate) type Reply = oneshot::Sender<Result<CommandOutcome, IoError>>;
+/// Where a caller's answer goes: its reply slot, or nobody (the multipath layer's own
+/// commands).
+pub(crate) type Reply = Option<ReplyTo>;
 
 /// One caller's command.
 #[derive(Debug)]
@@ -70,7 +72,10 @@ impl Caller {
     }
 
     /// Answers the caller once with the core's completion.
-    pub fn complete(self, completion: &Completion) {
+    pub fn complete(self, completion: &Completion, mailbox: &Mailbox) {
+        let Some(reply) = self.reply else {
+            return;
+        };
         let ok = completion.status == unjam_scsi::BlkStatus::Ok;
         let outcome = CommandOutcome {
             status: completion.status,
@@ -82,7 +87,7 @@ impl Caller {
             data: if ok { self.data } else { Bytes::new() },
             transport_error: if ok { None } else { self.transport_error },
         };
-        let _ = self.reply.send(Ok(outcome));
+        mailbox.answer(reply, Ok(outcome));
     }
 
     /// The data of the last attempt (the multipath layer's own commands).
@@ -90,8 +95,10 @@ impl Caller {
         self.data
     }
 
-    pub fn fail(self, error: IoError) {
-        let _ = self.reply.send(Err(error));
+    pub fn fail(self, error: IoError, mailbox: &Mailbox) {
+        if let Some(reply) = self.reply {
+            mailbox.answer(reply, Err(error));
+        }
     }
 }
 
@@ -192,12 +199,10 @@ mod tests {
     #[test]
     fn tokens_name_one_request_and_go_stale() {
         let mut callers = Callers::default();
-        let (reply, _receiver) = oneshot::channel();
-        let first = callers.insert(Caller::new(Transfer::None, reply));
+        let first = callers.insert(Caller::new(Transfer::None, None));
         assert!(callers.get_mut(first).is_some());
         assert!(callers.remove(first).is_some());
-        let (reply, _receiver) = oneshot::channel();
-        let second = callers.insert(Caller::new(Transfer::None, reply));
+        let second = callers.insert(Caller::new(Transfer::None, None));
         assert_eq!(second & 0xffff_ffff, first & 0xffff_ffff, "slot reused");
         assert!(callers.get_mut(first).is_none(), "old token is stale");
         assert!(callers.remove(first).is_none());
@@ -206,7 +211,7 @@ mod tests {
 
     #[test]
     fn a_read_buffer_is_reused_across_attempts() {
-        let (reply, _receiver) = oneshot::channel();
+        let reply = None;
         let buffer = BytesMut::with_capacity(8192);
         let pointer = buffer.as_ptr();
         let mut caller = Caller::new(

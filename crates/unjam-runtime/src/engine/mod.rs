@@ -2,29 +2,34 @@
 //! the callers' buffers, and runs them with the harness's one driver loop on the wall clock.
 //!
 //! ```text
-//!  Disk ──mpsc (bounded)──► poll: messages ─► Driver::submit
+//!  Disk ──reply slot + queue (mailbox)──► poll: submissions ─► Driver::submit
+//!  other requests ──mpsc (bounded)──► poll: messages
 //!                                 sockets ─► Session::handle_pdu ─► session events
 //!                                 Driver::advance_to(now): actions ─► IscsiTransport,
 //!                                    transport events ─► core, core timers
-//!                                 outputs: Complete ─► oneshot reply; Trace ─► Observer
+//!                                 outputs: Complete ─► reply slot; Trace ─► Observer
 //!                                 sockets ◄─ Session::poll_transmit; one timer for all
 //! ```
 //!
-//! Cost per I/O: one message in, one reply out, no task spawned, no map with the default
-//! hasher, and the timer is re-armed only when it fired or a deadline moved earlier.
+//! Cost per I/O: one reply slot taken and answered (no allocation, no channel message), no
+//! task spawned, no map with the default hasher, and the timer is re-armed only when it
+//! fired or a deadline moved earlier.
 //! Owns the loop, link state changes as device states (block, unblock, transport-offline,
 //! as Linux's iSCSI transport class does) and shutdown. Decisions are the core's.
 
 mod callers;
 mod clock;
 mod link;
+mod mailbox;
 mod mpath;
 mod notes;
 mod observe;
 mod transport;
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -43,6 +48,8 @@ use callers::Caller;
 pub(crate) use callers::Reply;
 pub(crate) use clock::Clock;
 use link::{Link, LinkEvent};
+pub(crate) use mailbox::Target;
+use mailbox::{Mailbox, Submission};
 pub(crate) use mpath::PathIdentity;
 pub use notes::IscsiNote;
 pub(crate) use observe::Observer;
@@ -56,14 +63,15 @@ use crate::knobs::Knobs;
 
 /// Turns of the loop per poll before the engine yields to other tasks.
 const MAX_TURNS_PER_POLL: usize = 8;
-/// Caller messages taken per turn.
+/// Caller messages (and, separately, submitted commands) taken per turn.
 const MAX_MESSAGES_PER_TURN: usize = 256;
 /// How much later than wanted the one timer may fire. Deadlines move on every completion
 /// (the oldest command's timeout, the ping after the last PDU); re-arming a tokio timer
 /// each time would cost more than the I/O. It is re-armed when it fired or when the
 /// earliest deadline moved earlier by more than this.
 const TIMER_SLACK: Duration = Duration::from_millis(20);
-/// Bound on caller messages waiting for the engine.
+/// Bound on caller messages other than commands waiting for the engine (commands wait in
+/// the mailbox's reply slots, `mailbox::SLOTS`).
 pub(crate) const MESSAGE_CHANNEL: usize = 4096;
 
 /// The iSCSI transport's capability set: ABORT TASK, LOGICAL UNIT RESET, TARGET WARM RESET
@@ -79,14 +87,9 @@ pub fn iscsi_capabilities() -> Capabilities {
     }
 }
 
-/// What a caller asks the engine.
+/// What a caller asks the engine, other than commands (`mailbox`).
 #[derive(Debug)]
 pub(crate) enum Message {
-    Submit {
-        device: DeviceId,
-        command: Command,
-        reply: Reply,
-    },
     AddDevice {
         link: usize,
         lun: u64,
@@ -107,11 +110,6 @@ pub(crate) enum Message {
         config: unjam_multipath::Config,
         reply: mpath::StartReply,
     },
-    MpathSubmit {
-        mpath: unjam_multipath::MpathId,
-        command: Command,
-        reply: Reply,
-    },
     MpathView {
         mpath: unjam_multipath::MpathId,
         reply: oneshot::Sender<Option<mpath::Snapshot>>,
@@ -129,39 +127,59 @@ pub(crate) struct LoggedIn {
 }
 
 /// The cheap, cloneable way to talk to the engine.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct EngineHandle {
-    messages: mpsc::Sender<Message>,
+    /// `None` only while the handle drops (the channel closes before the engine is told).
+    messages: Option<mpsc::Sender<Message>>,
+    mailbox: Arc<Mailbox>,
+}
+
+impl Clone for EngineHandle {
+    fn clone(&self) -> EngineHandle {
+        EngineHandle {
+            messages: self.messages.clone(),
+            mailbox: Arc::clone(&self.mailbox),
+        }
+    }
+}
+
+impl Drop for EngineHandle {
+    /// The engine polls its channel only when told: the last handle's drop closes it.
+    fn drop(&mut self) {
+        drop(self.messages.take());
+        self.mailbox.note_message();
+    }
 }
 
 impl EngineHandle {
     async fn ask<T>(&self, message: Message, answer: oneshot::Receiver<T>) -> Option<T> {
+        let messages = self.messages.as_ref()?;
         // A free slot is taken without the waiting future `send` builds; a full channel
         // (more callers than MESSAGE_CHANNEL) waits for room.
-        match self.messages.try_send(message) {
+        match messages.try_send(message) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(message)) => {
-                self.messages.send(message).await.ok()?;
+                messages.send(message).await.ok()?;
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return None,
         }
+        self.mailbox.note_message();
         answer.await.ok()
     }
 
+    /// Runs one command on a core device (`Target::Device`) or a multipath device.
     pub async fn execute(
         &self,
-        device: DeviceId,
+        target: Target,
         command: Command,
     ) -> Result<crate::command::CommandOutcome, IoError> {
-        let (reply, answer) = oneshot::channel();
-        let message = Message::Submit {
-            device,
-            command,
-            reply,
+        // A free slot is taken without the waiting future `submit` builds.
+        let mut command = Some(command);
+        let reply = match self.mailbox.try_submit(target, &mut command)? {
+            Some(reply) => reply,
+            None => self.mailbox.submit(target, &mut command).await?,
         };
-        self.ask(message, answer)
-            .await
-            .unwrap_or(Err(IoError::Stopped))
+        reply.await
     }
 
     pub async fn add_device(
@@ -208,23 +226,6 @@ impl EngineHandle {
         self.ask(message, answer).await.unwrap_or_else(stopped)
     }
 
-    /// Runs one command on a multipath device.
-    pub async fn execute_mpath(
-        &self,
-        mpath: unjam_multipath::MpathId,
-        command: Command,
-    ) -> Result<crate::command::CommandOutcome, IoError> {
-        let (reply, answer) = oneshot::channel();
-        let message = Message::MpathSubmit {
-            mpath,
-            command,
-            reply,
-        };
-        self.ask(message, answer)
-            .await
-            .unwrap_or(Err(IoError::Stopped))
-    }
-
     /// A multipath device with its paths and counters, and its paths' device states.
     pub async fn mpath_view(&self, mpath: unjam_multipath::MpathId) -> Option<mpath::Snapshot> {
         let (reply, answer) = oneshot::channel();
@@ -243,15 +244,27 @@ impl EngineHandle {
 /// Starts the engine task for sessions that logged in.
 pub(crate) fn start(knobs: Knobs, sessions: Vec<LoggedIn>, observer: Observer) -> EngineHandle {
     let (sender, receiver) = mpsc::channel(MESSAGE_CHANNEL);
-    let engine = Engine::new(knobs, sessions, observer, receiver);
+    let mailbox = Arc::new(Mailbox::default());
+    let engine = Engine::new(knobs, sessions, observer, receiver, Arc::clone(&mailbox));
     tokio::spawn(engine.run());
-    EngineHandle { messages: sender }
+    EngineHandle {
+        messages: Some(sender),
+        mailbox,
+    }
 }
 
 struct Engine {
     driver: Driver<IscsiTransport>,
     messages: mpsc::Receiver<Message>,
     messages_closed: bool,
+    /// A handle sent a message or dropped since the channel was last found empty: the
+    /// channel is polled only then (polling an empty channel every turn costs as much as
+    /// a command's hand-over).
+    poll_channel: bool,
+    /// The callers' commands and reply slots; closed when the engine ends or is dropped.
+    mailbox: Arc<Mailbox>,
+    /// Submissions taken from the mailbox, handled outside its lock (kept for its capacity).
+    submissions: VecDeque<Submission>,
     clock: Clock,
     /// The last wall-clock instant converted for the core, and what it became: a turn
     /// converts its one `now` once, not once per caller message.
@@ -272,6 +285,7 @@ impl Engine {
         sessions: Vec<LoggedIn>,
         observer: Observer,
         messages: mpsc::Receiver<Message>,
+        mailbox: Arc<Mailbox>,
     ) -> Engine {
         let clock = Clock::start();
         let capacity = knobs.cmds_max as usize * sessions.len().max(1);
@@ -304,6 +318,9 @@ impl Engine {
             driver: Driver::with_options(mid, transport, options),
             messages,
             messages_closed: false,
+            poll_channel: true,
+            mailbox,
+            submissions: VecDeque::new(),
             clock,
             core_time: (clock.epoch(), unjam_core::Instant::ZERO),
             knobs,
@@ -318,6 +335,7 @@ impl Engine {
 
     async fn run(mut self) {
         std::future::poll_fn(|cx| self.poll(cx)).await;
+        self.mailbox.close();
         self.observer.flush();
         for waiter in self.logout_waiters.drain(..) {
             let _ = waiter.send(());
@@ -341,7 +359,10 @@ impl Engine {
             again |= self.flush_links(cx, now);
             again |= self.link_events(now);
             if self.closing && self.transport().links.iter().all(Link::is_closed) {
-                self.transport_mut().fail_callers(IoError::Stopped);
+                let mailbox = &self.mailbox;
+                self.driver
+                    .transport
+                    .fail_callers(IoError::Stopped, mailbox);
                 return Poll::Ready(());
             }
             again |= self.poll_timer(cx);
@@ -363,11 +384,28 @@ impl Engine {
 
     // ---- callers ----
 
-    /// Takes the callers' messages; true when more may wait than one turn takes (or the
-    /// channel closed), false when the channel is empty with the waker registered.
+    /// Takes the callers' commands and messages; true when more may wait than one turn
+    /// takes (or the channel closed), false when both are empty with the waker registered.
     fn poll_messages(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        if self.messages_closed {
-            return false;
+        let mut submissions = std::mem::take(&mut self.submissions);
+        let (more, told) = self
+            .mailbox
+            .take(&mut submissions, MAX_MESSAGES_PER_TURN, cx.waker());
+        self.poll_channel |= told;
+        for submission in submissions.drain(..) {
+            let Submission {
+                target,
+                command,
+                reply,
+            } = submission;
+            match target {
+                Target::Device(device) => self.submit(device, command, Some(reply), now),
+                Target::Mpath(mpath) => self.mpath_submit(mpath, command, Some(reply), now),
+            }
+        }
+        self.submissions = submissions;
+        if self.messages_closed || !self.poll_channel {
+            return more;
         }
         for _ in 0..MAX_MESSAGES_PER_TURN {
             match self.messages.poll_recv(cx) {
@@ -378,7 +416,10 @@ impl Engine {
                     self.start_closing(now);
                     return true;
                 }
-                Poll::Pending => return false,
+                Poll::Pending => {
+                    self.poll_channel = false;
+                    return more;
+                }
             }
         }
         true
@@ -386,11 +427,6 @@ impl Engine {
 
     fn handle(&mut self, message: Message, now: Instant) {
         match message {
-            Message::Submit {
-                device,
-                command,
-                reply,
-            } => self.submit(device, command, reply, now),
             Message::AddDevice {
                 link,
                 lun,
@@ -413,11 +449,6 @@ impl Engine {
                 config,
                 reply,
             } => self.mpath_start(paths, config, reply, now),
-            Message::MpathSubmit {
-                mpath,
-                command,
-                reply,
-            } => self.mpath_submit(mpath, command, reply, now),
             Message::MpathView { mpath, reply } => {
                 let _ = reply.send(self.mpath_view(mpath));
             }
@@ -426,14 +457,12 @@ impl Engine {
 
     fn submit(&mut self, device: DeviceId, command: Command, reply: Reply, now: Instant) {
         if self.closing {
-            let _ = reply.send(Err(IoError::Stopped));
-            return;
+            return self.refuse(reply, IoError::Stopped);
         }
         let length = command.transfer.length();
         if length > u64::from(MAX_TRANSFER_BYTES) {
             let text = format!("transfer of {length} bytes exceeds {MAX_TRANSFER_BYTES}");
-            let _ = reply.send(Err(IoError::Invalid(text)));
-            return;
+            return self.refuse(reply, IoError::Invalid(text));
         }
         let passthrough = command.is_passthrough();
         let caller = Caller::new(command.transfer, reply);
@@ -447,8 +476,15 @@ impl Engine {
         self.driver.now = self.driver.now.max(self.core_time(now));
         if let Err(error) = self.driver.submit(device, request) {
             if let Some(caller) = self.transport_mut().callers.remove(token) {
-                caller.fail(IoError::Refused(error.to_string()));
+                caller.fail(IoError::Refused(error.to_string()), &self.mailbox);
             }
+        }
+    }
+
+    /// Answers a command the engine does not run.
+    fn refuse(&self, reply: Reply, error: IoError) {
+        if let Some(reply) = reply {
+            self.mailbox.answer(reply, Err(error));
         }
     }
 
@@ -542,7 +578,7 @@ impl Engine {
                 Output::Completed(completion) => {
                     let token = completion.token;
                     if let Some(caller) = self.driver.transport.callers.remove(token) {
-                        caller.complete(&completion);
+                        caller.complete(&completion, &self.mailbox);
                     }
                 }
                 Output::Traced(record) => self.observer.core(&record, &self.driver.mid),
@@ -657,6 +693,14 @@ impl Engine {
             .min()
             .map(tokio::time::Instant::from_std);
         earliest.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400))
+    }
+}
+
+impl Drop for Engine {
+    /// An engine dropped before it ended (its runtime shut down) answers every caller still
+    /// waiting: nothing will complete their commands.
+    fn drop(&mut self) {
+        self.mailbox.close();
     }
 }
 

@@ -193,14 +193,12 @@ impl Engine {
         now: Instant,
     ) {
         if self.closing {
-            let _ = reply.send(Err(IoError::Stopped));
-            return;
+            return self.refuse(reply, IoError::Stopped);
         }
         let length = command.transfer.length();
         if length > u64::from(MAX_TRANSFER_BYTES) {
             let text = format!("transfer of {length} bytes exceeds {MAX_TRANSFER_BYTES}");
-            let _ = reply.send(Err(IoError::Invalid(text)));
-            return;
+            return self.refuse(reply, IoError::Invalid(text));
         }
         if command.is_passthrough() {
             // As dm-multipath's ioctl forwarding: one path, no failover.
@@ -208,7 +206,7 @@ impl Engine {
                 Some(device) => self.submit(device, command, reply, now),
                 None => {
                     let text = format!("no multipath device {}", mpath.0);
-                    let _ = reply.send(Err(IoError::Refused(text)));
+                    self.refuse(reply, IoError::Refused(text));
                 }
             }
             return;
@@ -227,7 +225,7 @@ impl Engine {
         };
         if let Some(error) = refused {
             if let Some(caller) = self.driver.transport.callers.remove(token) {
-                caller.fail(IoError::Refused(error.to_string()));
+                caller.fail(IoError::Refused(error.to_string()), &self.mailbox);
             }
             return;
         }
@@ -372,7 +370,7 @@ impl Engine {
                         if no_path.is_some() {
                             caller.attempt_done(bytes::Bytes::new(), no_path);
                         }
-                        caller.complete(&Completion {
+                        let completion = Completion {
                             token: done.token,
                             device: done.path.unwrap_or(DeviceId(u32::MAX)),
                             status: done.status,
@@ -383,7 +381,8 @@ impl Engine {
                             good_bytes: done.good_bytes,
                             resid: 0,
                             tag_number: 0,
-                        });
+                        };
+                        caller.complete(&completion, &self.mailbox);
                     }
                 }
                 Action::Event(event) => self.mpath_event(&event),
@@ -433,8 +432,7 @@ impl Engine {
                     Transfer::None
                 };
                 // Nobody waits on the reply: the data goes back to the layer.
-                let (reply, _) = oneshot::channel();
-                let internal = callers.insert(Caller::new(transfer, reply));
+                let internal = callers.insert(Caller::new(transfer, None));
                 callers.alias(token, internal);
                 Some(internal)
             }

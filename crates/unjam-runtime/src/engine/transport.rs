@@ -31,6 +31,7 @@ use unjam_scsi::HostByte;
 use super::callers::Callers;
 use super::clock::Clock;
 use super::link::{Link, LinkEvent, Refusal};
+use super::mailbox::Mailbox;
 use super::notes::IscsiNote;
 use crate::knobs::Knobs;
 use crate::outcome::transport_outcome;
@@ -506,9 +507,9 @@ impl IscsiTransport {
     }
 
     /// Every caller still waiting gets `error` (at shutdown).
-    pub fn fail_callers(&mut self, error: crate::command::IoError) {
+    pub fn fail_callers(&mut self, error: crate::command::IoError, mailbox: &Mailbox) {
         for caller in self.callers.drain() {
-            caller.fail(error.clone());
+            caller.fail(error.clone(), mailbox);
         }
     }
 }
