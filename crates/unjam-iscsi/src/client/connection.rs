@@ -138,6 +138,15 @@ impl Connection {
 /// Readiness that arrives after the read is not lost: tokio clears only the readiness it saw
 /// before the read.
 pub fn read_into(stream: &TcpStream, buffer: &mut impl BufMut) -> std::io::Result<usize> {
+    read_draining(stream, buffer).map(|(count, _)| count)
+}
+
+/// [`read_into`], also saying whether the read drained the socket (its readiness is cleared
+/// then: the next read would say `WouldBlock`, so a driver can go straight to waiting).
+pub(crate) fn read_draining(
+    stream: &TcpStream,
+    buffer: &mut impl BufMut,
+) -> std::io::Result<(usize, bool)> {
     let room = buffer.chunk_mut().len();
     let mut drained = None;
     let result = stream.try_io(Interest::READABLE, || {
@@ -149,7 +158,7 @@ pub fn read_into(stream: &TcpStream, buffer: &mut impl BufMut) -> std::io::Resul
         Ok(count)
     });
     match (result, drained) {
-        (_, Some(count)) => Ok(count),
-        (result, None) => result,
+        (_, Some(count)) => Ok((count, true)),
+        (result, None) => result.map(|count| (count, false)),
     }
 }

@@ -35,6 +35,12 @@ use super::{Session, SessionError, TaskState};
 /// read), so small reads keep being batched.
 pub(crate) const PLACE_MIN: usize = 16 * 1024;
 
+/// The most a placed segment's last read takes beyond the segment: its padding and data
+/// digest, and the next PDU's BHS and header digest. These bytes land in the task's buffer
+/// past the segment and are moved to the read buffer before anything else reads them, so the
+/// next header needs no read of its own.
+pub(crate) const READ_TAIL: usize = 3 + 4 + BHS_LENGTH + 4;
+
 /// A Data-In whose data segment is being received in place.
 #[derive(Debug)]
 pub(crate) struct Placement {
@@ -47,6 +53,9 @@ pub(crate) struct Placement {
     length: usize,
     /// Padding and data digest after the segment, read through the read buffer.
     trailer: usize,
+    /// `trailer` and the next PDU's BHS and header digest: what the segment's last read may
+    /// take along (at most [`READ_TAIL`]).
+    tail: usize,
 }
 
 impl Placement {
@@ -74,20 +83,33 @@ impl Session {
             .placement
             .as_ref()
             .map_or((0, 0), |p| (p.missing(), p.trailer));
+        let header = self.next_header_length();
         if missing > 0 {
             if let Some(placement) = &mut self.inbound.placement {
-                return (&mut placement.buffer).limit(missing);
+                // The rest of the segment, and the tail after it if the buffer has room (it is
+                // moved out before it is read: see `spill_tail`).
+                let room = placement.buffer.capacity() - placement.buffer.len();
+                let wanted = if room >= missing + placement.tail {
+                    missing + placement.tail
+                } else {
+                    missing
+                };
+                return (&mut placement.buffer).limit(wanted);
             }
         }
         let mut wanted = usize::MAX;
         if self.inbound.header_first {
-            let header = BHS_LENGTH + if self.params.header_digest { 4 } else { 0 };
             let next = trailer + header;
             if read_buffer.len() < next {
                 wanted = next - read_buffer.len();
             }
         }
         read_buffer.limit(wanted)
+    }
+
+    /// The BHS and header digest of the next PDU (its AHS, rare, is read later).
+    fn next_header_length(&self) -> usize {
+        BHS_LENGTH + if self.params.header_digest { 4 } else { 0 }
     }
 
     /// Handles what the last read into [`Session::read_target`] completed: the rest of a
@@ -223,12 +245,15 @@ impl Session {
         let already = in_buffer.min(head.data_length);
         buffer.extend_from_slice(read_buffer.get(..already).unwrap_or_default());
         read_buffer.advance(already);
+        let tail = head.trailer + self.next_header_length();
+        assert!(tail <= READ_TAIL);
         self.inbound.placement = Some(Placement {
             header: data_in,
             buffer,
             start,
             length: head.data_length,
             trailer: head.trailer,
+            tail,
         });
         self.inbound.header_first = true;
         self.stats.placed_data_in += 1;
@@ -243,12 +268,13 @@ impl Session {
         decoder: &PduDecoder,
         read_buffer: &mut BytesMut,
     ) -> Result<bool, SessionError> {
-        let Some(placement) = &self.inbound.placement else {
+        let Some(placement) = &mut self.inbound.placement else {
             return Ok(false);
         };
         if placement.missing() > 0 {
             return Ok(false);
         }
+        spill_tail(placement, read_buffer);
         if read_buffer.len() < placement.trailer {
             read_buffer.reserve(placement.trailer);
             return Ok(false);
@@ -284,4 +310,24 @@ impl Session {
     pub(crate) fn drop_placement(&mut self) {
         self.inbound = Inbound::default();
     }
+}
+
+/// Moves what the segment's last read took beyond the segment (its padding and digest, the
+/// start of the next PDU) from the task's buffer to the read buffer, where the stream goes
+/// on. The read buffer is empty during a placement (the placement took all of it), so the
+/// stream's order is kept.
+fn spill_tail(placement: &mut Placement, read_buffer: &mut BytesMut) {
+    let end = placement.start + placement.length;
+    let Some(tail) = placement.buffer.get(end..) else {
+        return;
+    };
+    if tail.is_empty() {
+        return;
+    }
+    assert!(
+        read_buffer.is_empty() && tail.len() <= placement.tail,
+        "a placement's tail goes first into an empty read buffer"
+    );
+    read_buffer.extend_from_slice(tail);
+    placement.buffer.truncate(end);
 }

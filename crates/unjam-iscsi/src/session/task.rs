@@ -87,7 +87,9 @@ impl ScsiTask {
                 expected: *length,
                 buffer: {
                     read_buffer.clear();
-                    read_buffer.reserve(*length as usize);
+                    // Room past the data for the tail of the stream a placed Data-In's last
+                    // read takes along (see `inbound::READ_TAIL`).
+                    read_buffer.reserve(*length as usize + super::inbound::READ_TAIL);
                     read_buffer
                 },
                 next_data_sn: 0,

@@ -35,7 +35,7 @@ use crate::pdu::{PduDecoder, TaskManagementFunction};
 use crate::session::{ScsiOutcome, Session, SessionError, TaskRequest};
 use crate::url::TargetUrl;
 
-use super::connection::{read_into, Connection};
+use super::connection::{read_draining, Connection};
 use super::{ClientConfig, ClientStats, CommandError, RequestId};
 use recovery::Recovery;
 
@@ -91,6 +91,8 @@ struct Wire<'a> {
     write_buffer: Vec<u8>,
     /// Bytes of `write_buffer` already handed to the socket.
     written: usize,
+    /// The last read drained the socket (its readiness is cleared).
+    read_drained: bool,
     /// The deadline the timer is armed for.
     armed_for: tokio::time::Instant,
     sleep: Pin<Box<tokio::time::Sleep>>,
@@ -230,6 +232,7 @@ impl Driver {
             read_buffer: &mut connection.read_buffer,
             write_buffer: Vec::with_capacity(256 * 1024),
             written: 0,
+            read_drained: false,
             armed_for: far_future(),
             sleep: Box::pin(tokio::time::sleep_until(far_future())),
             timer_waker: None,
@@ -361,11 +364,18 @@ impl Driver {
             if read_buffer.capacity() - read_buffer.len() < MIN_READ_ROOM {
                 read_buffer.reserve(READ_CHUNK);
             }
-            // Into the read buffer, or straight into a reading task's buffer (a large Data-In's
-            // data segment: see `Session::read_target`).
-            match read_into(wire.stream, &mut session.read_target(read_buffer)) {
-                Ok(0) => return Poll::Ready(Err("target closed the connection".into())),
-                Ok(_) => {
+            // The last read drained the socket: a read now would only say `WouldBlock`.
+            let result = if std::mem::take(&mut wire.read_drained) {
+                Err(ErrorKind::WouldBlock.into())
+            } else {
+                // Into the read buffer, or straight into a reading task's buffer (a large
+                // Data-In's data segment: see `Session::read_target`).
+                read_draining(wire.stream, &mut session.read_target(read_buffer))
+            };
+            match result {
+                Ok((0, _)) => return Poll::Ready(Err("target closed the connection".into())),
+                Ok((_, drained)) => {
+                    wire.read_drained = drained;
                     let result = session.handle_read(Instant::now(), &wire.decoder, read_buffer);
                     return Poll::Ready(result.map_err(|error| error.to_string()));
                 }
