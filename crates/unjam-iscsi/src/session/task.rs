@@ -88,8 +88,14 @@ impl ScsiTask {
                 buffer: {
                     read_buffer.clear();
                     // Room past the data for the tail of the stream a placed Data-In's last
-                    // read takes along (see `inbound::READ_TAIL`).
-                    read_buffer.reserve(*length as usize + super::inbound::READ_TAIL);
+                    // read takes along (see `inbound::READ_TAIL`), if it can be placed.
+                    let length = *length as usize;
+                    let tail = if length >= super::inbound::PLACE_MIN {
+                        super::inbound::READ_TAIL
+                    } else {
+                        0
+                    };
+                    read_buffer.reserve(length + tail);
                     read_buffer
                 },
                 next_data_sn: 0,
