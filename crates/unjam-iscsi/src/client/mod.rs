@@ -3,7 +3,7 @@
 //! cloneable handle to submit commands and task management functions.
 //!
 //! ```text
-//!   IscsiClient ──mpsc (bounded)──► driver task ──► Session ──► TcpStream
+//!   IscsiClient ──queue (bounded)──► driver task ──► Session ──► TcpStream
 //!        ▲                              │
 //!        └────────── oneshot reply ◄────┘   connection lost ─► recovery (re-login with
 //!                                            backoff, bounded by replacement_timeout)
@@ -17,13 +17,14 @@
 mod connection;
 mod discovery;
 mod driver;
+mod queue;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use unjam_scsi::HostByte;
 
 pub use connection::{read_into, Connection, ConnectionParts};
@@ -204,7 +205,7 @@ impl PendingCommand {
 /// A logged-in session to one target; clone it to share.
 #[derive(Debug, Clone)]
 pub struct IscsiClient {
-    commands: mpsc::Sender<Command>,
+    commands: queue::Sender<Command>,
     next_request: Arc<AtomicU64>,
     params: OperationalParams,
     lun: u64,
@@ -321,7 +322,7 @@ impl IscsiClient {
         let (connection, outcome) = open_session(url, &config, isid).await?;
         let params = outcome.params;
         let capacity = config.session.max_tasks.max(1);
-        let (sender, receiver) = mpsc::channel(capacity);
+        let (sender, receiver) = queue::queue(capacity);
         let driver = Driver::new(url.clone(), config, isid, receiver);
         tokio::spawn(driver.run(connection, outcome));
         Ok(IscsiClient {

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use rustc_hash::FxHashMap;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::warn;
 
 use crate::login::LoginOutcome;
@@ -36,6 +36,7 @@ use crate::session::{ScsiOutcome, Session, SessionError, TaskRequest};
 use crate::url::TargetUrl;
 
 use super::connection::{read_draining, Connection};
+use super::queue;
 use super::{ClientConfig, ClientStats, CommandError, RequestId};
 use recovery::Recovery;
 
@@ -51,6 +52,9 @@ const MAX_COMMANDS_PER_TURN: usize = 64;
 
 /// Rounds over the sources per wake-up before the driver yields to the runtime.
 const MAX_ROUNDS_PER_POLL: usize = 32;
+
+/// Writes (each after encoding up to `transmit_chunk_bytes`) per round.
+const MAX_WRITES_PER_ROUND: usize = 4;
 
 type CommandReply = oneshot::Sender<Result<ScsiOutcome, CommandError>>;
 type ManageReply = oneshot::Sender<Result<u8, CommandError>>;
@@ -91,8 +95,6 @@ struct Wire<'a> {
     write_buffer: Vec<u8>,
     /// Bytes of `write_buffer` already handed to the socket.
     written: usize,
-    /// The last read drained the socket (its readiness is cleared).
-    read_drained: bool,
     /// The deadline the timer is armed for.
     armed_for: tokio::time::Instant,
     sleep: Pin<Box<tokio::time::Sleep>>,
@@ -122,7 +124,7 @@ pub(crate) struct Driver {
     url: TargetUrl,
     config: ClientConfig,
     isid: [u8; 6],
-    commands: mpsc::Receiver<Command>,
+    commands: queue::Receiver<Command>,
     /// Callers of SCSI commands by their task's slot in the session (`Session::task_slot`):
     /// no hashing per command.
     pending: Vec<Option<PendingTask>>,
@@ -139,7 +141,7 @@ impl Driver {
         url: TargetUrl,
         config: ClientConfig,
         isid: [u8; 6],
-        commands: mpsc::Receiver<Command>,
+        commands: queue::Receiver<Command>,
     ) -> Driver {
         Driver {
             url,
@@ -232,7 +234,6 @@ impl Driver {
             read_buffer: &mut connection.read_buffer,
             write_buffer: Vec::with_capacity(256 * 1024),
             written: 0,
-            read_drained: false,
             armed_for: far_future(),
             sleep: Box::pin(tokio::time::sleep_until(far_future())),
             timer_waker: None,
@@ -245,12 +246,14 @@ impl Driver {
         .await
     }
 
-    /// One wake-up of the connected phase: each source (callers, socket writes, socket reads,
-    /// the timer) is served in turn, round after round, until every one of them is waiting
-    /// (has registered the waker) or idle. A source that said `Pending` is not polled again
-    /// in the same wake-up (nothing it waits for can change before the next one), so no
-    /// waker is re-registered needlessly. Bounded: after `MAX_ROUNDS_PER_POLL` rounds the
-    /// task yields to the runtime (and wakes itself), so a flood cannot monopolise it.
+    /// One wake-up of the connected phase: callers, socket reads, socket writes and the timer
+    /// are served in turn, round after round, until every source waits (has registered the
+    /// waker) or is idle. A source that said `Pending` is not polled again in the same
+    /// wake-up (nothing it waits for can change before the next one), so no waker is
+    /// registered twice, and a round is repeated only while a source may have more work
+    /// without a wake-up (callers left in the channel, bytes left in the socket or to write,
+    /// a timer that fired). Bounded: after `MAX_ROUNDS_PER_POLL` rounds the task yields to
+    /// the runtime (and wakes itself), so a flood cannot monopolise it.
     fn poll_connected(
         &mut self,
         cx: &mut Context<'_>,
@@ -259,12 +262,12 @@ impl Driver {
     ) -> Poll<Ended> {
         let (mut callers_waiting, mut read_waiting) = (false, false);
         for _ in 0..MAX_ROUNDS_PER_POLL {
-            let mut progress = false;
+            let mut again = false;
             if !callers_waiting {
+                again = true;
                 for _ in 0..MAX_COMMANDS_PER_TURN {
                     match self.commands.poll_recv(cx) {
                         Poll::Ready(Some(command)) => {
-                            progress = true;
                             if let Some(ended) = self.apply(session, command) {
                                 return Poll::Ready(ended);
                             }
@@ -272,25 +275,26 @@ impl Driver {
                         Poll::Ready(None) => return Poll::Ready(Ended::HandlesDropped),
                         Poll::Pending => {
                             callers_waiting = true;
+                            again = false;
                             break;
                         }
                     }
                 }
             }
-            match self.poll_write(cx, session, wire) {
-                Poll::Ready(Ok(wrote)) => progress |= wrote,
-                Poll::Ready(Err(reason)) => return Poll::Ready(self.lose(session, reason)),
-                Poll::Pending => {}
-            }
             if !read_waiting {
                 match self.poll_read(cx, session, wire) {
-                    Poll::Ready(Ok(())) => progress = true,
+                    Poll::Ready(Ok(())) => again = true,
                     Poll::Ready(Err(reason)) => return Poll::Ready(self.lose(session, reason)),
                     Poll::Pending => read_waiting = true,
                 }
             }
+            match self.poll_write(cx, session, wire) {
+                Poll::Ready(Ok(more)) => again |= more,
+                Poll::Ready(Err(reason)) => return Poll::Ready(self.lose(session, reason)),
+                Poll::Pending => {}
+            }
             match self.poll_timer(cx, session, wire) {
-                Poll::Ready(Ok(())) => progress = true,
+                Poll::Ready(Ok(())) => again = true,
                 Poll::Ready(Err(ended)) => return Poll::Ready(ended),
                 Poll::Pending => {}
             }
@@ -302,7 +306,7 @@ impl Driver {
                 wire.write_buffer.len(),
                 wire.read_buffer.capacity(),
             );
-            if !progress {
+            if !again {
                 return Poll::Pending;
             }
         }
@@ -310,38 +314,35 @@ impl Driver {
         Poll::Pending
     }
 
-    /// Encodes what the session has to send and writes it: `Ready(Ok(true))` when bytes went
-    /// out, `Ready(Ok(false))` when there is nothing to send, `Pending` when the socket is full
-    /// (the waker is registered).
+    /// Encodes what the session has to send and writes it, a bounded number of times:
+    /// `Ready(Ok(false))` once everything is written, `Ready(Ok(true))` when more is left for
+    /// another round, `Pending` when the socket is full (the waker is registered).
     fn poll_write(
         &mut self,
         cx: &mut Context<'_>,
         session: &mut Session,
         wire: &mut Wire<'_>,
     ) -> Poll<Result<bool, String>> {
-        if wire.written == wire.write_buffer.len() {
-            wire.write_buffer.clear();
-            wire.written = 0;
-            if let Err(error) = session.poll_transmit(&mut wire.write_buffer) {
-                return Poll::Ready(Err(error.to_string()));
+        for _ in 0..MAX_WRITES_PER_ROUND {
+            if wire.written == wire.write_buffer.len() {
+                wire.write_buffer.clear();
+                wire.written = 0;
+                if let Err(error) = session.poll_transmit(&mut wire.write_buffer) {
+                    return Poll::Ready(Err(error.to_string()));
+                }
+                if wire.write_buffer.is_empty() {
+                    return Poll::Ready(Ok(false));
+                }
             }
-            if wire.write_buffer.is_empty() {
-                return Poll::Ready(Ok(false));
-            }
-        }
-        loop {
             let pending = wire.write_buffer.get(wire.written..).unwrap_or_default();
             match wire.stream.try_write(pending) {
                 Ok(0) => return Poll::Ready(Err("socket closed for writing".into())),
-                Ok(count) => {
-                    wire.written += count;
-                    return Poll::Ready(Ok(true));
-                }
+                Ok(count) => wire.written += count,
                 Err(error) if error.kind() == ErrorKind::WouldBlock => {
                     // `poll_write_ready` uses the stream's one waker slot per direction (this
                     // task is its only reader and writer), cheaper than a waiter list.
                     match wire.stream.poll_write_ready(cx) {
-                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Ok(())) => {}
                         Poll::Ready(Err(error)) => return Poll::Ready(Err(error.to_string())),
                         Poll::Pending => return Poll::Pending,
                     }
@@ -349,10 +350,11 @@ impl Driver {
                 Err(error) => return Poll::Ready(Err(error.to_string())),
             }
         }
+        Poll::Ready(Ok(true))
     }
 
-    /// One read from the socket and the PDUs it completed; `Pending` once the socket is
-    /// drained (the waker is registered).
+    /// One read from the socket and the PDUs it completed: `Ready(Ok(()))` when the socket
+    /// may hold more, `Pending` once it is drained (the waker is registered).
     fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
@@ -360,28 +362,34 @@ impl Driver {
         wire: &mut Wire<'_>,
     ) -> Poll<Result<(), String>> {
         let read_buffer = &mut *wire.read_buffer;
-        loop {
+        // A second turn only after readiness said `Ready` but the read said `WouldBlock`
+        // (the readiness is cleared then).
+        for _ in 0..2 {
             if read_buffer.capacity() - read_buffer.len() < MIN_READ_ROOM {
                 read_buffer.reserve(READ_CHUNK);
             }
-            // The last read drained the socket: a read now would only say `WouldBlock`.
-            let result = if std::mem::take(&mut wire.read_drained) {
-                Err(ErrorKind::WouldBlock.into())
-            } else {
-                // Into the read buffer, or straight into a reading task's buffer (a large
-                // Data-In's data segment: see `Session::read_target`).
-                read_draining(wire.stream, &mut session.read_target(read_buffer))
-            };
-            match result {
+            // Into the read buffer, or straight into a reading task's buffer (a large Data-In's
+            // data segment: see `Session::read_target`).
+            match read_draining(wire.stream, &mut session.read_target(read_buffer)) {
                 Ok((0, _)) => return Poll::Ready(Err("target closed the connection".into())),
                 Ok((_, drained)) => {
-                    wire.read_drained = drained;
-                    let result = session.handle_read(Instant::now(), &wire.decoder, read_buffer);
-                    return Poll::Ready(result.map_err(|error| error.to_string()));
+                    let now = Instant::now();
+                    if let Err(error) = session.handle_read(now, &wire.decoder, read_buffer) {
+                        return Poll::Ready(Err(error.to_string()));
+                    }
+                    if !drained {
+                        return Poll::Ready(Ok(()));
+                    }
+                    // Drained: a read now would only say `WouldBlock`; wait instead.
+                    return match wire.stream.poll_read_ready(cx) {
+                        Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+                        Poll::Ready(Err(error)) => Poll::Ready(Err(error.to_string())),
+                        Poll::Pending => Poll::Pending,
+                    };
                 }
                 Err(error) if error.kind() == ErrorKind::WouldBlock => {
                     match wire.stream.poll_read_ready(cx) {
-                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Ok(())) => {}
                         Poll::Ready(Err(error)) => return Poll::Ready(Err(error.to_string())),
                         Poll::Pending => return Poll::Pending,
                     }
@@ -389,6 +397,7 @@ impl Driver {
                 Err(error) => return Poll::Ready(Err(error.to_string())),
             }
         }
+        Poll::Ready(Ok(()))
     }
 
     /// Runs the session's timers when they are due; `Pending` while the timer (armed for the
