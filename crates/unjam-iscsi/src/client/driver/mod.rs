@@ -97,6 +97,8 @@ struct Wire<'a> {
     written: usize,
     /// The deadline the timer is armed for.
     armed_for: tokio::time::Instant,
+    /// A deadline earlier than this (`armed_for` less `TIMER_SLACK`) re-arms the timer.
+    rearm_below: tokio::time::Instant,
     sleep: Pin<Box<tokio::time::Sleep>>,
     /// The waker the timer holds: it was polled with it since it was last armed.
     timer_waker: Option<Waker>,
@@ -235,6 +237,7 @@ impl Driver {
             write_buffer: Vec::with_capacity(256 * 1024),
             written: 0,
             armed_for: far_future(),
+            rearm_below: far_future(),
             sleep: Box::pin(tokio::time::sleep_until(far_future())),
             timer_waker: None,
         };
@@ -301,11 +304,7 @@ impl Driver {
             if let Some(ended) = self.dispatch_events(session) {
                 return Poll::Ready(ended);
             }
-            self.note_buffers(
-                session,
-                wire.write_buffer.len(),
-                wire.read_buffer.capacity(),
-            );
+            self.note_buffers(wire.write_buffer.len(), wire.read_buffer.capacity());
             if !again {
                 return Poll::Pending;
             }
@@ -416,9 +415,10 @@ impl Driver {
             None if elapsed => far_future(),
             None => wire.armed_for,
         };
-        if elapsed || wanted + TIMER_SLACK < wire.armed_for {
+        if elapsed || wanted < wire.rearm_below {
             wire.sleep.as_mut().reset(wanted);
             wire.armed_for = wanted;
+            wire.rearm_below = wanted.checked_sub(TIMER_SLACK).unwrap_or(wanted);
             wire.timer_waker = None;
         }
         // A timer polled since it was last armed keeps that waker until it fires (then it is
@@ -453,13 +453,12 @@ impl Driver {
         }
     }
 
-    /// Records queue lengths and high-water marks for [`super::IscsiClient::stats`].
-    fn note_buffers(&mut self, session: &Session, write_buffer: usize, read_buffer: usize) {
+    /// Records buffer high-water marks for [`super::IscsiClient::stats`] (the session's own
+    /// counters are copied when stats are asked for and when the session ends).
+    fn note_buffers(&mut self, write_buffer: usize, read_buffer: usize) {
         let stats = &mut self.stats;
-        stats.session = session.stats();
         stats.write_buffer_high_water = stats.write_buffer_high_water.max(write_buffer);
         stats.read_buffer_high_water = stats.read_buffer_high_water.max(read_buffer);
-        stats.held = self.held.len();
     }
 
     fn snapshot(&self) -> ClientStats {
