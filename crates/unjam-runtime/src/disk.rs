@@ -16,7 +16,7 @@ use unjam_scsi::cdb::{read_write, SynchronizeCache10};
 
 use crate::capacity::Capacity;
 use crate::command::{Command, CommandOutcome, IoError, Transfer, MAX_TRANSFER_BYTES};
-use crate::engine::{EngineHandle, Target, UserReset};
+use crate::engine::{self, EngineHandle, Target, UserReset};
 use crate::probe::LunInfo;
 
 /// An async handle to one logical unit; clone it to share (every clone talks to the same
@@ -149,13 +149,10 @@ impl Disk {
             transfer: Transfer::In { length, buffer },
             ..command
         };
-        // Straight to the engine (one future fewer than `execute`).
-        Ok(self
-            .engine
-            .execute(self.target(), command)
-            .await?
-            .into_result()?
-            .data)
+        // Straight to the engine (one future fewer than `execute`), taking only the data.
+        self.engine
+            .execute_with(self.target(), command, engine::data)
+            .await
     }
 
     /// Writes `data` (a whole number of blocks) at `lba`; `Ok` only when the target took
@@ -177,8 +174,9 @@ impl Disk {
             transfer: Transfer::Out(data),
             ..command
         };
-        let outcome = self.engine.execute(self.target(), command).await?;
-        outcome.into_result().map(|_| ())
+        self.engine
+            .execute_with(self.target(), command, engine::nothing)
+            .await
     }
 
     /// SYNCHRONIZE CACHE(10) of the whole LUN (the block layer's flush).

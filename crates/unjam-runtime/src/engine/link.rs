@@ -313,7 +313,9 @@ impl Link {
     // ---- the session's outputs ----
 
     /// The next task or task-management answer; other session events are handled here.
-    pub fn poll_session_event(&mut self, now: Instant) -> Option<SessionEvent> {
+    /// The next task or management completion; `now` is converted only for the rare events
+    /// that need the wall clock (a logout).
+    pub fn poll_session_event(&mut self, now: impl Fn() -> Instant + Copy) -> Option<SessionEvent> {
         loop {
             let event = match self.orphans.pop_front() {
                 Some(event) => event,
@@ -326,7 +328,7 @@ impl Link {
                 SessionEvent::TaskDone { .. } | SessionEvent::ManagementDone { .. } => {
                     return Some(event)
                 }
-                SessionEvent::LogoutDone { .. } => self.logged_out(now),
+                SessionEvent::LogoutDone { .. } => self.logged_out(now()),
                 SessionEvent::LogoutRequested { within_s } => {
                     self.note(IscsiNote::LogoutRequested {
                         sid: self.sid,
@@ -334,7 +336,7 @@ impl Link {
                     });
                     if let State::Up(up) = &mut self.state {
                         self.relogin_after_logout = true;
-                        up.session.logout(now);
+                        up.session.logout(now());
                     }
                 }
                 SessionEvent::ConnectionDropAnnounced => {}

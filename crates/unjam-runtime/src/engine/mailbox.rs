@@ -118,11 +118,12 @@ impl Mailbox {
 
     /// Queues `command` (taking it) if a slot is free: `Ok(None)` leaves it where it is,
     /// every slot being taken.
-    pub fn try_submit(
+    pub fn try_submit<T>(
         &self,
         target: Target,
         command: &mut Option<Command>,
-    ) -> Result<Option<Reply<'_>>, IoError> {
+        take: Take<T>,
+    ) -> Result<Option<Reply<'_, T>>, IoError> {
         let mut state = self.lock();
         if state.closed {
             return Err(IoError::Stopped);
@@ -166,20 +167,22 @@ impl Mailbox {
             mailbox: self,
             to: reply,
             done: false,
+            take,
         }))
     }
 
     /// Queues `command` (taking it), waiting while every slot is taken.
-    pub async fn submit(
+    pub async fn submit<T>(
         &self,
         target: Target,
         command: &mut Option<Command>,
-    ) -> Result<Reply<'_>, IoError> {
+        take: Take<T>,
+    ) -> Result<Reply<'_, T>, IoError> {
         loop {
             // Enabled before the attempt: a slot freed (or a stop) after it is not missed.
             let mut room = std::pin::pin!(self.room.notified());
             room.as_mut().enable();
-            if let Some(reply) = self.try_submit(target, command)? {
+            if let Some(reply) = self.try_submit(target, command, take)? {
                 return Ok(reply);
             }
             room.await;
@@ -274,17 +277,46 @@ impl Mailbox {
     }
 }
 
+/// What a caller takes from its answer, in place in the slot: the whole outcome
+/// ([`whole`]), or only what a read or write returns ([`data`], [`nothing`]) without
+/// moving the outcome out.
+pub(crate) type Take<T> = fn(&mut Result<CommandOutcome, IoError>) -> Result<T, IoError>;
+
+/// The whole outcome.
+pub(crate) fn whole(
+    answer: &mut Result<CommandOutcome, IoError>,
+) -> Result<CommandOutcome, IoError> {
+    std::mem::replace(answer, Err(IoError::Stopped))
+}
+
+/// A read's data, for a good completion; else the failure.
+pub(crate) fn data(answer: &mut Result<CommandOutcome, IoError>) -> Result<bytes::Bytes, IoError> {
+    match answer {
+        Ok(outcome) if outcome.is_ok() => Ok(std::mem::take(&mut outcome.data)),
+        _ => whole(answer)?.into_result().map(|outcome| outcome.data),
+    }
+}
+
+/// Nothing but whether the command completed good.
+pub(crate) fn nothing(answer: &mut Result<CommandOutcome, IoError>) -> Result<(), IoError> {
+    match answer {
+        Ok(outcome) if outcome.is_ok() => Ok(()),
+        _ => whole(answer)?.into_result().map(|_| ()),
+    }
+}
+
 /// A caller's wait for its answer. Dropping it stops waiting; the command still runs to
 /// its end in the engine (as a dropped oneshot receiver would).
 #[derive(Debug)]
-pub(crate) struct Reply<'a> {
+pub(crate) struct Reply<'a, T> {
     mailbox: &'a Mailbox,
     to: ReplyTo,
     done: bool,
+    take: Take<T>,
 }
 
-impl Future for Reply<'_> {
-    type Output = Result<CommandOutcome, IoError>;
+impl<T> Future for Reply<'_, T> {
+    type Output = Result<T, IoError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         assert!(!self.done, "a reply polled after it was answered");
@@ -298,12 +330,8 @@ impl Future for Reply<'_> {
                 }
                 Poll::Pending
             }
-            SlotState::Answered(_) => {
-                let SlotState::Answered(result) =
-                    std::mem::replace(&mut slot.state, SlotState::Free)
-                else {
-                    unreachable!("matched above");
-                };
+            SlotState::Answered(answer) => {
+                let result = (self.take)(answer);
                 let wake = state.release(to);
                 drop(state);
                 if wake {
@@ -317,7 +345,7 @@ impl Future for Reply<'_> {
     }
 }
 
-impl Drop for Reply<'_> {
+impl<T> Drop for Reply<'_, T> {
     fn drop(&mut self) {
         if self.done {
             return;
@@ -375,7 +403,7 @@ mod tests {
         let waker = Waker::from(Arc::clone(&count));
         let mut cx = Context::from_waker(&waker);
         let mut reply = mailbox
-            .try_submit(Target::Device(DeviceId(0)), &mut Some(command()))
+            .try_submit(Target::Device(DeviceId(0)), &mut Some(command()), whole)
             .unwrap()
             .unwrap();
         let engine_waker = Waker::noop();
@@ -397,7 +425,7 @@ mod tests {
     fn a_dropped_caller_leaves_the_slot_to_the_answer() {
         let mailbox = Mailbox::default();
         let reply = mailbox
-            .try_submit(Target::Device(DeviceId(0)), &mut Some(command()))
+            .try_submit(Target::Device(DeviceId(0)), &mut Some(command()), whole)
             .unwrap()
             .unwrap();
         let mut taken = VecDeque::new();
@@ -414,7 +442,7 @@ mod tests {
         let mut replies: Vec<_> = (0..SLOTS)
             .map(|_| {
                 mailbox
-                    .try_submit(Target::Device(DeviceId(0)), &mut Some(command()))
+                    .try_submit(Target::Device(DeviceId(0)), &mut Some(command()), whole)
                     .unwrap()
                     .unwrap()
             })
@@ -422,7 +450,8 @@ mod tests {
         let mut taken = VecDeque::new();
         mailbox.take(&mut taken, SLOTS, Waker::noop());
         let mut command = Some(command());
-        let mut waiting = std::pin::pin!(mailbox.submit(Target::Device(DeviceId(1)), &mut command));
+        let mut waiting =
+            std::pin::pin!(mailbox.submit(Target::Device(DeviceId(1)), &mut command, whole));
         let mut cx = Context::from_waker(Waker::noop());
         assert!(waiting.as_mut().poll(&mut cx).is_pending());
         mailbox.answer(taken[0].reply, Ok(outcome()));
@@ -440,14 +469,14 @@ mod tests {
         let replies: Vec<_> = (0..SLOTS)
             .map(|_| {
                 mailbox
-                    .try_submit(Target::Device(DeviceId(0)), &mut Some(command()))
+                    .try_submit(Target::Device(DeviceId(0)), &mut Some(command()), whole)
                     .unwrap()
                     .unwrap()
             })
             .collect();
         let mut waiting = Some(command());
         assert!(matches!(
-            mailbox.try_submit(Target::Device(DeviceId(0)), &mut waiting),
+            mailbox.try_submit(Target::Device(DeviceId(0)), &mut waiting, whole),
             Ok(None)
         ));
         assert!(waiting.is_some(), "the command stays with its caller");
@@ -460,7 +489,7 @@ mod tests {
             ));
         }
         assert!(matches!(
-            mailbox.try_submit(Target::Device(DeviceId(0)), &mut Some(command())),
+            mailbox.try_submit(Target::Device(DeviceId(0)), &mut Some(command()), whole),
             Err(IoError::Stopped)
         ));
     }

@@ -48,7 +48,7 @@ use callers::Caller;
 pub(crate) use callers::Reply;
 pub(crate) use clock::Clock;
 use link::{Link, LinkEvent};
-pub(crate) use mailbox::Target;
+pub(crate) use mailbox::{data, nothing, Target};
 use mailbox::{Mailbox, Submission};
 pub(crate) use mpath::PathIdentity;
 pub use notes::IscsiNote;
@@ -173,11 +173,21 @@ impl EngineHandle {
         target: Target,
         command: Command,
     ) -> Result<crate::command::CommandOutcome, IoError> {
+        self.execute_with(target, command, mailbox::whole).await
+    }
+
+    /// [`EngineHandle::execute`], taking only what `take` wants of the outcome.
+    pub async fn execute_with<T>(
+        &self,
+        target: Target,
+        command: Command,
+        take: mailbox::Take<T>,
+    ) -> Result<T, IoError> {
         // A free slot is taken without the waiting future `submit` builds.
         let mut command = Some(command);
-        let reply = match self.mailbox.try_submit(target, &mut command)? {
+        let reply = match self.mailbox.try_submit(target, &mut command, take)? {
             Some(reply) => reply,
-            None => self.mailbox.submit(target, &mut command).await?,
+            None => self.mailbox.submit(target, &mut command, take).await?,
         };
         reply.await
     }

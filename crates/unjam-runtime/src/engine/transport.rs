@@ -546,7 +546,9 @@ impl Transport for IscsiTransport {
     type Note = IscsiNote;
 
     fn execute(&mut self, now: unjam_core::Instant, action: &Action) -> Option<QueueReason> {
-        let now = self.clock.to_std(now);
+        // The wall clock only for task management (a dispatch does not need it).
+        let clock = self.clock;
+        let now = move || clock.to_std(now);
         match *action {
             Action::Dispatch {
                 tag,
@@ -563,7 +565,7 @@ impl Transport for IscsiTransport {
                 cdb,
                 ..
             } => return self.send(tag, device, Owner::Eh(command), cdb.as_slice()),
-            Action::Abort { op, tag, .. } => self.abort(now, op, tag),
+            Action::Abort { op, tag, .. } => self.abort(now(), op, tag),
             Action::Reset {
                 op, kind, device, ..
             } => {
@@ -577,7 +579,7 @@ impl Transport for IscsiTransport {
                         return None;
                     }
                 };
-                self.reset(now, device, kind, Requester::Core(op));
+                self.reset(now(), device, kind, Requester::Core(op));
             }
             // iSCSI delivers completions as they arrive: there is nothing missed to reap.
             Action::Poll { tag, .. } => self.ready.push_back(TransportEvent::PollDone { tag }),
@@ -592,7 +594,8 @@ impl Transport for IscsiTransport {
     }
 
     fn poll_event(&mut self, now: unjam_core::Instant) -> Option<TransportEvent> {
-        let now = self.clock.to_std(now);
+        let clock = self.clock;
+        let now = move || clock.to_std(now);
         loop {
             if let Some(event) = self.ready.pop_front() {
                 return Some(event);
