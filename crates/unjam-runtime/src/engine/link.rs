@@ -55,6 +55,59 @@ const READ_CHUNK: usize = 256 * 1024;
 /// Re-login backoff: first retry after this, doubling up to [`MAX_BACKOFF`].
 const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// Slots of [`IttTags`]' direct-mapped table (a power of two).
+const ITT_SLOTS: usize = 1024;
+
+/// The core's tag of each task a session holds, by Initiator Task Tag: a direct-mapped table
+/// (the session hands out tags in sequence, so the live ones almost never share a slot)
+/// and a map for a tag whose slot another live task holds. One index and one compare per
+/// lookup instead of a hash; bounded by the tasks in flight.
+#[derive(Debug)]
+pub(crate) struct IttTags {
+    slots: Vec<Option<(u32, Tag)>>,
+    spill: FastMap<u32, Tag>,
+}
+
+impl Default for IttTags {
+    fn default() -> IttTags {
+        IttTags {
+            slots: vec![None; ITT_SLOTS],
+            spill: FastMap::default(),
+        }
+    }
+}
+
+impl IttTags {
+    fn slot(itt: u32) -> usize {
+        itt as usize & (ITT_SLOTS - 1)
+    }
+
+    pub fn insert(&mut self, itt: u32, tag: Tag) {
+        match &mut self.slots[Self::slot(itt)] {
+            Some((held, _)) if *held != itt => {
+                self.spill.insert(itt, tag);
+            }
+            slot => *slot = Some((itt, tag)),
+        }
+    }
+
+    pub fn remove(&mut self, itt: &u32) -> Option<Tag> {
+        let slot = &mut self.slots[Self::slot(*itt)];
+        if slot.is_some_and(|(held, _)| held == *itt) {
+            return slot.take().map(|(_, tag)| tag);
+        }
+        if self.spill.is_empty() {
+            return None;
+        }
+        self.spill.remove(itt)
+    }
+
+    pub fn contains_key(&self, itt: &u32) -> bool {
+        self.slots[Self::slot(*itt)].is_some_and(|(held, _)| held == *itt)
+            || self.spill.contains_key(itt)
+    }
+}
+
 /// A connection lost sooner than this after its login counts as a quick failure: the next
 /// re-login waits the backoff (doubling with each quick failure), so a target that breaks
 /// every session at once is not hammered.
@@ -131,7 +184,7 @@ pub(crate) struct Link {
     /// Events of a session that just died, still to be delivered.
     orphans: VecDeque<SessionEvent>,
     /// The core tag of each task in flight, by Initiator Task Tag.
-    pub itt_tags: FastMap<u32, Tag>,
+    pub itt_tags: IttTags,
     events: VecDeque<LinkEvent>,
     notes: VecDeque<IscsiNote>,
     closing: bool,
@@ -164,7 +217,7 @@ impl Link {
             replacement_timeout,
             state: State::Closed,
             orphans: VecDeque::new(),
-            itt_tags: FastMap::default(),
+            itt_tags: IttTags::default(),
             events: VecDeque::new(),
             notes: VecDeque::new(),
             closing: false,
@@ -625,5 +678,29 @@ impl Up {
             }
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn itt_tags_find_each_live_task_even_when_slots_are_shared() {
+        let mut tags = IttTags::default();
+        let tag = |n: u32| Tag {
+            slot: n,
+            generation: 1,
+        };
+        let shared = 5 + ITT_SLOTS as u32;
+        tags.insert(5, tag(1));
+        tags.insert(shared, tag(2));
+        tags.insert(6, tag(3));
+        assert!(tags.contains_key(&5) && tags.contains_key(&shared));
+        assert_eq!(tags.remove(&shared), Some(tag(2)));
+        assert_eq!(tags.remove(&5), Some(tag(1)));
+        assert_eq!(tags.remove(&5), None, "removed once");
+        assert!(!tags.contains_key(&7));
+        assert_eq!(tags.remove(&6), Some(tag(3)));
     }
 }

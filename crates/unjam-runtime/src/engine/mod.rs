@@ -283,6 +283,9 @@ struct Engine {
     observer: Observer,
     timer: Pin<Box<Sleep>>,
     armed_for: tokio::time::Instant,
+    /// The timer was polled since it was last re-armed: its waker is registered, so it
+    /// needs no poll until it fires or is re-armed.
+    timer_polled: bool,
     closing: bool,
     logout_waiters: Vec<oneshot::Sender<()>>,
     /// Multipath devices, once asked for.
@@ -337,6 +340,7 @@ impl Engine {
             observer,
             timer: Box::pin(tokio::time::sleep_until(far)),
             armed_for: far,
+            timer_polled: false,
             closing: false,
             logout_waiters: Vec::new(),
             mpath: None,
@@ -397,23 +401,26 @@ impl Engine {
     /// Takes the callers' commands and messages; true when more may wait than one turn
     /// takes (or the channel closed), false when both are empty with the waker registered.
     fn poll_messages(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        let mut submissions = std::mem::take(&mut self.submissions);
-        let (more, told) = self
-            .mailbox
-            .take(&mut submissions, MAX_MESSAGES_PER_TURN, cx.waker());
+        let (more, told) =
+            self.mailbox
+                .take(&mut self.submissions, MAX_MESSAGES_PER_TURN, cx.waker());
         self.poll_channel |= told;
-        for submission in submissions.drain(..) {
-            let Submission {
-                target,
-                command,
-                reply,
-            } = submission;
-            match target {
-                Target::Device(device) => self.submit(device, command, Some(reply), now),
-                Target::Mpath(mpath) => self.mpath_submit(mpath, command, Some(reply), now),
+        if !self.submissions.is_empty() {
+            let mut submissions = std::mem::take(&mut self.submissions);
+            while let Some(submission) = submissions.pop_front() {
+                let Submission {
+                    target,
+                    command,
+                    reply,
+                } = submission;
+                match target {
+                    Target::Device(device) => self.submit(device, command, Some(reply), now),
+                    Target::Mpath(mpath) => self.mpath_submit(mpath, command, Some(reply), now),
+                }
             }
+            // The emptied queue goes back for its capacity.
+            self.submissions = submissions;
         }
-        self.submissions = submissions;
         if self.messages_closed || !self.poll_channel {
             return more;
         }
@@ -676,7 +683,11 @@ impl Engine {
         if self.timer.is_elapsed() || wanted + TIMER_SLACK < self.armed_for {
             self.timer.as_mut().reset(wanted);
             self.armed_for = wanted;
+        } else if self.timer_polled {
+            // Armed, registered and not fired: polling it would only say so again.
+            return false;
         }
+        self.timer_polled = true;
         if self.timer.as_mut().poll(cx).is_pending() {
             return false;
         }

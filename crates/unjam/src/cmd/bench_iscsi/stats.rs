@@ -66,6 +66,9 @@ pub struct Recorder {
     /// the wall clock (seconds since the Unix epoch, to line up with an outside event such
     /// as a fault injected by a script) and how long it lasted.
     pub stalls: Vec<(f64, std::time::Duration)>,
+    /// The shortest of `stalls` once it is full: a gap no longer than it is dropped
+    /// without a look at the clock or the list.
+    shortest_kept: std::time::Duration,
 }
 
 impl Recorder {
@@ -77,6 +80,7 @@ impl Recorder {
             last_done: None,
             max_stall: std::time::Duration::ZERO,
             stalls: Vec::with_capacity(MAX_STALLS),
+            shortest_kept: std::time::Duration::ZERO,
         })
     }
 
@@ -116,21 +120,26 @@ impl Recorder {
 
     /// Keeps `gap`, which ended now, if it is among the longest.
     fn keep_stall(&mut self, gap: std::time::Duration) {
+        let full = self.stalls.len() >= MAX_STALLS;
+        if full && gap <= self.shortest_kept {
+            return;
+        }
         let ended = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         let began = ended.saturating_sub(gap).as_secs_f64();
-        if self.stalls.len() < MAX_STALLS {
+        if !full {
             self.stalls.push((began, gap));
-            return;
-        }
-        let shortest = self
-            .stalls
-            .iter_mut()
-            .min_by_key(|(_, length)| *length)
-            .filter(|(_, length)| *length < gap);
-        if let Some(slot) = shortest {
+        } else if let Some(slot) = self.stalls.iter_mut().min_by_key(|(_, length)| *length) {
             *slot = (began, gap);
+        }
+        if self.stalls.len() >= MAX_STALLS {
+            self.shortest_kept = self
+                .stalls
+                .iter()
+                .map(|(_, length)| *length)
+                .min()
+                .unwrap_or_default();
         }
     }
 
