@@ -49,20 +49,24 @@ pub(crate) struct ReplyTo {
     generation: u32,
 }
 
-#[derive(Debug)]
-enum SlotState {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
     Free,
-    /// The command runs; the caller's waker once it polled.
-    Waiting(Option<Waker>),
-    Answered(Result<CommandOutcome, IoError>),
+    /// The command runs (the caller's waker in `waker` once it polled).
+    Waiting,
+    /// The outcome is in `answer`.
+    Answered,
     /// The caller stopped waiting; the answer frees the slot.
     Abandoned,
 }
 
+/// One slot. The outcome stays in place (`answer`): a phase change moves nothing.
 #[derive(Debug)]
 struct Slot {
     generation: u32,
-    state: SlotState,
+    phase: Phase,
+    waker: Option<Waker>,
+    answer: Option<Result<CommandOutcome, IoError>>,
 }
 
 #[derive(Debug, Default)]
@@ -93,7 +97,9 @@ impl State {
 
     /// Frees a slot; true when a caller waiting for one must be woken.
     fn release(&mut self, to: ReplyTo) -> bool {
-        self.slot(to).state = SlotState::Free;
+        let slot = self.slot(to);
+        slot.phase = Phase::Free;
+        slot.answer = None;
         self.free.push(to.index);
         if self.waiting > 0 {
             self.waiting -= 1;
@@ -133,7 +139,9 @@ impl Mailbox {
             None if state.slots.len() < SLOTS => {
                 state.slots.push(Slot {
                     generation: 0,
-                    state: SlotState::Free,
+                    phase: Phase::Free,
+                    waker: None,
+                    answer: None,
                 });
                 (state.slots.len() - 1) as u32
             }
@@ -148,7 +156,7 @@ impl Mailbox {
         };
         let slot = &mut state.slots[index as usize];
         slot.generation = slot.generation.wrapping_add(1);
-        slot.state = SlotState::Waiting(None);
+        slot.phase = Phase::Waiting;
         let reply = ReplyTo {
             index,
             generation: slot.generation,
@@ -227,15 +235,17 @@ impl Mailbox {
     pub fn answer(&self, to: ReplyTo, result: Result<CommandOutcome, IoError>) {
         let mut state = self.lock();
         let slot = state.slot(to);
-        match std::mem::replace(&mut slot.state, SlotState::Free) {
-            SlotState::Waiting(waker) => {
-                slot.state = SlotState::Answered(result);
+        match slot.phase {
+            Phase::Waiting => {
+                slot.phase = Phase::Answered;
+                slot.answer = Some(result);
+                let waker = slot.waker.take();
                 drop(state);
                 if let Some(waker) = waker {
                     waker.wake();
                 }
             }
-            SlotState::Abandoned => {
+            Phase::Abandoned => {
                 let wake = state.release(to);
                 drop(state);
                 drop(result);
@@ -243,9 +253,7 @@ impl Mailbox {
                     self.room.notify_one();
                 }
             }
-            SlotState::Free | SlotState::Answered(_) => {
-                panic!("a reply slot answered twice")
-            }
+            Phase::Free | Phase::Answered => panic!("a reply slot answered twice"),
         }
     }
 
@@ -259,13 +267,17 @@ impl Mailbox {
         let mut wakers = Vec::new();
         let mut freed = Vec::new();
         for (index, slot) in state.slots.iter_mut().enumerate() {
-            match std::mem::replace(&mut slot.state, SlotState::Free) {
-                SlotState::Waiting(waker) => {
-                    slot.state = SlotState::Answered(Err(IoError::Stopped));
-                    wakers.extend(waker);
+            match slot.phase {
+                Phase::Waiting => {
+                    slot.phase = Phase::Answered;
+                    slot.answer = Some(Err(IoError::Stopped));
+                    wakers.extend(slot.waker.take());
                 }
-                SlotState::Abandoned => freed.push(index as u32),
-                other => slot.state = other,
+                Phase::Abandoned => {
+                    slot.phase = Phase::Free;
+                    freed.push(index as u32);
+                }
+                Phase::Free | Phase::Answered => {}
             }
         }
         state.free.extend(freed);
@@ -323,14 +335,18 @@ impl<T> Future for Reply<'_, T> {
         let to = self.to;
         let mut state = self.mailbox.lock();
         let slot = state.slot(to);
-        match &mut slot.state {
-            SlotState::Waiting(waker) => {
-                if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    *waker = Some(cx.waker().clone());
+        match (slot.phase, &mut slot.answer) {
+            (Phase::Waiting, _) => {
+                if !slot
+                    .waker
+                    .as_ref()
+                    .is_some_and(|waker| waker.will_wake(cx.waker()))
+                {
+                    slot.waker = Some(cx.waker().clone());
                 }
                 Poll::Pending
             }
-            SlotState::Answered(answer) => {
+            (Phase::Answered, Some(answer)) => {
                 let result = (self.take)(answer);
                 let wake = state.release(to);
                 drop(state);
@@ -340,7 +356,7 @@ impl<T> Future for Reply<'_, T> {
                 self.done = true;
                 Poll::Ready(result)
             }
-            SlotState::Free | SlotState::Abandoned => panic!("a reply slot lost its caller"),
+            _ => panic!("a reply slot lost its caller"),
         }
     }
 }
@@ -352,15 +368,18 @@ impl<T> Drop for Reply<'_, T> {
         }
         let mut state = self.mailbox.lock();
         let slot = state.slot(self.to);
-        match slot.state {
-            SlotState::Waiting(_) => slot.state = SlotState::Abandoned,
-            SlotState::Answered(_) => {
+        match slot.phase {
+            Phase::Waiting => {
+                slot.phase = Phase::Abandoned;
+                slot.waker = None;
+            }
+            Phase::Answered => {
                 if state.release(self.to) {
                     drop(state);
                     self.mailbox.room.notify_one();
                 }
             }
-            SlotState::Free | SlotState::Abandoned => {}
+            Phase::Free | Phase::Abandoned => {}
         }
     }
 }

@@ -126,9 +126,8 @@ impl Report<'_> {
     /// The longest gaps without a good completion, in time order: `start_unix_s` (wall
     /// clock) and `ms`.
     fn stalls_json(&self) -> serde_json::Value {
-        let mut stalls = self.recorder.stalls.clone();
-        stalls.sort_by(|a, b| a.0.total_cmp(&b.0));
-        stalls
+        self.recorder
+            .stalls()
             .iter()
             .map(|(start, length)| {
                 json!({ "start_unix_s": start, "ms": length.as_secs_f64() * 1000.0 })

@@ -5,6 +5,9 @@
 //!
 //! Owns counting and fio's statistics (percentile list, standard deviation); no I/O.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use hdrhistogram::Histogram;
 
 /// Longest latency recorded (longer ones are clamped): a minute, in nanoseconds.
@@ -62,13 +65,11 @@ pub struct Recorder {
     /// The longest time without a good completion while counting (a path loss and the
     /// failover that follows show here).
     pub max_stall: std::time::Duration,
-    /// The longest gaps (at most [`MAX_STALLS`], each at least 1 ms): when each began on
-    /// the wall clock (seconds since the Unix epoch, to line up with an outside event such
-    /// as a fault injected by a script) and how long it lasted.
-    pub stalls: Vec<(f64, std::time::Duration)>,
-    /// The shortest of `stalls` once it is full: a gap no longer than it is dropped
-    /// without a look at the clock or the list.
-    shortest_kept: std::time::Duration,
+    /// The longest gaps (at most [`MAX_STALLS`], each at least 1 ms), shortest on top:
+    /// how long each lasted and when it began on the wall clock (since the Unix epoch, to
+    /// line up with an outside event such as a fault injected by a script). A gap no
+    /// longer than the shortest kept, once full, is dropped without reading the clock.
+    stalls: BinaryHeap<Reverse<(std::time::Duration, std::time::Duration)>>,
 }
 
 impl Recorder {
@@ -79,8 +80,7 @@ impl Recorder {
             counting: false,
             last_done: None,
             max_stall: std::time::Duration::ZERO,
-            stalls: Vec::with_capacity(MAX_STALLS),
-            shortest_kept: std::time::Duration::ZERO,
+            stalls: BinaryHeap::with_capacity(MAX_STALLS + 1),
         })
     }
 
@@ -121,26 +121,33 @@ impl Recorder {
     /// Keeps `gap`, which ended now, if it is among the longest.
     fn keep_stall(&mut self, gap: std::time::Duration) {
         let full = self.stalls.len() >= MAX_STALLS;
-        if full && gap <= self.shortest_kept {
+        if full
+            && self
+                .stalls
+                .peek()
+                .is_some_and(|Reverse((kept, _))| gap <= *kept)
+        {
             return;
         }
         let ended = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        let began = ended.saturating_sub(gap).as_secs_f64();
-        if !full {
-            self.stalls.push((began, gap));
-        } else if let Some(slot) = self.stalls.iter_mut().min_by_key(|(_, length)| *length) {
-            *slot = (began, gap);
+        self.stalls.push(Reverse((gap, ended.saturating_sub(gap))));
+        if self.stalls.len() > MAX_STALLS {
+            self.stalls.pop();
         }
-        if self.stalls.len() >= MAX_STALLS {
-            self.shortest_kept = self
-                .stalls
-                .iter()
-                .map(|(_, length)| *length)
-                .min()
-                .unwrap_or_default();
-        }
+    }
+
+    /// The kept stalls in time order: when each began (seconds since the Unix epoch) and
+    /// how long it lasted.
+    pub fn stalls(&self) -> Vec<(f64, std::time::Duration)> {
+        let mut stalls: Vec<_> = self
+            .stalls
+            .iter()
+            .map(|Reverse((gap, began))| (began.as_secs_f64(), *gap))
+            .collect();
+        stalls.sort_by(|a, b| a.0.total_cmp(&b.0));
+        stalls
     }
 
     /// An I/O failed: counted apart, never as throughput.
@@ -200,10 +207,11 @@ mod tests {
         for ms in 1..=most + 40 {
             recorder.keep_stall(std::time::Duration::from_millis(ms as u64));
         }
-        let mut kept: Vec<u128> = recorder.stalls.iter().map(|(_, d)| d.as_millis()).collect();
+        let stalls = recorder.stalls();
+        let mut kept: Vec<u128> = stalls.iter().map(|(_, d)| d.as_millis()).collect();
         kept.sort_unstable();
         assert_eq!(kept, (41..=most + 40).collect::<Vec<u128>>());
-        assert!(recorder.stalls.iter().all(|(start, _)| *start > 1.0e9));
+        assert!(stalls.iter().all(|(start, _)| *start > 1.0e9));
     }
 
     #[test]
