@@ -77,7 +77,7 @@ impl MidLayer {
         const NOWHERE: u32 = u32::MAX;
         let mut queued_in = vec![NOWHERE; self.slab.slots()];
         for (index, device) in self.devices.iter().enumerate() {
-            for slot in &device.queue {
+            for slot in device.queue.iter() {
                 let queued = self.slab.get(*slot).is_some_and(|c| {
                     matches!(c.state, State::Queued { .. }) && c.device.0 as usize == index
                 });

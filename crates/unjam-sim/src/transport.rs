@@ -136,10 +136,9 @@ struct Carried<P> {
 #[derive(Debug)]
 pub struct SimTransport<P = ()> {
     target: SimTarget,
-    /// The address of every core device (devices are added in path order).
-    addresses: Vec<LunAddress>,
-    /// The target's path index of every core device, looked up once.
-    path_of_device: Vec<Option<usize>>,
+    /// Every core device's address and the target's index of its path (looked up once),
+    /// side by side: a dispatch reads both, one cache line at 4096 LUNs instead of two.
+    devices: Vec<(LunAddress, Option<usize>)>,
     slots: Vec<SlotUse>,
     requests: TokenMap<Carried<P>>,
     /// Requests with a payload.
@@ -155,11 +154,13 @@ pub struct SimTransport<P = ()> {
 impl<P> SimTransport<P> {
     /// `addresses[device]` is the path of core device `device`.
     pub fn new(target: SimTarget, addresses: Vec<LunAddress>) -> SimTransport<P> {
-        let path_of_device = addresses.iter().map(|a| target.path_index(a)).collect();
+        let devices = addresses
+            .into_iter()
+            .map(|a| (a, target.path_index(&a)))
+            .collect();
         SimTransport {
             target,
-            addresses,
-            path_of_device,
+            devices,
             slots: Vec::new(),
             requests: TokenMap::default(),
             payloads: 0,
@@ -250,14 +251,14 @@ impl<P> SimTransport<P> {
     }
 
     fn address(&self, device: DeviceId) -> LunAddress {
-        self.addresses
+        self.devices
             .get(device.0 as usize)
-            .copied()
+            .map(|(address, _)| *address)
             .unwrap_or_default()
     }
 
     fn device_of(&self, address: &LunAddress) -> DeviceId {
-        let index = self.addresses.iter().position(|a| a == address);
+        let index = self.devices.iter().position(|(a, _)| a == address);
         DeviceId(index.unwrap_or(usize::MAX) as u32)
     }
 
@@ -328,10 +329,9 @@ impl<P> SimTransport<P> {
         data: Vec<u8>,
         data_in_len: u32,
     ) -> Option<QueueReason> {
-        let address = self.address(device);
         let now_us = micros(self.now);
-        let queued = match self.path_of_device.get(device.0 as usize) {
-            Some(&path) => self.target.queue_command_on(
+        let queued = match self.devices.get(device.0 as usize) {
+            Some(&(address, path)) => self.target.queue_command_on(
                 now_us,
                 key(tag),
                 address,
@@ -340,9 +340,14 @@ impl<P> SimTransport<P> {
                 data,
                 data_in_len,
             ),
-            None => self
-                .target
-                .queue_command(now_us, key(tag), address, cdb, data, data_in_len),
+            None => self.target.queue_command(
+                now_us,
+                key(tag),
+                LunAddress::default(),
+                cdb,
+                data,
+                data_in_len,
+            ),
         };
         let reason = match queued {
             Ok(Queued::Accepted) => return None,

@@ -51,9 +51,14 @@ pub(super) fn build_streams(runner: &mut Runner, scenario: &Scenario) -> Result<
                 id as u64,
             );
             runner.streams.push(stream);
-            runner.stream_path.push(path);
-            runner.stream_mpath.push(spec.multipath);
-            runner.wake_scheduled.push(false);
+            runner.links.push(super::StreamLink {
+                path,
+                unit: lun.unit,
+                device: runner.devices[path],
+                block_size: lun.block_size,
+                mpath: spec.multipath,
+                wake_scheduled: false,
+            });
             if let Some(list) = runner.streams_of_unit.get_mut(lun.unit) {
                 list.push(id);
             }
@@ -79,8 +84,8 @@ pub(super) fn issue_due(runner: &mut Runner) {
             return;
         }
         runner.wakeups.pop();
-        if let Some(flag) = runner.wake_scheduled.get_mut(stream) {
-            *flag = false;
+        if let Some(link) = runner.links.get_mut(stream) {
+            link.wake_scheduled = false;
         }
         if issue_from(runner, stream) == Issue::Went {
             runner.schedule_stream(stream);
@@ -131,36 +136,22 @@ fn issue_from(runner: &mut Runner, stream: usize) -> Issue {
         if at_us > now_us {
             return Issue::Went;
         }
-        if runner.stream_mpath[stream]
-            && super::mpath::device_of(runner, runner.stream_path[stream]).is_none()
-        {
-            // Its paths are still being identified: come back in 1 ms.
-            if !runner.wake_scheduled[stream] {
-                let at = runner.now.as_nanos() + 1_000_000;
-                runner.wakeups.push(std::cmp::Reverse((at, stream)));
-                runner.wake_scheduled[stream] = true;
-            }
-            return Issue::Went;
-        }
-        let Some(unit) = runner
-            .stream_path
-            .get(stream)
-            .and_then(|p| runner.luns.get(*p))
-            .map(|l| l.unit)
-        else {
+        let Some(link) = runner.links.get(stream).copied() else {
             return Issue::Went;
         };
+        if link.mpath && super::mpath::device_of(runner, link.path).is_none() {
+            // Its paths are still being identified: come back in 1 ms.
+            wake_in_1ms(runner, stream);
+            return Issue::Went;
+        }
+        let unit = link.unit;
         let ledger = runner.ledgers.get(unit).and_then(Option::as_ref);
         let plan = runner.streams[stream].plan(now_us, ledger);
         match plan {
             // Refused, or finished at once (a multipath device failing I/O without a
             // path): come back in 1 ms, not in a loop.
             Some(plan) if !submit(runner, stream, plan) => {
-                if !runner.wake_scheduled[stream] {
-                    let at = runner.now.as_nanos() + 1_000_000;
-                    runner.wakeups.push(std::cmp::Reverse((at, stream)));
-                    runner.wake_scheduled[stream] = true;
-                }
+                wake_in_1ms(runner, stream);
                 return Issue::Went;
             }
             Some(_) => {}
@@ -177,6 +168,15 @@ fn issue_from(runner: &mut Runner, stream: usize) -> Issue {
     Issue::Went
 }
 
+/// Schedules `stream` to come back in 1 ms (once: not when a wake-up is scheduled).
+fn wake_in_1ms(runner: &mut Runner, stream: usize) {
+    if let Some(link) = runner.links.get_mut(stream).filter(|l| !l.wake_scheduled) {
+        link.wake_scheduled = true;
+        let at = runner.now.as_nanos() + 1_000_000;
+        runner.wakeups.push(std::cmp::Reverse((at, stream)));
+    }
+}
+
 /// Physical segments of an O_DIRECT request from a user buffer: one per 4 KiB page, as the
 /// pages a process faults in are not physically adjacent in order (seed 000's 8 KiB read
 /// printed `phys_seg 2`; a real 6.1 guest against `unjam vhost-user` prints the same, and
@@ -187,13 +187,12 @@ fn user_buffer_segments(bytes: usize) -> u16 {
 
 /// Issues one planned request; false when it was refused or already finished.
 fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) -> bool {
-    let path = runner.stream_path[stream];
-    let lun = runner.luns[path];
+    let link = runner.links[stream];
     let (cdb_bytes, cdb_len) = rw_cdb(plan.access, plan.lba, plan.blocks as u32);
     let Ok(cdb) = Cdb::from_slice(&cdb_bytes[..cdb_len]) else {
         return false;
     };
-    let bytes = (plan.blocks * lun.block_size as u64) as usize;
+    let bytes = (plan.blocks * link.block_size as u64) as usize;
     let token = runner.next_token;
     runner.next_token += 1;
     let mut request = Request::new(cdb, token);
@@ -204,7 +203,7 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) -> 
         } else {
             BlockOp::Read
         },
-        start_sector: plan.lba * (lun.block_size as u64 / 512),
+        start_sector: plan.lba * (link.block_size as u64 / 512),
         cmd_flags: if runner.streams[stream].sync {
             unjam_core::request::cmd_flags::SYNC
         } else {
@@ -220,19 +219,18 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) -> 
     let staged = match write {
         true => Staged::Out(WriteData {
             len: bytes as u32,
-            block_size: lun.block_size,
+            block_size: link.block_size,
             lba: plan.lba,
             write_id: plan.write_id,
             key: runner
                 .ledgers
-                .get(lun.unit)
+                .get(link.unit)
                 .and_then(Option::as_ref)
                 .map(WriteLedger::key),
         }),
         false => Staged::read(),
     };
-    let device = runner.devices[path];
-    if let Some(ledger) = runner.ledgers.get_mut(lun.unit).and_then(Option::as_mut) {
+    if let Some(ledger) = runner.ledgers.get_mut(link.unit).and_then(Option::as_mut) {
         ledger.begin(plan.lba, plan.blocks);
     }
     let io = Io {
@@ -242,16 +240,16 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) -> 
     };
     runner.driver.transport.stage(token, staged, Some(io));
     runner.streams[stream].issued();
-    let accepted = match runner.stream_mpath[stream] {
-        true => super::mpath::device_of(runner, path)
+    let accepted = match link.mpath {
+        true => super::mpath::device_of(runner, link.path)
             .is_some_and(|mpath| super::mpath::submit(runner, mpath, request)),
-        false => runner.driver.submit(device, request).is_ok(),
+        false => runner.driver.submit(link.device, request).is_ok(),
     };
     if !accepted {
         if let Some((staged, Some(io))) = runner.driver.transport.finish(token) {
             let now_us = runner.now_us();
             runner.streams[stream].completed(now_us);
-            if let Some(ledger) = runner.ledgers.get_mut(lun.unit).and_then(Option::as_mut) {
+            if let Some(ledger) = runner.ledgers.get_mut(link.unit).and_then(Option::as_mut) {
                 ledger.end(io.plan.lba, io.plan.blocks);
             }
             runner.driver.transport.recycle(staged.into_read_data());
@@ -265,22 +263,23 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
     let Some((staged, Some(io))) = runner.driver.transport.finish(completion.token) else {
         return;
     };
-    let path = runner.stream_path[io.stream];
-    let lun = runner.luns[path];
+    let link = runner.links[io.stream];
     let latency_us = runner
         .now
         .saturating_duration_since(io.submitted)
         .as_micros() as u64;
-    if !runner.stream_mpath[io.stream] {
+    if !link.mpath {
         runner
             .recorder
-            .io_done(path, runner.now_us(), latency_us, completion.status);
+            .io_done(link.path, runner.now_us(), latency_us, completion.status);
     }
     let success = completion.status == BlkStatus::Ok;
     let verify = runner.streams[io.stream].verify;
     let data = staged.into_read_data();
     let mut problem = None;
-    if let Some(ledger) = runner.ledgers.get_mut(lun.unit).and_then(Option::as_mut) {
+    if let Some(ledger) = runner.ledgers.get_mut(link.unit).and_then(Option::as_mut) {
+        // The path's record is read only here: an unverified run never touches it.
+        let lun = &runner.luns[link.path];
         let result = match io.plan.access {
             MediaAccess::Write => ledger.write_finished(
                 io.plan.lba,
@@ -297,7 +296,7 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
                     .map(|u| &u.media),
             ),
             _ if success && verify => {
-                ledger.read_finished(io.plan.lba, io.plan.blocks, &data, lun.block_size)
+                ledger.read_finished(io.plan.lba, io.plan.blocks, &data, link.block_size)
             }
             _ => {
                 ledger.end(io.plan.lba, io.plan.blocks);
@@ -316,22 +315,18 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
     runner.streams[io.stream].completed(now_us);
     if io.submitted == runner.now {
         // Finished in no time (rejected at dispatch): come back in 1 ms, not in a loop.
-        if !runner.wake_scheduled[io.stream] {
-            let at = runner.now.as_nanos() + 1_000_000;
-            runner.wakeups.push(std::cmp::Reverse((at, io.stream)));
-            runner.wake_scheduled[io.stream] = true;
-        }
+        wake_in_1ms(runner, io.stream);
         return;
     }
     // Refill at once (closed loop); streams sharing the unit may have waited on its blocks.
-    if !runner.wake_scheduled[io.stream] && issue_from(runner, io.stream) == Issue::Went {
+    if !runner.links[io.stream].wake_scheduled && issue_from(runner, io.stream) == Issue::Went {
         runner.schedule_stream(io.stream);
     }
-    let siblings = runner.streams_of_unit.get(lun.unit).map_or(0, Vec::len);
+    let siblings = runner.streams_of_unit.get(link.unit).map_or(0, Vec::len);
     for index in 0..siblings {
         let sibling = runner
             .streams_of_unit
-            .get(lun.unit)
+            .get(link.unit)
             .and_then(|s| s.get(index));
         if let Some(stream) = sibling.copied().filter(|s| *s != io.stream) {
             runner.schedule_stream(stream);
@@ -372,9 +367,9 @@ pub(super) fn stuck_requests(runner: &Runner) -> Vec<String> {
         .take(10)
         .map(|(token, io)| {
             let lun = runner
-                .stream_path
+                .links
                 .get(io.stream)
-                .and_then(|path| runner.luns.get(*path))
+                .and_then(|link| runner.luns.get(link.path))
                 .map_or_else(String::new, |lun| lun.address.to_string());
             format!(
                 "request {token} on {lun}: {:?} of {} block(s) at LBA {}, submitted at {:.3} ms",

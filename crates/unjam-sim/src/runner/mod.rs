@@ -123,6 +123,21 @@ struct Io {
     submitted: Instant,
 }
 
+/// A stream's path and what its commands need of it.
+#[derive(Clone, Copy, Debug)]
+struct StreamLink {
+    /// Index of the path (in `Runner::luns` and `Runner::devices`).
+    path: usize,
+    /// Index of the logical unit behind it.
+    unit: usize,
+    device: DeviceId,
+    block_size: u32,
+    /// The stream targets the multipath device of its path's logical unit.
+    mpath: bool,
+    /// A wake-up of the stream is in `Runner::wakeups`.
+    wake_scheduled: bool,
+}
+
 /// A run in progress.
 pub struct Runner {
     title: String,
@@ -133,12 +148,11 @@ pub struct Runner {
     luns: Vec<ResolvedLun>,
     now: Instant,
     streams: Vec<LunStream>,
-    stream_path: Vec<usize>,
-    /// The stream targets the multipath device of its path's logical unit.
-    stream_mpath: Vec<bool>,
+    /// What a command of stream `i` needs of its path, at `links[i]`: one cache line per
+    /// command at 4096 LUNs (the path, unit, device and flags were four arrays).
+    links: Vec<StreamLink>,
     streams_of_unit: Vec<Vec<usize>>,
     wakeups: BinaryHeap<Reverse<(u64, usize)>>,
-    wake_scheduled: Vec<bool>,
     ledgers: Vec<Option<WriteLedger>>,
     next_token: u64,
     recorder: Recorder,
@@ -228,11 +242,9 @@ impl Runner {
             luns: halves.luns,
             now: Instant::ZERO,
             streams: Vec::new(),
-            stream_path: Vec::new(),
-            stream_mpath: Vec::new(),
+            links: Vec::new(),
             streams_of_unit: Vec::new(),
             wakeups: BinaryHeap::new(),
-            wake_scheduled: Vec::new(),
             ledgers: Vec::new(),
             next_token: 1,
             recorder: Recorder::new(ids, bucket_us),
@@ -390,7 +402,7 @@ impl Runner {
     }
 
     fn schedule_stream(&mut self, stream: usize) {
-        if self.wake_scheduled.get(stream).copied().unwrap_or(true) {
+        if self.links.get(stream).is_none_or(|l| l.wake_scheduled) {
             return;
         }
         let now_us = self.now_us();
@@ -403,7 +415,7 @@ impl Runner {
         };
         let at = at_us.saturating_mul(1000).max(self.now.as_nanos());
         self.wakeups.push(Reverse((at, stream)));
-        self.wake_scheduled[stream] = true;
+        self.links[stream].wake_scheduled = true;
     }
 
     fn finish(mut self) -> RunResult {
