@@ -143,7 +143,7 @@ pub fn read_into(stream: &TcpStream, buffer: &mut impl BufMut) -> std::io::Resul
 
 /// [`read_into`], also saying whether the read drained the socket (its readiness is cleared
 /// then: the next read would say `WouldBlock`, so a driver can go straight to waiting).
-pub(crate) fn read_draining(
+pub fn read_draining(
     stream: &TcpStream,
     buffer: &mut impl BufMut,
 ) -> std::io::Result<(usize, bool)> {

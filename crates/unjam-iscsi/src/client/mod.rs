@@ -27,7 +27,7 @@ use bytes::BytesMut;
 use tokio::sync::oneshot;
 use unjam_scsi::HostByte;
 
-pub use connection::{read_into, Connection, ConnectionParts};
+pub use connection::{read_draining, read_into, Connection, ConnectionParts};
 pub use discovery::{discover, parse_send_targets, DiscoveredTarget};
 
 use crate::chap::ChapCredentials;

@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 use unjam_core::fast_hash::FastMap;
 use unjam_core::topology::HostId;
 use unjam_core::Tag;
-use unjam_iscsi::client::{open_session, read_into, ClientConfig, ClientError, Connection};
+use unjam_iscsi::client::{open_session, read_draining, ClientConfig, ClientError, Connection};
 use unjam_iscsi::login::LoginOutcome;
 use unjam_iscsi::pdu::{PduDecoder, TaskManagementFunction};
 use unjam_iscsi::session::{Session, SessionError, SessionEvent, SubmitError, TaskId, TaskRequest};
@@ -621,15 +621,28 @@ impl Up {
             // Into the read buffer, or straight into a reading task's buffer (a large
             // Data-In's data segment: see `Session::read_target`).
             let mut target = self.session.read_target(&mut self.read_buffer);
-            match read_into(&self.stream, &mut target) {
-                Ok(0) => {
+            match read_draining(&self.stream, &mut target) {
+                Ok((0, _)) => {
                     let reason = "target closed the connection".to_string();
                     return Err((conn_error::TCP_CONN_CLOSE, reason));
                 }
-                Ok(_) => self
-                    .session
-                    .handle_read(now, &self.decoder, &mut self.read_buffer)
-                    .map_err(|error| (conn_error::PROTO, error.to_string()))?,
+                Ok((_, drained)) => {
+                    self.session
+                        .handle_read(now, &self.decoder, &mut self.read_buffer)
+                        .map_err(|error| (conn_error::PROTO, error.to_string()))?;
+                    if !drained {
+                        continue;
+                    }
+                    // A short read drained the socket: another would only say
+                    // `WouldBlock`, so wait for readiness instead of paying for it.
+                    match self.stream.poll_read_ready(cx) {
+                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Err(error)) => {
+                            return Err((conn_error::CONN_FAILED, error.to_string()))
+                        }
+                        Poll::Pending => return Ok(false),
+                    }
+                }
                 Err(error) if error.kind() == ErrorKind::WouldBlock => {
                     match self.stream.poll_read_ready(cx) {
                         Poll::Ready(Ok(())) => continue,
