@@ -434,11 +434,16 @@ impl SimTarget {
 
     /// The next event, once [`SimTarget::advance`] has been called for the current time.
     pub fn poll_event(&mut self) -> Option<TargetEvent> {
-        let event = self.ready.pop_front();
-        if let Some(TargetEvent::Completed(_)) = &event {
+        let event = self.ready.pop_front()?;
+        if self.ready.is_empty() {
+            // Back to the start of the ring: the next completion is built on lines still
+            // in cache instead of a slot further on, evicted since the ring last came round.
+            self.ready.clear();
+        }
+        if let TargetEvent::Completed(_) = &event {
             self.stats.completions_delivered += 1;
         }
-        event
+        Some(event)
     }
 
     /// When the target next has work of its own.
