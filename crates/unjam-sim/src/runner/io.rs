@@ -58,6 +58,8 @@ pub(super) fn build_streams(runner: &mut Runner, scenario: &Scenario) -> Result<
                 block_size: lun.block_size,
                 mpath: spec.multipath,
                 wake_scheduled: false,
+                ledger: false,
+                siblings: false,
             });
             if let Some(list) = runner.streams_of_unit.get_mut(lun.unit) {
                 list.push(id);
@@ -70,7 +72,24 @@ pub(super) fn build_streams(runner: &mut Runner, scenario: &Scenario) -> Result<
             }
         }
     }
+    // What each stream's commands will look up per unit, said once in its link.
+    for link in &mut runner.links {
+        link.ledger = runner.ledgers.get(link.unit).is_some_and(Option::is_some);
+        link.siblings = runner
+            .streams_of_unit
+            .get(link.unit)
+            .is_some_and(|s| s.len() > 1);
+    }
     Ok(())
+}
+
+/// The write ledger of the unit behind `link`, if its writes are checked (looked up only
+/// then: at 4096 LUNs an unchecked run's per-unit table was a cache miss per command).
+fn ledger_of<'r>(runner: &'r mut Runner, link: &super::StreamLink) -> Option<&'r mut WriteLedger> {
+    match link.ledger {
+        true => runner.ledgers.get_mut(link.unit).and_then(Option::as_mut),
+        false => None,
+    }
 }
 
 /// Issues for every stream whose wake-up is due.
@@ -144,8 +163,10 @@ fn issue_from(runner: &mut Runner, stream: usize) -> Issue {
             wake_in_1ms(runner, stream);
             return Issue::Went;
         }
-        let unit = link.unit;
-        let ledger = runner.ledgers.get(unit).and_then(Option::as_ref);
+        let ledger = link
+            .ledger
+            .then(|| runner.ledgers.get(link.unit).and_then(Option::as_ref))
+            .flatten();
         let plan = runner.streams[stream].plan(now_us, ledger);
         match plan {
             // Refused, or finished at once (a multipath device failing I/O without a
@@ -222,15 +243,11 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) -> 
             block_size: link.block_size,
             lba: plan.lba,
             write_id: plan.write_id,
-            key: runner
-                .ledgers
-                .get(link.unit)
-                .and_then(Option::as_ref)
-                .map(WriteLedger::key),
+            key: ledger_of(runner, &link).map(|l| l.key()),
         }),
         false => Staged::read(),
     };
-    if let Some(ledger) = runner.ledgers.get_mut(link.unit).and_then(Option::as_mut) {
+    if let Some(ledger) = ledger_of(runner, &link) {
         ledger.begin(plan.lba, plan.blocks);
     }
     let io = Io {
@@ -249,7 +266,7 @@ fn submit(runner: &mut Runner, stream: usize, plan: crate::workload::IoPlan) -> 
         if let Some((staged, Some(io))) = runner.driver.transport.finish(token) {
             let now_us = runner.now_us();
             runner.streams[stream].completed(now_us);
-            if let Some(ledger) = runner.ledgers.get_mut(link.unit).and_then(Option::as_mut) {
+            if let Some(ledger) = ledger_of(runner, &link) {
                 ledger.end(io.plan.lba, io.plan.blocks);
             }
             runner.driver.transport.recycle(staged.into_read_data());
@@ -277,7 +294,11 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
     let verify = runner.streams[io.stream].verify;
     let data = staged.into_read_data();
     let mut problem = None;
-    if let Some(ledger) = runner.ledgers.get_mut(link.unit).and_then(Option::as_mut) {
+    if let Some(ledger) = link
+        .ledger
+        .then(|| runner.ledgers.get_mut(link.unit).and_then(Option::as_mut))
+        .flatten()
+    {
         // The path's record is read only here: an unverified run never touches it.
         let lun = &runner.luns[link.path];
         let result = match io.plan.access {
@@ -322,7 +343,10 @@ pub(super) fn completed(runner: &mut Runner, completion: &Completion) {
     if !runner.links[io.stream].wake_scheduled && issue_from(runner, io.stream) == Issue::Went {
         runner.schedule_stream(io.stream);
     }
-    let siblings = runner.streams_of_unit.get(link.unit).map_or(0, Vec::len);
+    let siblings = match link.siblings {
+        true => runner.streams_of_unit.get(link.unit).map_or(0, Vec::len),
+        false => 0,
+    };
     for index in 0..siblings {
         let sibling = runner
             .streams_of_unit

@@ -136,6 +136,10 @@ struct StreamLink {
     mpath: bool,
     /// A wake-up of the stream is in `Runner::wakeups`.
     wake_scheduled: bool,
+    /// The unit's writes are checked (it has a ledger).
+    ledger: bool,
+    /// Other streams work on the same unit (a completion wakes them).
+    siblings: bool,
 }
 
 /// A run in progress.
