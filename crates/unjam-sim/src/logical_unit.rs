@@ -11,17 +11,21 @@ use crate::sense_data::SenseData;
 /// (SPC-4 lets a device collapse them).
 pub const MAX_PENDING_UNIT_ATTENTIONS: usize = 4;
 
-/// One logical unit: shared by every path that reaches it.
+/// One logical unit: shared by every path that reaches it. `repr(C)` on aligned lines:
+/// what a media command reads (started, the media's geometry and chunk table, the
+/// reservation holders) sits on the first two; at 4096 LUNs a unit is cold whenever its
+/// turn comes, and these fields were spread over four.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub struct LogicalUnit {
-    pub identity: Identity,
-    pub media: SparseMedia,
     /// START STOP UNIT state: a stopped unit answers media access with NOT READY 04/02.
     pub started: bool,
     /// Caching mode page WCE bit.
     pub write_cache_enabled: bool,
+    pub media: SparseMedia,
     /// RESERVE/RELEASE and persistent reservations.
     pub reservations: Reservations,
+    pub identity: Identity,
 }
 
 impl LogicalUnit {

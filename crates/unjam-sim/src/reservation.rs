@@ -97,11 +97,13 @@ pub enum Access {
 
 /// The reservation state of a logical unit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct Reservations {
     /// The nexus holding an SPC-2 reservation.
     reserved_by: Option<u64>,
-    registrations: Vec<Registration>,
+    /// First with `reserved_by`: the conflict check of every command reads both.
     persistent: Option<Persistent>,
+    registrations: Vec<Registration>,
     generation: u32,
     attentions: VecDeque<(u64, (u8, u8))>,
 }
