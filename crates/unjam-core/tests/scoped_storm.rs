@@ -9,24 +9,24 @@
 
 use std::time::Duration;
 
+use rand::{Rng as _, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
 use unjam_core::buffers::Cdb;
 use unjam_core::config::{DeviceConfig, EhScopes, HostConfig, Personality};
 use unjam_core::harness::{parse_outcome, Driver, ScriptedTransport};
 use unjam_core::{Instant, MidLayer, Request};
 
-/// xorshift64*: a tiny deterministic generator, so that a failing seed replays.
-struct Rng(u64);
+/// The storm's random choices: a seeded ChaCha8 stream, so that a failing seed replays.
+struct Rng(ChaCha8Rng);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    fn seeded(seed: u64) -> Self {
+        Self(ChaCha8Rng::seed_from_u64(seed))
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.gen_range(0..n)
     }
 
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -79,7 +79,7 @@ fn outcome(rng: &mut Rng) -> String {
 }
 
 fn storm(seed: u64) {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng::seeded(seed);
     let personalities = Personality::ALL;
     let mut host = HostConfig::new(0, personalities[rng.below(personalities.len())]);
     host.skip_settle_delay = rng.below(2) == 0;
