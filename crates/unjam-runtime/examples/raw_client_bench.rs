@@ -1,12 +1,14 @@
 //! The baseline for `scripts/bench-iscsi.sh`: the same reads as `unjam bench URL` sent with
 //! the iSCSI client alone — no core, no engine — so the script can state what the core and
 //! the runtime cost per I/O. Each worker hands its last read buffer back
-//! (`IscsiClient::execute_into`), as `unjam bench` does. Not a tool: `unjam bench` is.
+//! (`IscsiClient::execute_into`), as `unjam bench` does, and cuts its CDBs from a shared
+//! 4 KiB chunk, as the runtime does (no allocation per I/O that `unjam bench` does not make).
+//! Not a tool: `unjam bench` is.
 //!
 //!     cargo run --release -p unjam-runtime --example raw_client_bench -- URL randread 4096 32 10
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use rand::{Rng, SeedableRng};
 use unjam_iscsi::client::{ClientConfig, IscsiClient};
 use unjam_iscsi::pdu::TaskAttribute;
@@ -37,6 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(worker);
                 let (mut slot, mut done) = (worker * slots / qd, 0u64);
                 let mut buffer = BytesMut::new();
+                let mut cdbs = BytesMut::new();
                 while Instant::now() < deadline {
                     slot = if random {
                         rng.gen_range(0..slots)
@@ -48,9 +51,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     cdb[0] = 0x88;
                     cdb[2..10].copy_from_slice(&lba.to_be_bytes());
                     cdb[10..14].copy_from_slice(&(bytes / 512).to_be_bytes());
+                    if cdbs.capacity() < cdb.len() {
+                        cdbs = BytesMut::with_capacity(4096);
+                    }
+                    cdbs.extend_from_slice(&cdb);
                     let request = TaskRequest {
                         lun: client.lun(),
-                        cdb: Bytes::copy_from_slice(&cdb),
+                        cdb: cdbs.split().freeze(),
                         direction: DataDirection::Read { length: bytes },
                         attribute: TaskAttribute::Simple,
                     };
