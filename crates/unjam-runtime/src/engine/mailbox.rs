@@ -402,6 +402,18 @@ mod tests {
         Command::passthrough(&[0; 6], Transfer::None).unwrap()
     }
 
+    /// Takes every slot with a command for device 0.
+    fn fill(mailbox: &Mailbox) -> Vec<Reply<'_, CommandOutcome>> {
+        (0..SLOTS)
+            .map(|_| {
+                mailbox
+                    .try_submit(Target::Device(DeviceId(0)), &mut Some(command()), whole)
+                    .unwrap()
+                    .unwrap()
+            })
+            .collect()
+    }
+
     fn outcome() -> CommandOutcome {
         CommandOutcome {
             status: unjam_scsi::BlkStatus::Ok,
@@ -458,14 +470,7 @@ mod tests {
     #[test]
     fn a_caller_without_a_free_slot_waits_for_one() {
         let mailbox = Mailbox::default();
-        let mut replies: Vec<_> = (0..SLOTS)
-            .map(|_| {
-                mailbox
-                    .try_submit(Target::Device(DeviceId(0)), &mut Some(command()), whole)
-                    .unwrap()
-                    .unwrap()
-            })
-            .collect();
+        let mut replies = fill(&mailbox);
         let mut taken = VecDeque::new();
         mailbox.take(&mut taken, SLOTS, Waker::noop());
         let mut command = Some(command());
@@ -485,14 +490,7 @@ mod tests {
     #[test]
     fn the_slots_are_bounded_and_a_stop_answers_every_caller() {
         let mailbox = Mailbox::default();
-        let replies: Vec<_> = (0..SLOTS)
-            .map(|_| {
-                mailbox
-                    .try_submit(Target::Device(DeviceId(0)), &mut Some(command()), whole)
-                    .unwrap()
-                    .unwrap()
-            })
-            .collect();
+        let replies = fill(&mailbox);
         let mut waiting = Some(command());
         assert!(matches!(
             mailbox.try_submit(Target::Device(DeviceId(0)), &mut waiting, whole),

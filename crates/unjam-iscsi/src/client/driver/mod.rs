@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io::ErrorKind;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -340,11 +340,7 @@ impl Driver {
                 Err(error) if error.kind() == ErrorKind::WouldBlock => {
                     // `poll_write_ready` uses the stream's one waker slot per direction (this
                     // task is its only reader and writer), cheaper than a waiter list.
-                    match wire.stream.poll_write_ready(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(error)) => return Poll::Ready(Err(error.to_string())),
-                        Poll::Pending => return Poll::Pending,
-                    }
+                    ready!(wire.stream.poll_write_ready(cx)).map_err(|error| error.to_string())?;
                 }
                 Err(error) => return Poll::Ready(Err(error.to_string())),
             }
@@ -380,18 +376,11 @@ impl Driver {
                         return Poll::Ready(Ok(()));
                     }
                     // Drained: a read now would only say `WouldBlock`; wait instead.
-                    return match wire.stream.poll_read_ready(cx) {
-                        Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
-                        Poll::Ready(Err(error)) => Poll::Ready(Err(error.to_string())),
-                        Poll::Pending => Poll::Pending,
-                    };
+                    ready!(wire.stream.poll_read_ready(cx)).map_err(|error| error.to_string())?;
+                    return Poll::Ready(Ok(()));
                 }
                 Err(error) if error.kind() == ErrorKind::WouldBlock => {
-                    match wire.stream.poll_read_ready(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(error)) => return Poll::Ready(Err(error.to_string())),
-                        Poll::Pending => return Poll::Pending,
-                    }
+                    ready!(wire.stream.poll_read_ready(cx)).map_err(|error| error.to_string())?;
                 }
                 Err(error) => return Poll::Ready(Err(error.to_string())),
             }
