@@ -349,16 +349,16 @@ impl Device {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
     #[test]
     fn slot_queue_is_a_deque_across_the_ring_and_the_spill() {
         let mut queue = SlotQueue::default();
         let mut model = VecDeque::new();
-        let mut state = 7u64;
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
         for step in 0..20_000u32 {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let state: u64 = rng.gen();
             // Lengths wander around the ring's size (16) and well past it.
             let bias = if (step / 2000) % 2 == 0 { 2 } else { 5 };
             match (state >> 33) % 8 {

@@ -117,16 +117,16 @@ fn zeroed() -> Chunk {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
     #[test]
     fn behaves_like_an_ordered_map_on_both_sides_of_the_table() {
         let mut map = ChunkMap::default();
         let mut model = BTreeMap::new();
-        let mut state = 3u64;
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
         for step in 0..4000u64 {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let state: u64 = rng.gen();
             let index = match state >> 62 {
                 0 => state >> 40 & 1023,
                 1 => DENSE_CHUNKS - 2 + (state >> 50 & 3),

@@ -153,16 +153,16 @@ impl<V> TokenMap<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
     #[test]
     fn behaves_like_a_map_with_colliding_and_growing_keys() {
         let mut map = TokenMap::default();
         let mut model = std::collections::BTreeMap::new();
-        let mut state = 1u64;
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
         for step in 0..20_000u64 {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let state: u64 = rng.gen();
             // Mostly recent tokens, some far apart (they collide modulo the table size).
             let token = match state >> 62 {
                 0 => step,
