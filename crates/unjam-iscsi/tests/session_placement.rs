@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use unjam_iscsi::login::LoginOutcome;
 use unjam_iscsi::params::OperationalParams;
 use unjam_iscsi::pdu::*;
@@ -157,6 +157,60 @@ fn a_large_read_lands_in_place_whatever_the_read_sizes() {
             // Data-In the next header is read on its own.
             if chunk <= 4096 {
                 assert_eq!(placed, 3, "chunk {chunk}, digests {digests}");
+            }
+        }
+    }
+}
+
+/// A read's data lands in the caller's buffer and comes back in it, exactly as long as its
+/// capacity: handed back (`try_into_mut`), the same memory takes the next read, and freezing
+/// it needs no shared header (a buffer with room past its data allocates one).
+#[test]
+fn a_read_buffer_comes_back_exactly_full_and_is_reused() {
+    for digests in [false, true] {
+        for (length, segment) in [(131_072, 131_072), (131_072, 65_536), (4096, 4096)] {
+            let mut session = session(digests);
+            let mut buffer = BytesMut::with_capacity(length);
+            let mut first_pointer = None;
+            for round in 0..3 {
+                let request = TaskRequest {
+                    lun: 0,
+                    cdb: Bytes::from_static(&[0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0]),
+                    direction: DataDirection::Read {
+                        length: length as u32,
+                    },
+                    attribute: TaskAttribute::Simple,
+                };
+                let tag = session
+                    .submit_into(request, buffer)
+                    .map(|id| id.0)
+                    .unwrap_or_else(|error| panic!("{error}"));
+                drain_transmit(&mut session);
+                let pdus: Vec<Pdu> = (0..length / segment)
+                    .map(|index| {
+                        let last = (index + 1) * segment == length;
+                        data_in(tag, index as u32, (index * segment) as u32, segment, last)
+                    })
+                    .collect();
+                let stream = wire(&session, &pdus);
+                feed(&mut session, &stream, 4096).unwrap_or_else(|error| panic!("{error}"));
+                let mut finished = done(&mut session);
+                let Some((_, Ok(outcome))) = finished.pop() else {
+                    panic!("{finished:?}");
+                };
+                assert_eq!(outcome.data, Bytes::from(pattern(0, length)));
+                let pointer = outcome.data.as_ptr();
+                assert_eq!(
+                    *first_pointer.get_or_insert(pointer),
+                    pointer,
+                    "round {round}"
+                );
+                buffer = outcome
+                    .data
+                    .try_into_mut()
+                    .unwrap_or_else(|_| panic!("the data is the caller's alone"));
+                assert_eq!(buffer.capacity(), length, "{length} in {segment}");
+                assert_eq!(buffer.len(), length);
             }
         }
     }

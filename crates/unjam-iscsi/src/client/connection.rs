@@ -5,12 +5,13 @@
 
 use std::time::Duration;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
 use crate::login::{Login, LoginConfig, LoginOutcome, LoginProgress};
 use crate::pdu::{encode_pdu, Digests, Pdu, PduDecoder};
+use crate::session::ReadTarget;
 
 use super::ClientError;
 
@@ -131,26 +132,33 @@ impl Connection {
     }
 }
 
-/// One `recv` into `buffer`'s free room (a [`crate::session::Session::read_target`]). A
-/// read that filled less than the room drained the socket (epoll is edge-triggered): the
-/// socket's readiness is cleared then, as tokio's own `poll_read` does, so the next read
-/// waits for the next edge instead of paying a `recv` that returns `EAGAIN` on every wakeup.
-/// Readiness that arrives after the read is not lost: tokio clears only the readiness it saw
-/// before the read.
-pub fn read_into(stream: &TcpStream, buffer: &mut impl BufMut) -> std::io::Result<usize> {
-    read_draining(stream, buffer).map(|(count, _)| count)
+/// One `recv` into `target`'s free room (a [`crate::session::Session::read_target`]; a
+/// placed data segment and what follows it are one `readv`). A read that filled less than
+/// the room drained the socket (epoll is edge-triggered): the socket's readiness is cleared
+/// then, as tokio's own `poll_read` does, so the next read waits for the next edge instead
+/// of paying a `recv` that returns `EAGAIN` on every wakeup. Readiness that arrives after
+/// the read is not lost: tokio clears only the readiness it saw before the read.
+pub fn read_into(stream: &TcpStream, target: &mut ReadTarget<'_>) -> std::io::Result<usize> {
+    read_draining(stream, target).map(|(count, _)| count)
 }
 
 /// [`read_into`], also saying whether the read drained the socket (its readiness is cleared
 /// then: the next read would say `WouldBlock`, so a driver can go straight to waiting).
 pub fn read_draining(
     stream: &TcpStream,
-    buffer: &mut impl BufMut,
+    target: &mut ReadTarget<'_>,
 ) -> std::io::Result<(usize, bool)> {
-    let room = buffer.chunk_mut().len();
+    let room = target.room();
     let mut drained = None;
     let result = stream.try_io(Interest::READABLE, || {
-        let count = stream.try_read_buf(buffer)?;
+        let count = match target {
+            ReadTarget::Buffer(buffer) => stream.try_read_buf(buffer)?,
+            ReadTarget::Placed(placed) => {
+                let count = stream.try_read_vectored(&mut placed.slices())?;
+                placed.advance(count);
+                count
+            }
+        };
         if count > 0 && count < room {
             drained = Some(count);
             return Err(std::io::ErrorKind::WouldBlock.into());

@@ -349,9 +349,9 @@ impl IscsiClient {
     }
 
     /// [`IscsiClient::submit`] with the buffer a read's data goes into: its contents are
-    /// discarded and it grows only if it holds less than the transfer. Handing back the
-    /// buffer of the last read (`Bytes::try_into_mut` on the outcome's data) reads without
-    /// allocating or touching fresh pages.
+    /// overwritten, and it is cut or grown (the new bytes zeroed) to the transfer's length.
+    /// Handing back the buffer of the last read of that length (`Bytes::try_into_mut` on the
+    /// outcome's data) reads without allocating, zeroing or touching fresh pages.
     pub async fn submit_into(
         &self,
         request: TaskRequest,

@@ -4,9 +4,10 @@
 //! ```text
 //!  read_target ─► the connection's read buffer ─► handle_read: whole PDUs ─► handle_pdu
 //!       │            (a large Data-In whose header is in, data not yet: placed)
-//!       └──────► the task's read buffer, at the Data-In's offset, bounded by its data
-//!                segment ─► handle_read: padding and data digest from the read buffer,
-//!                digest checked over the bytes in place ─► the Data-In's status
+//!       └──────► one vectored read: the task's read buffer, at the Data-In's offset,
+//!                bounded by its data segment, + a tail array for what follows it (padding,
+//!                data digest, the next BHS) ─► handle_read: the tail moves to the read
+//!                buffer, digest checked over the bytes in place ─► the Data-In's status
 //! ```
 //!
 //! A large Data-In's data segment goes from the socket straight into the reading task's
@@ -19,6 +20,7 @@
 //!
 //! Owns the placement in progress and the read-size hint; the per-task rules stay in `task`.
 
+use std::io::IoSliceMut;
 use std::time::Instant;
 
 use bytes::buf::Limit;
@@ -36,9 +38,9 @@ use super::{Session, SessionError, TaskState};
 pub(crate) const PLACE_MIN: usize = 16 * 1024;
 
 /// The most a placed segment's last read takes beyond the segment: its padding and data
-/// digest, and the next PDU's BHS and header digest. These bytes land in the task's buffer
-/// past the segment and are moved to the read buffer before anything else reads them, so the
-/// next header needs no read of its own.
+/// digest, and the next PDU's BHS and header digest. These bytes land in the placement's tail
+/// array (the second half of a vectored read) and are moved to the read buffer before
+/// anything else reads them, so the next header needs no read of its own.
 pub(crate) const READ_TAIL: usize = 3 + 4 + BHS_LENGTH + 4;
 
 /// A Data-In whose data segment is being received in place.
@@ -46,21 +48,127 @@ pub(crate) const READ_TAIL: usize = 3 + 4 + BHS_LENGTH + 4;
 pub(crate) struct Placement {
     /// The Data-In's header fields (its `data` is empty: the bytes are in `buffer`).
     header: DataIn,
-    /// The task's buffer, lent by the task until the segment is complete.
+    /// The task's buffer (as long as the read), lent by the task until the segment is
+    /// complete.
     buffer: BytesMut,
     /// Where the segment starts in `buffer` and how long it is.
     start: usize,
     length: usize,
+    /// End of the segment's bytes received so far (`start..=start + length`).
+    filled: usize,
     /// Padding and data digest after the segment, read through the read buffer.
     trailer: usize,
     /// `trailer` and the next PDU's BHS and header digest: what the segment's last read may
     /// take along (at most [`READ_TAIL`]).
     tail: usize,
+    /// What the segment's last read took past the segment (`..spilled`).
+    spill: [u8; READ_TAIL],
+    spilled: usize,
 }
 
 impl Placement {
+    fn end(&self) -> usize {
+        self.start + self.length
+    }
+
     fn missing(&self) -> usize {
-        (self.start + self.length).saturating_sub(self.buffer.len())
+        self.end() - self.filled
+    }
+
+    /// The rest of the segment in the task's buffer and room for the tail after it.
+    fn slices(&mut self) -> (&mut [u8], &mut [u8]) {
+        let end = self.end();
+        let Some(data) = self.buffer.get_mut(self.filled..end) else {
+            panic!("a placed segment lies inside its task's buffer");
+        };
+        let tail = self.spill.get_mut(..self.tail).unwrap_or_default();
+        (data, tail)
+    }
+
+    /// Counts `count` bytes a read put into [`Placement::slices`].
+    fn advance(&mut self, count: usize) {
+        let missing = self.missing();
+        assert!(self.spilled == 0 && count <= missing + self.tail);
+        if count <= missing {
+            self.filled += count;
+        } else {
+            self.filled = self.end();
+            self.spilled = count - missing;
+        }
+    }
+}
+
+/// Where the driver's next socket read goes: see [`Session::read_target`].
+#[derive(Debug)]
+pub enum ReadTarget<'a> {
+    /// The connection's read buffer, bounded by what belongs there.
+    Buffer(Limit<&'a mut BytesMut>),
+    /// The rest of a data segment received in place, and room for what follows it: one
+    /// vectored read ([`PlacedRead::slices`], then [`PlacedRead::advance`]).
+    Placed(PlacedRead<'a>),
+}
+
+/// A read into a data segment being placed in its task's buffer.
+#[derive(Debug)]
+pub struct PlacedRead<'a> {
+    placement: &'a mut Placement,
+}
+
+impl PlacedRead<'_> {
+    /// The two parts of the read: the rest of the segment (never empty), then room for its
+    /// padding and digest and the next header. Pass both to one vectored read and then the
+    /// count it returned to [`PlacedRead::advance`].
+    pub fn slices(&mut self) -> [IoSliceMut<'_>; 2] {
+        let (data, tail) = self.placement.slices();
+        [IoSliceMut::new(data), IoSliceMut::new(tail)]
+    }
+
+    /// Counts the bytes a read put into [`PlacedRead::slices`] (at most their total length).
+    pub fn advance(&mut self, count: usize) {
+        self.placement.advance(count);
+    }
+}
+
+impl ReadTarget<'_> {
+    /// Bytes one socket read may take now: the read buffer's free room (within the bound),
+    /// or the rest of the placed segment and the room after it. A read that takes fewer
+    /// drained the socket.
+    pub fn room(&mut self) -> usize {
+        match self {
+            ReadTarget::Buffer(buffer) => buffer.chunk_mut().len(),
+            ReadTarget::Placed(placed) => placed.placement.missing() + placed.placement.tail,
+        }
+    }
+
+    /// Bytes the target may take in all (the read buffer grows).
+    pub fn remaining_mut(&self) -> usize {
+        match self {
+            ReadTarget::Buffer(buffer) => buffer.remaining_mut(),
+            ReadTarget::Placed(placed) => placed.placement.missing() + placed.placement.tail,
+        }
+    }
+
+    /// Puts `bytes` (at most [`ReadTarget::remaining_mut`]) where a socket read would: for
+    /// drivers that get bytes from elsewhere, and tests.
+    pub fn put_slice(&mut self, bytes: &[u8]) {
+        assert!(
+            bytes.len() <= self.remaining_mut(),
+            "more bytes than the read may take"
+        );
+        match self {
+            ReadTarget::Buffer(buffer) => buffer.put_slice(bytes),
+            ReadTarget::Placed(placed) => {
+                let (data, tail) = placed.placement.slices();
+                let (first, second) = bytes.split_at(bytes.len().min(data.len()));
+                data.get_mut(..first.len())
+                    .unwrap_or_default()
+                    .copy_from_slice(first);
+                tail.get_mut(..second.len())
+                    .unwrap_or_default()
+                    .copy_from_slice(second);
+                placed.advance(bytes.len());
+            }
+        }
     }
 }
 
@@ -74,10 +182,11 @@ pub(crate) struct Inbound {
 }
 
 impl Session {
-    /// The buffer the driver's next socket read fills, bounded by what belongs there: the
-    /// rest of a data segment being placed, or (after a placed Data-In) the next header;
-    /// otherwise `read_buffer`'s free room. Never bounded to zero bytes.
-    pub fn read_target<'a>(&'a mut self, read_buffer: &'a mut BytesMut) -> Limit<&'a mut BytesMut> {
+    /// Where the driver's next socket read goes, bounded by what belongs there: the rest of
+    /// a data segment being placed (and what follows it, in one vectored read), or (after a
+    /// placed Data-In) the next header; otherwise `read_buffer`'s free room. Never bounded to
+    /// zero bytes.
+    pub fn read_target<'a>(&'a mut self, read_buffer: &'a mut BytesMut) -> ReadTarget<'a> {
         let (missing, trailer) = self
             .inbound
             .placement
@@ -86,15 +195,7 @@ impl Session {
         let header = self.next_header_length();
         if missing > 0 {
             if let Some(placement) = &mut self.inbound.placement {
-                // The rest of the segment, and the tail after it if the buffer has room (it is
-                // moved out before it is read: see `spill_tail`).
-                let room = placement.buffer.capacity() - placement.buffer.len();
-                let wanted = if room >= missing + placement.tail {
-                    missing + placement.tail
-                } else {
-                    missing
-                };
-                return (&mut placement.buffer).limit(wanted);
+                return ReadTarget::Placed(PlacedRead { placement });
             }
         }
         let mut wanted = usize::MAX;
@@ -104,7 +205,7 @@ impl Session {
                 wanted = next - read_buffer.len();
             }
         }
-        read_buffer.limit(wanted)
+        ReadTarget::Buffer(read_buffer.limit(wanted))
     }
 
     /// The BHS and header digest of the next PDU (its AHS, rare, is read later).
@@ -159,7 +260,7 @@ impl Session {
         decoder: &PduDecoder,
         head: &FrameHead,
         read_buffer: &BytesMut,
-    ) -> Result<Option<(DataIn, BytesMut)>, SessionError> {
+    ) -> Result<Option<(DataIn, BytesMut, usize)>, SessionError> {
         let Some(header) = read_buffer.get(..head.header_total) else {
             return Ok(None);
         };
@@ -176,11 +277,11 @@ impl Session {
         let Transfer::Read(read) = &mut task.transfer else {
             return Ok(None);
         };
-        let Some(buffer) = read.start_placement(&data_in, length) else {
+        let Some((buffer, start)) = read.start_placement(&data_in, length) else {
             return Ok(None);
         };
         self.ping.received(now);
-        Ok(Some((data_in, buffer)))
+        Ok(Some((data_in, buffer, start)))
     }
 
     /// A Data-In wholly in `read_buffer`: its data segment is appended to its task's buffer
@@ -193,7 +294,8 @@ impl Session {
         head: &FrameHead,
         read_buffer: &mut BytesMut,
     ) -> Result<bool, SessionError> {
-        let Some((header, mut buffer)) = self.claim_data_in(now, decoder, head, read_buffer)?
+        let Some((header, mut buffer, start)) =
+            self.claim_data_in(now, decoder, head, read_buffer)?
         else {
             return Ok(false);
         };
@@ -203,13 +305,19 @@ impl Session {
             .unwrap_or_default();
         let trailer = read_buffer.get(data_end..head.total()).unwrap_or_default();
         let digest = decoder.check_data_digest(data, trailer);
+        let mut filled = start;
         if digest.is_ok() {
-            buffer.extend_from_slice(data);
+            // Inside the buffer: the claim checked the offset and length against the read's.
+            let Some(place) = buffer.get_mut(start..start + data.len()) else {
+                panic!("a claimed Data-In lies inside its task's buffer");
+            };
+            place.copy_from_slice(data);
+            filled += data.len();
         }
         let tag = header.initiator_task_tag;
         if let Some(TaskState::Scsi(task)) = self.tasks.get_mut(&tag) {
             if let Transfer::Read(read) = &mut task.transfer {
-                read.end_placement(buffer);
+                read.end_placement(buffer, filled);
             }
         }
         digest?;
@@ -236,24 +344,32 @@ impl Session {
         if !worth_it {
             return Ok(false);
         }
-        let Some((data_in, mut buffer)) = self.claim_data_in(now, decoder, head, read_buffer)?
+        let Some((data_in, mut buffer, start)) =
+            self.claim_data_in(now, decoder, head, read_buffer)?
         else {
             return Ok(false);
         };
         read_buffer.advance(head.header_total);
-        let start = buffer.len();
         let already = in_buffer.min(head.data_length);
-        buffer.extend_from_slice(read_buffer.get(..already).unwrap_or_default());
+        // Inside the buffer: the claim checked the offset and length against the read's.
+        let Some(place) = buffer.get_mut(start..start + already) else {
+            panic!("a claimed Data-In lies inside its task's buffer");
+        };
+        place.copy_from_slice(read_buffer.get(..already).unwrap_or_default());
         read_buffer.advance(already);
         let tail = head.trailer + self.next_header_length();
         assert!(tail <= READ_TAIL);
+        assert!(start + head.data_length <= buffer.len());
         self.inbound.placement = Some(Placement {
             header: data_in,
             buffer,
             start,
             length: head.data_length,
+            filled: start + already,
             trailer: head.trailer,
             tail,
+            spill: [0; READ_TAIL],
+            spilled: 0,
         });
         self.inbound.header_first = true;
         self.stats.placed_data_in += 1;
@@ -282,10 +398,9 @@ impl Session {
         let Some(placement) = self.inbound.placement.take() else {
             return Ok(false);
         };
-        let end = placement.start + placement.length;
+        let end = placement.end();
         assert_eq!(
-            placement.buffer.len(),
-            end,
+            placement.filled, end,
             "a placement fills exactly its segment"
         );
         let data = placement
@@ -298,7 +413,7 @@ impl Session {
         let tag = placement.header.initiator_task_tag;
         if let Some(TaskState::Scsi(task)) = self.tasks.get_mut(&tag) {
             if let Transfer::Read(read) = &mut task.transfer {
-                read.end_placement(placement.buffer);
+                read.end_placement(placement.buffer, end);
             }
         }
         let result = self.on_placed_data_in(&placement.header);
@@ -313,21 +428,17 @@ impl Session {
 }
 
 /// Moves what the segment's last read took beyond the segment (its padding and digest, the
-/// start of the next PDU) from the task's buffer to the read buffer, where the stream goes
-/// on. The read buffer is empty during a placement (the placement took all of it), so the
-/// stream's order is kept.
+/// start of the next PDU) from the placement's tail array to the read buffer, where the
+/// stream goes on. The read buffer is empty during a placement (the placement took all of
+/// it), so the stream's order is kept.
 fn spill_tail(placement: &mut Placement, read_buffer: &mut BytesMut) {
-    let end = placement.start + placement.length;
-    let Some(tail) = placement.buffer.get(end..) else {
-        return;
-    };
-    if tail.is_empty() {
+    if placement.spilled == 0 {
         return;
     }
     assert!(
-        read_buffer.is_empty() && tail.len() <= placement.tail,
+        read_buffer.is_empty() && placement.spilled <= placement.tail,
         "a placement's tail goes first into an empty read buffer"
     );
-    read_buffer.extend_from_slice(tail);
-    placement.buffer.truncate(end);
+    read_buffer.extend_from_slice(placement.spill.get(..placement.spilled).unwrap_or_default());
+    placement.spilled = 0;
 }

@@ -34,6 +34,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
+pub use inbound::{PlacedRead, ReadTarget};
 pub use ping::PingConfig;
 pub use task::DataDirection;
 pub use types::{
@@ -206,9 +207,10 @@ impl Session {
     }
 
     /// [`Session::submit`] with the buffer a read's data goes into: its contents are
-    /// discarded and it grows only if it holds less than the transfer. A caller that hands
-    /// back the buffer of its last read (`Bytes::try_into_mut` on the outcome's data) reads
-    /// without allocating or touching fresh pages.
+    /// overwritten, and it is cut or grown (the new bytes zeroed) to the transfer's length.
+    /// A caller that hands back the buffer of its last read of that length
+    /// (`Bytes::try_into_mut` on the outcome's data, whose length is its capacity) reads
+    /// without allocating, zeroing or touching fresh pages.
     pub fn submit_into(
         &mut self,
         request: TaskRequest,

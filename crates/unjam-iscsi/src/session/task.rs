@@ -53,11 +53,15 @@ pub(crate) enum Transfer {
     Write(WriteState),
 }
 
-/// A read: Data-In is appended in order (DataPDUInOrder=Yes is always negotiated).
+/// A read: Data-In fills the buffer in order (DataPDUInOrder=Yes is always negotiated).
 #[derive(Debug)]
 pub(crate) struct ReadState {
     expected: u32,
+    /// `expected` bytes long from the start (so a socket read can land in it and it goes to
+    /// the caller without a copy); only `..filled` holds this read's data.
     buffer: BytesMut,
+    /// Bytes received, in order from offset 0 (≤ `expected`).
+    filled: usize,
     next_data_sn: u32,
 }
 
@@ -74,7 +78,9 @@ pub(crate) struct WriteState {
 }
 
 impl ScsiTask {
-    /// `read_buffer` receives a read's data (cleared; reserved only if it is too small).
+    /// `read_buffer` receives a read's data: it is cut or grown to the read's length (new
+    /// bytes are zeroed, once: a buffer handed back by an earlier read of the same length is
+    /// used as it is, its old bytes overwritten and never delivered).
     pub fn new(
         request: &TaskRequest,
         cmd_sn: u32,
@@ -86,18 +92,15 @@ impl ScsiTask {
             DataDirection::Read { length } => Transfer::Read(ReadState {
                 expected: *length,
                 buffer: {
-                    read_buffer.clear();
-                    // Room past the data for the tail of the stream a placed Data-In's last
-                    // read takes along (see `inbound::READ_TAIL`), if it can be placed.
+                    // Exactly the read's length, so a buffer whose capacity is that length
+                    // (what a read of the same length hands back) is frozen without a
+                    // shared header being allocated for it.
                     let length = *length as usize;
-                    let tail = if length >= super::inbound::PLACE_MIN {
-                        super::inbound::READ_TAIL
-                    } else {
-                        0
-                    };
-                    read_buffer.reserve(length + tail);
+                    read_buffer.truncate(length);
+                    read_buffer.resize(length, 0);
                     read_buffer
                 },
+                filled: 0,
                 next_data_sn: 0,
             }),
             DataDirection::Write { data } => Transfer::Write(WriteState {
@@ -242,8 +245,8 @@ fn check_counts(
 
 impl ReadState {
     fn received(&self) -> u32 {
-        // The buffer never grows past `expected` (checked on every Data-In).
-        u32::try_from(self.buffer.len()).unwrap_or(u32::MAX)
+        // `filled` never grows past `expected` (checked on every Data-In).
+        u32::try_from(self.filled).unwrap_or(u32::MAX)
     }
 
     /// Appends one Data-In after checking DataSN order, the offset (no gap, no overlap) and
@@ -252,9 +255,19 @@ impl ReadState {
         let length = u32::try_from(pdu.data.len()).unwrap_or(u32::MAX);
         self.check(pdu.data_sn, pdu.buffer_offset, length)?;
         self.next_data_sn = self.next_data_sn.wrapping_add(1);
-        self.buffer.extend_from_slice(&pdu.data);
-        assert!(self.buffer.len() <= self.expected as usize);
+        self.fill(&pdu.data);
         Ok(())
+    }
+
+    /// Copies checked bytes to the first unfilled place.
+    pub fn fill(&mut self, data: &[u8]) {
+        let end = self.filled + data.len();
+        assert!(end <= self.expected as usize);
+        let Some(place) = self.buffer.get_mut(self.filled..end) else {
+            panic!("a read's buffer is as long as the read");
+        };
+        place.copy_from_slice(data);
+        self.filled = end;
     }
 
     /// Whether a Data-In with this DataSN, offset and length fits the read now: the next
@@ -295,25 +308,26 @@ impl ReadState {
 
     /// Starts receiving a Data-In's data segment of `length` (> 0) bytes in place: after the
     /// same checks as [`ReadState::accept`] (a Data-In that fails them is not placed; it goes
-    /// the whole-PDU way and fails there), counts its DataSN and lends out the buffer, which
-    /// holds the bytes received so far and room for `length` more. The bytes then land at
-    /// the end of it, at the Data-In's buffer offset; [`ReadState::end_placement`] gives it
-    /// back.
-    pub fn start_placement(&mut self, pdu: &DataIn, length: u32) -> Option<BytesMut> {
+    /// the whole-PDU way and fails there), counts its DataSN and lends out the buffer with
+    /// the offset of the first byte not received (the Data-In's buffer offset), where the
+    /// segment's `length` bytes (inside the buffer: checked) then land;
+    /// [`ReadState::end_placement`] gives it back.
+    pub fn start_placement(&mut self, pdu: &DataIn, length: u32) -> Option<(BytesMut, usize)> {
         if length == 0 || self.check(pdu.data_sn, pdu.buffer_offset, length).is_err() {
             return None;
         }
         self.next_data_sn = self.next_data_sn.wrapping_add(1);
-        let mut buffer = std::mem::take(&mut self.buffer);
-        buffer.reserve(length as usize);
-        Some(buffer)
+        Some((std::mem::take(&mut self.buffer), self.filled))
     }
 
-    /// Takes back the buffer lent by [`ReadState::start_placement`], with the data segment
-    /// (all of it: a placement that did not complete ends the connection instead) at its end.
-    pub fn end_placement(&mut self, buffer: BytesMut) {
-        assert!(buffer.len() <= self.expected as usize);
+    /// Takes back the buffer lent by [`ReadState::start_placement`], filled up to `filled`
+    /// (the whole data segment: a placement that did not complete ends the connection
+    /// instead).
+    pub fn end_placement(&mut self, buffer: BytesMut, filled: usize) {
+        assert!(filled >= self.filled && filled <= self.expected as usize);
+        assert_eq!(buffer.len(), self.expected as usize);
         self.buffer = buffer;
+        self.filled = filled;
     }
 }
 
