@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # User-space instructions per I/O of `unjam bench URL` (through the runtime and the core),
-# the iSCSI client alone (`raw_client_bench`, no core) and libiscsi's `iscsi-perf` on the
+# the iSCSI client alone (`raw_client_bench`, no core; it times and records each I/O with
+# `unjam bench`'s own recorder, so both pay the same) and libiscsi's `iscsi-perf` on the
 # same tgtd LUN, counted by callgrind. Instruction counts do not move with the machine's
 # load as CPU time does, so this is the comparison of the initiators' own code that holds
 # on a busy machine; it says nothing about the kernel's share (see scripts/bench-iscsi.sh).
