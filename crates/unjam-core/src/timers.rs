@@ -154,6 +154,13 @@ impl RareTimers {
         self.heap.push(Reverse((at, self.sequence, timer)));
     }
 
+    /// How many timers were ever armed. Only arming can bring the earliest entry forward
+    /// (popping moves it later), so while this stays the same a deadline read earlier is no
+    /// later than the one [`RareTimers::earliest`] would give now.
+    pub fn armed_count(&self) -> u64 {
+        self.sequence
+    }
+
     pub fn earliest(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse((at, _, _))| *at)
     }
@@ -210,6 +217,23 @@ mod tests {
 
     fn ms(millis: u64) -> Instant {
         Instant::ZERO + Duration::from_millis(millis)
+    }
+
+    #[test]
+    fn only_arming_brings_the_earliest_timer_forward_and_each_arm_counts() {
+        let mut timers = RareTimers::new();
+        assert_eq!(timers.armed_count(), 0);
+        timers.arm(at(3), RareTimer::HostRerun { host: 0 });
+        timers.arm(at(5), RareTimer::HostRerun { host: 1 });
+        let (count, earliest) = (timers.armed_count(), timers.earliest());
+        assert_eq!((count, earliest), (2, Some(at(3))));
+        // Firing and dropping move the earliest entry later and leave the count alone.
+        assert!(timers.pop_due(at(4)).is_some());
+        timers.pop();
+        assert_eq!(timers.armed_count(), count);
+        assert_eq!(timers.earliest(), None);
+        timers.arm(at(1), RareTimer::DeviceRerun { device: 0 });
+        assert_eq!(timers.armed_count(), count + 1);
     }
 
     #[test]

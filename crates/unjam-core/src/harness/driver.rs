@@ -375,6 +375,35 @@ mod tests {
         assert!(driver.check().is_clean());
     }
 
+    /// What `MidLayer::timer_generation` promises the engine: while it stays, the earliest
+    /// deadline never moves earlier (so a deadline read before stays a safe wake-up).
+    #[test]
+    fn the_earliest_deadline_moves_earlier_only_with_a_new_timer_generation() {
+        // Answers in 0.7 s, and answers after the 30 s timeout (aborts, error handling).
+        for latency in [Duration::from_millis(700), Duration::from_secs(40)] {
+            let (mid, disk) = one_disk();
+            let mut driver = Driver::new(mid, NullTransport::with_latency(latency));
+            let mut seen = (driver.mid.timer_generation(), driver.mid.poll_timeout());
+            for token in 0..300u64 {
+                if token % 3 != 2 {
+                    let _ = driver.submit(disk, read(token));
+                }
+                driver.step();
+                let now = (driver.mid.timer_generation(), driver.mid.poll_timeout());
+                if now.0 == seen.0 {
+                    match (seen.1, now.1) {
+                        (Some(before), Some(after)) => assert!(after >= before, "{latency:?}"),
+                        (None, Some(_)) => panic!("a deadline appeared without arming"),
+                        _ => {}
+                    }
+                }
+                seen = now;
+            }
+            driver.run_until_idle(RunLimit::default());
+            assert!(driver.check().is_clean());
+        }
+    }
+
     #[test]
     fn the_liveness_phase_names_a_request_that_never_completes() {
         let (mid, disk) = one_disk();

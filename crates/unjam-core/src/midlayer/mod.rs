@@ -407,6 +407,15 @@ impl MidLayer {
         None
     }
 
+    /// Changes whenever a timer is armed: the only way [`MidLayer::poll_timeout`] can move
+    /// earlier (entries that fire or stop mattering only move it later). A caller that read
+    /// `poll_timeout` at one generation may keep that deadline while the generation stays:
+    /// it is never later than the current one, so at worst its timer fires early and finds
+    /// nothing due (a spurious `handle_timeout` is a no-op).
+    pub fn timer_generation(&self) -> u64 {
+        self.rare_timers.armed_count()
+    }
+
     // ---- internals shared by the submodules ----
 
     pub(crate) fn advance_clock(&mut self, now: Instant) -> Instant {

@@ -11,14 +11,20 @@
 //!
 //! Owns the socket, its buffers, the login attempts (one spawned task per attempt, never
 //! per I/O) and the session's timers. Every method is non-blocking: reads and writes use the
-//! socket's readiness with the engine's waker. What a state change means for the SCSI
+//! socket's readiness. Read readiness wakes the engine through the link's own waker
+//! ([`ReadWake`]), which remembers that it fired: a socket that reported `Pending` is not
+//! polled again until then (a turn woken by a caller's submission does not pay for a read
+//! that would only say `WouldBlock`). What a state change means for the SCSI
 //! devices (block, unblock, transport-offline) is the engine's business: the link reports
 //! [`LinkEvent`]s. It never decides a retry.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::ErrorKind;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -141,6 +147,28 @@ pub(crate) enum Refusal {
 
 type LoginResult = Result<(Connection, LoginOutcome), ClientError>;
 
+/// The waker a link's socket holds for read readiness: it records that readiness fired and
+/// wakes the engine.
+#[derive(Debug, Default)]
+struct ReadWake {
+    woken: AtomicBool,
+    engine: Mutex<Option<Waker>>,
+}
+
+impl Wake for ReadWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        let engine = self.engine.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(engine) = engine.as_ref() {
+            engine.wake_by_ref();
+        }
+    }
+}
+
 /// A logged-in connection.
 #[derive(Debug)]
 struct Up {
@@ -150,6 +178,8 @@ struct Up {
     write_buffer: Vec<u8>,
     written: usize,
     session: Session,
+    /// The last read ended `Pending` with [`ReadWake`] registered: no read until it fires.
+    read_parked: bool,
 }
 
 /// No connection: re-login attempts with backoff.
@@ -192,6 +222,11 @@ pub(crate) struct Link {
     logged_in_at: Instant,
     /// Connections in a row that died within [`QUICK_FAILURE`] of their login.
     quick_failures: u32,
+    read_wake: Arc<ReadWake>,
+    /// `read_wake` as a waker (made once).
+    read_waker: Waker,
+    /// The engine waker `read_wake` holds (compared each turn without its lock).
+    engine_waker: Option<Waker>,
 }
 
 impl Link {
@@ -208,6 +243,7 @@ impl Link {
         outcome: LoginOutcome,
         now: Instant,
     ) -> Link {
+        let read_wake = Arc::new(ReadWake::default());
         let mut link = Link {
             target,
             host,
@@ -224,6 +260,9 @@ impl Link {
             relogin_after_logout: false,
             logged_in_at: now,
             quick_failures: 0,
+            read_wake: Arc::clone(&read_wake),
+            read_waker: Waker::from(read_wake),
+            engine_waker: None,
         };
         link.come_up(connection, &outcome, now);
         link
@@ -240,6 +279,7 @@ impl Link {
             write_buffer: Vec::with_capacity(64 * 1024),
             written: 0,
             session,
+            read_parked: false,
         }));
     }
 
@@ -424,7 +464,28 @@ impl Link {
         let State::Up(up) = &mut self.state else {
             return false;
         };
-        match up.read(cx, now) {
+        if !self
+            .engine_waker
+            .as_ref()
+            .is_some_and(|engine| engine.will_wake(cx.waker()))
+        {
+            let engine = cx.waker().clone();
+            *self
+                .read_wake
+                .engine
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(engine.clone());
+            self.engine_waker = Some(engine);
+        }
+        // Cleared before the read: readiness that fires during it is not lost.
+        let woken = self.read_wake.woken.swap(false, Ordering::AcqRel);
+        if up.read_parked && !woken {
+            return false;
+        }
+        let mut read_cx = Context::from_waker(&self.read_waker);
+        let result = up.read(&mut read_cx, now);
+        up.read_parked = matches!(result, Ok(false));
+        match result {
             Ok(more) => more,
             Err((code, reason)) => {
                 self.fail(now, code, reason);
@@ -456,8 +517,17 @@ impl Link {
         }
     }
 
-    /// Finishes a login attempt that completed; true when anything happened.
+    /// Finishes a login attempt that completed; true when anything happened. Inline: a
+    /// link that is up (every turn of a running session) only checks that.
+    #[inline]
     pub fn poll_login(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        if !matches!(self.state, State::Down(_)) {
+            return false;
+        }
+        self.poll_login_attempt(cx, now)
+    }
+
+    fn poll_login_attempt(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         let State::Down(down) = &mut self.state else {
             return false;
         };

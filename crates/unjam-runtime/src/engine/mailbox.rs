@@ -16,6 +16,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -113,6 +114,10 @@ impl State {
 #[derive(Debug, Default)]
 pub(crate) struct Mailbox {
     state: Mutex<State>,
+    /// The last [`Mailbox::take`] emptied the queue (reporting any message) and registered
+    /// the engine's waker, and no caller has submitted or told since: the engine's next take
+    /// would find nothing ([`Mailbox::is_idle`]). Written under the lock.
+    idle: AtomicBool,
     /// A slot became free (or the engine stopped).
     room: Notify,
 }
@@ -129,6 +134,20 @@ impl Mailbox {
         target: Target,
         command: &mut Option<Command>,
         take: Take<T>,
+    ) -> Result<Option<Reply<'_, T>>, IoError> {
+        self.try_submit_waking(target, command, take, None)
+    }
+
+    /// [`Mailbox::try_submit`], with the waker of the task that polls the [`Reply`] next,
+    /// in this same poll: it goes into the slot under the submission's lock, and the
+    /// reply's first poll returns `Pending` without taking the lock again (the answer wakes
+    /// that waker, or already did).
+    pub fn try_submit_waking<T>(
+        &self,
+        target: Target,
+        command: &mut Option<Command>,
+        take: Take<T>,
+        waker: Option<&Waker>,
     ) -> Result<Option<Reply<'_, T>>, IoError> {
         let mut state = self.lock();
         if state.closed {
@@ -157,6 +176,9 @@ impl Mailbox {
         let slot = &mut state.slots[index as usize];
         slot.generation = slot.generation.wrapping_add(1);
         slot.phase = Phase::Waiting;
+        if let Some(waker) = waker {
+            slot.waker = Some(waker.clone());
+        }
         let reply = ReplyTo {
             index,
             generation: slot.generation,
@@ -166,6 +188,7 @@ impl Mailbox {
             command,
             reply,
         });
+        self.idle.store(false, Ordering::Release);
         let engine = state.engine.take();
         drop(state);
         if let Some(engine) = engine {
@@ -175,6 +198,7 @@ impl Mailbox {
             mailbox: self,
             to: reply,
             done: false,
+            registered: waker.is_some(),
             take,
         }))
     }
@@ -202,6 +226,7 @@ impl Mailbox {
     pub fn note_message(&self) {
         let mut state = self.lock();
         state.told = true;
+        self.idle.store(false, Ordering::Release);
         let engine = state.engine.take();
         drop(state);
         if let Some(engine) = engine {
@@ -225,10 +250,18 @@ impl Mailbox {
             {
                 state.engine = Some(waker.clone());
             }
+            self.idle.store(true, Ordering::Release);
             return (false, told);
         }
         into.extend(state.queue.drain(..max));
         (true, told)
+    }
+
+    /// Nothing to take: the last take emptied the queue and registered the engine's waker
+    /// (the one it was given), and no caller submitted or told since. A
+    /// caller that does so after this answer wakes that waker.
+    pub fn is_idle(&self) -> bool {
+        self.idle.load(Ordering::Acquire)
     }
 
     /// Answers a caller (once per submission).
@@ -263,6 +296,7 @@ impl Mailbox {
         let mut state = self.lock();
         state.closed = true;
         state.engine = None;
+        self.idle.store(false, Ordering::Release);
         state.queue.clear();
         let mut wakers = Vec::new();
         let mut freed = Vec::new();
@@ -324,6 +358,9 @@ pub(crate) struct Reply<'a, T> {
     mailbox: &'a Mailbox,
     to: ReplyTo,
     done: bool,
+    /// The slot already holds the waker of the poll that submitted (and this future is
+    /// polled first in that same poll, `EngineHandle::execute_with`).
+    registered: bool,
     take: Take<T>,
 }
 
@@ -332,6 +369,9 @@ impl<T> Future for Reply<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         assert!(!self.done, "a reply polled after it was answered");
+        if std::mem::take(&mut self.registered) {
+            return Poll::Pending;
+        }
         let to = self.to;
         let mut state = self.mailbox.lock();
         let slot = state.slot(to);
@@ -450,6 +490,63 @@ mod tests {
         }
         drop(reply);
         assert_eq!(mailbox.lock().free, vec![0], "the slot is free again");
+    }
+
+    #[test]
+    fn a_waker_given_at_submission_is_woken_by_the_answer_and_by_a_stop() {
+        for stop in [false, true] {
+            let mailbox = Mailbox::default();
+            let count = Arc::new(Count(0.into()));
+            let waker = Waker::from(Arc::clone(&count));
+            let mut cx = Context::from_waker(&waker);
+            let target = Target::Device(DeviceId(0));
+            let mut reply = mailbox
+                .try_submit_waking(target, &mut Some(command()), whole, Some(&waker))
+                .unwrap()
+                .unwrap();
+            assert!(Pin::new(&mut reply).poll(&mut cx).is_pending());
+            let mut taken = VecDeque::new();
+            mailbox.take(&mut taken, 8, Waker::noop());
+            if stop {
+                mailbox.close();
+            } else {
+                mailbox.answer(taken[0].reply, Ok(outcome()));
+            }
+            assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+            match Pin::new(&mut reply).poll(&mut cx) {
+                Poll::Ready(Ok(answer)) => assert!(!stop && answer == outcome()),
+                Poll::Ready(Err(IoError::Stopped)) => assert!(stop),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn idle_only_while_nothing_came_since_a_take_that_emptied_the_queue() {
+        let mailbox = Mailbox::default();
+        let mut taken = VecDeque::new();
+        assert!(!mailbox.is_idle(), "not before the first take");
+        mailbox.take(&mut taken, 8, Waker::noop());
+        assert!(mailbox.is_idle());
+        let target = Target::Device(DeviceId(0));
+        let reply = mailbox.try_submit(target, &mut Some(command()), whole);
+        assert!(!mailbox.is_idle(), "a submission");
+        mailbox.take(&mut taken, 8, Waker::noop());
+        assert_eq!(taken.len(), 1);
+        assert!(mailbox.is_idle(), "that take emptied the queue");
+        mailbox.note_message();
+        assert!(!mailbox.is_idle(), "a message");
+        let mut none = VecDeque::new();
+        assert_eq!(mailbox.take(&mut none, 8, Waker::noop()), (false, true));
+        assert!(mailbox.is_idle(), "that take reported the message");
+        let replies: Vec<_> = (0..3)
+            .map(|_| mailbox.try_submit(target, &mut Some(command()), whole))
+            .collect();
+        assert_eq!(mailbox.take(&mut none, 2, Waker::noop()), (true, false));
+        assert!(!mailbox.is_idle(), "one is left");
+        drop(replies);
+        mailbox.answer(taken[0].reply, Ok(outcome()));
+        drop(reply);
     }
 
     #[test]

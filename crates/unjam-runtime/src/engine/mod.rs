@@ -70,6 +70,8 @@ const MAX_MESSAGES_PER_TURN: usize = 256;
 /// each time would cost more than the I/O. It is re-armed when it fired or when the
 /// earliest deadline moved earlier by more than this.
 const TIMER_SLACK: Duration = Duration::from_millis(20);
+/// How far ahead the timer is armed when nothing has a deadline.
+const NO_DEADLINE: Duration = Duration::from_secs(86_400);
 /// Bound on caller messages other than commands waiting for the engine (commands wait in
 /// the mailbox's reply slots, `mailbox::SLOTS`).
 pub(crate) const MESSAGE_CHANNEL: usize = 4096;
@@ -183,9 +185,18 @@ impl EngineHandle {
         command: Command,
         take: mailbox::Take<T>,
     ) -> Result<T, IoError> {
-        // A free slot is taken without the waiting future `submit` builds.
+        // A free slot is taken without the waiting future `submit` builds, and with this
+        // task's waker in it: the reply's first poll, in this same poll, takes no lock.
         let mut command = Some(command);
-        let reply = match self.mailbox.try_submit(target, &mut command, take)? {
+        let submitted = std::future::poll_fn(|cx| {
+            let waker = Some(cx.waker());
+            Poll::Ready(
+                self.mailbox
+                    .try_submit_waking(target, &mut command, take, waker),
+            )
+        })
+        .await;
+        let reply = match submitted? {
             Some(reply) => reply,
             None => self.mailbox.submit(target, &mut command, take).await?,
         };
@@ -275,6 +286,8 @@ struct Engine {
     mailbox: Arc<Mailbox>,
     /// Submissions taken from the mailbox, handled outside its lock (kept for its capacity).
     submissions: VecDeque<Submission>,
+    /// The waker the mailbox was last given (`Mailbox::is_idle` holds for that one).
+    mailbox_waker: Option<std::task::Waker>,
     clock: Clock,
     /// The last wall-clock instant converted for the core, and what it became: a turn
     /// converts its one `now` once, not once per caller message.
@@ -282,7 +295,13 @@ struct Engine {
     knobs: Knobs,
     observer: Observer,
     timer: Pin<Box<Sleep>>,
-    armed_for: tokio::time::Instant,
+    /// A deadline earlier than this re-arms the timer: [`TIMER_SLACK`] before the instant
+    /// it is armed for.
+    rearm_below: Instant,
+    /// The core's earliest deadline and the timer generation it was read at
+    /// (`MidLayer::timer_generation`): while the generation stays and the deadline is ahead,
+    /// the core's deadline is no earlier than this one and is not read again.
+    core_deadline: (u64, Option<Instant>),
     /// The timer was polled since it was last re-armed: its waker is registered, so it
     /// needs no poll until it fires or is re-armed.
     timer_polled: bool,
@@ -326,7 +345,7 @@ impl Engine {
             check: false,
             keep_history: false,
         };
-        let far = tokio::time::Instant::now() + Duration::from_secs(86_400);
+        let far = now + NO_DEADLINE;
         Engine {
             driver: Driver::with_options(mid, transport, options),
             messages,
@@ -334,12 +353,14 @@ impl Engine {
             poll_channel: true,
             mailbox,
             submissions: VecDeque::new(),
+            mailbox_waker: None,
             clock,
             core_time: (clock.epoch(), unjam_core::Instant::ZERO),
             knobs,
             observer,
-            timer: Box::pin(tokio::time::sleep_until(far)),
-            armed_for: far,
+            timer: Box::pin(tokio::time::sleep_until(far.into())),
+            rearm_below: far,
+            core_deadline: (u64::MAX, None),
             timer_polled: false,
             closing: false,
             logout_waiters: Vec::new(),
@@ -379,7 +400,7 @@ impl Engine {
                     .fail_callers(IoError::Stopped, mailbox);
                 return Poll::Ready(());
             }
-            again |= self.poll_timer(cx);
+            again |= self.poll_timer(cx, now);
             if !again {
                 return Poll::Pending;
             }
@@ -401,9 +422,20 @@ impl Engine {
     /// Takes the callers' commands and messages; true when more may wait than one turn
     /// takes (or the channel closed), false when both are empty with the waker registered.
     fn poll_messages(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        let (more, told) =
+        // Skipped when nothing came since the last take and its waker is still this one.
+        let registered = self
+            .mailbox_waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()));
+        let (more, told) = if registered && self.mailbox.is_idle() {
+            (false, false)
+        } else {
+            if !registered {
+                self.mailbox_waker = Some(cx.waker().clone());
+            }
             self.mailbox
-                .take(&mut self.submissions, MAX_MESSAGES_PER_TURN, cx.waker());
+                .take(&mut self.submissions, MAX_MESSAGES_PER_TURN, cx.waker())
+        };
         self.poll_channel |= told;
         if !self.submissions.is_empty() {
             let mut submissions = std::mem::take(&mut self.submissions);
@@ -571,7 +603,7 @@ impl Engine {
             self.run_core_once(now);
             // Multipath devices: the layer answers what the core completed and may send
             // more (another path, the checker); then the core runs again.
-            if !self.mpath_step(now) {
+            if self.mpath.is_none() || !self.mpath_step(now) {
                 break;
             }
         }
@@ -678,11 +710,11 @@ impl Engine {
     /// Arms the one timer for the earliest deadline of the core, the links and the task
     /// management functions; when it fires, runs the link and TMF timers (the core's run
     /// in `run_core`).
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let wanted = self.next_deadline();
-        if self.timer.is_elapsed() || wanted + TIMER_SLACK < self.armed_for {
-            self.timer.as_mut().reset(wanted);
-            self.armed_for = wanted;
+    fn poll_timer(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let wanted = self.next_deadline(now);
+        if self.timer.is_elapsed() || wanted < self.rearm_below {
+            self.timer.as_mut().reset(wanted.into());
+            self.rearm_below = wanted.checked_sub(TIMER_SLACK).unwrap_or(wanted);
         } else if self.timer_polled {
             // Armed, registered and not fired: polling it would only say so again.
             return false;
@@ -699,21 +731,37 @@ impl Engine {
         true
     }
 
-    fn next_deadline(&mut self) -> tokio::time::Instant {
-        let core = self
-            .driver
-            .mid
-            .poll_timeout()
-            .map(|at| self.clock.to_std(at));
+    /// The earliest deadline of the core, the links, the task management functions and the
+    /// multipath layer (a day ahead when none has one). The core's is read again only when
+    /// it armed a timer since (the only way it moves earlier) or when the one read is due.
+    fn next_deadline(&mut self, now: Instant) -> Instant {
+        let generation = self.driver.mid.timer_generation();
+        let (read_at, core) = self.core_deadline;
+        if read_at != generation || core.is_some_and(|at| at <= now) {
+            let core = self
+                .driver
+                .mid
+                .poll_timeout()
+                .map(|at| self.clock.to_std(at));
+            self.core_deadline = (generation, core);
+        }
         let transport = &self.driver.transport;
-        let links = transport.links.iter().filter_map(Link::deadline);
-        let earliest = links
-            .chain(core)
-            .chain(transport.tmf_deadline())
-            .chain(self.mpath_deadline())
-            .min()
-            .map(tokio::time::Instant::from_std);
-        earliest.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400))
+        let mut earliest = earlier(self.core_deadline.1, transport.tmf_deadline());
+        for link in &transport.links {
+            earliest = earlier(earliest, link.deadline());
+        }
+        if self.mpath.is_some() {
+            earliest = earlier(earliest, self.mpath_deadline());
+        }
+        earliest.unwrap_or_else(|| now + NO_DEADLINE)
+    }
+}
+
+/// The earlier of two optional deadlines.
+fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

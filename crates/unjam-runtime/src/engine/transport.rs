@@ -601,13 +601,19 @@ impl Transport for IscsiTransport {
                 return Some(event);
             }
             let count = self.links.len();
-            let found = (0..count).find_map(|offset| {
-                let index = (self.next_link + offset) % count;
-                let event = self.links[index].poll_session_event(now)?;
-                Some((index, event))
-            });
-            let (index, event) = found?;
-            self.next_link = (index + 1) % count.max(1);
+            let (index, event) = if count == 1 {
+                // One session (the common case): no turn to take.
+                (0, self.links[0].poll_session_event(now)?)
+            } else {
+                let found = (0..count).find_map(|offset| {
+                    let index = (self.next_link + offset) % count;
+                    let event = self.links[index].poll_session_event(now)?;
+                    Some((index, event))
+                });
+                let (index, event) = found?;
+                self.next_link = (index + 1) % count.max(1);
+                (index, event)
+            };
             if let Some(event) = self.convert(index, event) {
                 return Some(event);
             }
