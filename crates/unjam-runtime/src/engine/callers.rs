@@ -71,23 +71,35 @@ impl Caller {
         self.transport_error = Some(transport_error);
     }
 
-    /// Answers the caller once with the core's completion.
-    pub fn complete(self, completion: &Completion, mailbox: &Mailbox) {
-        let Some(reply) = self.reply else {
+    /// Answers the caller once with the core's completion: the outcome is written in place
+    /// into the caller's reply slot (its data and error taken out of this caller).
+    pub fn complete(&mut self, completion: &Completion, mailbox: &Mailbox) {
+        let Some(reply) = self.reply.take() else {
             return;
         };
         let ok = completion.status == unjam_scsi::BlkStatus::Ok;
-        let outcome = CommandOutcome {
-            status: completion.status,
-            result: completion.result,
-            sense: completion.sense,
-            attempts: completion.attempts,
-            counted_retries: completion.counted_retries,
-            resid: completion.resid,
-            data: if ok { self.data } else { Bytes::new() },
-            transport_error: if ok { None } else { self.transport_error },
+        let data = if ok {
+            std::mem::take(&mut self.data)
+        } else {
+            Bytes::new()
         };
-        mailbox.answer(reply, Ok(outcome));
+        let transport_error = if ok {
+            None
+        } else {
+            self.transport_error.take()
+        };
+        mailbox.answer_with(reply, move |answer| {
+            *answer = Some(Ok(CommandOutcome {
+                status: completion.status,
+                result: completion.result,
+                sense: completion.sense,
+                attempts: completion.attempts,
+                counted_retries: completion.counted_retries,
+                resid: completion.resid,
+                data,
+                transport_error,
+            }));
+        });
     }
 
     /// The data of the last attempt (the multipath layer's own commands).
@@ -165,6 +177,24 @@ impl Callers {
             return None;
         }
         slot.caller.as_mut()
+    }
+
+    /// Answers the caller of `token` with the core's completion ([`Caller::complete`]) and
+    /// frees its entry, without moving the caller out of the slab.
+    pub fn complete(&mut self, token: u64, completion: &Completion, mailbox: &Mailbox) {
+        let index = (token & 0xffff_ffff) as usize;
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        if u64::from(slot.generation) != token >> 32 {
+            return;
+        }
+        let Some(caller) = slot.caller.as_mut() else {
+            return;
+        };
+        caller.complete(completion, mailbox);
+        slot.caller = None;
+        self.free.push(index as u32);
     }
 
     pub fn remove(&mut self, token: u64) -> Option<Caller> {

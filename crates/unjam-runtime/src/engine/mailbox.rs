@@ -266,12 +266,24 @@ impl Mailbox {
 
     /// Answers a caller (once per submission).
     pub fn answer(&self, to: ReplyTo, result: Result<CommandOutcome, IoError>) {
+        self.answer_with(to, move |answer| *answer = Some(result));
+    }
+
+    /// Answers a caller (once per submission), `fill` writing the answer in place into the
+    /// slot's (empty) answer under the lock; a caller that stopped waiting frees its slot
+    /// and `fill` is not called.
+    pub fn answer_with(
+        &self,
+        to: ReplyTo,
+        fill: impl FnOnce(&mut Option<Result<CommandOutcome, IoError>>),
+    ) {
         let mut state = self.lock();
         let slot = state.slot(to);
         match slot.phase {
             Phase::Waiting => {
                 slot.phase = Phase::Answered;
-                slot.answer = Some(result);
+                fill(&mut slot.answer);
+                assert!(slot.answer.is_some(), "a reply slot answered with nothing");
                 let waker = slot.waker.take();
                 drop(state);
                 if let Some(waker) = waker {
@@ -281,7 +293,6 @@ impl Mailbox {
             Phase::Abandoned => {
                 let wake = state.release(to);
                 drop(state);
-                drop(result);
                 if wake {
                     self.room.notify_one();
                 }

@@ -626,9 +626,11 @@ impl Engine {
                 Output::Completed(completion) if self.mpath_completed(&completion, wall) => {}
                 Output::Completed(completion) => {
                     let token = completion.token;
-                    if let Some(caller) = self.driver.transport.callers.remove(token) {
-                        caller.complete(&completion, &self.mailbox);
-                    }
+                    let mailbox = &self.mailbox;
+                    self.driver
+                        .transport
+                        .callers
+                        .complete(token, &completion, mailbox);
                 }
                 Output::Traced(record) => self.observer.core(&record, &self.driver.mid),
                 Output::Note(at, note) => self.observer.note(at, &note),
