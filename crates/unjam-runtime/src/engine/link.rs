@@ -408,15 +408,41 @@ impl Link {
     /// The next task or task-management answer; other session events are handled here.
     /// The next task or management completion; `now` is converted only for the rare events
     /// that need the wall clock (a logout).
+    ///
+    /// Inline and small: it runs after every dispatch and completion and almost always finds
+    /// nothing or a task's end; the other events are handled out of line.
+    #[inline]
     pub fn poll_session_event(&mut self, now: impl Fn() -> Instant + Copy) -> Option<SessionEvent> {
+        let event = self.next_session_event()?;
+        match event {
+            SessionEvent::TaskDone { .. } | SessionEvent::ManagementDone { .. } => Some(event),
+            event => self.other_session_event(event, now),
+        }
+    }
+
+    /// The next event of a session that died, else of the live session.
+    #[inline]
+    fn next_session_event(&mut self) -> Option<SessionEvent> {
+        match self.orphans.pop_front() {
+            Some(event) => Some(event),
+            None => match &mut self.state {
+                State::Up(up) => up.session.poll_event(),
+                _ => None,
+            },
+        }
+    }
+
+    /// Handles an event that is not a task's end, then goes on as
+    /// [`Link::poll_session_event`] does.
+    #[cold]
+    #[inline(never)]
+    fn other_session_event(
+        &mut self,
+        first: SessionEvent,
+        now: impl Fn() -> Instant + Copy,
+    ) -> Option<SessionEvent> {
+        let mut event = first;
         loop {
-            let event = match self.orphans.pop_front() {
-                Some(event) => event,
-                None => match &mut self.state {
-                    State::Up(up) => up.session.poll_event()?,
-                    _ => return None,
-                },
-            };
             match event {
                 SessionEvent::TaskDone { .. } | SessionEvent::ManagementDone { .. } => {
                     return Some(event)
@@ -442,6 +468,7 @@ impl Link {
                     self.note(note);
                 }
             }
+            event = self.next_session_event()?;
         }
     }
 

@@ -621,19 +621,24 @@ impl Engine {
     fn run_core_once(&mut self, wall: Instant) {
         let now = self.core_time(wall);
         self.driver.advance_to(now);
-        while let Some(output) = self.driver.poll_output() {
+        loop {
+            // Looked at where it lies: moving a completion out of the option is a copy.
+            let output = self.driver.poll_output();
+            let Some(output) = output.as_ref() else {
+                break;
+            };
             match output {
-                Output::Completed(completion) if self.mpath_completed(&completion, wall) => {}
+                Output::Completed(completion) if self.mpath_completed(completion, wall) => {}
                 Output::Completed(completion) => {
                     let token = completion.token;
                     let mailbox = &self.mailbox;
                     self.driver
                         .transport
                         .callers
-                        .complete(token, &completion, mailbox);
+                        .complete(token, completion, mailbox);
                 }
-                Output::Traced(record) => self.observer.core(&record, &self.driver.mid),
-                Output::Note(at, note) => self.observer.note(at, &note),
+                Output::Traced(record) => self.observer.core(record, &self.driver.mid),
+                Output::Note(at, note) => self.observer.note(*at, note),
             }
         }
         while let Some(note) = unjam_core::harness::Transport::poll_note(&mut self.driver.transport)
