@@ -37,6 +37,7 @@ pub mod log;
 pub mod midlayer;
 pub mod ratelimit;
 pub mod request;
+pub mod ring;
 pub mod state;
 pub mod time;
 mod timers;

@@ -232,12 +232,10 @@ impl SlotQueue {
         let slot = self.ring[self.head as usize & Self::MASK];
         self.head = self.ring_at(1) as u8;
         self.len -= 1;
-        if !self.spill.is_empty() {
-            if let Some(next) = self.spill.pop_front() {
-                let at = self.ring_at(self.len as usize);
-                self.ring[at] = next;
-                self.len += 1;
-            }
+        if let Some(next) = self.spill.pop_front() {
+            let at = self.ring_at(self.len as usize);
+            self.ring[at] = next;
+            self.len += 1;
         }
         Some(slot)
     }

@@ -146,13 +146,7 @@ impl<T: Transport> Driver<T> {
 
     /// The next output (with `keep_history` off).
     pub fn poll_output(&mut self) -> Option<Output<T::Note>> {
-        let output = self.outputs.pop_front()?;
-        if self.outputs.is_empty() {
-            // Back to the start of the ring: the next output reuses lines still in cache
-            // (see `MidLayer::poll_action`).
-            self.outputs.clear();
-        }
-        Some(output)
+        crate::ring::pop_front_rewinding(&mut self.outputs)
     }
 
     /// Outputs queued and not yet drained.

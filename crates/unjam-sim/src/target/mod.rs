@@ -434,12 +434,7 @@ impl SimTarget {
 
     /// The next event, once [`SimTarget::advance`] has been called for the current time.
     pub fn poll_event(&mut self) -> Option<TargetEvent> {
-        let event = self.ready.pop_front()?;
-        if self.ready.is_empty() {
-            // Back to the start of the ring: the next completion is built on lines still
-            // in cache instead of a slot further on, evicted since the ring last came round.
-            self.ready.clear();
-        }
+        let event = unjam_core::ring::pop_front_rewinding(&mut self.ready)?;
         if let TargetEvent::Completed(_) = &event {
             self.stats.completions_delivered += 1;
         }
