@@ -172,39 +172,32 @@ impl Callers {
         } else {
             token
         };
+        self.live_slot(token)?.caller.as_mut()
+    }
+
+    /// The slot `token` names while its generation is current (a stale token names none).
+    fn live_slot(&mut self, token: u64) -> Option<&mut Slot> {
         let slot = self.slots.get_mut((token & 0xffff_ffff) as usize)?;
-        if u64::from(slot.generation) != token >> 32 {
-            return None;
-        }
-        slot.caller.as_mut()
+        (u64::from(slot.generation) == token >> 32).then_some(slot)
     }
 
     /// Answers the caller of `token` with the core's completion ([`Caller::complete`]) and
     /// frees its entry, without moving the caller out of the slab.
     pub fn complete(&mut self, token: u64, completion: &Completion, mailbox: &Mailbox) {
-        let index = (token & 0xffff_ffff) as usize;
-        let Some(slot) = self.slots.get_mut(index) else {
+        let Some(slot) = self.live_slot(token) else {
             return;
         };
-        if u64::from(slot.generation) != token >> 32 {
-            return;
-        }
         let Some(caller) = slot.caller.as_mut() else {
             return;
         };
         caller.complete(completion, mailbox);
         slot.caller = None;
-        self.free.push(index as u32);
+        self.free.push((token & 0xffff_ffff) as u32);
     }
 
     pub fn remove(&mut self, token: u64) -> Option<Caller> {
-        let index = (token & 0xffff_ffff) as usize;
-        let slot = self.slots.get_mut(index)?;
-        if u64::from(slot.generation) != token >> 32 {
-            return None;
-        }
-        let caller = slot.caller.take()?;
-        self.free.push(index as u32);
+        let caller = self.live_slot(token)?.caller.take()?;
+        self.free.push((token & 0xffff_ffff) as u32);
         Some(caller)
     }
 

@@ -718,7 +718,9 @@ impl Up {
             // Into the read buffer, or straight into a reading task's buffer (a large
             // Data-In's data segment: see `Session::read_target`).
             let mut target = self.session.read_target(&mut self.read_buffer);
-            match read_draining(&self.stream, &mut target) {
+            // Whether the socket is empty now: a short read drained it, so another would
+            // only say `WouldBlock`; wait for readiness instead of paying for that read.
+            let drained = match read_draining(&self.stream, &mut target) {
                 Ok((0, _)) => {
                     let reason = "target closed the connection".to_string();
                     return Err((conn_error::TCP_CONN_CLOSE, reason));
@@ -727,29 +729,19 @@ impl Up {
                     self.session
                         .handle_read(now, &self.decoder, &mut self.read_buffer)
                         .map_err(|error| (conn_error::PROTO, error.to_string()))?;
-                    if !drained {
-                        continue;
-                    }
-                    // A short read drained the socket: another would only say
-                    // `WouldBlock`, so wait for readiness instead of paying for it.
-                    match self.stream.poll_read_ready(cx) {
-                        Poll::Ready(Ok(())) => continue,
-                        Poll::Ready(Err(error)) => {
-                            return Err((conn_error::CONN_FAILED, error.to_string()))
-                        }
-                        Poll::Pending => return Ok(false),
-                    }
+                    drained
                 }
-                Err(error) if error.kind() == ErrorKind::WouldBlock => {
-                    match self.stream.poll_read_ready(cx) {
-                        Poll::Ready(Ok(())) => continue,
-                        Poll::Ready(Err(error)) => {
-                            return Err((conn_error::CONN_FAILED, error.to_string()))
-                        }
-                        Poll::Pending => return Ok(false),
-                    }
-                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => true,
                 Err(error) => return Err((conn_error::CONN_FAILED, error.to_string())),
+            };
+            if drained {
+                match self.stream.poll_read_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(error)) => {
+                        return Err((conn_error::CONN_FAILED, error.to_string()))
+                    }
+                    Poll::Pending => return Ok(false),
+                }
             }
         }
         Ok(true)

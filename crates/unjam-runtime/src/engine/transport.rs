@@ -600,20 +600,15 @@ impl Transport for IscsiTransport {
             if let Some(event) = self.ready.pop_front() {
                 return Some(event);
             }
+            // In turn from `next_link`, wrapping round (no division: one session is the
+            // common case).
             let count = self.links.len();
-            let (index, event) = if count == 1 {
-                // One session (the common case): no turn to take.
-                (0, self.links[0].poll_session_event(now)?)
-            } else {
-                let found = (0..count).find_map(|offset| {
-                    let index = (self.next_link + offset) % count;
-                    let event = self.links[index].poll_session_event(now)?;
-                    Some((index, event))
-                });
-                let (index, event) = found?;
-                self.next_link = (index + 1) % count.max(1);
-                (index, event)
-            };
+            let start = self.next_link.min(count);
+            let (index, event) = (start..count).chain(0..start).find_map(|index| {
+                let event = self.links[index].poll_session_event(now)?;
+                Some((index, event))
+            })?;
+            self.next_link = if index + 1 == count { 0 } else { index + 1 };
             if let Some(event) = self.convert(index, event) {
                 return Some(event);
             }
