@@ -28,7 +28,7 @@ use bytes::{Buf, BufMut, BytesMut};
 
 use crate::pdu::{DataIn, FrameHead, Opcode, Pdu, PduDecoder, BHS_LENGTH};
 
-use super::task::Transfer;
+use super::task::{put_at, Transfer};
 use super::{Session, SessionError, TaskState};
 
 /// Smallest part of a Data-In's data segment, still to come from the socket, that is placed
@@ -305,15 +305,11 @@ impl Session {
             .unwrap_or_default();
         let trailer = read_buffer.get(data_end..head.total()).unwrap_or_default();
         let digest = decoder.check_data_digest(data, trailer);
-        let mut filled = start;
-        if digest.is_ok() {
-            // Inside the buffer: the claim checked the offset and length against the read's.
-            let Some(place) = buffer.get_mut(start..start + data.len()) else {
-                panic!("a claimed Data-In lies inside its task's buffer");
-            };
-            place.copy_from_slice(data);
-            filled += data.len();
-        }
+        let filled = if digest.is_ok() {
+            put_at(&mut buffer, start, data)
+        } else {
+            start
+        };
         let tag = header.initiator_task_tag;
         if let Some(TaskState::Scsi(task)) = self.tasks.get_mut(&tag) {
             if let Transfer::Read(read) = &mut task.transfer {
@@ -351,11 +347,11 @@ impl Session {
         };
         read_buffer.advance(head.header_total);
         let already = in_buffer.min(head.data_length);
-        // Inside the buffer: the claim checked the offset and length against the read's.
-        let Some(place) = buffer.get_mut(start..start + already) else {
-            panic!("a claimed Data-In lies inside its task's buffer");
-        };
-        place.copy_from_slice(read_buffer.get(..already).unwrap_or_default());
+        put_at(
+            &mut buffer,
+            start,
+            read_buffer.get(..already).unwrap_or_default(),
+        );
         read_buffer.advance(already);
         let tail = head.trailer + self.next_header_length();
         assert!(tail <= READ_TAIL);

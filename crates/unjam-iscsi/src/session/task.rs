@@ -261,13 +261,8 @@ impl ReadState {
 
     /// Copies checked bytes to the first unfilled place.
     pub fn fill(&mut self, data: &[u8]) {
-        let end = self.filled + data.len();
-        assert!(end <= self.expected as usize);
-        let Some(place) = self.buffer.get_mut(self.filled..end) else {
-            panic!("a read's buffer is as long as the read");
-        };
-        place.copy_from_slice(data);
-        self.filled = end;
+        assert!(self.filled + data.len() <= self.expected as usize);
+        self.filled = put_at(&mut self.buffer, self.filled, data);
     }
 
     /// Whether a Data-In with this DataSN, offset and length fits the read now: the next
@@ -408,6 +403,21 @@ pub(crate) fn first_burst_split(
         first_burst - immediate
     };
     (immediate, unsolicited)
+}
+
+/// Copies `bytes` into `buffer` at `at` and returns the end of what it wrote. A read's buffer
+/// is as long as the read and its Data-In offsets and lengths were checked against it, so a
+/// place outside it is a broken invariant, not a target's error.
+pub(crate) fn put_at(buffer: &mut [u8], at: usize, bytes: &[u8]) -> usize {
+    let end = at + bytes.len();
+    let Some(place) = buffer.get_mut(at..end) else {
+        panic!(
+            "checked data lies outside its read's buffer ({at}..{end} of {})",
+            buffer.len()
+        );
+    };
+    place.copy_from_slice(bytes);
+    end
 }
 
 #[cfg(test)]
