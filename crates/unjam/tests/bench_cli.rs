@@ -3,6 +3,12 @@
 //! with a non-zero exit and its errors reported and never counted as I/O; a target that
 //! comes back within the replacement timeout shows as a stall and a recovery.
 
+#[path = "support/cli.rs"]
+#[allow(dead_code)]
+mod cli;
+
+use cli::unjam;
+
 #[path = "../../unjam-iscsi/tests/support/tgtd.rs"]
 #[allow(dead_code)]
 mod tgtd;
@@ -12,13 +18,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tgtd::{Tgtd, TgtdOptions};
-
-fn unjam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unjam"))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run unjam: {e}"))
-}
 
 /// The lines of stdout as JSON values (time series lines, then the report).
 fn json_lines(output: &Output) -> Vec<Value> {

@@ -1,6 +1,12 @@
 //! `unjam decode-sense --cdb HEX` as a user runs it: the human line, the JSON object, and
 //! the errors for bad hex and for bytes that are not a CDB.
 
+#[path = "support/cli.rs"]
+#[allow(dead_code)]
+mod cli;
+
+use cli::{stderr, stdout};
+
 use std::process::{Command, Output};
 
 fn decode_cdb(args: &[&str]) -> Output {
@@ -9,14 +15,6 @@ fn decode_cdb(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run unjam")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]

@@ -2,27 +2,22 @@
 //! lines compared with `sg_decode_sense` for a few hand-picked buffers. (The large random
 //! comparison is `crates/unjam-scsi/tests/sense_vs_sg3.rs`.)
 
+#[path = "support/cli.rs"]
+#[allow(dead_code)]
+mod cli;
+
+use cli::{stdout, unjam};
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 const SEED_000: &str = "70 00 0b 00 00 00 00 0a 00 00 00 00 00 06 00 00 00 00";
-
-fn unjam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unjam"))
-        .args(args)
-        .output()
-        .expect("run unjam")
-}
 
 fn decode(hex: &str, extra: &[&str]) -> Output {
     let mut args = vec!["decode-sense"];
     args.extend_from_slice(extra);
     args.extend(hex.split_whitespace());
     unjam(&args)
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn json(hex: &str) -> serde_json::Value {

@@ -1,17 +1,16 @@
 //! `unjam explain` and `unjam bench` as a user runs them: seed 000 in human and JSON form,
 //! a malformed outcome, and a small null-transport bench.
 
-use std::process::{Command, Output};
+#[path = "support/cli.rs"]
+#[allow(dead_code)]
+mod cli;
+
+use cli::unjam;
+
+use std::process::Output;
 
 const SEED_000_SENSE: &str =
     "status=CHECK_CONDITION sense=70 00 0b 00 00 00 00 0a 00 00 00 00 00 06 00 00 00 00";
-
-fn unjam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unjam"))
-        .args(args)
-        .output()
-        .expect("run unjam")
-}
 
 fn seed_000(extra: &[&str]) -> Output {
     let mut args = vec![

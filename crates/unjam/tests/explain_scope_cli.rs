@@ -1,14 +1,13 @@
 //! `unjam explain --scope`: seed 001's LUN-then-target recovery as a user runs it, the
 //! scope named in the path, and an unknown scope refused.
 
-use std::process::{Command, Output};
+#[path = "support/cli.rs"]
+#[allow(dead_code)]
+mod cli;
 
-fn unjam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unjam"))
-        .args(args)
-        .output()
-        .expect("run unjam")
-}
+use cli::unjam;
+
+use std::process::Output;
 
 fn explain(scope: &str) -> Output {
     unjam(&[

@@ -2,35 +2,20 @@
 //! sg3_utils' tools as the oracle where they print the same facts, and sg3_utils' exit
 //! statuses for every class tgtd can produce.
 
+#[path = "support/cli.rs"]
+#[allow(dead_code)]
+mod cli;
+
+use cli::{json, stderr, stdout, unjam};
+
 #[path = "../../unjam-iscsi/tests/support/tgtd.rs"]
 #[allow(dead_code)]
 mod tgtd;
 
 use std::io::Read;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use tgtd::{Tgtd, TgtdOptions};
-
-fn unjam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unjam"))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run unjam: {e}"))
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let output = unjam(args);
-    assert!(output.status.success(), "{args:?}: {output:?}");
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 fn oracle(program: &[&str]) -> String {
     let output = Command::new("timeout")

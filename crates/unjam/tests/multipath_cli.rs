@@ -6,6 +6,12 @@
 //! different logical units refused naming both, and logins failing on every path reported
 //! for each. Every target is on free ports and torn down when its test ends.
 
+#[path = "support/cli.rs"]
+#[allow(dead_code)]
+mod cli;
+
+use cli::{json, unjam};
+
 #[path = "../../unjam-iscsi/tests/support/tgtd.rs"]
 #[allow(dead_code)]
 mod tgtd;
@@ -13,24 +19,11 @@ mod tgtd;
 #[allow(dead_code)]
 mod unjam_target;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 use tgtd::{Tgtd, TgtdOptions, TgtdPaths, PATHS_IDENTITY};
 use unjam_target::UnjamTarget;
-
-fn unjam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unjam"))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run unjam: {e}"))
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let output = unjam(args);
-    assert!(output.status.success(), "{args:?}: {output:?}");
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
 
 /// VPD 83h's logical-unit designators (association 0) as `unjam inquiry` prints their ids.
 fn lu_designators(url: &str) -> Vec<String> {

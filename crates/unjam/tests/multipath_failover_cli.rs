@@ -8,6 +8,12 @@
 //! targets themselves are `multipath_cli`'s. Every target is on free ports and torn down
 //! when its test ends.
 
+#[path = "support/cli.rs"]
+#[allow(dead_code)]
+mod cli;
+
+use cli::{json, unjam};
+
 #[path = "../../unjam-iscsi/tests/support/tgtd.rs"]
 #[allow(dead_code)]
 mod tgtd;
@@ -15,23 +21,10 @@ mod tgtd;
 #[allow(dead_code)]
 mod unjam_target;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use tgtd::{TgtdOptions, TgtdPaths};
 use unjam_target::UnjamTarget;
-
-fn unjam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unjam"))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run unjam: {e}"))
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let output = unjam(args);
-    assert!(output.status.success(), "{args:?}: {output:?}");
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
 
 /// `unjam bench ARGS` running in the background; its stdout lines as they come.
 struct Bench {

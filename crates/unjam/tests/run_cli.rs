@@ -3,15 +3,13 @@
 //! kernel log with dmesg timestamps, the per-LUN summary counters and state, and typed
 //! trace lines.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "support/cli.rs"]
+#[allow(dead_code)]
+mod cli;
 
-fn unjam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unjam"))
-        .args(args)
-        .output()
-        .expect("run unjam")
-}
+use cli::unjam;
+
+use std::path::{Path, PathBuf};
 
 fn example(name: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");

@@ -2,8 +2,14 @@
 //! injected on reads of chosen LBAs: MEDIUM ERROR and HARDWARE ERROR exit 3, ABORTED
 //! COMMAND (after the core's retries) 11, and a clean LBA reads good on the same LUN.
 
+#[path = "support/cli.rs"]
+#[allow(dead_code)]
+mod cli;
+
+use cli::unjam;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// A running `unjam target`, killed when the test ends.
 struct Target(Child);
@@ -44,13 +50,6 @@ lba_first = 300
 lba_last = 300
 sense = "70 00 0b 00 00 00 00 0a 00 00 00 00 00 06 00 00 00 00"
 "#;
-
-fn unjam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unjam"))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run unjam: {e}"))
-}
 
 #[test]
 fn medium_hardware_and_aborted_command_exit_3_and_11() {

@@ -1,16 +1,15 @@
 //! `unjam target` and `unjam target-ctl` as a user runs them: the URL lines printed at
 //! start, port 0, the control socket, scenario errors, and a clean exit on SIGTERM/SIGINT.
 
+#[path = "support/cli.rs"]
+#[allow(dead_code)]
+mod cli;
+
+use cli::unjam;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-
-fn unjam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unjam"))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run unjam: {e}"))
-}
+use std::process::{Child, Command, Stdio};
 
 /// A running `unjam target`, killed if a test fails before it stopped it.
 struct Target(Child);
