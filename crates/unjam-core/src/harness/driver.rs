@@ -102,6 +102,8 @@ pub struct Driver<T: Transport> {
     pub checker: Checker,
     outputs: VecDeque<Output<T::Note>>,
     options: DriverOptions,
+    /// The core's earliest deadline and the timer generation it was read at.
+    core_deadline: (u64, Option<Instant>),
 }
 
 impl<T: Transport> Driver<T> {
@@ -127,6 +129,7 @@ impl<T: Transport> Driver<T> {
             checker: Checker::default(),
             outputs: VecDeque::with_capacity(64),
             options,
+            core_deadline: (u64::MAX, None),
         }
     }
 
@@ -180,12 +183,11 @@ impl<T: Transport> Driver<T> {
             if !self.options.keep_history && self.outputs.len() >= OUTPUTS_BEFORE_YIELD {
                 return;
             }
-            if let Some(action) = self.mid.poll_action() {
-                self.execute(action);
+            if self.execute_next() {
             } else if let Some(event) = self.transport.poll_event(now) {
                 self.take_notes();
                 deliver(&mut self.mid, now, event);
-            } else if self.mid.poll_timeout().is_some_and(|t| t <= now) {
+            } else if self.core_timer_due(now) {
                 self.mid.handle_timeout(now);
             } else {
                 return;
@@ -195,64 +197,90 @@ impl<T: Transport> Driver<T> {
         self.checker.push(Violation::Driver(text));
     }
 
-    /// Executes the core's pending actions only (answers wait for the next step).
-    pub fn drain_actions(&mut self) {
-        while let Some(action) = self.mid.poll_action() {
-            self.execute(action);
+    /// Whether a core timer is due at `now`. The deadline read last is kept with the timer
+    /// generation it was read at (`MidLayer::timer_generation`): while that stays, the
+    /// core's earliest deadline is no earlier than the one kept, so a kept deadline still
+    /// ahead (or none) answers without looking at the core's timers again.
+    #[inline]
+    fn core_timer_due(&mut self, now: Instant) -> bool {
+        let generation = self.mid.timer_generation();
+        let (read_at, deadline) = self.core_deadline;
+        if read_at == generation && deadline.is_none_or(|at| at > now) {
+            return false;
         }
+        let deadline = self.mid.poll_timeout();
+        self.core_deadline = (generation, deadline);
+        deadline.is_some_and(|at| at <= now)
     }
 
-    fn execute(&mut self, action: Action) {
+    /// Executes the core's pending actions only (answers wait for the next step).
+    pub fn drain_actions(&mut self) {
+        while self.execute_next() {}
+    }
+
+    /// Executes the core's next action where it lies in the core's queue, then drops it
+    /// from there; false when there is none. Moving an action out (`poll_action`) and into
+    /// a call would copy it twice, and an action is as large as a request or a completion.
+    fn execute_next(&mut self) -> bool {
         let now = self.now;
+        let Some(action) = self.mid.actions.front() else {
+            return false;
+        };
+        let options = self.options;
         match action {
-            Action::Complete(completion) => return self.completed(completion),
-            Action::Trace(record) => return self.traced(record),
-            Action::Dispatch { tag, request, .. } => {
-                if self.options.check {
+            Action::Complete(completion) => {
+                if options.check {
                     let transport = &self.transport;
                     self.checker
-                        .dispatched(tag, request.token, |held| transport.holds(held));
+                        .completed(completion, |tag| transport.holds(tag));
                 }
-                if self.options.keep_history {
-                    self.dispatches.push((now, tag, request));
+                if options.keep_history {
+                    self.completions.push(*completion);
+                } else {
+                    self.outputs.push_back(Output::Completed(*completion));
+                }
+                self.mid.drop_action();
+                return true;
+            }
+            Action::Trace(record) => {
+                if options.check {
+                    self.checker.traced(record);
+                }
+                if options.keep_history {
+                    self.trace.push(*record);
+                } else {
+                    self.outputs.push_back(Output::Traced(*record));
+                }
+                self.mid.drop_action();
+                return true;
+            }
+            Action::Dispatch { tag, request, .. } => {
+                if options.check {
+                    let transport = &self.transport;
+                    self.checker
+                        .dispatched(*tag, request.token, |held| transport.holds(held));
+                }
+                if options.keep_history {
+                    self.dispatches.push((now, *tag, *request));
                 }
             }
             _ => {}
         }
-        let refused = self.transport.execute(now, &action);
+        let refused = self.transport.execute(now, action);
+        let refused_tag = match action {
+            Action::Dispatch { tag, .. } | Action::SendEhCommand { tag, .. } => Some(*tag),
+            _ => None,
+        };
+        // Dropped before the core hears of a refusal (which queues actions of its own).
+        self.mid.drop_action();
         self.take_notes();
-        // Matched in place: a tuple of the two would move the whole action (a copy).
-        if let Some(reason) = refused {
-            if let Action::Dispatch { tag, .. } | Action::SendEhCommand { tag, .. } = &action {
-                self.mid.handle_dispatch_refused(now, *tag, reason);
-            }
+        if let (Some(reason), Some(tag)) = (refused, refused_tag) {
+            self.mid.handle_dispatch_refused(now, tag, reason);
         }
+        true
     }
 
-    fn completed(&mut self, completion: Completion) {
-        if self.options.check {
-            let transport = &self.transport;
-            self.checker
-                .completed(&completion, |tag| transport.holds(tag));
-        }
-        if self.options.keep_history {
-            self.completions.push(completion);
-        } else {
-            self.outputs.push_back(Output::Completed(completion));
-        }
-    }
-
-    fn traced(&mut self, record: TraceRecord) {
-        if self.options.check {
-            self.checker.traced(&record);
-        }
-        if self.options.keep_history {
-            self.trace.push(record);
-        } else {
-            self.outputs.push_back(Output::Traced(record));
-        }
-    }
-
+    #[inline]
     fn take_notes(&mut self) {
         while let Some(note) = self.transport.poll_note() {
             if !self.options.keep_history {

@@ -386,6 +386,12 @@ impl MidLayer {
         crate::ring::pop_front_rewinding(&mut self.actions)
     }
 
+    /// Drops the next action (one read where it lies, `actions.front()`, by the driver).
+    #[inline]
+    pub(crate) fn drop_action(&mut self) {
+        let _ = crate::ring::pop_front_rewinding(&mut self.actions);
+    }
+
     /// The earliest instant at which `handle_timeout` has work.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         while let Some((at, timer)) = self.rare_timers.peek() {
