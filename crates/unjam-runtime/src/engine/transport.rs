@@ -506,6 +506,30 @@ impl IscsiTransport {
         }
     }
 
+    /// The next session event of any link, in turn from `next_link`, wrapping round (a
+    /// plain loop, no division and no chained iterators: one session is the common case
+    /// and this runs after every dispatch and completion).
+    #[inline]
+    fn next_session_event(
+        &mut self,
+        now: impl Fn() -> Instant + Copy,
+    ) -> Option<(usize, SessionEvent)> {
+        let count = self.links.len();
+        let mut index = self.next_link.min(count);
+        for _ in 0..count {
+            if index == count {
+                index = 0;
+            }
+            let event = self.links[index].poll_session_event(now);
+            index += 1;
+            if let Some(event) = event {
+                self.next_link = if index == count { 0 } else { index };
+                return Some((index - 1, event));
+            }
+        }
+        None
+    }
+
     /// Every caller still waiting gets `error` (at shutdown).
     pub fn fail_callers(&mut self, error: crate::command::IoError, mailbox: &Mailbox) {
         for caller in self.callers.drain() {
@@ -600,15 +624,7 @@ impl Transport for IscsiTransport {
             if let Some(event) = self.ready.pop_front() {
                 return Some(event);
             }
-            // In turn from `next_link`, wrapping round (no division: one session is the
-            // common case).
-            let count = self.links.len();
-            let start = self.next_link.min(count);
-            let (index, event) = (start..count).chain(0..start).find_map(|index| {
-                let event = self.links[index].poll_session_event(now)?;
-                Some((index, event))
-            })?;
-            self.next_link = if index + 1 == count { 0 } else { index + 1 };
+            let (index, event) = self.next_session_event(now)?;
             if let Some(event) = self.convert(index, event) {
                 return Some(event);
             }
@@ -623,6 +639,7 @@ impl Transport for IscsiTransport {
         self.in_flight(tag).is_some()
     }
 
+    #[inline]
     fn poll_note(&mut self) -> Option<IscsiNote> {
         if let Some(note) = self.notes.pop_front() {
             return Some(note);
