@@ -152,6 +152,25 @@ impl<T: Transport> Driver<T> {
         crate::ring::pop_front_rewinding(&mut self.outputs)
     }
 
+    /// The next output where it lies (with keep_history off), with the core and the
+    /// transport beside it; drop it with [`Driver::drop_output`] once handled. Reading an
+    /// output in place instead of moving it out with `poll_output` saves a copy of it (a
+    /// completion carries its sense buffer).
+    #[inline]
+    pub fn peek_output(&mut self) -> Option<(&Output<T::Note>, &MidLayer, &mut T)> {
+        let output = self.outputs.front()?;
+        Some((output, &self.mid, &mut self.transport))
+    }
+
+    /// Drops the output [`Driver::peek_output`] showed.
+    #[inline]
+    pub fn drop_output(&mut self) {
+        let _ = self.outputs.pop_front();
+        if self.outputs.is_empty() {
+            self.outputs.clear();
+        }
+    }
+
     /// Outputs queued and not yet drained.
     pub fn pending_outputs(&self) -> usize {
         self.outputs.len()
@@ -280,7 +299,8 @@ impl<T: Transport> Driver<T> {
         true
     }
 
-    #[inline]
+    /// Runs after every dispatch and answer and almost always finds nothing: inline.
+    #[inline(always)]
     fn take_notes(&mut self) {
         while let Some(note) = self.transport.poll_note() {
             if !self.options.keep_history {

@@ -414,6 +414,19 @@ impl Session {
         self.events.pop_front()
     }
 
+    /// Whether [`Session::poll_event`] has an event: a cheap look for a driver that polls
+    /// after every input and mostly finds nothing.
+    #[inline]
+    pub fn has_event(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// Whether [`Session::poll_transmit`] has anything to encode (the same kind of look).
+    #[inline]
+    pub fn has_transmit(&self) -> bool {
+        !self.outgoing.is_empty()
+    }
+
     // ---- internals ----
 
     /// The next tag in sequence whose slot is free. Callers checked the task bounds, so at

@@ -139,6 +139,8 @@ impl Callers {
         }
     }
 
+    /// Inline, so that the caller can be built where it goes.
+    #[inline]
     pub fn insert(&mut self, caller: Caller) -> u64 {
         let index = match self.free.pop() {
             Some(index) => index,

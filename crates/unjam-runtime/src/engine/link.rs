@@ -295,6 +295,7 @@ impl Link {
         self.events.pop_front()
     }
 
+    #[inline]
     pub fn take_note(&mut self) -> Option<IscsiNote> {
         self.notes.pop_front()
     }
@@ -418,6 +419,17 @@ impl Link {
             SessionEvent::TaskDone { .. } | SessionEvent::ManagementDone { .. } => Some(event),
             event => self.other_session_event(event, now),
         }
+    }
+
+    /// Whether [`Link::poll_session_event`] may have an event (a cheap look: the transport
+    /// asks after every dispatch and answer, and mostly there is none).
+    #[inline]
+    pub fn has_session_event(&self) -> bool {
+        !self.orphans.is_empty()
+            || match &self.state {
+                State::Up(up) => up.session.has_event(),
+                _ => false,
+            }
     }
 
     /// The next event of a session that died, else of the live session.
@@ -753,6 +765,11 @@ impl Up {
             if self.written == self.write_buffer.len() {
                 self.write_buffer.clear();
                 self.written = 0;
+                // Written out and nothing queued (the common case after the work of a
+                // turn): no encoding pass to find that out.
+                if !self.session.has_transmit() {
+                    return Ok(false);
+                }
                 self.session
                     .poll_transmit(&mut self.write_buffer)
                     .map_err(|error| (conn_error::XMIT_FAILED, error.to_string()))?;

@@ -43,6 +43,7 @@ use unjam_core::{MidLayer, Request};
 use unjam_iscsi::client::{ClientConfig, Connection};
 use unjam_iscsi::login::LoginOutcome;
 use unjam_iscsi::url::TargetUrl;
+use unjam_multipath::is_multipath_token;
 
 use callers::Caller;
 pub(crate) use callers::Reply;
@@ -621,25 +622,24 @@ impl Engine {
     fn run_core_once(&mut self, wall: Instant) {
         let now = self.core_time(wall);
         self.driver.advance_to(now);
-        loop {
-            // Looked at where it lies: moving a completion out of the option is a copy.
-            let output = self.driver.poll_output();
-            let Some(output) = output.as_ref() else {
-                break;
-            };
+        // Each output is looked at where it lies in the driver's queue, then dropped:
+        // moving a completion out is a copy.
+        while let Some((output, mid, transport)) = self.driver.peek_output() {
             match output {
-                Output::Completed(completion) if self.mpath_completed(completion, wall) => {}
+                Output::Completed(completion) if is_multipath_token(completion.token) => {
+                    let completion = *completion;
+                    self.driver.drop_output();
+                    self.mpath_completed(&completion, wall);
+                    continue;
+                }
                 Output::Completed(completion) => {
                     let token = completion.token;
-                    let mailbox = &self.mailbox;
-                    self.driver
-                        .transport
-                        .callers
-                        .complete(token, completion, mailbox);
+                    transport.callers.complete(token, completion, &self.mailbox);
                 }
-                Output::Traced(record) => self.observer.core(record, &self.driver.mid),
+                Output::Traced(record) => self.observer.core(record, mid),
                 Output::Note(at, note) => self.observer.note(*at, note),
             }
+            self.driver.drop_output();
         }
         while let Some(note) = unjam_core::harness::Transport::poll_note(&mut self.driver.transport)
         {

@@ -617,7 +617,37 @@ impl Transport for IscsiTransport {
         None
     }
 
+    /// Inline and cheap when there is nothing (after every dispatch and answer, mostly):
+    /// the full look is out of line.
+    #[inline]
     fn poll_event(&mut self, now: unjam_core::Instant) -> Option<TransportEvent> {
+        if self.ready.is_empty() && !self.links.iter().any(Link::has_session_event) {
+            return None;
+        }
+        self.poll_event_slow(now)
+    }
+
+    fn next_due(&self) -> Option<unjam_core::Instant> {
+        None
+    }
+
+    fn holds(&self, tag: Tag) -> bool {
+        self.in_flight(tag).is_some()
+    }
+
+    #[inline(always)]
+    fn poll_note(&mut self) -> Option<IscsiNote> {
+        if let Some(note) = self.notes.pop_front() {
+            return Some(note);
+        }
+        self.links.iter_mut().find_map(Link::take_note)
+    }
+}
+
+impl IscsiTransport {
+    /// [`Transport::poll_event`] when a session or the ready queue may have an event.
+    #[inline(never)]
+    fn poll_event_slow(&mut self, now: unjam_core::Instant) -> Option<TransportEvent> {
         let clock = self.clock;
         let now = move || clock.to_std(now);
         loop {
@@ -629,22 +659,6 @@ impl Transport for IscsiTransport {
                 return Some(event);
             }
         }
-    }
-
-    fn next_due(&self) -> Option<unjam_core::Instant> {
-        None
-    }
-
-    fn holds(&self, tag: Tag) -> bool {
-        self.in_flight(tag).is_some()
-    }
-
-    #[inline]
-    fn poll_note(&mut self) -> Option<IscsiNote> {
-        if let Some(note) = self.notes.pop_front() {
-            return Some(note);
-        }
-        self.links.iter_mut().find_map(Link::take_note)
     }
 }
 
