@@ -1,6 +1,7 @@
 //! The one place a command's state changes (`lifecycle.rs` holds the table). A request
 //! entering or leaving a busy state moves the busy counters of its device, target and host
-//! here, with pair assertions; leaving one wakes the error handler and starved devices.
+//! here, with pair assertions; leaving one wakes the error handler and starved devices
+//! and runs the device's queue if it holds anything.
 
 use super::MidLayer;
 use crate::command::CommandKind;
@@ -58,6 +59,12 @@ impl MidLayer {
         if !host.starved.is_empty() && !self.pending_starved.contains(&host_id) {
             self.pending_starved.push(host_id);
         }
-        self.schedule_run(device);
+        // A run of an empty queue does nothing (`run_pending` skips it), and whoever queues
+        // a command on this device next runs or schedules the queue itself (`submit`,
+        // `requeue`, the delayed requeue): most completions leave the queue empty and need
+        // no run scheduled.
+        if !self.devices[device.0 as usize].queue.is_empty() {
+            self.schedule_run(device);
+        }
     }
 }
