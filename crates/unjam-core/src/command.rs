@@ -183,7 +183,9 @@ impl Slab {
         }
     }
 
-    /// Stores `command` and returns its tag.
+    /// Stores `command` and returns its tag. Inline, so that a command built at the call
+    /// is written straight into its slot (a command is a few cache lines: a copy costs).
+    #[inline]
     pub fn insert(&mut self, command: Command) -> Tag {
         self.live += 1;
         if let Some(slot) = self.free.pop() {
