@@ -178,9 +178,14 @@ impl<T: Transport> Driver<T> {
 
     /// When the next answer or timer is due.
     pub fn next_due(&mut self) -> Option<Instant> {
-        match (self.transport.next_due(), self.mid.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        match self.transport.next_due() {
+            // Only a timer before the answer matters: the bound is exact up to it.
+            Some(answer) => Some(
+                self.mid
+                    .poll_timeout_bound(answer)
+                    .map_or(answer, |at| at.min(answer)),
+            ),
+            None => self.mid.poll_timeout(),
         }
     }
 
@@ -227,7 +232,7 @@ impl<T: Transport> Driver<T> {
         if read_at == generation && deadline.is_none_or(|at| at > now) {
             return false;
         }
-        let deadline = self.mid.poll_timeout();
+        let deadline = self.mid.poll_timeout_bound(now);
         self.core_deadline = (generation, deadline);
         deadline.is_some_and(|at| at <= now)
     }

@@ -399,7 +399,26 @@ impl MidLayer {
 
     /// The earliest instant at which `handle_timeout` has work.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.earliest_timer(None)
+    }
+
+    /// A deadline no later than [`MidLayer::poll_timeout`]'s, exact when it is at or
+    /// before `limit`: past `limit` it is the earliest entry of the timer heap, which may be
+    /// a queue timer with nothing to time out (the true deadline is then later). Entries
+    /// past `limit` are not dropped. At 4096 LUNs most devices have nothing in flight at
+    /// any moment, and dropping their queue timers' entries from the top of the heap (which
+    /// their next dispatch puts back, arming anew) cost a heap pop and push per command.
+    pub fn poll_timeout_bound(&mut self, limit: Instant) -> Option<Instant> {
+        self.earliest_timer(Some(limit))
+    }
+
+    /// The earliest timer entry that matters, dropping the entries before it that do not;
+    /// with `limit`, the first entry past it is given as it is (a lower bound).
+    fn earliest_timer(&mut self, limit: Option<Instant>) -> Option<Instant> {
         while let Some((at, timer)) = self.rare_timers.peek() {
+            if limit.is_some_and(|limit| at > limit) {
+                return Some(at);
+            }
             match timer {
                 crate::timers::RareTimer::QueueTimer { device, at: armed }
                     if !self.queue_timer_matters(device, armed) =>
