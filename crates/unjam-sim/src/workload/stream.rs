@@ -33,34 +33,46 @@ pub struct IoPlan {
     pub write_id: u64,
 }
 
-/// The stream of one workload on one LUN.
+/// The stream of one workload on one LUN. `repr(C)` on aligned lines: what every
+/// completion and issue reads sits on the first line and what planning an LBA reads on the
+/// second, ahead of the generator (at 4096 LUNs a stream is cold whenever its turn comes,
+/// and these fields were spread over the record's eight lines).
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub struct LunStream {
-    pub address: LunAddress,
+    in_flight: u32,
+    read_percent: u8,
     pub verify: bool,
     /// Requests carry REQ_SYNC.
     pub sync: bool,
-    think_time_us: u64,
-    /// When closed-loop slots whose command completed may issue again (think time).
-    thinking: VecDeque<u64>,
-    block_size: u32,
-    io_blocks: u64,
-    slots: u64,
-    read_percent: u8,
     pattern: AccessPattern,
     mode: StreamMode,
-    start_us: u64,
-    end_us: u64,
-    next_slot: u64,
-    next_arrival_us: u64,
-    in_flight: u32,
-    writes: u64,
-    first_lba: u64,
     issued_total: u64,
     io_limit: u64,
+    start_us: u64,
+    end_us: u64,
+    think_time_us: u64,
+    slots: u64,
+    // Second line: planning.
+    first_lba: u64,
+    io_blocks: u64,
+    writes: u64,
     id: u64,
+    next_slot: u64,
+    next_arrival_us: u64,
+    block_size: u32,
+    /// When closed-loop slots whose command completed may issue again (think time); always
+    /// empty without think time (and then never read).
+    thinking: VecDeque<u64>,
+    pub address: LunAddress,
     rng: ChaCha8Rng,
 }
+
+const _: () = assert!(
+    std::mem::offset_of!(LunStream, first_lba) == 64
+        && std::mem::offset_of!(LunStream, thinking) <= 128,
+    "a completion's and a plan's fields each fill one line"
+);
 
 impl LunStream {
     /// `id` must differ between streams of one run (it keeps write ids unique).
@@ -135,7 +147,10 @@ impl LunStream {
         if self.issued_total >= self.io_limit {
             return None;
         }
-        let thinking = self.thinking.iter().filter(|t| **t > now_us).count() as u32;
+        let thinking = match self.think_time_us {
+            0 => 0,
+            _ => self.thinking.iter().filter(|t| **t > now_us).count() as u32,
+        };
         let at = match self.mode {
             StreamMode::Closed { queue_depth } if self.in_flight + thinking < queue_depth => {
                 self.start_us.max(now_us)
@@ -203,13 +218,14 @@ impl LunStream {
     /// A command completed at `now_us`: its slot thinks for `think_time_us`.
     pub fn completed(&mut self, now_us: u64) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        if self.think_time_us == 0 {
+            return;
+        }
         while self.thinking.front().is_some_and(|t| *t <= now_us) {
             self.thinking.pop_front();
         }
-        if self.think_time_us > 0 {
-            self.thinking
-                .push_back(now_us.saturating_add(self.think_time_us));
-        }
+        self.thinking
+            .push_back(now_us.saturating_add(self.think_time_us));
     }
 }
 
