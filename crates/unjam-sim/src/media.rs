@@ -142,6 +142,20 @@ impl SparseMedia {
             .and_then(|chunk| chunk.get(within..within + self.block_size as usize)))
     }
 
+    /// The stored bytes from block `lba` to the end of its chunk or of `count` blocks,
+    /// whichever comes first; `None` when that chunk was never written or the range is off
+    /// the media. For warming caches ahead of an access, so it never fails loudly.
+    pub fn held_bytes(&self, lba: u64, count: u64) -> Option<&[u8]> {
+        self.check_range(lba, count).ok()?;
+        let offset = lba.checked_mul(self.block_size as u64)?;
+        let within = (offset % CHUNK_BYTES as u64) as usize;
+        let length = usize::try_from(count.saturating_mul(self.block_size as u64)).ok()?;
+        let end = within.saturating_add(length).min(CHUNK_BYTES);
+        self.chunks
+            .get(offset / CHUNK_BYTES as u64)?
+            .get(within..end)
+    }
+
     /// Appends `count` blocks from `lba` to `out` (no zero-fill of the copy's destination).
     pub fn read_append(&self, lba: u64, count: u64, out: &mut Vec<u8>) -> Result<(), MediaError> {
         self.check_range(lba, count)?;

@@ -47,6 +47,11 @@ impl Timeline {
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }
+
+    /// How much work was ever scheduled.
+    pub fn scheduled(&self) -> u64 {
+        self.inserted
+    }
 }
 
 #[cfg(test)]
