@@ -282,19 +282,19 @@ fn stale_and_unknown_tags_are_counted_never_delivered() {
         slot: tag.slot,
         generation: tag.generation.wrapping_sub(1),
     };
-    mid.handle_transport_done(Instant::ZERO, stale, TransportOutcome::GOOD);
+    mid.handle_transport_done(Instant::ZERO, stale, &TransportOutcome::GOOD);
     mid.handle_transport_done(
         Instant::ZERO,
         Tag {
             slot: 999,
             generation: 0,
         },
-        TransportOutcome::GOOD,
+        &TransportOutcome::GOOD,
     );
     assert_eq!(mid.stats().stale_completions, 2);
     assert!(mid.poll_action().is_none(), "nothing delivered");
-    mid.handle_transport_done(Instant::ZERO, tag, TransportOutcome::GOOD);
-    mid.handle_transport_done(Instant::ZERO, tag, TransportOutcome::GOOD);
+    mid.handle_transport_done(Instant::ZERO, tag, &TransportOutcome::GOOD);
+    mid.handle_transport_done(Instant::ZERO, tag, &TransportOutcome::GOOD);
     assert_eq!(mid.stats().completed, 1);
     assert_eq!(
         mid.stats().stale_completions,
@@ -436,14 +436,14 @@ fn a_lun_refused_with_host_busy_while_another_is_busy_runs_when_that_one_complet
     let later = t + Duration::from_millis(2);
     mid.handle_timeout(later);
     assert_eq!(dispatches(&mut mid), vec![]);
-    mid.handle_transport_done(later, busy_tag, TransportOutcome::GOOD);
+    mid.handle_transport_done(later, busy_tag, &TransportOutcome::GOOD);
     let sent = dispatches(&mut mid);
     assert_eq!(
         sent.iter().map(|(device, _)| *device).collect::<Vec<_>>(),
         vec![refused_lun],
         "the starved LUN runs at the completion that clears host_blocked"
     );
-    mid.handle_transport_done(later, sent[0].1, TransportOutcome::GOOD);
+    mid.handle_transport_done(later, sent[0].1, &TransportOutcome::GOOD);
     assert_eq!(mid.stats().completed, 2);
     assert_eq!(mid.outstanding(), 0);
 }
@@ -469,7 +469,7 @@ fn every_starved_lun_runs_when_the_host_frees_not_only_the_first() {
         vec![],
         "blocked host: the second LUN starves too"
     );
-    mid.handle_transport_done(later, busy_tag, TransportOutcome::GOOD);
+    mid.handle_transport_done(later, busy_tag, &TransportOutcome::GOOD);
     let mut devices: Vec<_> = dispatches(&mut mid).iter().map(|(d, _)| *d).collect();
     devices.sort_by_key(|d| d.0);
     assert_eq!(devices, vec![first, second]);

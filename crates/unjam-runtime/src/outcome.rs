@@ -15,6 +15,7 @@ use unjam_scsi::{HostByte, MlStatus, SamStatus, ScsiResult};
 /// - terminated by a task management function: `DID_ABORT`;
 /// - rejected, or an iSCSI protocol violation (the data or status did not add up; nothing
 ///   of it is delivered): `DID_ERROR`, which the core retries as a counted retry.
+#[inline]
 pub fn transport_outcome(result: &Result<ScsiOutcome, TaskFailure>) -> TransportOutcome {
     match result {
         Ok(outcome) if outcome.response != 0 => TransportOutcome::host(HostByte::DID_ERROR),

@@ -43,7 +43,7 @@ pub fn run_null_bench(
         };
         match action {
             Action::Dispatch { tag, .. } => {
-                mid.handle_transport_done(now, tag, TransportOutcome::GOOD)
+                mid.handle_transport_done(now, tag, &TransportOutcome::GOOD)
             }
             Action::Complete(completion) => {
                 report.completed += 1;

@@ -64,7 +64,7 @@ pub trait Transport {
 /// Hands one transport answer to the core: the action routing every driver shares.
 pub fn deliver(mid: &mut MidLayer, now: Instant, event: TransportEvent) {
     match event {
-        TransportEvent::Done { tag, outcome } => mid.handle_transport_done(now, tag, outcome),
+        TransportEvent::Done { tag, outcome } => mid.handle_transport_done(now, tag, &outcome),
         TransportEvent::TmfDone { op, result } => mid.handle_tmf_done(now, op, result),
         TransportEvent::PollDone { tag } => mid.handle_poll_done(now, tag),
         TransportEvent::Refused { tag, reason } => mid.handle_dispatch_refused(now, tag, reason),

@@ -25,7 +25,7 @@ const DELAYED_REPREP: std::time::Duration = std::time::Duration::from_millis(100
 impl MidLayer {
     /// The transport finished `tag` (the LLD's `scsi_done`). A completion for a command the
     /// timeout already claimed is dropped and counted; one for an earlier attempt is stale.
-    pub fn handle_transport_done(&mut self, now: Instant, tag: Tag, outcome: TransportOutcome) {
+    pub fn handle_transport_done(&mut self, now: Instant, tag: Tag, outcome: &TransportOutcome) {
         let now = self.advance_clock(now);
         let Some(cmd) = self.slab.by_tag(tag) else {
             self.stats.stale_completions += 1;

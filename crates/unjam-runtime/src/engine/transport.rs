@@ -476,8 +476,8 @@ impl IscsiTransport {
         };
         self.inflight[tag.slot as usize] = None;
         let mut outcome = transport_outcome(&result);
-        match (entry.owner, result) {
-            (Owner::Caller(token), result) => {
+        match entry.owner {
+            Owner::Caller(token) => {
                 if let Some(caller) = self.callers.get_mut(token) {
                     match result {
                         Ok(scsi) => caller.attempt_done(scsi.data, None),
@@ -487,10 +487,12 @@ impl IscsiTransport {
                     }
                 }
             }
-            (Owner::Eh(EhCommand::RequestSense), Ok(scsi)) => {
-                outcome.sense = SenseBuffer::from_slice(&scsi.data);
+            Owner::Eh(EhCommand::RequestSense) => {
+                if let Ok(scsi) = &result {
+                    outcome.sense = SenseBuffer::from_slice(&scsi.data);
+                }
             }
-            (Owner::Eh(_), _) => {}
+            Owner::Eh(_) => {}
         }
         Some(TransportEvent::Done { tag, outcome })
     }

@@ -17,7 +17,7 @@ use crate::trace::TraceEvent;
 
 impl MidLayer {
     /// An EH command completed (from `handle_transport_done`).
-    pub(crate) fn eh_command_done(&mut self, now: Instant, tag: Tag, outcome: TransportOutcome) {
+    pub(crate) fn eh_command_done(&mut self, now: Instant, tag: Tag, outcome: &TransportOutcome) {
         let state = self.slab.command(tag.slot).state;
         if !matches!(state, State::Aborting { .. }) {
             return self.eh_command_answered(now, tag, outcome);
@@ -35,7 +35,7 @@ impl MidLayer {
         }
     }
 
-    fn eh_command_answered(&mut self, now: Instant, tag: Tag, outcome: TransportOutcome) {
+    fn eh_command_answered(&mut self, now: Instant, tag: Tag, outcome: &TransportOutcome) {
         let cmd = self.slab.command(tag.slot);
         let (device, opcode, carrier) = (cmd.device, cmd.request.cdb.opcode(), cmd.eh_carrier);
         let CommandKind::Eh(command) = cmd.kind else {
