@@ -341,16 +341,8 @@ fn alua_world(grouping: PathGrouping) -> World {
         vec![SimPath::new(NAA_A, 1, 1), SimPath::new(NAA_A, 2, 2)],
     )
     .with_alua(vec![
-        Group {
-            id: 1,
-            state: AccessState::ActiveOptimized,
-            preferred: false,
-        },
-        Group {
-            id: 2,
-            state: AccessState::ActiveNonOptimized,
-            preferred: false,
-        },
+        Group::new(1, AccessState::ActiveOptimized),
+        Group::new(2, AccessState::ActiveNonOptimized),
     ]);
     world.add_all();
     world
@@ -388,11 +380,7 @@ fn a_transitioning_group_is_waited_for_not_failed() {
         },
         vec![SimPath::new(NAA_A, 1, 1)],
     )
-    .with_alua(vec![Group {
-        id: 1,
-        state: AccessState::ActiveOptimized,
-        preferred: false,
-    }]);
+    .with_alua(vec![Group::new(1, AccessState::ActiveOptimized)]);
     world.add_all();
     let device = world.device(0);
     world.set_group(1, AccessState::Transitioning);
@@ -458,16 +446,8 @@ fn followover_does_not_fail_back_on_a_priority_change() {
         vec![SimPath::new(NAA_A, 1, 1), SimPath::new(NAA_A, 2, 2)],
     )
     .with_alua(vec![
-        Group {
-            id: 1,
-            state: AccessState::ActiveOptimized,
-            preferred: false,
-        },
-        Group {
-            id: 2,
-            state: AccessState::ActiveOptimized,
-            preferred: false,
-        },
+        Group::new(1, AccessState::ActiveOptimized),
+        Group::new(2, AccessState::ActiveOptimized),
     ]);
     world.add_all();
     let device = world.device(0);
@@ -596,16 +576,8 @@ fn group_by_tpg_keeps_a_port_group_together() {
         ],
     )
     .with_alua(vec![
-        Group {
-            id: 1,
-            state: AccessState::ActiveOptimized,
-            preferred: false,
-        },
-        Group {
-            id: 2,
-            state: AccessState::ActiveOptimized,
-            preferred: false,
-        },
+        Group::new(1, AccessState::ActiveOptimized),
+        Group::new(2, AccessState::ActiveOptimized),
     ]);
     world.add_all();
     let device = world.device(0);

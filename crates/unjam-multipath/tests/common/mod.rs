@@ -58,6 +58,17 @@ pub struct Group {
     pub preferred: bool,
 }
 
+impl Group {
+    /// A target port group in `state`, not preferred.
+    pub fn new(id: u16, state: AccessState) -> Group {
+        Group {
+            id,
+            state,
+            preferred: false,
+        }
+    }
+}
+
 pub struct World {
     pub mp: Multipath,
     pub now: Instant,
