@@ -283,16 +283,7 @@ async fn an_ignored_logout_ends_within_the_logout_timeout() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_target_that_hangs_up_after_every_login_fails_the_read_and_is_not_hammered() {
     let rogue = Rogue::start(Misbehaviour::HangUpAfterLogin).await;
-    let url = IscsiUrl::parse(&rogue.url(0)).unwrap_or_else(|error| panic!("{error}"));
-    let target =
-        TargetUrl::parse(&url.target_url().to_string()).unwrap_or_else(|error| panic!("{error}"));
-    let mut initiator = Initiator::login(&[target], config())
-        .await
-        .unwrap_or_else(|error| panic!("login: {error}"));
-    let disk = initiator
-        .attach_lun(0, 0)
-        .await
-        .unwrap_or_else(|error| panic!("attach: {error}"));
+    let (initiator, disk) = attach(&rogue).await;
     let outcome = read(&disk, 4096).await;
     assert_ne!(outcome.status, BlkStatus::Ok, "{outcome}");
     assert!(outcome.data.is_empty());
