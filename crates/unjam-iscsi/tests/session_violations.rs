@@ -359,6 +359,22 @@ fn good_before_the_write_data_was_sent_is_an_error() {
     assert!(good_outcome(&events(&mut session), full).is_some());
 }
 
+/// An 8 KiB write sent and its first R2T (R2TSN 0, the whole range) taken.
+fn write_with_first_r2t(session: &mut Session, now: Instant) -> u32 {
+    let tag = write(session, 8192);
+    let _ = sent(session);
+    assert_eq!(session.handle_pdu(now, r2t(tag, 0, 0, 8192)), Ok(()));
+    tag
+}
+
+/// The protocol violation `result` must be.
+fn violation(result: Result<(), SessionError>) -> ProtocolViolation {
+    match result {
+        Err(SessionError::Violation { violation, .. }) => violation,
+        other => panic!("expected a protocol violation, got {other:?}"),
+    }
+}
+
 #[test]
 fn endless_r2ts_cannot_queue_more_than_the_write() {
     let now = Instant::now();
@@ -369,42 +385,27 @@ fn endless_r2ts_cannot_queue_more_than_the_write() {
         ..OperationalParams::default()
     };
     let mut session = session_with(params, SessionConfig::default());
-    let tag = write(&mut session, 8192);
-    let _ = sent(&mut session);
-    assert_eq!(session.handle_pdu(now, r2t(tag, 0, 0, 8192)), Ok(()));
     // A second R2T before the first one's Data-Out went out: MaxOutstandingR2T is 1.
+    let tag = write_with_first_r2t(&mut session, now);
     let result = session.handle_pdu(now, r2t(tag, 1, 0, 8192));
     assert!(matches!(
-        result,
-        Err(SessionError::Violation {
-            violation: ProtocolViolation::TooManyR2ts { .. },
-            ..
-        })
+        violation(result),
+        ProtocolViolation::TooManyR2ts { .. }
     ));
     // The same R2T again after its data went out: the range was already requested.
-    let tag = write(&mut session, 8192);
-    let _ = sent(&mut session);
-    assert_eq!(session.handle_pdu(now, r2t(tag, 0, 0, 8192)), Ok(()));
+    let tag = write_with_first_r2t(&mut session, now);
     let _ = sent(&mut session);
     let repeated = session.handle_pdu(now, r2t(tag, 0, 0, 8192));
     assert!(matches!(
-        repeated,
-        Err(SessionError::Violation {
-            violation: ProtocolViolation::R2tSnOutOfOrder { .. },
-            ..
-        })
+        violation(repeated),
+        ProtocolViolation::R2tSnOutOfOrder { .. }
     ));
-    let tag = write(&mut session, 8192);
-    let _ = sent(&mut session);
-    assert_eq!(session.handle_pdu(now, r2t(tag, 0, 0, 8192)), Ok(()));
+    let tag = write_with_first_r2t(&mut session, now);
     let _ = sent(&mut session);
     let again = session.handle_pdu(now, r2t(tag, 1, 0, 8192));
     assert!(matches!(
-        again,
-        Err(SessionError::Violation {
-            violation: ProtocolViolation::R2tOutOfRange { .. },
-            ..
-        })
+        violation(again),
+        ProtocolViolation::R2tOutOfRange { .. }
     ));
     assert!(session.stats().outgoing_high_water <= 2);
 }
