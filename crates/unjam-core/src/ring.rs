@@ -9,10 +9,23 @@ use std::collections::VecDeque;
 /// since the ring last came round.
 pub fn pop_front_rewinding<T>(queue: &mut VecDeque<T>) -> Option<T> {
     let front = queue.pop_front()?;
+    rewind_if_empty(queue);
+    Some(front)
+}
+
+/// Drops the front of `queue` (already read where it lies) with the same rewind. Inline and
+/// returning nothing: a popped value handed back and thrown away is still copied out.
+#[inline]
+pub fn drop_front_rewinding<T>(queue: &mut VecDeque<T>) {
+    let _ = queue.pop_front();
+    rewind_if_empty(queue);
+}
+
+#[inline]
+fn rewind_if_empty<T>(queue: &mut VecDeque<T>) {
     if queue.is_empty() {
         queue.clear();
     }
-    Some(front)
 }
 
 #[cfg(test)]
@@ -29,6 +42,13 @@ mod tests {
         assert_eq!(pop_front_rewinding(&mut queue), Some(2));
         assert_eq!(pop_front_rewinding(&mut queue), Some(3));
         assert_eq!(pop_front_rewinding(&mut queue), None);
+        assert_eq!(queue.capacity(), capacity);
+        queue.extend([4, 5]);
+        drop_front_rewinding(&mut queue);
+        assert_eq!(queue.front(), Some(&5));
+        drop_front_rewinding(&mut queue);
+        drop_front_rewinding(&mut queue);
+        assert!(queue.is_empty());
         assert_eq!(queue.capacity(), capacity);
     }
 }

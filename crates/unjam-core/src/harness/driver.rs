@@ -165,10 +165,7 @@ impl<T: Transport> Driver<T> {
     /// Drops the output [`Driver::peek_output`] showed.
     #[inline]
     pub fn drop_output(&mut self) {
-        let _ = self.outputs.pop_front();
-        if self.outputs.is_empty() {
-            self.outputs.clear();
-        }
+        crate::ring::drop_front_rewinding(&mut self.outputs);
     }
 
     /// Outputs queued and not yet drained.
@@ -270,11 +267,7 @@ impl<T: Transport> Driver<T> {
                     self.checker
                         .completed(completion, |tag| transport.holds(tag));
                 }
-                if options.keep_history {
-                    self.completions.push(*completion);
-                } else {
-                    self.outputs.push_back(Output::Completed(*completion));
-                }
+                self.emit(Output::Completed(*completion));
                 self.mid.drop_action();
                 return true;
             }
@@ -282,11 +275,7 @@ impl<T: Transport> Driver<T> {
                 if options.check {
                     self.checker.traced(record);
                 }
-                if options.keep_history {
-                    self.trace.push(*record);
-                } else {
-                    self.outputs.push_back(Output::Traced(*record));
-                }
+                self.emit(Output::Traced(*record));
                 self.mid.drop_action();
                 return true;
             }
@@ -320,9 +309,22 @@ impl<T: Transport> Driver<T> {
     #[inline(always)]
     fn take_notes(&mut self) {
         while let Some(note) = self.transport.poll_note() {
-            if !self.options.keep_history {
-                self.outputs.push_back(Output::Note(self.now, note));
-            }
+            self.emit(Output::Note(self.now, note));
+        }
+    }
+
+    /// An output for the caller: with `keep_history`, kept in the history (notes are not
+    /// kept); otherwise queued for [`Driver::poll_output`]. Inline: built where it goes.
+    #[inline(always)]
+    fn emit(&mut self, output: Output<T::Note>) {
+        if !self.options.keep_history {
+            self.outputs.push_back(output);
+            return;
+        }
+        match output {
+            Output::Completed(completion) => self.completions.push(completion),
+            Output::Traced(record) => self.trace.push(record),
+            Output::Note(..) => {}
         }
     }
 

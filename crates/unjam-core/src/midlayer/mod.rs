@@ -389,12 +389,7 @@ impl MidLayer {
     /// Drops the next action (one read where it lies, `actions.front()`, by the driver).
     #[inline]
     pub(crate) fn drop_action(&mut self) {
-        // Popped and dropped here, not through `pop_front_rewinding`: a value returned
-        // and thrown away is still copied out of the ring.
-        let _ = self.actions.pop_front();
-        if self.actions.is_empty() {
-            self.actions.clear();
-        }
+        crate::ring::drop_front_rewinding(&mut self.actions);
     }
 
     /// The earliest instant at which `handle_timeout` has work.
