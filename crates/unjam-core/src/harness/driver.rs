@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::checker::{Checker, Violation};
+use super::kept_deadline::KeptDeadline;
 use super::liveness::liveness_bound;
 use super::transport::{deliver, Transport};
 use crate::action::{Action, Completion, Tag};
@@ -102,8 +103,8 @@ pub struct Driver<T: Transport> {
     pub checker: Checker,
     outputs: VecDeque<Output<T::Note>>,
     options: DriverOptions,
-    /// The core's earliest deadline and the timer generation it was read at.
-    core_deadline: (u64, Option<Instant>),
+    /// The core's earliest deadline as last read (a lower bound, exact up to `now`).
+    core_deadline: KeptDeadline<Instant>,
 }
 
 impl<T: Transport> Driver<T> {
@@ -129,7 +130,7 @@ impl<T: Transport> Driver<T> {
             checker: Checker::default(),
             outputs: VecDeque::with_capacity(64),
             options,
-            core_deadline: (u64::MAX, None),
+            core_deadline: KeptDeadline::new(),
         }
     }
 
@@ -218,20 +219,13 @@ impl<T: Transport> Driver<T> {
         self.checker.push(Violation::Driver(text));
     }
 
-    /// Whether a core timer is due at `now`. The deadline read last is kept with the timer
-    /// generation it was read at (`MidLayer::timer_generation`): while that stays, the
-    /// core's earliest deadline is no earlier than the one kept, so a kept deadline still
-    /// ahead (or none) answers without looking at the core's timers again.
+    /// Whether a core timer is due at `now` ([`KeptDeadline`]: the core's timers are looked
+    /// at only when it armed one since or the deadline kept is due).
     #[inline]
     fn core_timer_due(&mut self, now: Instant) -> bool {
-        let generation = self.mid.timer_generation();
-        let (read_at, deadline) = self.core_deadline;
-        if read_at == generation && deadline.is_none_or(|at| at > now) {
-            return false;
-        }
-        let deadline = self.mid.poll_timeout_bound(now);
-        self.core_deadline = (generation, deadline);
-        deadline.is_some_and(|at| at <= now)
+        self.core_deadline
+            .get(&mut self.mid, now, |mid| mid.poll_timeout_bound(now))
+            .is_some_and(|at| at <= now)
     }
 
     /// Executes the core's pending actions only (answers wait for the next step).

@@ -14,6 +14,7 @@ mod bench;
 mod checker;
 mod driver;
 mod explain;
+mod kept_deadline;
 mod liveness;
 mod narrate;
 mod null;
@@ -28,6 +29,7 @@ pub use driver::{
     OUTPUTS_BEFORE_YIELD,
 };
 pub use explain::{explain, ExplainConfig, Explanation};
+pub use kept_deadline::KeptDeadline;
 pub use liveness::liveness_bound;
 pub use narrate::describe;
 pub use null::NullTransport;

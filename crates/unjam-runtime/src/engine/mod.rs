@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Sleep;
 use unjam_core::config::{Capabilities, DeviceConfig, HostConfig, Personality, TimedOutHook};
-use unjam_core::harness::{Driver, DriverOptions, Output};
+use unjam_core::harness::{Driver, DriverOptions, KeptDeadline, Output};
 use unjam_core::state::DeviceState;
 use unjam_core::topology::DeviceId;
 use unjam_core::{MidLayer, Request};
@@ -299,10 +299,9 @@ struct Engine {
     /// A deadline earlier than this re-arms the timer: [`TIMER_SLACK`] before the instant
     /// it is armed for.
     rearm_below: Instant,
-    /// The core's earliest deadline and the timer generation it was read at
-    /// (`MidLayer::timer_generation`): while the generation stays and the deadline is ahead,
-    /// the core's deadline is no earlier than this one and is not read again.
-    core_deadline: (u64, Option<Instant>),
+    /// The core's earliest deadline in wall-clock time, read again only when the core armed
+    /// a timer since or it is due ([`KeptDeadline`]).
+    core_deadline: KeptDeadline<Instant>,
     /// The timer was polled since it was last re-armed: its waker is registered, so it
     /// needs no poll until it fires or is re-armed.
     timer_polled: bool,
@@ -361,7 +360,7 @@ impl Engine {
             observer,
             timer: Box::pin(tokio::time::sleep_until(far.into())),
             rearm_below: far,
-            core_deadline: (u64::MAX, None),
+            core_deadline: KeptDeadline::new(),
             timer_polled: false,
             closing: false,
             logout_waiters: Vec::new(),
@@ -742,18 +741,12 @@ impl Engine {
     /// multipath layer (a day ahead when none has one). The core's is read again only when
     /// it armed a timer since (the only way it moves earlier) or when the one read is due.
     fn next_deadline(&mut self, now: Instant) -> Instant {
-        let generation = self.driver.mid.timer_generation();
-        let (read_at, core) = self.core_deadline;
-        if read_at != generation || core.is_some_and(|at| at <= now) {
-            let core = self
-                .driver
-                .mid
-                .poll_timeout()
-                .map(|at| self.clock.to_std(at));
-            self.core_deadline = (generation, core);
-        }
+        let clock = self.clock;
+        let core = self.core_deadline.get(&mut self.driver.mid, now, |mid| {
+            mid.poll_timeout().map(|at| clock.to_std(at))
+        });
         let transport = &self.driver.transport;
-        let mut earliest = earlier(self.core_deadline.1, transport.tmf_deadline());
+        let mut earliest = earlier(core, transport.tmf_deadline());
         for link in &transport.links {
             earliest = earlier(earliest, link.deadline());
         }
