@@ -194,13 +194,18 @@ impl Callers {
         };
         caller.complete(completion, mailbox);
         slot.caller = None;
-        self.free.push((token & 0xffff_ffff) as u32);
+        self.release(token);
     }
 
     pub fn remove(&mut self, token: u64) -> Option<Caller> {
         let caller = self.live_slot(token)?.caller.take()?;
-        self.free.push((token & 0xffff_ffff) as u32);
+        self.release(token);
         Some(caller)
+    }
+
+    /// Puts the entry of `token`, whose caller was just taken, back on the free list.
+    fn release(&mut self, token: u64) {
+        self.free.push((token & 0xffff_ffff) as u32);
     }
 
     /// Every waiting caller (at shutdown).
