@@ -49,3 +49,53 @@ impl<T: Copy + PartialOrd> KeptDeadline<T> {
         self.deadline
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::buffers::Cdb;
+    use crate::config::{DeviceConfig, HostConfig, Personality};
+    use crate::request::Request;
+    use crate::time::Instant;
+
+    #[test]
+    fn reads_again_only_after_the_core_armed_a_timer_or_when_the_kept_one_is_due() {
+        let mut mid = MidLayer::new();
+        let host = mid.add_host(HostConfig::new(0, Personality::Generic));
+        let disk = mid.add_device(host, DeviceConfig::disk(0, 0, 0)).unwrap();
+        let reads = Cell::new(0);
+        let mut kept = KeptDeadline::new();
+        let mut get = |mid: &mut MidLayer, now: Instant| {
+            kept.get(mid, now, |mid| {
+                reads.set(reads.get() + 1);
+                mid.poll_timeout()
+            })
+        };
+        let start = Instant::ZERO;
+        assert_eq!(get(&mut mid, start), None);
+        assert_eq!(get(&mut mid, start), None);
+        assert_eq!(reads.get(), 1, "nothing armed: the first read is kept");
+        let mut read = Request::new(
+            Cdb::from_slice(&[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]).unwrap(),
+            1,
+        );
+        read.data_len = 512;
+        mid.submit(start, disk, read).unwrap();
+        let deadline = get(&mut mid, start).expect("the dispatch armed the request's timer");
+        assert_eq!(reads.get(), 2, "a timer was armed: read again");
+        assert!(deadline > start);
+        assert_eq!(
+            get(
+                &mut mid,
+                start + (deadline.saturating_duration_since(start) - Duration::from_millis(1))
+            ),
+            Some(deadline)
+        );
+        assert_eq!(reads.get(), 2, "ahead and nothing armed: kept");
+        let _ = get(&mut mid, deadline);
+        assert_eq!(reads.get(), 3, "due: read again");
+    }
+}
