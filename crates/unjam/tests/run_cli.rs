@@ -52,6 +52,20 @@ fn check_fails_on_a_request_stuck_past_the_liveness_bound() {
 }
 
 #[test]
+fn a_bad_set_is_a_usage_error_said_once() {
+    let seed = example("seed001.toml");
+    let output = unjam(&["run", &seed, "--set", "eh.scope=sideways"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let errors = cli::stderr(&output);
+    assert_eq!(
+        errors.matches("unknown variant `sideways`").count(),
+        1,
+        "{errors}"
+    );
+    assert!(errors.contains("--set `eh.scope=sideways`"), "{errors}");
+}
+
+#[test]
 fn kernel_log_json_summary_and_trace_of_seed_002() {
     let dir = tempfile::tempdir().unwrap();
     let log: PathBuf = dir.path().join("kernel.log");

@@ -21,7 +21,9 @@ pub enum ScenarioError {
         field: String,
         message: String,
     },
-    #[error("{0}")]
+    /// A `--set` that does not apply (transparent: the message is said once, not again as
+    /// its own source).
+    #[error(transparent)]
     Override(#[from] OverrideError),
     /// A value that is fine alone but not with the rest of the scenario.
     #[error("{source_name}{location}: `{field}`: {message}")]

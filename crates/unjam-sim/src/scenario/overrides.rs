@@ -52,7 +52,7 @@ pub fn apply_override(table: &mut Table, assignment: &str) -> Result<(), Overrid
             _ => return Err(path_error(format!("`{walked}` is a value, not a table"))),
         };
     }
-    current.insert(last.to_string(), parse_value(value));
+    current.insert(last.to_string(), parse_value(value).map_err(path_error)?);
     Ok(())
 }
 
@@ -108,12 +108,20 @@ fn join(walked: &str, segment: &str) -> String {
     }
 }
 
-/// A TOML value, or the text itself as a string.
-fn parse_value(text: &str) -> Value {
-    toml::from_str::<Table>(&format!("value = {text}"))
+/// A TOML value, or the text itself as a string. A number TOML cannot hold (its integers
+/// are 64-bit signed) is an error here: as a string it would be refused later as "invalid
+/// type: string", which does not say what is wrong.
+fn parse_value(text: &str) -> Result<Value, String> {
+    if let Some(value) = toml::from_str::<Table>(&format!("value = {text}"))
         .ok()
         .and_then(|mut table| table.remove("value"))
-        .unwrap_or_else(|| Value::String(text.to_string()))
+    {
+        return Ok(value);
+    }
+    if text.parse::<i128>().is_ok() {
+        return Err(format!("`{text}` is out of range (at most {})", i64::MAX));
+    }
+    Ok(Value::String(text.to_string()))
 }
 
 #[cfg(test)]
@@ -155,5 +163,7 @@ mod tests {
         assert!(error.to_string().contains("`seed` is a value"), "{error}");
         let error = apply_override(&mut scenario, "host.x.luns=1").unwrap_err();
         assert!(error.to_string().contains("not an array index"), "{error}");
+        let error = apply_override(&mut scenario, "seed=18446744073709551615").unwrap_err();
+        assert!(error.to_string().contains("out of range"), "{error}");
     }
 }
