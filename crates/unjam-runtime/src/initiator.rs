@@ -71,9 +71,9 @@ pub struct TargetInfo {
 pub enum InitiatorError {
     #[error("cannot log in to {target}: {error}")]
     Login { target: String, error: ClientError },
-    #[error("{0}")]
+    #[error(transparent)]
     Probe(#[from] ProbeError),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] IoError),
     #[error("{0}")]
     Engine(String),

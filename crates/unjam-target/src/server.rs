@@ -30,9 +30,9 @@ use crate::registry::{Control, Registry, CONTROL_CHANNEL};
 /// Why the target could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("{0}")]
+    #[error(transparent)]
     Layout(#[from] LayoutError),
-    #[error("{0}")]
+    #[error(transparent)]
     Engine(#[from] EngineError),
     #[error("cannot listen on {address}: {reason}")]
     Bind { address: SocketAddr, reason: String },

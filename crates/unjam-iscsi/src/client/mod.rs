@@ -113,7 +113,7 @@ pub enum ClientError {
     Protocol(String),
     #[error("login did not complete within login_timeout ({timeout_ms} ms)")]
     LoginTimeout { timeout_ms: u64 },
-    #[error("{0}")]
+    #[error(transparent)]
     Name(#[from] NameError),
     #[error("the URL requires a CRC32C {0}, but the target negotiated none")]
     DigestRefused(&'static str),
@@ -140,7 +140,7 @@ pub enum CommandError {
     /// a status before the data, ...); nothing it sent for it was kept.
     #[error("iSCSI protocol violation: {0}")]
     Protocol(ProtocolViolation),
-    #[error("{0}")]
+    #[error(transparent)]
     Submit(#[from] SubmitError),
     #[error("no Logout Response within the logout timeout; the connection was closed")]
     LogoutTimeout,

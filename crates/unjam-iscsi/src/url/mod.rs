@@ -73,7 +73,7 @@ pub enum UrlError {
     DuplicateArgument(String),
     #[error("{key}={value:?}: expected crc32c, none, crc32c-none or none-crc32c")]
     BadDigest { key: &'static str, value: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Name(#[from] NameError),
     #[error("CHAP user {user:?} has no password: write iscsi://user%password@... or set LIBISCSI_CHAP_PASSWORD")]
     MissingPassword { user: String },

@@ -207,7 +207,7 @@ pub enum FaultSpecError {
         field: &'static str,
         message: String,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     ScsiDebug(#[from] scsi_debug::ScsiDebugError),
 }
 
