@@ -52,7 +52,7 @@ fn check_fails_on_a_request_stuck_past_the_liveness_bound() {
 }
 
 #[test]
-fn a_bad_set_is_a_usage_error_said_once() {
+fn a_bad_set_is_a_scenario_error_said_once() {
     let seed = example("seed001.toml");
     let output = unjam(&["run", &seed, "--set", "eh.scope=sideways"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");

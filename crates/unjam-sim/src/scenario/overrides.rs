@@ -118,10 +118,22 @@ fn parse_value(text: &str) -> Result<Value, String> {
     {
         return Ok(value);
     }
-    if text.parse::<i128>().is_ok() {
-        return Err(format!("`{text}` is out of range (at most {})", i64::MAX));
+    if looks_like_integer(text) {
+        return Err(format!(
+            "`{text}` is out of range: TOML integers lie in {}..={}",
+            i64::MIN,
+            i64::MAX
+        ));
     }
     Ok(Value::String(text.to_string()))
+}
+
+/// A sign, then digits (TOML allows `_` between them): what only a TOML integer too large
+/// for it would fail to parse as.
+fn looks_like_integer(text: &str) -> bool {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    digits.starts_with(|c: char| c.is_ascii_digit())
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]
@@ -163,7 +175,16 @@ mod tests {
         assert!(error.to_string().contains("`seed` is a value"), "{error}");
         let error = apply_override(&mut scenario, "host.x.luns=1").unwrap_err();
         assert!(error.to_string().contains("not an array index"), "{error}");
-        let error = apply_override(&mut scenario, "seed=18446744073709551615").unwrap_err();
-        assert!(error.to_string().contains("out of range"), "{error}");
+        for too_large in [
+            "18446744073709551615",
+            "-9223372036854775809",
+            &"9".repeat(60),
+        ] {
+            let error = apply_override(&mut scenario, &format!("seed={too_large}")).unwrap_err();
+            assert!(error.to_string().contains("out of range"), "{error}");
+        }
+        // Text that is not a number stays a string (the scenario's types judge it).
+        apply_override(&mut scenario, "name=12ab").unwrap();
+        assert_eq!(scenario["name"].as_str(), Some("12ab"));
     }
 }
