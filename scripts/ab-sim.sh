@@ -20,9 +20,13 @@ for scale in "4096:--set duration_ms=200 --set host.0.targets=64 --set host.0.lu
     for round in $(seq "$rounds"); do
         # shellcheck disable=SC2086
         "$old" run examples/bench64.toml --bench $sets >"$work/old" &
+        old_pid=$!
         # shellcheck disable=SC2086
         "$new" run examples/bench64.toml --bench $sets >"$work/new" &
-        wait
+        new_pid=$!
+        # Each waited for by itself: a bare `wait` returns 0 even when a run failed.
+        wait "$old_pid" || { echo "$old failed at $luns LUNs" >&2; exit 1; }
+        wait "$new_pid" || { echo "$new failed at $luns LUNs" >&2; exit 1; }
         ratio=$(awk -v o="$(rate "$work/old")" -v n="$(rate "$work/new")" 'BEGIN { printf "%.3f", n / o }')
         echo "$luns LUNs, round $round: new/old $ratio"
         ratios+=("$ratio")
